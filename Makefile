@@ -1,0 +1,45 @@
+# medae: `make train` builds the environment when it is missing and runs the default job; `make test` runs the tests.
+VENV ?= .venv
+PYTHON ?= python3
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.medae-installed
+ARGS ?=
+
+.PHONY: setup train test test-fast sweep ui lint format clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first: a bare requirement would pull a multi-GB CUDA build
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+train: setup
+	$(BIN)/medae train $(ARGS)
+
+test: setup
+	$(BIN)/python -m pytest -m "slow or not slow" $(ARGS)
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+
+sweep: setup
+	$(BIN)/medae train -m hparams_search=lr_latent $(ARGS)
+
+ui: setup
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+
+lint: setup
+	$(BIN)/ruff check medae tests
+	$(BIN)/ruff format --check medae tests
+
+format: setup
+	$(BIN)/ruff format medae tests
+	$(BIN)/ruff check --fix medae tests
+
+clean:
+	rm -rf outputs multirun lightning_logs .pytest_cache

@@ -1,0 +1,3 @@
+from medae.cli import main
+
+main()

@@ -1,0 +1,59 @@
+"""The ``medae`` command: train, eval, reproduce, models."""
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+from medae.config_check import CONFIG_DIR, check_overrides
+from medae.errors import exit_on_user_error
+
+USAGE = """usage: medae COMMAND [ARGS]
+
+commands:
+  train      train a model; Hydra overrides (key=value, group=option), -m to sweep
+             e.g. medae train model.latent_channels=16 data.noise_std=0.1
+  eval       test a checkpoint: medae eval ckpt_path=PATH [data=<name>]
+  reproduce  re-train an MLflow run from its logged config and compare: medae reproduce RUN_ID
+  models     list the autoencoder variants and their options
+"""
+HYDRA_COMMANDS = {"train": "medae.train", "eval": "medae.evaluate"}
+CHECKED_FLAGS = ("-m", "--multirun")
+
+
+def run_hydra_command(command: str, args: list[str]) -> None:
+    """Check the overrides in one line per error, then hand the arguments to the Hydra entry point."""
+    flags = [arg for arg in args if arg.startswith("-")]
+    if all(flag in CHECKED_FLAGS for flag in flags):
+        overrides = [arg for arg in args if not arg.startswith("-")]
+        exit_on_user_error(check_overrides, CONFIG_DIR, command, overrides)
+    sys.argv = [f"medae {command}", *args]
+    importlib.import_module(HYDRA_COMMANDS[command]).main()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Dispatch ``medae COMMAND ARGS``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return
+    command, rest = args[0], args[1:]
+    if command in HYDRA_COMMANDS:
+        run_hydra_command(command, rest)
+    elif command == "reproduce":
+        from medae.reproduce import main as reproduce_main
+
+        reproduce_main(rest)
+    elif command == "models":
+        from medae.models.catalog import format_catalog
+
+        print(format_catalog())
+    else:
+        print(
+            f"medae: error: unknown command '{command}'; allowed: train, eval, reproduce, models",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Default data: real T1 brain MRI from the MNI152 template that ships inside the nilearn wheel."""
+
+import importlib.util
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from monai.transforms import Compose, EnsureTyped, LoadImage, ResizeD, ResizeWithPadOrCropD, ScaleIntensity
+
+from medae.data.reconstruction_datamodule import ReconstructionDataModule
+from medae.data.slab_split import DROPPED, SPLITS, slab_assignment
+from medae.errors import ConfigError, DataError
+
+TEMPLATE_NAME = "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
+FOREGROUND_LEVEL = 0.1
+
+
+def mni152_template_path() -> Path:
+    """Path of the MNI152 2009a symmetric T1 template (1 mm, 197 x 233 x 189) in the installed nilearn."""
+    spec = importlib.util.find_spec("nilearn")
+    if spec is None or spec.origin is None:
+        raise DataError("nilearn", "is not installed; it ships the MNI152 template used as default data")
+    path = Path(spec.origin).parent / "datasets" / "data" / TEMPLATE_NAME
+    if not path.is_file():
+        raise DataError(str(path), "not found; this nilearn wheel does not ship the MNI152 template")
+    return path
+
+
+def foreground_fraction(array: np.ndarray) -> float:
+    """Fraction of voxels above ``FOREGROUND_LEVEL`` of an image scaled to [0, 1]."""
+    return float((array > FOREGROUND_LEVEL).mean())
+
+
+class MNI152DataModule(ReconstructionDataModule):
+    """Slices (2D) or blocks (3D) of the MNI152 T1 template, split without leakage.
+
+    2D: slices along each axis in ``axes``, near-empty ones dropped; every axis is cut into
+    ``num_slabs`` slabs that go whole to train, val or test, with ``slab_gap`` slices dropped where
+    two splits meet. Slices are padded to a square and resized to ``image_size``.
+    3D: cubic blocks of ``block_size`` voxels on a grid with ``slab_gap`` voxels between blocks, so no
+    two blocks touch; near-empty blocks are dropped, the rest are assigned to splits and resized to
+    ``image_size`` on each side.
+
+    Example:
+        >>> data = MNI152DataModule(image_size=32)
+        >>> data.setup()
+        >>> data.datasets["train"][0]["image"].shape
+        torch.Size([1, 32, 32])
+    """
+
+    def __init__(
+        self,
+        axes: tuple[int, ...] = (0, 1, 2),
+        min_foreground: float = 0.1,
+        num_slabs: int = 8,
+        slab_gap: int = 2,
+        block_size: int = 48,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not axes or any(axis not in (0, 1, 2) for axis in axes):
+            raise ConfigError("data.axes", f"must be a non-empty subset of [0, 1, 2], got {list(axes)}")
+        if not 0 <= min_foreground < 1:
+            raise ConfigError("data.min_foreground", f"must be in [0, 1), got {min_foreground}")
+        if num_slabs < 3:
+            raise ConfigError(
+                "data.num_slabs", f"must be >= 3 (one slab each for train, val, test), got {num_slabs}"
+            )
+        if slab_gap < 1:
+            raise ConfigError(
+                "data.slab_gap", f"must be >= 1 so that no neighbours cross splits, got {slab_gap}"
+            )
+        if block_size < 8:
+            raise ConfigError("data.block_size", f"must be >= 8 voxels, got {block_size}")
+        self.axes = tuple(axes)
+        self.min_foreground = min_foreground
+        self.num_slabs = num_slabs
+        self.slab_gap = slab_gap
+        self.block_size = block_size
+
+    @cached_property
+    def volume(self) -> np.ndarray:
+        """The template as float32 in [0, 1]."""
+        volume = LoadImage(reader="NibabelReader", image_only=True)(mni152_template_path())
+        return np.asarray(ScaleIntensity(minv=0.0, maxv=1.0)(volume), dtype=np.float32)
+
+    def load_splits(self) -> dict[str, list[dict[str, Any]]]:
+        """Cut the template into slices or blocks and assign them to splits."""
+        samples = self._slices(self.volume) if self.spatial_dims == 2 else self._blocks(self.volume)
+        splits: dict[str, list[dict[str, Any]]] = {name: [] for name in SPLITS}
+        for split, image, position in samples:
+            splits[SPLITS[split]].append({"image": image[None], "position": position})
+        return splits
+
+    def _slices(self, volume: np.ndarray) -> list[tuple[int, np.ndarray, str]]:
+        samples = []
+        for axis in self.axes:
+            stack = np.moveaxis(volume, axis, 0)
+            kept = [i for i in range(stack.shape[0]) if foreground_fraction(stack[i]) >= self.min_foreground]
+            labels = slab_assignment(
+                len(kept),
+                self.num_slabs,
+                self.val_fraction,
+                self.test_fraction,
+                self.slab_gap,
+                self.split_seed + axis,
+            )
+            samples += [
+                (int(split), stack[i], f"axis{axis}:{i}")
+                for i, split in zip(kept, labels, strict=True)
+                if split != DROPPED
+            ]
+        return samples
+
+    def _blocks(self, volume: np.ndarray) -> list[tuple[int, np.ndarray, str]]:
+        step = self.block_size + self.slab_gap
+        corners = [
+            (x, y, z)
+            for x in range(0, volume.shape[0] - self.block_size + 1, step)
+            for y in range(0, volume.shape[1] - self.block_size + 1, step)
+            for z in range(0, volume.shape[2] - self.block_size + 1, step)
+        ]
+        blocks = [(c, volume[tuple(slice(o, o + self.block_size) for o in c)]) for c in corners]
+        blocks = [(c, b) for c, b in blocks if foreground_fraction(b) >= self.min_foreground]
+        if len(blocks) < 3:
+            raise ConfigError(
+                "data.block_size", f"{self.block_size} leaves {len(blocks)} non-empty blocks; need >= 3"
+            )
+        num_val = max(1, round(self.val_fraction * len(blocks)))
+        num_test = max(1, round(self.test_fraction * len(blocks)))
+        order = np.random.default_rng(self.split_seed).permutation(len(blocks))
+        split_of = np.zeros(len(blocks), dtype=int)
+        split_of[order[:num_val]] = 1
+        split_of[order[num_val : num_val + num_test]] = 2
+        return [(int(split_of[i]), block, f"block:{c}") for i, (c, block) in enumerate(blocks)]
+
+    def preprocessing(self) -> Compose:
+        """Pad to a square (2D) and resize with anti-aliasing to ``image_size``."""
+        side = int(max(self.volume.shape)) if self.spatial_dims == 2 else self.block_size
+        return Compose(
+            [
+                ResizeWithPadOrCropD("image", spatial_size=[side] * self.spatial_dims),
+                ResizeD("image", spatial_size=[self.image_size] * self.spatial_dims, anti_aliasing=True),
+                EnsureTyped("image", dtype=np.float32, track_meta=False),
+            ]
+        )

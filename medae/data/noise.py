@@ -1,0 +1,57 @@
+"""Noise models that corrupt clean images for denoising training and evaluation.
+
+Every model takes a strength that is the noise's standard deviation on an image in [0, 1]
+(for ``salt_pepper``, the fraction of pixels hit), and a ``torch.Generator`` so that
+validation and test noise can be fixed per sample.
+"""
+
+from collections.abc import Callable
+
+import torch
+
+NoiseModel = Callable[[torch.Tensor, float, torch.Generator | None], torch.Tensor]
+
+
+def _normal(image: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    return torch.randn(image.shape, generator=generator, dtype=image.dtype)
+
+
+def gaussian(image: torch.Tensor, strength: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Additive white Gaussian noise with standard deviation ``strength``."""
+    return image + strength * _normal(image, generator)
+
+
+def rician(image: torch.Tensor, strength: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Magnitude of a complex signal with Gaussian noise on both channels (MRI magnitude images)."""
+    real = image + strength * _normal(image, generator)
+    imaginary = strength * _normal(image, generator)
+    return torch.sqrt(real**2 + imaginary**2)
+
+
+def speckle(image: torch.Tensor, strength: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Multiplicative Gaussian noise (ultrasound speckle)."""
+    return image * (1 + strength * _normal(image, generator))
+
+
+def poisson(image: torch.Tensor, strength: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Photon-counting noise (low-dose CT): ``strength`` is the standard deviation at intensity 1."""
+    counts_at_one = 1.0 / strength**2
+    return torch.poisson(image.clamp(min=0) * counts_at_one, generator=generator) / counts_at_one
+
+
+def salt_pepper(
+    image: torch.Tensor, strength: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Set a fraction ``strength`` of pixels to 0 or 1, the ends of the [0, 1] range."""
+    hit = torch.rand(image.shape, generator=generator) < strength
+    salt = (torch.rand(image.shape, generator=generator) < 0.5).to(image.dtype)
+    return torch.where(hit, salt, image)
+
+
+NOISE_MODELS: dict[str, NoiseModel] = {
+    "gaussian": gaussian,
+    "rician": rician,
+    "speckle": speckle,
+    "poisson": poisson,
+    "salt_pepper": salt_pepper,
+}

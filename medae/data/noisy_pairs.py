@@ -1,0 +1,47 @@
+"""Dataset wrapper that pairs each clean image with its corrupted network input."""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from medae.data.noise import NOISE_MODELS
+
+
+class NoisyPairs(Dataset):
+    """Yield ``{"image": clean, "input": corrupted, ...}`` from a dataset of ``{"image": tensor}`` items.
+
+    Args:
+        base: dataset whose items are mappings with an ``"image"`` tensor.
+        noise_model: a key of :data:`medae.data.noise.NOISE_MODELS`.
+        strength: noise strength; ``0`` makes ``input`` the clean image itself.
+        seed: ``None`` draws fresh noise each time (training); an int fixes the noise of item ``i``
+            to seed ``seed + i``, so every method and every epoch sees the same noisy images.
+
+    Example:
+        >>> pairs = NoisyPairs([{"image": torch.zeros(1, 4, 4)}], "gaussian", 0.1, seed=0)
+        >>> bool(torch.equal(pairs[0]["input"], pairs[0]["input"]))
+        True
+    """
+
+    def __init__(
+        self, base: Sequence[Mapping[str, Any]], noise_model: str, strength: float, seed: int | None
+    ) -> None:
+        self.base = base
+        self.noise = NOISE_MODELS[noise_model]
+        self.strength = strength
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = dict(self.base[index])
+        clean = item["image"]
+        if self.strength == 0:
+            item["input"] = clean
+            return item
+        generator = None if self.seed is None else torch.Generator().manual_seed(self.seed + index)
+        item["input"] = self.noise(clean, self.strength, generator)
+        return item

@@ -1,0 +1,148 @@
+"""Base LightningDataModule for reconstruction: cached MONAI datasets, seeded noise, fingerprint."""
+
+import hashlib
+from abc import ABC, abstractmethod
+from typing import Any
+
+import torch
+from lightning import LightningDataModule
+from monai.data import CacheDataset, DataLoader
+from monai.transforms import Compose
+
+from medae.data.noise import NOISE_MODELS
+from medae.data.noisy_pairs import NoisyPairs
+from medae.data.slab_split import SPLITS
+from medae.errors import ConfigError
+
+TEST_NOISE_OFFSET = 1_000_000
+
+
+class ReconstructionDataModule(LightningDataModule, ABC):
+    """Serve ``{"image": clean, "input": network input}`` batches for train, val and test.
+
+    Subclasses implement :meth:`load_splits` (the raw samples of each split) and
+    :meth:`preprocessing` (the deterministic MONAI transforms, cached once by ``CacheDataset``).
+
+    Args:
+        spatial_dims: 2 for images, 3 for volumes.
+        channels: image channels.
+        image_size: side length of every sample after preprocessing.
+        batch_size: samples per batch.
+        num_workers: data loader worker processes.
+        pin_memory: pin batches in page-locked memory (GPU training).
+        noise_model: a key of :data:`medae.data.noise.NOISE_MODELS`.
+        noise_std: noise strength; 0 trains a plain autoencoder, > 0 a denoising one.
+        noise_seed: seed of the fixed validation and test noise.
+        val_fraction: fraction of the data for validation.
+        test_fraction: fraction of the data for testing.
+        split_seed: seed of the train/val/test split, kept apart from the training seed.
+    """
+
+    value_range: tuple[float, float] = (0.0, 1.0)
+
+    def __init__(
+        self,
+        spatial_dims: int = 2,
+        channels: int = 1,
+        image_size: int = 64,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        noise_model: str = "gaussian",
+        noise_std: float = 0.0,
+        noise_seed: int = 12345,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.15,
+        split_seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if spatial_dims not in (2, 3):
+            raise ConfigError("data.spatial_dims", f"must be 2 or 3, got {spatial_dims}")
+        if image_size < 8:
+            raise ConfigError("data.image_size", f"must be >= 8, got {image_size}")
+        if batch_size < 1:
+            raise ConfigError("data.batch_size", f"must be >= 1, got {batch_size}")
+        if noise_model not in NOISE_MODELS:
+            raise ConfigError(
+                "data.noise_model", f"unknown '{noise_model}'; allowed: {', '.join(NOISE_MODELS)}"
+            )
+        if noise_std < 0:
+            raise ConfigError("data.noise_std", f"must be >= 0, got {noise_std}")
+        for key, fraction in (("data.val_fraction", val_fraction), ("data.test_fraction", test_fraction)):
+            if not 0 < fraction < 0.5:
+                raise ConfigError(key, f"must be in (0, 0.5), got {fraction}")
+        self.spatial_dims = spatial_dims
+        self.channels = channels
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.noise_model = noise_model
+        self.noise_std = noise_std
+        self.noise_seed = noise_seed
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.split_seed = split_seed
+        self.datasets: dict[str, CacheDataset] = {}
+
+    @abstractmethod
+    def load_splits(self) -> dict[str, list[dict[str, Any]]]:
+        """Return the raw samples of each split in ``SPLITS``: items ``{"image": array (C, *spatial)}``."""
+
+    @abstractmethod
+    def preprocessing(self) -> Compose:
+        """Return the deterministic transforms that bring a raw sample to its training shape and range."""
+
+    def setup(self, stage: str | None = None) -> None:
+        """Load, preprocess and cache every split once."""
+        if self.datasets:
+            return
+        splits = self.load_splits()
+        transform = self.preprocessing()
+        self.datasets = {
+            name: CacheDataset(splits[name], transform=transform, progress=False, num_workers=0)
+            for name in SPLITS
+        }
+
+    @property
+    def noisy(self) -> bool:
+        """Whether network inputs are corrupted copies of the targets."""
+        return self.noise_std > 0
+
+    def _loader(self, split: str, noise_seed: int | None, shuffle: bool) -> DataLoader:
+        pairs = NoisyPairs(self.datasets[split], self.noise_model, self.noise_std, noise_seed)
+        return DataLoader(
+            pairs,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        """Training batches with fresh noise every epoch."""
+        return self._loader("train", None, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        """Validation batches with noise fixed per sample."""
+        return self._loader("val", self.noise_seed, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        """Test batches with noise fixed per sample, drawn apart from the validation noise."""
+        return self._loader("test", self.noise_seed + TEST_NOISE_OFFSET, shuffle=False)
+
+    def split_sizes(self) -> dict[str, int]:
+        """Number of samples in each split."""
+        self.setup()
+        return {name: len(dataset) for name, dataset in self.datasets.items()}
+
+    def fingerprint(self) -> str:
+        """SHA-256 of every preprocessed sample of every split, in order, and the noise settings."""
+        self.setup()
+        digest = hashlib.sha256(f"{self.noise_model}:{self.noise_std}:{self.noise_seed}".encode())
+        for name in SPLITS:
+            digest.update(name.encode())
+            for item in self.datasets[name]:
+                digest.update(torch.as_tensor(item["image"]).float().numpy().tobytes())
+        return digest.hexdigest()

@@ -1,0 +1,55 @@
+"""User-facing errors: each carries one line that names the key or file, the problem and what is allowed."""
+
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+Result = TypeVar("Result")
+
+
+class MedaeError(Exception):
+    """Base class of errors that the command line reports as one line, without a traceback."""
+
+
+class ConfigError(MedaeError, ValueError):
+    """A config key has a value that medae cannot use.
+
+    Example:
+        >>> raise ConfigError("optim.lr", "must be > 0, got -0.1")
+        Traceback (most recent call last):
+        ...
+        medae.errors.ConfigError: optim.lr: must be > 0, got -0.1
+    """
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+
+
+class DataError(MedaeError, ValueError):
+    """An input file or folder cannot give valid images."""
+
+    def __init__(self, source: str, problem: str) -> None:
+        super().__init__(f"{source}: {problem}")
+        self.source = source
+
+
+def user_error_message(error: BaseException) -> str | None:
+    """The one-line message of a medae error, also when Hydra's instantiate wrapped it; else None."""
+    while error is not None:
+        if isinstance(error, MedaeError):
+            return str(error)
+        error = error.__cause__
+    return None
+
+
+def exit_on_user_error(task: Callable[..., Result], *args: Any) -> Result:
+    """Run ``task``; a medae error prints one line to stderr and exits with status 2."""
+    try:
+        return task(*args)
+    except Exception as error:
+        message = user_error_message(error)
+        if message is None:
+            raise
+        print(f"medae: error: {message}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,59 @@
+"""Evaluate a checkpoint on a test split: ``medae eval ckpt_path=PATH [data=<name>] [overrides]``."""
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+import lightning as L
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+import medae.models  # noqa: F401  (registers the variants)
+from medae.errors import ConfigError, exit_on_user_error
+from medae.models.registry import load_module
+from medae.run_helpers import CONFIG_DIR, build_datamodule, build_loggers, hydra_output_dir
+from medae.tracking import find_mlflow_logger, record_run_setup
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Test the checkpoint ``cfg.ckpt_path`` and return its test metrics.
+
+    The data config is the one stored in the checkpoint unless ``cfg.data`` chooses another.
+    """
+    L.seed_everything(cfg.seed, workers=True)
+    module = load_module(cfg.ckpt_path)
+    if cfg.get("data"):
+        data_cfg = cfg.data
+    elif module.run_config and "data" in module.run_config:
+        data_cfg = OmegaConf.create(module.run_config["data"])
+    else:
+        raise ConfigError("data", f"{cfg.ckpt_path} stores no data config; choose one with data=<name>")
+    datamodule = build_datamodule(data_cfg)
+    if cfg.get("logger") and cfg.logger.get("mlflow") and not cfg.logger.mlflow.run_name:
+        cfg.logger.mlflow.run_name = f"eval:{module.registry_name}:{Path(cfg.ckpt_path).name}"
+    trainer = hydra.utils.instantiate(cfg.trainer, logger=build_loggers(cfg) or False, callbacks=[])
+    mlflow_logger = find_mlflow_logger(trainer.loggers)
+    if mlflow_logger is not None:
+        run_cfg = cfg.copy()
+        with open_dict(run_cfg):
+            run_cfg.data = data_cfg
+            run_cfg.model = module.hparams.model
+        record_run_setup(mlflow_logger, run_cfg, datamodule, hydra_output_dir())
+    (metrics,) = trainer.test(module, datamodule=datamodule)
+    return {key: float(value) for key, value in metrics.items()}
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
+def main(cfg: DictConfig) -> None:
+    """Hydra entry point."""
+    metrics = exit_on_user_error(evaluate, cfg)
+    for key in sorted(metrics):
+        log.info("%s = %.4f", key, metrics[key])
+
+
+if __name__ == "__main__":
+    from medae.cli import main as cli_main
+
+    cli_main(["eval", *sys.argv[1:]])

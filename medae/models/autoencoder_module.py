@@ -1,0 +1,163 @@
+"""The LightningModule that trains any medae network: loss, regularizers, metrics, optimiser."""
+
+from abc import abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import torch
+from hydra.utils import instantiate
+from lightning import LightningModule
+from torch import nn
+from torchmetrics import MaxMetric, MetricCollection
+
+from medae.errors import ConfigError
+from medae.losses import ReconstructionLoss
+from medae.metrics import image_quality_metrics
+from medae.models.network_config import NetworkConfig
+from medae.models.output import AutoencoderOutput
+
+STAGES = ("train", "val", "test")
+RUN_CONFIG_KEY = "medae_run_config"
+
+
+class AutoencoderModule(LightningModule):
+    """Train a network that maps ``batch["input"]`` to a reconstruction of ``batch["image"]``.
+
+    With noise on, ``input`` is a corrupted copy of ``image`` (denoising); without, they are equal.
+    Logs ``{stage}/loss``, each loss and regularizer term, ``{stage}/psnr`` and ``{stage}/ssim``, the
+    PSNR/SSIM of the noisy input and the gain when inputs are corrupted, and ``val/psnr_best``.
+
+    Subclasses set ``config_class``, implement :meth:`build_network`, and override
+    :meth:`regularizer_weights` when the network returns extra loss terms.
+
+    Args:
+        model: the ``model`` config node: ``name`` plus the fields of ``config_class``.
+        loss: weight of each reconstruction loss term (see :class:`medae.losses.ReconstructionLoss`).
+        optim: a ``_partial_`` optimiser config, called with the parameters.
+        scheduler: ``None`` or ``{"scheduler": <_partial_ config>, "monitor": str, "interval": str}``.
+        value_range: the data's (min, max) intensity; sets the output activation and metric range.
+    """
+
+    config_class: ClassVar[type[NetworkConfig]] = NetworkConfig
+    registry_name: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        model: Mapping[str, Any],
+        loss: Mapping[str, float],
+        optim: Mapping[str, Any],
+        scheduler: Mapping[str, Any] | None,
+        value_range: tuple[float, float],
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(logger=False)
+        lr = optim.get("lr")
+        if not isinstance(lr, (int, float)) or lr <= 0:
+            raise ConfigError("optim.lr", f"must be a number > 0, got {lr!r}")
+        self.config = self.config_class.from_mapping(model)
+        self.value_range = tuple(float(v) for v in value_range)
+        self.network = self.build_network(self.config, self.value_range)
+        self.loss = ReconstructionLoss(loss, self.value_range)
+        data_range = self.value_range[1] - self.value_range[0]
+        dims = self.config.spatial_dims
+        prefixes = [f"{stage}/{target}" for stage in STAGES for target in ("", "input_")]
+        self.quality = nn.ModuleDict({p: image_quality_metrics(dims, data_range, p) for p in prefixes})
+        self.val_psnr_best = MaxMetric()
+        self.run_config: dict[str, Any] | None = None
+
+    @classmethod
+    @abstractmethod
+    def build_network(cls, config: NetworkConfig, value_range: tuple[float, float]) -> nn.Module:
+        """Build the torch network, whose ``forward`` returns an :class:`AutoencoderOutput`."""
+
+    def regularizer_weights(self) -> dict[str, float]:
+        """Weight of each regularizer the network returns, at the current step."""
+        return {}
+
+    def quality_metrics(self, stage: str, of_input: bool = False) -> MetricCollection:
+        """PSNR/SSIM of the reconstructions, or of the network inputs, for ``stage``."""
+        return self.quality[f"{stage}/input_" if of_input else f"{stage}/"]
+
+    def forward(self, images: torch.Tensor) -> AutoencoderOutput:
+        """Encode and decode ``images``."""
+        return self.network(images)
+
+    def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
+        """Deterministic reconstruction used for evaluation (a VAE decodes its posterior mean)."""
+        return self(images).reconstruction
+
+    def _shared_step(
+        self, batch: Mapping[str, torch.Tensor], stage: str
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        output = self(batch["input"])
+        terms = self.loss(output.reconstruction, batch["image"])
+        total = terms.pop("total")
+        for name, weight in self.regularizer_weights().items():
+            total = total + weight * output.regularizers[name]
+        logged = {f"{stage}/loss": total}
+        logged |= {f"{stage}/loss_{name}": value for name, value in terms.items()}
+        logged |= {f"{stage}/{name}": value for name, value in output.regularizers.items()}
+        batch_size = batch["image"].shape[0]
+        self.log_dict(logged, on_step=False, on_epoch=True, prog_bar=False, batch_size=batch_size)
+        reconstruction = output.reconstruction if stage == "train" else self.reconstruct(batch["input"])
+        self.quality_metrics(stage).update(reconstruction.detach().float(), batch["image"].float())
+        self.log_dict(self.quality_metrics(stage), on_step=False, on_epoch=True, prog_bar=stage != "train")
+        if stage != "train" and not torch.equal(batch["input"], batch["image"]):
+            input_quality = self.quality_metrics(stage, of_input=True)
+            input_quality.update(batch["input"].float(), batch["image"].float())
+            self.log_dict(input_quality, on_step=False, on_epoch=True)
+        return total, reconstruction
+
+    def training_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        """One optimisation step."""
+        loss, _ = self._shared_step(batch, "train")
+        return loss
+
+    def validation_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        """Update validation metrics; return the reconstruction for image-grid callbacks."""
+        _, reconstruction = self._shared_step(batch, "val")
+        return {"reconstruction": reconstruction}
+
+    def test_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        """Update test metrics; return the reconstruction for image-grid callbacks."""
+        _, reconstruction = self._shared_step(batch, "test")
+        return {"reconstruction": reconstruction}
+
+    def on_train_start(self) -> None:
+        """Forget what the sanity-check validation saw."""
+        self.val_psnr_best.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        """Track and log the best validation PSNR so far."""
+        self._log_gain("val")
+        if not self.trainer.sanity_checking:
+            self.val_psnr_best(self.quality_metrics("val")["psnr"].compute())
+            self.log("val/psnr_best", self.val_psnr_best.compute(), prog_bar=True)
+
+    def on_test_epoch_end(self) -> None:
+        """Log the denoising gain on the test set."""
+        self._log_gain("test")
+
+    def _log_gain(self, stage: str) -> None:
+        input_psnr = self.quality_metrics(stage, of_input=True)["psnr"]
+        if input_psnr.update_called:
+            gain = self.quality_metrics(stage)["psnr"].compute() - input_psnr.compute()
+            self.log(f"{stage}/psnr_gain", gain)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        """Instantiate the ``_partial_`` optimiser, and the scheduler when one is configured."""
+        optimizer = instantiate(self.hparams.optim)(params=self.parameters())
+        if not self.hparams.scheduler:
+            return {"optimizer": optimizer}
+        scheduler = dict(self.hparams.scheduler)
+        lr_scheduler = instantiate(scheduler.pop("scheduler"))(optimizer=optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": lr_scheduler, **scheduler}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Store the whole resolved run config, so a checkpoint alone can be evaluated on its data."""
+        if self.run_config is not None:
+            checkpoint[RUN_CONFIG_KEY] = self.run_config
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Restore the run config stored by :meth:`on_save_checkpoint`."""
+        self.run_config = checkpoint.get(RUN_CONFIG_KEY)

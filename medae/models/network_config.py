@@ -1,0 +1,58 @@
+"""Base of every network's config: the fields all variants share and strict construction from Hydra."""
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Self
+
+from medae.errors import ConfigError
+from medae.type_check import check_types
+
+REGISTRY_KEY = "name"
+
+
+@dataclass
+class NetworkConfig:
+    """Fields every network takes; variants subclass it and add their own.
+
+    Attributes:
+        spatial_dims: 2 for images, 3 for volumes (follows ``data.spatial_dims``).
+        in_channels: image channels (follows ``data.channels``).
+        image_size: side length of the input (follows ``data.image_size``).
+    """
+
+    spatial_dims: int = 2
+    in_channels: int = 1
+    image_size: int = 64
+
+    def __post_init__(self) -> None:
+        if self.spatial_dims not in (2, 3):
+            raise ConfigError("model.spatial_dims", f"must be 2 or 3, got {self.spatial_dims}")
+        self.require_positive("in_channels", "image_size")
+
+    def require_positive(self, *names: str) -> None:
+        """Raise a ConfigError naming the first field that is not > 0."""
+        for name in names:
+            value = getattr(self, name)
+            values = value if isinstance(value, (list, tuple)) else [value]
+            if not values or any(v <= 0 for v in values):
+                raise ConfigError(f"model.{name}", f"must be > 0, got {value}")
+
+    @classmethod
+    def from_mapping(cls, options: Mapping[str, Any]) -> Self:
+        """Build the config from a model node, refusing keys the variant does not have.
+
+        Example:
+            >>> NetworkConfig.from_mapping({"name": "x", "spatial_dims": 2}).spatial_dims
+            2
+        """
+        allowed = [f.name for f in dataclasses.fields(cls)]
+        values = {key: value for key, value in options.items() if key != REGISTRY_KEY}
+        for key in values:
+            if key not in allowed:
+                model = options.get(REGISTRY_KEY, cls.__name__)
+                raise ConfigError(
+                    f"model.{key}", f"is not an option of model '{model}'; allowed: {', '.join(allowed)}"
+                )
+        check_types("model", values, cls)
+        return cls(**{key: tuple(v) if isinstance(v, list) else v for key, v in values.items()})

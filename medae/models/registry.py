@@ -1,0 +1,59 @@
+"""The registry of autoencoder variants: tests, the CLI and the trainer look models up here."""
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import torch
+
+from medae.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from medae.models.autoencoder_module import AutoencoderModule
+
+ModuleClass = TypeVar("ModuleClass", bound=type["AutoencoderModule"])
+MODELS: dict[str, type["AutoencoderModule"]] = {}
+
+
+def register(name: str) -> Callable[[ModuleClass], ModuleClass]:
+    """Class decorator that lists a LightningModule under ``model=<name>``."""
+
+    def add(module_class: ModuleClass) -> ModuleClass:
+        module_class.registry_name = name
+        MODELS[name] = module_class
+        return module_class
+
+    return add
+
+
+def model_class(name: str) -> type["AutoencoderModule"]:
+    """The LightningModule class registered as ``name``."""
+    if name not in MODELS:
+        raise ConfigError("model.name", f"unknown model '{name}'; allowed: {', '.join(sorted(MODELS))}")
+    return MODELS[name]
+
+
+def build_module(
+    model: Mapping[str, Any],
+    loss: Mapping[str, float],
+    optim: Mapping[str, Any],
+    scheduler: Mapping[str, Any] | None,
+    value_range: tuple[float, float],
+) -> "AutoencoderModule":
+    """Build the LightningModule that ``model.name`` selects."""
+    if "name" not in model:
+        raise ConfigError("model.name", f"is missing; allowed: {', '.join(sorted(MODELS))}")
+    return model_class(model["name"])(model, loss, optim, scheduler, value_range)
+
+
+def load_module(ckpt_path: str | Path) -> "AutoencoderModule":
+    """Rebuild a trained LightningModule from a medae checkpoint alone."""
+    path = Path(ckpt_path)
+    if not path.is_file():
+        raise DataError(str(path), "checkpoint file not found")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        name = checkpoint["hyper_parameters"]["model"]["name"]
+    except Exception as error:
+        raise DataError(str(path), f"is not a medae checkpoint ({type(error).__name__}: {error})") from error
+    return model_class(name).load_from_checkpoint(path, map_location="cpu")

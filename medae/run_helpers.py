@@ -1,0 +1,63 @@
+"""Building the pieces of a run from its config: data module, loggers, callbacks, Hydra job info."""
+
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import get_class, instantiate
+from lightning import Callback
+from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.loggers import Logger
+from omegaconf import DictConfig, OmegaConf
+
+from medae.config_check import CONFIG_DIR  # noqa: F401  (re-exported for the entry points)
+from medae.data.reconstruction_datamodule import ReconstructionDataModule
+from medae.errors import ConfigError
+from medae.type_check import check_types
+
+
+def instantiate_group(node: DictConfig | None) -> list[Any]:
+    """Instantiate every ``_target_`` entry of a callbacks or logger node."""
+    if not node:
+        return []
+    return [
+        instantiate(entry) for entry in node.values() if isinstance(entry, DictConfig) and "_target_" in entry
+    ]
+
+
+def build_datamodule(data: DictConfig) -> ReconstructionDataModule:
+    """Instantiate the data module of a ``data`` node."""
+    if "_target_" not in data:
+        raise ConfigError("data", "has no _target_; choose a data source with data=<name>")
+    options = {key: value for key, value in to_plain(data).items() if key != "_target_"}
+    data_class = get_class(data._target_)
+    check_types("data", options, data_class)
+    return data_class(**options)
+
+
+def build_loggers(cfg: DictConfig) -> list[Logger]:
+    """The configured loggers."""
+    return instantiate_group(cfg.get("logger"))
+
+
+def build_callbacks(cfg: DictConfig, with_loggers: bool) -> list[Callback]:
+    """The configured callbacks; the learning-rate monitor only when something logs what it reports."""
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    return [c for c in callbacks if with_loggers or not isinstance(c, LearningRateMonitor)]
+
+
+def hydra_output_dir() -> Path | None:
+    """The ``.hydra`` folder of the current Hydra job (config and overrides), if any."""
+    if not HydraConfig.initialized():
+        return None
+    return Path(HydraConfig.get().runtime.output_dir) / ".hydra"
+
+
+def hydra_overrides_name() -> str:
+    """The job's command-line overrides as ``key=value,key=value`` (empty outside Hydra)."""
+    return HydraConfig.get().job.override_dirname if HydraConfig.initialized() else ""
+
+
+def to_plain(node: DictConfig | None) -> Any:
+    """A resolved config node as plain Python containers."""
+    return OmegaConf.to_container(node, resolve=True) if node is not None else None

@@ -1,0 +1,95 @@
+"""What every MLflow run records besides metrics: parameters, tags, the config, the data's fingerprint."""
+
+import importlib.metadata
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.loggers import Logger, MLFlowLogger
+from omegaconf import DictConfig, OmegaConf
+
+from medae.data.reconstruction_datamodule import ReconstructionDataModule
+
+TRACKED_PACKAGES = ("medae", "torch", "lightning", "monai", "torchmetrics", "hydra-core", "mlflow", "numpy")
+MAX_PARAM_LENGTH = 6000
+UNRESOLVED_CONFIG_ARTIFACT = "config/config_unresolved.yaml"
+
+
+def find_mlflow_logger(loggers: Sequence[Logger]) -> MLFlowLogger | None:
+    """The MLflow logger among ``loggers``, if any."""
+    return next((logger for logger in loggers if isinstance(logger, MLFlowLogger)), None)
+
+
+def flatten_config(cfg: DictConfig) -> dict[str, str]:
+    """Resolved config as ``{"model.latent_channels": "8", ...}``, the form MLflow params take.
+
+    Example:
+        >>> flatten_config(OmegaConf.create({"a": {"b": 1, "c": [1, 2]}}))
+        {'a.b': '1', 'a.c': '[1, 2]'}
+    """
+    flat: dict[str, str] = {}
+
+    def visit(node: Any, prefix: str) -> None:
+        if isinstance(node, dict) and node:
+            for key, value in node.items():
+                visit(value, f"{prefix}.{key}" if prefix else str(key))
+        else:
+            flat[prefix] = str(node)[:MAX_PARAM_LENGTH]
+
+    visit(OmegaConf.to_container(cfg, resolve=True), "")
+    return flat
+
+
+def git_state(directory: Path) -> dict[str, str]:
+    """Commit and dirty flag of the repository at ``directory`` (empty outside a repository)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=directory, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+
+    try:
+        return {
+            "mlflow.source.git.commit": git("rev-parse", "HEAD"),
+            "medae.git_dirty": str(bool(git("status", "--porcelain"))),
+        }
+    except (OSError, subprocess.SubprocessError):
+        return {}
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages a result depends on, as ``medae.version.<name>`` tags."""
+    versions = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            versions[f"medae.version.{name}"] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[f"medae.version.{name}"] = "not installed"
+    return versions
+
+
+def record_run_setup(
+    logger: MLFlowLogger, cfg: DictConfig, datamodule: ReconstructionDataModule, hydra_dir: Path | None
+) -> None:
+    """Log the flattened config as params (once), tags, and the config and overrides as artifacts."""
+    client, run_id = logger.experiment, logger.run_id
+    logger.log_hyperparams(flatten_config(cfg))
+    tags = {
+        **git_state(Path(cfg.paths.root_dir)),
+        **package_versions(),
+        "medae.data_fingerprint": datamodule.fingerprint(),
+        "medae.split_sizes": str(datamodule.split_sizes()),
+        "medae.model": cfg.model.name,
+    }
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
+    with tempfile.TemporaryDirectory() as tmp:
+        resolved = Path(tmp) / "config.yaml"
+        OmegaConf.save(cfg, resolved, resolve=True)
+        unresolved = Path(tmp) / Path(UNRESOLVED_CONFIG_ARTIFACT).name
+        OmegaConf.save(cfg, unresolved, resolve=False)
+        client.log_artifacts(run_id, tmp, "config")
+    if hydra_dir is not None and hydra_dir.is_dir():
+        client.log_artifacts(run_id, str(hydra_dir), "config/hydra")

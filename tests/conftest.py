@@ -1,0 +1,49 @@
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from medae.config_check import CONFIG_DIR
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+# 32-pixel slices, a few batches, two epochs: a complete run in seconds on one CPU core.
+FAST_RUN = ["debug=limit", "data.image_size=32", "data.batch_size=8", "trainer=cpu"]
+
+
+def compose_config(config_name: str, overrides: list[str], root: Path) -> DictConfig:
+    """Compose a config the way `medae` does, with outputs and the MLflow store under ``root``."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
+    output_dir = str(root / "outputs" / config_name)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = output_dir
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg.hydra
+        cfg.paths.root_dir = str(root)
+        cfg.paths.output_dir = output_dir
+        if cfg.get("logger") and cfg.logger.get("mlflow"):
+            cfg.logger.mlflow.tracking_uri = tracking_uri(root)
+    return cfg
+
+
+def tracking_uri(root: Path) -> str:
+    return f"sqlite:///{root}/mlflow.db"
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> Iterator[Callable[..., DictConfig]]:
+    """Compose ``train`` or ``eval`` with FAST_RUN and extra overrides, rooted in tmp_path."""
+
+    def make(*overrides: str, config_name: str = "train", fast: bool = True) -> DictConfig:
+        base = FAST_RUN if fast and config_name == "train" else []
+        return compose_config(config_name, [*base, *overrides], tmp_path)
+
+    yield make
+    GlobalHydra.instance().clear()

@@ -1,0 +1,120 @@
+import pytest
+import torch
+
+from medae.errors import ConfigError
+from medae.losses import LOSS_TERMS, ReconstructionLoss
+from medae.models.catalog import format_catalog
+from medae.models.registry import MODELS, build_module, load_module
+from medae.type_check import check_types
+
+ADAM = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3}
+MSE = {"mse": 1.0}
+
+
+def module_for(name: str, spatial_dims: int, image_size: int, **options):
+    model = {
+        "name": name,
+        "spatial_dims": spatial_dims,
+        "in_channels": 1,
+        "image_size": image_size,
+        **options,
+    }
+    return build_module(model, MSE, ADAM, None, (0.0, 1.0))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize(("spatial_dims", "size"), [(2, 32), (3, 16)])
+def test_every_variant_reconstructs_the_input_shape(name, spatial_dims, size):
+    module = module_for(name, spatial_dims, size)
+    images = torch.rand(2, 1, *([size] * spatial_dims))
+    output = module(images)
+    assert output.reconstruction.shape == images.shape
+    assert output.reconstruction.min() >= 0 and output.reconstruction.max() <= 1
+    assert output.latent.shape[0] == 2
+    assert output.latent.numel() < images.numel()
+
+
+def test_conv_latent_has_the_configured_bottleneck():
+    output = module_for("conv", 2, 64, latent_channels=4)(torch.rand(1, 1, 64, 64))
+    assert output.latent.shape == (1, 4, 8, 8)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"strides": [2, 2]}, "model.strides: needs one stride per entry of model.channels"),
+        ({"latent_channels": 0}, "model.latent_channels: must be > 0"),
+        ({"latnt": 3}, "model.latnt: is not an option of model 'conv'; allowed:"),
+        ({"channels": "wide"}, "model.channels: expected tuple[int, ...]"),
+    ],
+)
+def test_invalid_model_options_are_refused(options, message):
+    with pytest.raises(ConfigError) as error:
+        module_for("conv", 2, 32, **options)
+    assert str(error.value).startswith(message)
+
+
+def test_unknown_model_lists_registered_ones():
+    with pytest.raises(ConfigError, match="model.name: unknown model 'nope'; allowed: conv"):
+        build_module({"name": "nope"}, MSE, ADAM, None, (0.0, 1.0))
+
+
+def test_catalog_lists_every_variant_with_options():
+    catalog = format_catalog()
+    for name in MODELS:
+        assert f"\n{name}\n" in f"\n{catalog}\n"
+    assert "latent_channels=8" in catalog
+
+
+@pytest.mark.parametrize("name", sorted(LOSS_TERMS))
+def test_each_loss_term_is_zero_for_a_perfect_reconstruction_and_positive_otherwise(name):
+    loss = ReconstructionLoss({name: 1.0}, (0.0, 1.0))
+    target = torch.rand(2, 1, 16, 16).clamp(0.05, 0.95)
+    perfect = loss(target, target)["total"]
+    worse = loss((target + 0.2).clamp(0, 1), target)["total"]
+    if name == "bce":  # cross-entropy is minimal, not zero, at the target
+        assert worse > perfect
+    else:
+        assert perfect.item() == pytest.approx(0.0, abs=1e-5)
+        assert worse.item() > 1e-3
+
+
+def test_weighted_sum_of_losses():
+    target, prediction = torch.zeros(1, 1, 8, 8), torch.full((1, 1, 8, 8), 0.5)
+    terms = ReconstructionLoss({"mse": 2.0, "l1": 0.5, "ssim": 0.0}, (0.0, 1.0))(prediction, target)
+    assert set(terms) == {"mse", "l1", "total"}
+    assert terms["total"].item() == pytest.approx(2 * 0.25 + 0.5 * 0.5)
+
+
+def test_bce_is_refused_outside_unit_range():
+    with pytest.raises(ConfigError, match=r"^loss.bce: needs data in \[0, 1\]"):
+        ReconstructionLoss({"bce": 1.0}, (-1.0, 1.0))
+
+
+def test_all_zero_loss_weights_are_refused():
+    with pytest.raises(ConfigError, match="^loss: all weights are 0"):
+        ReconstructionLoss({"mse": 0.0}, (0.0, 1.0))
+
+
+def test_checkpoint_loads_without_config(tmp_path):
+    import lightning as L
+
+    module = module_for("conv", 2, 32, latent_channels=4)
+    trainer = L.Trainer(max_epochs=0, logger=False, enable_checkpointing=False)
+    trainer.strategy.connect(module)
+    path = tmp_path / "model.ckpt"
+    trainer.save_checkpoint(path)
+    loaded = load_module(path)
+    assert loaded.config.latent_channels == 4
+    images = torch.rand(1, 1, 32, 32)
+    module.eval(), loaded.eval()
+    assert torch.allclose(module(images).reconstruction, loaded(images).reconstruction)
+
+
+def test_type_check_accepts_ints_for_floats_and_refuses_bools_for_ints():
+    class Options:
+        def __init__(self, rate: float = 0.1, size: int = 3, name: str | None = None) -> None: ...
+
+    check_types("x", {"rate": 1, "size": 3, "name": None}, Options)
+    with pytest.raises(ConfigError, match="x.size: expected int, got True"):
+        check_types("x", {"size": True}, Options)

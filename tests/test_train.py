@@ -1,0 +1,167 @@
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+import torch
+from omegaconf import open_dict
+
+from medae.errors import ConfigError
+from medae.evaluate import evaluate
+from medae.reproduce import reproduce
+from medae.train import train
+from tests.conftest import FAST_RUN, tracking_uri
+
+
+def runs_of(root: Path, experiment: str = "medae") -> list:
+    client = mlflow.MlflowClient(tracking_uri(root))
+    return client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+
+
+def test_fast_dev_run_trains_and_tests(make_config):
+    cfg = make_config("debug=fast_dev_run", "logger=none")
+    result = train(cfg)
+    assert result.run_id is None
+    for key in ("test/loss", "test/psnr", "test/ssim"):
+        assert math.isfinite(result.metrics[key])
+    assert 0 < result.metrics["test/psnr"] < 60
+    assert -1 <= result.metrics["test/ssim"] <= 1
+
+
+def test_run_is_tracked_in_mlflow(make_config, tmp_path):
+    result = train(make_config())
+    client = mlflow.MlflowClient(tracking_uri(tmp_path))
+    run = client.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    metrics = run.data.metrics
+    for stage in ("train", "val", "test"):
+        for name in ("loss", "psnr", "ssim"):
+            assert math.isfinite(metrics[f"{stage}/{name}"]), f"{stage}/{name}"
+    assert (
+        metrics["val/psnr_best"]
+        >= max(m.value for m in client.get_metric_history(run.info.run_id, "val/psnr")) - 1e-6
+    )
+    assert result.metric == pytest.approx(metrics["val/psnr_best"])
+    params = run.data.params
+    assert params["model.latent_channels"] == "8"
+    assert params["data.image_size"] == "32"
+    assert params["optim._target_"] == "torch.optim.Adam"
+    tags = run.data.tags
+    assert len(tags["medae.data_fingerprint"]) == 64
+    assert tags["medae.version.torch"] == torch.__version__
+    assert tags["medae.model"] == "conv"
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "config")}
+    assert artifacts >= {"config/config.yaml", "config/config_unresolved.yaml"}
+    images = {a.path for a in client.list_artifacts(run.info.run_id, "images")}
+    assert "images/test.png" in images
+    checkpoints = [a.path for a in client.list_artifacts(run.info.run_id) if a.path.startswith("best-epoch")]
+    assert checkpoints, "best checkpoint not logged"
+
+
+def test_denoising_logs_input_metrics_and_gain(make_config, tmp_path):
+    result = train(make_config("data.noise_std=0.2"))
+    metrics = result.metrics
+    assert metrics["test/input_psnr"] < 20  # sigma 0.2 on [0, 1] data: about 14 dB
+    assert metrics["test/psnr_gain"] == pytest.approx(
+        metrics["test/psnr"] - metrics["test/input_psnr"], abs=1e-4
+    )
+
+
+def test_failed_run_keeps_metrics_and_checkpoints(make_config, tmp_path):
+    cfg = make_config()
+    with open_dict(cfg):
+        cfg.callbacks.crash = {"_target_": "tests.crash_callback.CrashAfterFirstEpoch"}
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(cfg)
+    client = mlflow.MlflowClient(tracking_uri(tmp_path))
+    (run,) = runs_of(tmp_path)
+    assert run.info.status == "FAILED"
+    assert math.isfinite(run.data.metrics["val/psnr"])
+    assert any(a.path.startswith("best-epoch") for a in client.list_artifacts(run.info.run_id))
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("optim.lr=-0.1", "optim.lr"),
+        ("data.image_size=36", "model.strides"),
+        ("data.image_size=abc", "data.image_size"),
+        ("model.dropout=1.5", "model.dropout"),
+        ("loss.bce=-1", "loss.bce"),
+        ("data.noise_model=pink", "data.noise_model"),
+    ],
+)
+def test_invalid_values_raise_config_errors(make_config, override, key):
+    with pytest.raises(ConfigError) as error:
+        train(make_config(override, "logger=none"))
+    assert str(error.value).startswith(f"{key}: ")
+
+
+def test_eval_of_best_checkpoint_matches_train_time_test(make_config):
+    trained = train(make_config())
+    cfg = make_config(f"ckpt_path={trained.best_checkpoint}", "debug=limit", config_name="eval")
+    evaluated = evaluate(cfg)
+    for key in ("test/psnr", "test/ssim", "test/loss"):
+        assert evaluated[key] == pytest.approx(trained.metrics[key], abs=1e-3)
+
+
+@pytest.mark.slow
+def test_reproduce_matches_original_within_tolerance(make_config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    original = train(make_config())
+    reproduction = reproduce(original.run_id, tracking_uri(tmp_path))
+    assert reproduction.new_run_id != original.run_id
+    assert set(reproduction.original) >= {"test/psnr", "test/ssim", "test/loss"}
+    assert reproduction.max_difference() <= 1e-4
+    new_run = mlflow.MlflowClient(tracking_uri(tmp_path)).get_run(reproduction.new_run_id)
+    assert new_run.data.tags["medae.reproduced_from"] == original.run_id
+
+
+def medae(args: list[str], root: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MEDAE_ROOT": str(root), "MLFLOW_TRACKING_URI": tracking_uri(root)}
+    command = [sys.executable, "-m", "medae", *args]
+    return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_sweep_lands_one_run_per_job(tmp_path):
+    done = medae(["train", "-m", "optim.lr=1e-3,3e-4", *FAST_RUN], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = runs_of(tmp_path)
+    assert len(runs) == 2
+    assert {r.data.params["optim.lr"] for r in runs} == {"0.001", "0.0003"}
+    assert len({r.info.run_name for r in runs}) == 2
+    assert len({r.data.params["paths.output_dir"] for r in runs}) == 2
+    for run in runs:
+        assert run.info.status == "FINISHED"
+        assert {"test/loss", "test/psnr", "test/ssim"} <= set(run.data.metrics)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["train", "model=fooo"], "medae: error: model=fooo: no such option; allowed: conv"),
+        (
+            ["train", "model.latnt_channels=4"],
+            "medae: error: model.latnt_channels: unknown key; did you mean",
+        ),
+        (["frobnicate"], "medae: error: unknown command 'frobnicate'"),
+    ],
+)
+def test_cli_reports_bad_input_in_one_line(tmp_path, args, expected):
+    done = medae(args, tmp_path, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.startswith(expected)
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_cli_reports_bad_value_in_one_line(tmp_path):
+    done = medae(["train", "optim.lr=-1", *FAST_RUN], tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == "medae: error: optim.lr: must be a number > 0, got -1"
+    assert "Traceback" not in done.stderr
