@@ -13,6 +13,10 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 # 32-pixel slices, a few batches, two epochs: a complete run in seconds on one CPU core.
 FAST_RUN = ["debug=limit", "data.image_size=32", "data.batch_size=8", "trainer=cpu"]
+# sizes at which every variant runs through the pipeline: 32-pixel slices, 24-voxel blocks
+TEST_SIZES = {2: 32, 3: 24}
+# options that shrink a variant whose paper-sized default is too slow for a test on a CPU
+SMALL_OPTIONS: dict[str, dict[str, object]] = {"redcnn": {"channels": 8}}
 
 
 def compose_config(config_name: str, overrides: list[str], root: Path) -> DictConfig:

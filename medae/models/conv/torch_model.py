@@ -6,54 +6,24 @@ import torch
 from monai.networks.nets import AutoEncoder
 from torch import nn
 
-from medae.errors import ConfigError
-from medae.models.network_config import NetworkConfig
 from medae.models.output import AutoencoderOutput
 from medae.models.output_activation import output_activation
+from medae.models.strided_encoder_config import StridedEncoderConfig
 
 
 @dataclass
-class ConvAutoencoderConfig(NetworkConfig):
-    """Options of the convolutional autoencoder.
+class ConvAutoencoderConfig(StridedEncoderConfig):
+    """Options of the convolutional autoencoder: the strided encoder's and the bottleneck width.
 
     Attributes:
-        channels: output channels of each encoder stage.
-        strides: downsampling stride of each encoder stage; their product must divide ``image_size``.
         latent_channels: channels of the bottleneck code.
-        num_res_units: residual units per stage (0 for plain convolutions).
-        kernel_size: convolution kernel size.
-        act: activation name for MONAI's ``Act`` factory (``PRELU``, ``RELU``, ``LEAKYRELU``, ``GELU``, ...).
-        norm: normalisation name for MONAI's ``Norm`` factory (``INSTANCE``, ``BATCH``, ...).
-        dropout: dropout probability.
     """
 
-    channels: tuple[int, ...] = (16, 32, 64)
-    strides: tuple[int, ...] = (2, 2, 2)
     latent_channels: int = 8
-    num_res_units: int = 0
-    kernel_size: int = 3
-    act: str = "PRELU"
-    norm: str = "BATCH"
-    dropout: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.require_positive("channels", "strides", "latent_channels", "kernel_size")
-        if len(self.channels) != len(self.strides):
-            raise ConfigError(
-                "model.strides",
-                f"needs one stride per entry of model.channels ({len(self.channels)}), "
-                f"got {len(self.strides)}",
-            )
-        factor = int(torch.tensor(self.strides).prod())
-        if self.image_size % factor:
-            raise ConfigError(
-                "model.strides",
-                f"downsample by {factor}, which does not divide data.image_size={self.image_size}; "
-                f"use an image size that is a multiple of {factor}",
-            )
-        if not 0 <= self.dropout < 1:
-            raise ConfigError("model.dropout", f"must be in [0, 1), got {self.dropout}")
+        self.require_positive("latent_channels")
 
 
 class ConvAutoencoder(nn.Module):

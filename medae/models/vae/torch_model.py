@@ -1,0 +1,91 @@
+"""Variational autoencoder: MONAI's VarAutoEncoder with a KL term per voxel."""
+
+from dataclasses import dataclass
+from math import prod
+
+import torch
+from monai.networks.nets import VarAutoEncoder
+from torch import nn
+
+from medae.errors import ConfigError
+from medae.models.output import AutoencoderOutput
+from medae.models.output_activation import output_activation
+from medae.models.strided_encoder_config import StridedEncoderConfig
+
+
+@dataclass
+class VaeConfig(StridedEncoderConfig):
+    """Options of the (beta-)VAE.
+
+    Attributes:
+        latent_size: dimension of the Gaussian latent.
+        beta: weight of the KL term (1 = the ELBO against a per-voxel squared error; > 1 = beta-VAE).
+        kl_warmup_epochs: epochs over which the KL weight ramps linearly from 0 to ``beta`` (0 = none).
+    """
+
+    latent_size: int = 64
+    beta: float = 1.0
+    kl_warmup_epochs: int = 10
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.require_positive("latent_size")
+        if self.beta < 0:
+            raise ConfigError("model.beta", f"must be >= 0, got {self.beta}")
+        if self.kl_warmup_epochs < 0:
+            raise ConfigError("model.kl_warmup_epochs", f"must be >= 0, got {self.kl_warmup_epochs}")
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)) per sample, summed over latent dimensions."""
+    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)
+
+
+class VariationalAutoencoder(nn.Module):
+    """Encoder to a diagonal Gaussian, reparameterised sample, decoder; the posterior mean in eval mode.
+
+    ``regularizers["kl"]`` is the KL divergence per image divided by the number of voxels, so that it is
+    on the scale of the per-voxel reconstruction losses.
+
+    Example:
+        >>> net = VariationalAutoencoder(VaeConfig(image_size=32, latent_size=16), (0.0, 1.0))
+        >>> out = net(torch.rand(2, 1, 32, 32))
+        >>> tuple(out.reconstruction.shape), tuple(out.latent.shape), bool(out.regularizers["kl"] >= 0)
+        ((2, 1, 32, 32), (2, 16), True)
+    """
+
+    def __init__(self, config: VaeConfig, value_range: tuple[float, float]) -> None:
+        super().__init__()
+        self.latent_size = config.latent_size
+        self.backbone = VarAutoEncoder(
+            spatial_dims=config.spatial_dims,
+            in_shape=(config.in_channels, *[config.image_size] * config.spatial_dims),
+            out_channels=config.in_channels,
+            latent_size=config.latent_size,
+            channels=config.channels,
+            strides=config.strides,
+            kernel_size=config.kernel_size,
+            up_kernel_size=config.kernel_size,
+            num_res_units=config.num_res_units,
+            act=config.act,
+            norm=config.norm,
+            dropout=config.dropout,
+            use_sigmoid=False,
+            use_mean_at_inference=True,
+        )
+        self.output_activation = output_activation(value_range)
+
+    def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and log-variance."""
+        return self.backbone.encode_forward(images)
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        """Map latent vectors to images."""
+        return self.output_activation(self.backbone.decode_forward(latent, use_sigmoid=False))
+
+    def forward(self, images: torch.Tensor) -> AutoencoderOutput:
+        """Encode, sample (the mean in eval mode), decode; the latent returned is the posterior mean."""
+        mu, logvar = self.encode(images)
+        reconstruction = self.decode(self.backbone.reparameterize(mu, logvar))
+        kl = gaussian_kl(mu, logvar).mean() / prod(images.shape[1:])
+        return AutoencoderOutput(reconstruction=reconstruction, latent=mu, regularizers={"kl": kl})

@@ -1,0 +1,167 @@
+import math
+
+import lightning as L
+import pytest
+import torch
+from lightning import Callback
+
+from medae.data.mni152 import MNI152DataModule
+from medae.errors import ConfigError
+from medae.models.registry import MODELS, build_module
+from medae.train import train
+from tests.conftest import SMALL_OPTIONS, TEST_SIZES
+
+ADAM = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 3e-3}
+
+
+def model_overrides(name: str) -> list[str]:
+    return [f"model={name}", *(f"model.{key}={value}" for key, value in SMALL_OPTIONS.get(name, {}).items())]
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_every_variant_trains_through_the_pipeline(make_config, name, spatial_dims):
+    cfg = make_config(
+        *model_overrides(name),
+        "debug=fast_dev_run",
+        "logger=none",
+        f"data.spatial_dims={spatial_dims}",
+        f"data.image_size={TEST_SIZES[spatial_dims]}",
+    )
+    result = train(cfg)
+    for key in ("train/loss", "test/loss", "test/psnr", "test/ssim"):
+        assert math.isfinite(result.metrics[key]), key
+    assert result.metrics["test/psnr"] > 0
+
+
+@pytest.mark.parametrize("loss", ["mse", "l1", "bce", "ssim"])
+def test_every_loss_option_trains(make_config, loss):
+    result = train(make_config("debug=fast_dev_run", "logger=none", "loss.mse=0", f"loss.{loss}=1"))
+    assert math.isfinite(result.metrics[f"train/loss_{loss}"])
+    assert result.metrics["train/loss"] == pytest.approx(result.metrics[f"train/loss_{loss}"], rel=1e-5)
+
+
+def test_weighted_loss_sum_trains(make_config):
+    result = train(make_config("debug=fast_dev_run", "logger=none", "loss.mse=1", "loss.ssim=0.5"))
+    expected = result.metrics["train/loss_mse"] + 0.5 * result.metrics["train/loss_ssim"]
+    assert result.metrics["train/loss"] == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.fixture(scope="module")
+def mni_batch() -> torch.Tensor:
+    data = MNI152DataModule(image_size=32)
+    data.setup()
+    return torch.stack([data.datasets["train"][i]["image"] for i in range(0, 160, 10)])
+
+
+class LossHistory(Callback):
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.losses: list[float] = []
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.losses.append(float(trainer.callback_metrics[self.key]))
+
+
+def fit_one_batch(module, batch: torch.Tensor, epochs: int, key: str = "train/loss") -> list[float]:
+    history = LossHistory(key)
+    loader = torch.utils.data.DataLoader(
+        [{"image": image, "input": image} for image in batch], batch_size=len(batch)
+    )
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[history],
+        limit_val_batches=0,
+    )
+    trainer.fit(module, train_dataloaders=loader)
+    return history.losses
+
+
+def vae(**options):
+    model = {"name": "vae", "image_size": 32, "latent_size": 16, "kl_warmup_epochs": 0, **options}
+    return build_module(model, {"mse": 1.0}, ADAM, None, (0.0, 1.0))
+
+
+def test_vae_kl_is_positive_and_overfitting_one_batch_lowers_the_loss(mni_batch):
+    torch.manual_seed(0)
+    module = vae()
+    output = module(mni_batch)
+    assert output.regularizers["kl"] > 0
+    losses = fit_one_batch(module, mni_batch, epochs=40)
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_vae_evaluates_on_the_posterior_mean_and_samples(mni_batch):
+    module = vae().eval()
+    first, second = module(mni_batch).reconstruction, module(mni_batch).reconstruction
+    assert torch.equal(first, second)
+    module.train()
+    assert not torch.equal(module(mni_batch).reconstruction, module(mni_batch).reconstruction)
+    module.eval()
+    assert module.sample(5).shape == (5, 1, 32, 32)
+    path = module.interpolate(mni_batch[0], mni_batch[1], steps=7)
+    assert path.shape == (7, 1, 32, 32)
+    assert torch.allclose(path[0], module(mni_batch[:1]).reconstruction[0], atol=1e-5)
+
+
+def test_vae_kl_weight_warms_up_linearly():
+    module = vae(beta=4.0, kl_warmup_epochs=4)
+    trainer = L.Trainer(logger=False)
+    module.trainer = trainer
+    weights = []
+    for epoch in range(6):
+        trainer.fit_loop.epoch_progress.current.completed = epoch
+        weights.append(module.kl_weight())
+    assert weights == [1.0, 2.0, 3.0, 4.0, 4.0, 4.0]
+
+
+@pytest.mark.parametrize(("penalty", "weight"), [("l1", 0.1), ("kl", 5.0)])
+def test_sparsity_penalty_makes_the_code_sparser_and_still_reconstructs(mni_batch, penalty, weight):
+    def train_sparse(sparsity_weight: float) -> tuple[float, list[float]]:
+        torch.manual_seed(0)
+        model = {"name": "sparse", "image_size": 32, "penalty": penalty, "sparsity_weight": sparsity_weight}
+        module = build_module(model, {"mse": 1.0}, ADAM, None, (0.0, 1.0))
+        losses = fit_one_batch(module, mni_batch, epochs=30, key="train/loss_mse")
+        module.eval()
+        return float(module(mni_batch).latent.abs().mean()), losses
+
+    dense_activity, _ = train_sparse(0.0)
+    sparse_activity, losses = train_sparse(weight)
+    assert sparse_activity < 0.5 * dense_activity
+    assert losses[-1] < 0.4 * losses[0]
+    if penalty == "kl":
+        assert sparse_activity == pytest.approx(0.05, abs=0.03)  # the configured sparsity_target
+
+
+def test_vqvae_reports_codebook_use(mni_batch):
+    model = {"name": "vqvae", "image_size": 32, "num_embeddings": 64}
+    output = build_module(model, {"mse": 1.0}, ADAM, None, (0.0, 1.0))(mni_batch)
+    assert 1 <= output.diagnostics["perplexity"] <= 64
+    assert output.diagnostics["codebook_usage"] == pytest.approx(output.diagnostics["perplexity"] / 64)
+    assert output.regularizers["quantization"] >= 0
+
+
+@pytest.mark.parametrize(
+    ("model", "key"),
+    [
+        ({"name": "redcnn", "image_size": 16}, "data.image_size"),
+        ({"name": "vqvae", "image_size": 30}, "model.channels"),
+        ({"name": "vae", "image_size": 32, "beta": -1.0}, "model.beta"),
+        ({"name": "dense", "image_size": 32, "activation": "swish"}, "model.activation"),
+        ({"name": "sparse", "image_size": 32, "penalty": "l0"}, "model.penalty"),
+        ({"name": "sparse", "image_size": 32, "sparsity_target": 1.5}, "model.sparsity_target"),
+        ({"name": "vae", "image_size": 36}, "model.strides"),
+    ],
+)
+def test_refused_model_options(model, key):
+    with pytest.raises(ConfigError, match=f"^{key}: "):
+        build_module(model, {"mse": 1.0}, ADAM, None, (0.0, 1.0))
+
+
+def test_bce_is_refused_for_data_outside_unit_range():
+    with pytest.raises(ConfigError, match=r"^loss.bce: needs data in \[0, 1\]"):
+        build_module({"name": "conv", "image_size": 32}, {"bce": 1.0}, ADAM, None, (-1.0, 1.0))
