@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.medae-installed
 ARGS ?=
 
-.PHONY: setup train test test-fast sweep ui lint format clean
+.PHONY: setup train test test-fast sweep variants ui lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,16 +30,19 @@ test-fast: setup
 sweep: setup
 	$(BIN)/medae train -m hparams_search=lr_latent $(ARGS)
 
+variants: setup
+	$(BIN)/python experiments/compare_variants.py $(ARGS)
+
 ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
 
 lint: setup
-	$(BIN)/ruff check medae tests
-	$(BIN)/ruff format --check medae tests
+	$(BIN)/ruff check medae tests experiments
+	$(BIN)/ruff format --check medae tests experiments
 
 format: setup
-	$(BIN)/ruff format medae tests
-	$(BIN)/ruff check --fix medae tests
+	$(BIN)/ruff format medae tests experiments
+	$(BIN)/ruff check --fix medae tests experiments
 
 clean:
 	rm -rf outputs multirun lightning_logs .pytest_cache

@@ -31,6 +31,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     else:
         raise ConfigError("data", f"{cfg.ckpt_path} stores no data config; choose one with data=<name>")
     datamodule = build_datamodule(data_cfg)
+    datamodule.setup()
     if cfg.get("logger") and cfg.logger.get("mlflow") and not cfg.logger.mlflow.run_name:
         cfg.logger.mlflow.run_name = f"eval:{module.registry_name}:{Path(cfg.ckpt_path).name}"
     trainer = hydra.utils.instantiate(cfg.trainer, logger=build_loggers(cfg) or False, callbacks=[])
@@ -40,7 +41,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         with open_dict(run_cfg):
             run_cfg.data = data_cfg
             run_cfg.model = module.hparams.model
-        record_run_setup(mlflow_logger, run_cfg, datamodule, hydra_output_dir())
+        record_run_setup(mlflow_logger, run_cfg, datamodule, module, hydra_output_dir())
     (metrics,) = trainer.test(module, datamodule=datamodule)
     return {key: float(value) for key, value in metrics.items()}
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from lightning import LightningModule
 from lightning.pytorch.loggers import Logger, MLFlowLogger
 from omegaconf import DictConfig, OmegaConf
 
@@ -71,7 +72,11 @@ def package_versions() -> dict[str, str]:
 
 
 def record_run_setup(
-    logger: MLFlowLogger, cfg: DictConfig, datamodule: ReconstructionDataModule, hydra_dir: Path | None
+    logger: MLFlowLogger,
+    cfg: DictConfig,
+    datamodule: ReconstructionDataModule,
+    module: LightningModule,
+    hydra_dir: Path | None,
 ) -> None:
     """Log the flattened config as params (once), tags, and the config and overrides as artifacts."""
     client, run_id = logger.experiment, logger.run_id
@@ -82,6 +87,8 @@ def record_run_setup(
         "medae.data_fingerprint": datamodule.fingerprint(),
         "medae.split_sizes": str(datamodule.split_sizes()),
         "medae.model": cfg.model.name,
+        "medae.num_parameters": str(sum(p.numel() for p in module.parameters())),
+        "medae.skipped_files": str(len(datamodule.skipped_files)),
     }
     for key, value in tags.items():
         client.set_tag(run_id, key, value)
@@ -91,5 +98,7 @@ def record_run_setup(
         unresolved = Path(tmp) / Path(UNRESOLVED_CONFIG_ARTIFACT).name
         OmegaConf.save(cfg, unresolved, resolve=False)
         client.log_artifacts(run_id, tmp, "config")
+    if datamodule.skipped_files:
+        client.log_text(run_id, "\n".join(datamodule.skipped_files) + "\n", "data/skipped_files.txt")
     if hydra_dir is not None and hydra_dir.is_dir():
         client.log_artifacts(run_id, str(hydra_dir), "config/hydra")

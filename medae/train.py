@@ -57,6 +57,7 @@ def train(cfg: DictConfig) -> TrainResult:
     """
     L.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg.data)
+    datamodule.setup()  # bad data stops the job before an MLflow run exists
     module = build_module(
         to_plain(cfg.model),
         to_plain(cfg.loss),
@@ -73,7 +74,7 @@ def train(cfg: DictConfig) -> TrainResult:
     )
     mlflow_logger = find_mlflow_logger(trainer.loggers)
     if mlflow_logger is not None:
-        record_run_setup(mlflow_logger, cfg, datamodule, hydra_output_dir())
+        record_run_setup(mlflow_logger, cfg, datamodule, module, hydra_output_dir())
         log.info("MLflow run %s in experiment '%s'", mlflow_logger.run_id, cfg.logger.mlflow.experiment_name)
 
     if cfg.train:

@@ -36,7 +36,8 @@ def test_every_option_composes(group, option, tmp_path):
     cfg = compose_config("train", [f"{group}={option}"], tmp_path)
     assert cfg.model.name
     assert cfg.optim._partial_ is True
-    assert cfg.data.image_size == 64 or group == "experiment"
+    assert cfg.model.image_size == cfg.data.image_size
+    assert cfg.data._target_.startswith("medae.data.")
 
 
 def test_default_config_values(tmp_path):

@@ -119,3 +119,13 @@ def test_type_check_accepts_ints_for_floats_and_refuses_bools_for_ints():
     check_types("x", {"rate": 1, "size": 3, "name": None}, Options)
     with pytest.raises(ConfigError, match="x.size: expected int, got True"):
         check_types("x", {"size": True}, Options)
+
+
+@pytest.mark.parametrize(
+    ("value_range", "activation"),
+    [((0.0, 1.0), torch.nn.Sigmoid), ((-1.0, 1.0), torch.nn.Tanh), ((-5.0, 5.0), torch.nn.Identity)],
+)
+def test_output_activation_follows_the_data_range(value_range, activation):
+    module = build_module({"name": "conv", "image_size": 32}, MSE, ADAM, None, value_range)
+    assert isinstance(module.network.output_activation, activation)
+    assert module.quality_metrics("test")["psnr"].data_range == value_range[1] - value_range[0]

@@ -53,6 +53,7 @@ def test_run_is_tracked_in_mlflow(make_config, tmp_path):
     assert len(tags["medae.data_fingerprint"]) == 64
     assert tags["medae.version.torch"] == torch.__version__
     assert tags["medae.model"] == "conv"
+    assert int(tags["medae.num_parameters"]) > 10_000
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "config")}
     assert artifacts >= {"config/config.yaml", "config/config_unresolved.yaml"}
     images = {a.path for a in client.list_artifacts(run.info.run_id, "images")}

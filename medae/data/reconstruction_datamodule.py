@@ -2,17 +2,19 @@
 
 import hashlib
 from abc import ABC, abstractmethod
+from collections import Counter
 from typing import Any
 
 import torch
 from lightning import LightningDataModule
 from monai.data import CacheDataset, DataLoader
 from monai.transforms import Compose
+from torch.utils.data import WeightedRandomSampler
 
 from medae.data.noise import NOISE_MODELS
 from medae.data.noisy_pairs import NoisyPairs
 from medae.data.slab_split import SPLITS
-from medae.errors import ConfigError
+from medae.errors import ConfigError, DataError
 
 TEST_NOISE_OFFSET = 1_000_000
 
@@ -41,6 +43,7 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         val_fraction: fraction of the data for validation.
         test_fraction: fraction of the data for testing.
         split_seed: seed of the train/val/test split, kept apart from the training seed.
+        balance_classes: draw training samples with weights inverse to their label's frequency.
     """
 
     value_range: tuple[float, float] = (0.0, 1.0)
@@ -59,6 +62,7 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         val_fraction: float = 0.15,
         test_fraction: float = 0.15,
         split_seed: int = 0,
+        balance_classes: bool = False,
     ) -> None:
         super().__init__()
         if spatial_dims not in (2, 3):
@@ -88,7 +92,9 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
         self.split_seed = split_seed
+        self.balance_classes = balance_classes
         self.datasets: dict[str, CacheDataset] = {}
+        self.skipped_files: list[str] = []
 
     @abstractmethod
     def load_splits(self) -> dict[str, list[dict[str, Any]]]:
@@ -103,6 +109,14 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         if self.datasets:
             return
         splits = self.load_splits()
+        sizes = {name: len(splits[name]) for name in SPLITS}
+        empty = [name for name in SPLITS if not sizes[name]]
+        if empty:
+            raise DataError(
+                f"data ({type(self).__name__})",
+                f"the {empty[0]} split is empty (samples per split: {sizes}); give more subjects or files, "
+                "or for a single volume fewer data.num_slabs or a smaller data.slab_gap",
+            )
         transform = self.preprocessing()
         self.datasets = {
             name: CacheDataset(splits[name], transform=transform, progress=False, num_workers=0)
@@ -114,12 +128,23 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         """Whether network inputs are corrupted copies of the targets."""
         return self.noise_std > 0
 
+    def class_balanced_sampler(self) -> WeightedRandomSampler:
+        """Sample training items with weights inverse to the frequency of their label."""
+        labels = [item.get("label", -1) for item in self.datasets["train"].data]
+        if len(set(labels)) < 2:
+            raise ConfigError("data.balance_classes", "needs labelled data with at least two classes")
+        counts = Counter(labels)
+        weights = [1.0 / counts[label] for label in labels]
+        return WeightedRandomSampler(weights, num_samples=len(labels), replacement=True)
+
     def _loader(self, split: str, noise_seed: int | None, shuffle: bool) -> DataLoader:
         pairs = NoisyPairs(self.datasets[split], self.noise_model, self.noise_std, noise_seed)
+        sampler = self.class_balanced_sampler() if shuffle and self.balance_classes else None
         return DataLoader(
             pairs,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            shuffle=shuffle and sampler is None,
+            sampler=sampler,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,

@@ -19,11 +19,16 @@ def variant_options(name: str) -> dict[str, object]:
     }
 
 
+def variant_description(name: str) -> str:
+    """The first line of the variant's docstring."""
+    return (MODELS[name].__doc__ or "").strip().splitlines()[0]
+
+
 def format_catalog() -> str:
     """One block per variant: name, one-line description, options with defaults."""
     blocks = []
     for name in sorted(MODELS):
-        description = (MODELS[name].__doc__ or "").strip().splitlines()[0]
+        description = variant_description(name)
         options = ", ".join(f"{key}={value}" for key, value in variant_options(name).items())
         blocks.append(f"{name}\n    {description}\n    options: {options}")
     return "\n".join(blocks)

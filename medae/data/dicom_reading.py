@@ -1,0 +1,64 @@
+"""Read DICOM: single files, multi-frame files and series folders, in modality units (HU for CT)."""
+
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.pixels import apply_modality_lut
+
+from medae.errors import DataError
+
+
+def _pixels(dataset: pydicom.Dataset, source: Path) -> np.ndarray:
+    """Decoded pixels with RescaleSlope/Intercept (or a modality LUT) applied."""
+    try:
+        return np.asarray(apply_modality_lut(dataset.pixel_array, dataset), dtype=np.float32)
+    except Exception as error:
+        syntax = (
+            dataset.file_meta.TransferSyntaxUID.name
+            if "TransferSyntaxUID" in dataset.file_meta
+            else "unknown"
+        )
+        raise DataError(
+            str(source), f"pixel data cannot be decoded (transfer syntax {syntax}): {error}"
+        ) from error
+
+
+def _read(path: Path) -> pydicom.Dataset:
+    try:
+        return pydicom.dcmread(path)
+    except Exception as error:
+        raise DataError(
+            str(path), f"is not a readable DICOM file ({type(error).__name__}: {error})"
+        ) from error
+
+
+def read_dicom_file(path: Path) -> np.ndarray:
+    """One file: ``(H, W)`` for a single frame, ``(frames, H, W)`` for multi-frame; RGB keeps a last axis."""
+    return _pixels(_read(path), path)
+
+
+def slice_position(dataset: pydicom.Dataset) -> float:
+    """Position of a slice along the normal of its image plane."""
+    orientation = np.asarray(dataset.ImageOrientationPatient, dtype=float)
+    normal = np.cross(orientation[:3], orientation[3:])
+    return float(np.dot(normal, np.asarray(dataset.ImagePositionPatient, dtype=float)))
+
+
+def read_dicom_series(folder: Path) -> np.ndarray:
+    """Every DICOM file of ``folder`` stacked into ``(slices, H, W)``, ordered by position on the normal."""
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    if not files:
+        raise DataError(str(folder), "is an empty folder; a DICOM series needs at least one slice file")
+    datasets = [_read(path) for path in files]
+    missing = [str(p) for p, d in zip(files, datasets, strict=True) if "ImagePositionPatient" not in d]
+    if missing and len(datasets) > 1:
+        raise DataError(
+            missing[0], "has no ImagePositionPatient, so the slices of the series cannot be ordered"
+        )
+    order = sorted(range(len(datasets)), key=lambda i: slice_position(datasets[i])) if not missing else [0]
+    slices = [_pixels(datasets[i], files[i]) for i in order]
+    shapes = {s.shape for s in slices}
+    if len(shapes) > 1:
+        raise DataError(str(folder), f"mixes slice shapes {sorted(shapes)}; a series needs one shape")
+    return np.stack(slices)

@@ -1,0 +1,69 @@
+"""Read any supported image file into ``(C, *spatial)`` float32, with errors that name the file."""
+
+from pathlib import Path
+
+import numpy as np
+from monai.transforms import LoadImage
+
+from medae.data.dicom_reading import read_dicom_file, read_dicom_series
+from medae.errors import DataError
+
+DICOM_SUFFIXES = (".dcm", ".dicom")
+# ITU-R BT.601 luma weights for RGB to grey
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def is_dicom(path: Path) -> bool:
+    """A folder (series) or a file with a DICOM suffix."""
+    return path.is_dir() or path.suffix.lower() in DICOM_SUFFIXES
+
+
+def read_raw(path: Path) -> tuple[np.ndarray, bool]:
+    """Pixels as stored (modality units for DICOM) and whether the last axis holds RGB channels.
+
+    NIfTI, PNG/JPEG, TIFF and NumPy go through MONAI's ``LoadImage``; DICOM through pydicom, so that
+    series are ordered by slice position and RescaleSlope/Intercept are applied.
+    """
+    if not path.exists():
+        raise DataError(str(path), "does not exist")
+    if is_dicom(path):
+        array = read_dicom_series(path) if path.is_dir() else read_dicom_file(path)
+        return array, array.shape[-1] == 3 and array.ndim >= 3
+    try:
+        image, meta = LoadImage(image_only=False, ensure_channel_first=False)(str(path))
+    except Exception as error:
+        raise DataError(str(path), f"cannot be read ({type(error).__name__}: {error})") from error
+    array = np.asarray(image, dtype=np.float32)
+    return array, array.ndim == 3 and array.shape[-1] in (3, 4) and path.suffix.lower() not in (
+        ".nii",
+        ".gz",
+        ".npy",
+    )
+
+
+def read_image(path: Path, channels: int, volume_index: int | None = None) -> np.ndarray:
+    """Read ``path`` as ``(channels, *spatial)`` float32.
+
+    Args:
+        path: an image file, or a folder holding one DICOM series.
+        channels: 1 (RGB is converted to grey) or 3 (RGB kept; grey refused).
+        volume_index: for 4D volumes (time or channel last), the volume to keep; ``None`` keeps 4D as is.
+    """
+    array, rgb = read_raw(path)
+    if rgb:
+        colour = array[..., :3]
+        array = np.moveaxis(colour, -1, 0) if channels == 3 else (colour @ LUMA)[None]
+    elif channels == 3:
+        raise DataError(
+            str(path), "is a grey-level image but data.channels=3 expects RGB; use data.channels=1"
+        )
+    else:
+        if array.ndim == 4 and volume_index is not None:
+            if not -array.shape[-1] <= volume_index < array.shape[-1]:
+                raise DataError(
+                    str(path),
+                    f"has {array.shape[-1]} volumes; data.volume_index={volume_index} is out of range",
+                )
+            array = array[..., volume_index]
+        array = array[None]
+    return np.ascontiguousarray(array, dtype=np.float32)

@@ -1,0 +1,84 @@
+"""Intensity presets: CT windows, MRI percentile scaling, and the target range of the data."""
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from monai.transforms import (
+    NormalizeIntensity,
+    ScaleIntensity,
+    ScaleIntensityRange,
+    ScaleIntensityRangePercentiles,
+)
+
+from medae.errors import ConfigError
+
+# (level, width) in Hounsfield units
+CT_WINDOWS: dict[str, tuple[float, float]] = {
+    "brain": (40, 80),
+    "subdural": (75, 215),
+    "lung": (-600, 1500),
+    "mediastinum": (50, 350),
+    "abdomen": (40, 400),
+    "bone": (400, 1800),
+}
+TARGET_RANGES: dict[str, tuple[float, float]] = {"unit": (0.0, 1.0), "symmetric": (-1.0, 1.0)}
+NORMALIZATIONS = (*TARGET_RANGES, "zscore")
+
+
+def value_range(normalization: str, zscore_clip: float) -> tuple[float, float]:
+    """The intensity range the data has after ``normalization``; z-scores are clipped to +-``zscore_clip``."""
+    return TARGET_RANGES.get(normalization, (-zscore_clip, zscore_clip))
+
+
+def intensity_transform(
+    normalization: str,
+    window: str | None = None,
+    window_level_width: Sequence[float] | None = None,
+    percentiles: Sequence[float] | None = None,
+    zscore_clip: float = 5.0,
+) -> Callable[[np.ndarray], np.ndarray]:
+    """Build the per-image intensity mapping.
+
+    Args:
+        normalization: ``unit`` ([0, 1]), ``symmetric`` ([-1, 1]) or ``zscore`` (mean 0, std 1, clipped).
+        window: a CT window name of ``CT_WINDOWS``, applied to Hounsfield units.
+        window_level_width: an explicit CT window ``[level, width]``; overrides ``window``.
+        percentiles: ``[low, high]`` percentiles clipped to before scaling (MRI), e.g. ``[0.5, 99.5]``.
+        zscore_clip: z-scores beyond this are clipped.
+
+    Example:
+        >>> scale = intensity_transform("unit", window="brain")
+        >>> scale(np.array([[-1000.0, 40.0, 1000.0]])).tolist()
+        [[0.0, 0.5, 1.0]]
+    """
+    if normalization not in NORMALIZATIONS:
+        raise ConfigError(
+            "data.normalization", f"unknown '{normalization}'; allowed: {', '.join(NORMALIZATIONS)}"
+        )
+    if window is not None and window not in CT_WINDOWS:
+        raise ConfigError("data.window", f"unknown CT window '{window}'; allowed: {', '.join(CT_WINDOWS)}")
+    if window_level_width is not None and (len(window_level_width) != 2 or window_level_width[1] <= 0):
+        raise ConfigError(
+            "data.window_level_width", f"must be [level, width > 0], got {list(window_level_width)}"
+        )
+    if percentiles is not None and not (
+        len(percentiles) == 2 and 0 <= percentiles[0] < percentiles[1] <= 100
+    ):
+        raise ConfigError(
+            "data.percentiles", f"must be [low, high] with 0 <= low < high <= 100, got {percentiles}"
+        )
+    if zscore_clip <= 0:
+        raise ConfigError("data.zscore_clip", f"must be > 0, got {zscore_clip}")
+    low, high = TARGET_RANGES.get(normalization, (0.0, 1.0))
+    level_width = window_level_width or (CT_WINDOWS[window] if window else None)
+    if level_width is not None:
+        level, width = level_width
+        clip = ScaleIntensityRange(level - width / 2, level + width / 2, 0.0, 1.0, clip=True)
+    elif percentiles is not None:
+        clip = ScaleIntensityRangePercentiles(percentiles[0], percentiles[1], 0.0, 1.0, clip=True)
+    else:
+        clip = ScaleIntensity(minv=0.0, maxv=1.0)
+    if normalization == "zscore":
+        standardize = NormalizeIntensity()
+        return lambda image: np.clip(np.asarray(standardize(clip(image))), -zscore_clip, zscore_clip)
+    return lambda image: np.asarray(clip(image)) * (high - low) + low

@@ -1,0 +1,70 @@
+"""Real image files that ship with installed packages, and broken files written by the tests."""
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.data import get_testdata_file
+
+
+def package_dir(name: str) -> Path:
+    return Path(importlib.util.find_spec(name).origin).parent
+
+
+NIBABEL_DATA = package_dir("nibabel") / "tests" / "data"
+SKIMAGE_DATA = package_dir("skimage") / "data"
+PNEUMONIAMNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "pneumoniamnist.npz"
+
+
+def pydicom_file(name: str) -> Path:
+    return Path(get_testdata_file(name))
+
+
+def write_dicom_patients(folder: Path, sources: list[str], patients: list[str]) -> list[Path]:
+    """Copies of pydicom's test files, each given the PatientID of `patients`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index, (source, patient) in enumerate(zip(sources, patients, strict=True)):
+        dataset = pydicom.dcmread(pydicom_file(source))
+        dataset.PatientID = patient
+        path = folder / f"{index:02d}_{Path(source).stem}.dcm"
+        dataset.save_as(path)
+        paths.append(path)
+    return paths
+
+
+def write_ct_series(folder: Path, positions: list[float]) -> None:
+    """CT_small as a series: slice i gets intensity offset i*10 and z position `positions[i]`.
+
+    Files are named and numbered in an order other than their positions, so only sorting by
+    ImagePositionPatient stacks them right.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, z in enumerate(positions):
+        dataset = pydicom.dcmread(pydicom_file("CT_small.dcm"))
+        pixels = dataset.pixel_array.astype(np.int16) + np.int16(10 * index)
+        dataset.PixelData = pixels.tobytes()
+        dataset.ImagePositionPatient = [0.0, 0.0, z]
+        dataset.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        dataset.InstanceNumber = len(positions) - index
+        dataset.save_as(folder / f"slice_{len(positions) - index:02d}.dcm")
+
+
+def copy_skimage(folder: Path, names: list[str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copy(SKIMAGE_DATA / name, folder / name)
+
+
+def write_grey_images(folder: Path, count: int, size: int = 24, seed: int = 0) -> list[Path]:
+    """Small random grey images as .npy files, each with structure (not constant)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for index in range(count):
+        path = folder / f"image_{index:03d}.npy"
+        np.save(path, rng.random((size, size)).astype(np.float32))
+        paths.append(path)
+    return paths
