@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import uuid
@@ -26,7 +25,6 @@ from medae.models.catalog import variant_description
 from medae.models.registry import MODELS
 
 EXPERIMENT = "medae-variants"
-THROUGHPUT = "train/device/samples_per_sec"
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -50,13 +48,18 @@ def collect(batch: str, tracking_uri: str) -> list[dict[str, object]]:
     runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.comparison = '{batch}'")
     rows = []
     for run in sorted(runs, key=lambda r: r.data.tags["medae.model"]):
-        speeds = [m.value for m in client.get_metric_history(run.info.run_id, THROUGHPUT)]
+        # cumulative training samples and seconds, as Lightning's ThroughputMonitor counts them
+        samples, seconds = (
+            client.get_metric_history(run.info.run_id, key) for key in ("train/samples", "train/time")
+        )
         epochs = client.get_metric_history(run.info.run_id, "epoch")
         rows.append(
             {
                 "variant": run.data.tags["medae.model"],
                 "parameters": int(run.data.tags["medae.num_parameters"]),
-                "images_per_sec": statistics.median(speeds) if speeds else float("nan"),
+                "images_per_sec": samples[-1].value / seconds[-1].value
+                if samples and seconds
+                else float("nan"),
                 "epochs": int(max(m.value for m in epochs)) + 1 if epochs else 0,
                 "test_psnr": run.data.metrics["test/psnr"],
                 "test_ssim": run.data.metrics["test/ssim"],
@@ -79,7 +82,8 @@ def markdown(rows: list[dict[str, object]], minutes: float, overrides: list[str]
         else f"Machine: {torch.cuda.get_device_name()}, torch {torch.__version__}.",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `make variants`"
         + (f" with overrides `{' '.join(overrides)}`." if overrides else "."),
-        "Images/s is the median of Lightning's ThroughputMonitor (rolling 20 training batches).",
+        "Images/s is training samples over training time (validation excluded), as Lightning's",
+        "ThroughputMonitor counts them.",
         "",
         "| variant | what | parameters | train images/s | epochs | test PSNR (dB) | test SSIM |",
         "|---|---|---:|---:|---:|---:|---:|",

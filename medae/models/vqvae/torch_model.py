@@ -14,6 +14,7 @@ from medae.models.output_activation import output_activation
 # (stride, kernel, dilation, padding) halves the size; the upsampling adds output padding 0
 DOWNSAMPLE = (2, 4, 1, 1)
 UPSAMPLE = (2, 4, 1, 1, 0)
+EMBEDDING_INITS = ("normal", "kaiming_uniform")
 
 
 @dataclass
@@ -28,6 +29,8 @@ class VqVaeConfig(NetworkConfig):
         embedding_dim: dimension of each code vector.
         commitment_cost: weight of the commitment term inside the quantisation loss.
         decay: EMA decay of the codebook updates.
+        embedding_init: codebook initialisation, ``normal`` or ``kaiming_uniform`` (small codes that start
+            near the encoder's outputs, which keeps the codebook from collapsing onto one code).
     """
 
     channels: tuple[int, ...] = (32, 64)
@@ -36,7 +39,8 @@ class VqVaeConfig(NetworkConfig):
     num_embeddings: int = 256
     embedding_dim: int = 16
     commitment_cost: float = 0.25
-    decay: float = 0.99
+    decay: float = 0.9
+    embedding_init: str = "kaiming_uniform"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -52,6 +56,10 @@ class VqVaeConfig(NetworkConfig):
             )
         if not 0 < self.decay < 1:
             raise ConfigError("model.decay", f"must be in (0, 1), got {self.decay}")
+        if self.embedding_init not in EMBEDDING_INITS:
+            raise ConfigError(
+                "model.embedding_init", f"unknown '{self.embedding_init}'; allowed: {', '.join(EMBEDDING_INITS)}"
+            )
 
 
 class VectorQuantizedAutoencoder(nn.Module):
@@ -79,6 +87,7 @@ class VectorQuantizedAutoencoder(nn.Module):
             upsample_parameters=[UPSAMPLE] * levels,
             num_embeddings=config.num_embeddings,
             embedding_dim=config.embedding_dim,
+            embedding_init=config.embedding_init,
             commitment_cost=config.commitment_cost,
             decay=config.decay,
         )
