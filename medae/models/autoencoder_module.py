@@ -1,6 +1,5 @@
 """The LightningModule that trains any medae network: loss, regularizers, metrics, optimiser."""
 
-from abc import abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -27,8 +26,8 @@ class AutoencoderModule(LightningModule):
     Logs ``{stage}/loss``, each loss and regularizer term, ``{stage}/psnr`` and ``{stage}/ssim``, the
     PSNR/SSIM of the noisy input and the gain when inputs are corrupted, and ``val/psnr_best``.
 
-    Subclasses set ``config_class``, implement :meth:`build_network`, and override
-    :meth:`regularizer_weights` when the network returns extra loss terms.
+    Subclasses set ``config_class`` and ``network_class`` (built as ``network_class(config, value_range)``),
+    and override :meth:`regularizer_weights` when the network returns extra loss terms.
 
     Args:
         model: the ``model`` config node: ``name`` plus the fields of ``config_class``.
@@ -39,6 +38,7 @@ class AutoencoderModule(LightningModule):
     """
 
     config_class: ClassVar[type[NetworkConfig]] = NetworkConfig
+    network_class: ClassVar[type[nn.Module]]
     registry_name: ClassVar[str] = ""
 
     def __init__(
@@ -66,9 +66,9 @@ class AutoencoderModule(LightningModule):
         self.run_config: dict[str, Any] | None = None
 
     @classmethod
-    @abstractmethod
     def build_network(cls, config: NetworkConfig, value_range: tuple[float, float]) -> nn.Module:
         """Build the torch network, whose ``forward`` returns an :class:`AutoencoderOutput`."""
+        return cls.network_class(config, value_range)
 
     def regularizer_weights(self) -> dict[str, float]:
         """Weight of each regularizer the network returns, at the current step."""

@@ -1,7 +1,5 @@
 """Training logic of the convolutional autoencoder: the shared reconstruction objective."""
 
-from torch import nn
-
 from medae.models.autoencoder_module import AutoencoderModule
 from medae.models.conv.torch_model import ConvAutoencoder, ConvAutoencoderConfig
 from medae.models.registry import register
@@ -12,8 +10,4 @@ class ConvAutoencoderModule(AutoencoderModule):
     """Convolutional autoencoder (MONAI AutoEncoder) with a ``latent_channels`` bottleneck; 2D or 3D."""
 
     config_class = ConvAutoencoderConfig
-
-    @classmethod
-    def build_network(cls, config: ConvAutoencoderConfig, value_range: tuple[float, float]) -> nn.Module:
-        """A :class:`ConvAutoencoder`."""
-        return ConvAutoencoder(config, value_range)
+    network_class = ConvAutoencoder

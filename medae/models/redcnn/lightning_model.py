@@ -1,7 +1,5 @@
 """Training logic of RED-CNN: the shared reconstruction objective (pair with data.noise_std > 0)."""
 
-from torch import nn
-
 from medae.models.autoencoder_module import AutoencoderModule
 from medae.models.redcnn.torch_model import RedCnn, RedCnnConfig
 from medae.models.registry import register
@@ -12,8 +10,4 @@ class RedCnnModule(AutoencoderModule):
     """RED-CNN residual encoder-decoder (Chen et al. 2017) for denoising, e.g. low-dose CT."""
 
     config_class = RedCnnConfig
-
-    @classmethod
-    def build_network(cls, config: RedCnnConfig, value_range: tuple[float, float]) -> nn.Module:
-        """A :class:`RedCnn`."""
-        return RedCnn(config, value_range)
+    network_class = RedCnn

@@ -1,7 +1,5 @@
 """Training logic of the sparse autoencoder: reconstruction plus the weighted sparsity penalty."""
 
-from torch import nn
-
 from medae.models.autoencoder_module import AutoencoderModule
 from medae.models.registry import register
 from medae.models.sparse.torch_model import SparseAutoencoder, SparseAutoencoderConfig
@@ -12,11 +10,7 @@ class SparseAutoencoderModule(AutoencoderModule):
     """Convolutional autoencoder with an L1 or KL sparsity penalty on the code, weight in config."""
 
     config_class = SparseAutoencoderConfig
-
-    @classmethod
-    def build_network(cls, config: SparseAutoencoderConfig, value_range: tuple[float, float]) -> nn.Module:
-        """A :class:`SparseAutoencoder`."""
-        return SparseAutoencoder(config, value_range)
+    network_class = SparseAutoencoder
 
     def regularizer_weights(self) -> dict[str, float]:
         """The configured sparsity weight."""

@@ -1,7 +1,6 @@
 """Training logic of the (beta-)VAE: reconstruction plus the KL term with warm-up; sampling."""
 
 import torch
-from torch import nn
 
 from medae.models.autoencoder_module import AutoencoderModule
 from medae.models.registry import register
@@ -13,11 +12,7 @@ class VaeModule(AutoencoderModule):
     """Beta-VAE (MONAI VarAutoEncoder) with KL warm-up; evaluates on the posterior mean; samples."""
 
     config_class = VaeConfig
-
-    @classmethod
-    def build_network(cls, config: VaeConfig, value_range: tuple[float, float]) -> nn.Module:
-        """A :class:`VariationalAutoencoder`."""
-        return VariationalAutoencoder(config, value_range)
+    network_class = VariationalAutoencoder
 
     def kl_weight(self) -> float:
         """``beta``, ramped linearly over the first ``kl_warmup_epochs`` epochs."""

@@ -1,7 +1,5 @@
 """Training logic of the VQ-VAE: reconstruction plus the quantisation (commitment) loss."""
 
-from torch import nn
-
 from medae.models.autoencoder_module import AutoencoderModule
 from medae.models.registry import register
 from medae.models.vqvae.torch_model import VectorQuantizedAutoencoder, VqVaeConfig
@@ -12,11 +10,7 @@ class VqVaeModule(AutoencoderModule):
     """VQ-VAE (MONAI VQVAE, EMA codebook); logs quantisation loss, perplexity and codebook usage."""
 
     config_class = VqVaeConfig
-
-    @classmethod
-    def build_network(cls, config: VqVaeConfig, value_range: tuple[float, float]) -> nn.Module:
-        """A :class:`VectorQuantizedAutoencoder`."""
-        return VectorQuantizedAutoencoder(config, value_range)
+    network_class = VectorQuantizedAutoencoder
 
     def regularizer_weights(self) -> dict[str, float]:
         """The quantisation loss enters with weight 1; its commitment cost is set in the network."""

@@ -58,7 +58,8 @@ class VqVaeConfig(NetworkConfig):
             raise ConfigError("model.decay", f"must be in (0, 1), got {self.decay}")
         if self.embedding_init not in EMBEDDING_INITS:
             raise ConfigError(
-                "model.embedding_init", f"unknown '{self.embedding_init}'; allowed: {', '.join(EMBEDDING_INITS)}"
+                "model.embedding_init",
+                f"unknown '{self.embedding_init}'; allowed: {', '.join(EMBEDDING_INITS)}",
             )
 
 
