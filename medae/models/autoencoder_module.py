@@ -82,10 +82,6 @@ class AutoencoderModule(LightningModule):
         """Encode and decode ``images``."""
         return self.network(images)
 
-    def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
-        """Deterministic reconstruction used for evaluation (a VAE decodes its posterior mean)."""
-        return self(images).reconstruction
-
     def _shared_step(
         self, batch: Mapping[str, torch.Tensor], stage: str
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -100,7 +96,7 @@ class AutoencoderModule(LightningModule):
         logged |= {f"{stage}/{name}": value for name, value in output.diagnostics.items()}
         batch_size = batch["image"].shape[0]
         self.log_dict(logged, on_step=False, on_epoch=True, prog_bar=False, batch_size=batch_size)
-        reconstruction = output.reconstruction if stage == "train" else self.reconstruct(batch["input"])
+        reconstruction = output.reconstruction  # in eval mode deterministic: a VAE decodes its posterior mean
         self.quality_metrics(stage).update(reconstruction.detach().float(), batch["image"].float())
         self.log_dict(self.quality_metrics(stage), on_step=False, on_epoch=True, prog_bar=stage != "train")
         if stage != "train" and not torch.equal(batch["input"], batch["image"]):
