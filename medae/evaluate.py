@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 import medae.models  # noqa: F401  (registers the variants)
 from medae.errors import ConfigError, exit_on_user_error
 from medae.models.registry import load_module
-from medae.run_helpers import CONFIG_DIR, build_datamodule, build_loggers, hydra_output_dir
+from medae.run_helpers import CONFIG_DIR, build_datamodule, build_loggers, hydra_output_dir, name_mlflow_run
 from medae.tracking import find_mlflow_logger, record_run_setup
 
 log = logging.getLogger(__name__)
@@ -32,8 +32,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         raise ConfigError("data", f"{cfg.ckpt_path} stores no data config; choose one with data=<name>")
     datamodule = build_datamodule(data_cfg)
     datamodule.setup()
-    if cfg.get("logger") and cfg.logger.get("mlflow") and not cfg.logger.mlflow.run_name:
-        cfg.logger.mlflow.run_name = f"eval:{module.registry_name}:{Path(cfg.ckpt_path).name}"
+    name_mlflow_run(cfg, f"eval:{module.registry_name}:{Path(cfg.ckpt_path).name}")
     trainer = hydra.utils.instantiate(cfg.trainer, logger=build_loggers(cfg) or False, callbacks=[])
     mlflow_logger = find_mlflow_logger(trainer.loggers)
     if mlflow_logger is not None:

@@ -46,6 +46,12 @@ def build_callbacks(cfg: DictConfig, with_loggers: bool) -> list[Callback]:
     return [c for c in callbacks if with_loggers or not isinstance(c, LearningRateMonitor)]
 
 
+def name_mlflow_run(cfg: DictConfig, name: str) -> None:
+    """Give the MLflow run ``name`` unless the config names it already."""
+    if cfg.get("logger") and cfg.logger.get("mlflow") and not cfg.logger.mlflow.run_name:
+        cfg.logger.mlflow.run_name = name
+
+
 def hydra_output_dir() -> Path | None:
     """The ``.hydra`` folder of the current Hydra job (config and overrides), if any."""
     if not HydraConfig.initialized():

@@ -18,6 +18,7 @@ from medae.run_helpers import (
     build_loggers,
     hydra_output_dir,
     hydra_overrides_name,
+    name_mlflow_run,
     to_plain,
 )
 from medae.tracking import find_mlflow_logger, record_run_setup
@@ -66,8 +67,7 @@ def train(cfg: DictConfig) -> TrainResult:
         datamodule.value_range,
     )
     module.run_config = to_plain(cfg)
-    if cfg.get("logger") and cfg.logger.get("mlflow") and not cfg.logger.mlflow.run_name:
-        cfg.logger.mlflow.run_name = default_run_name(cfg)
+    name_mlflow_run(cfg, default_run_name(cfg))
     loggers = build_loggers(cfg)
     trainer = hydra.utils.instantiate(
         cfg.trainer, callbacks=build_callbacks(cfg, bool(loggers)), logger=loggers or False

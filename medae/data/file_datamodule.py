@@ -12,7 +12,7 @@ from monai.transforms import Compose, EnsureTyped, ResizeD, SpatialPadD
 
 from medae.data.image_checks import check_finite, check_not_constant, check_spatial_dims
 from medae.data.image_reading import read_image
-from medae.data.intensity import intensity_transform, value_range
+from medae.data.intensity import DEFAULT_ZSCORE_CLIP, intensity_transform, value_range
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
 from medae.data.slab_split import DROPPED, SPLITS, slab_assignment
 from medae.data.subject_split import split_subjects
@@ -64,7 +64,7 @@ class FileDataModule(ReconstructionDataModule):
         window: str | None = None,
         window_level_width: Sequence[float] | None = None,
         percentiles: Sequence[float] | None = None,
-        zscore_clip: float = 5.0,
+        zscore_clip: float = DEFAULT_ZSCORE_CLIP,
         axis: int = 2,
         min_foreground: float = 0.05,
         volume_index: int | None = None,
@@ -85,7 +85,6 @@ class FileDataModule(ReconstructionDataModule):
         if not 0 <= min_foreground < 1:
             raise ConfigError("data.min_foreground", f"must be in [0, 1), got {min_foreground}")
         self.root = Path(root).expanduser()
-        self.normalization = normalization
         self.scale = intensity_transform(normalization, window, window_level_width, percentiles, zscore_clip)
         self.value_range = value_range(normalization, zscore_clip)
         self.axis = axis

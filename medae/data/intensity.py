@@ -23,6 +23,7 @@ CT_WINDOWS: dict[str, tuple[float, float]] = {
 }
 TARGET_RANGES: dict[str, tuple[float, float]] = {"unit": (0.0, 1.0), "symmetric": (-1.0, 1.0)}
 NORMALIZATIONS = (*TARGET_RANGES, "zscore")
+DEFAULT_ZSCORE_CLIP = 5.0
 
 
 def value_range(normalization: str, zscore_clip: float) -> tuple[float, float]:
@@ -35,7 +36,7 @@ def intensity_transform(
     window: str | None = None,
     window_level_width: Sequence[float] | None = None,
     percentiles: Sequence[float] | None = None,
-    zscore_clip: float = 5.0,
+    zscore_clip: float = DEFAULT_ZSCORE_CLIP,
 ) -> Callable[[np.ndarray], np.ndarray]:
     """Build the per-image intensity mapping.
 

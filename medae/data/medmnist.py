@@ -9,12 +9,11 @@ from monai.transforms import Compose, EnsureTyped, Lambdad, ResizeD
 
 from medae.data.image_checks import check_finite
 from medae.data.image_reading import LUMA
-from medae.data.intensity import intensity_transform, value_range
+from medae.data.intensity import DEFAULT_ZSCORE_CLIP, intensity_transform, value_range
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
 from medae.data.slab_split import SPLITS
 from medae.errors import ConfigError, DataError
 
-NPZ_SPLITS = {"train": "train", "val": "val", "test": "test"}
 SIZES = (28, 64, 128, 224)
 MAX_GREY = 255.0
 
@@ -78,7 +77,7 @@ class MedMNISTDataModule(ReconstructionDataModule):
         self.download = download
         self.labels = tuple(labels) if labels is not None else None
         self.scale = intensity_transform(normalization)
-        self.value_range = value_range(normalization, 5.0)
+        self.value_range = value_range(normalization, DEFAULT_ZSCORE_CLIP)
 
     def load_splits(self) -> dict[str, list[dict[str, Any]]]:
         """Read the npz; images scaled from 0..255, labels from ``{split}_labels``."""
@@ -89,10 +88,7 @@ class MedMNISTDataModule(ReconstructionDataModule):
             download_npz(self.flag, self.size, self.root)
         try:
             archive = np.load(path)
-            arrays = {
-                split: (archive[f"{key}_images"], archive[f"{key}_labels"])
-                for split, key in NPZ_SPLITS.items()
-            }
+            arrays = {split: (archive[f"{split}_images"], archive[f"{split}_labels"]) for split in SPLITS}
         except Exception as error:
             raise DataError(
                 str(path), f"is not an official MedMNIST npz ({type(error).__name__}: {error})"
