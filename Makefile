@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.medae-installed
 ARGS ?=
 
-.PHONY: setup train test test-fast sweep variants ui lint format clean
+.PHONY: setup train test test-fast sweep variants bench experiments ui lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ sweep: setup
 
 variants: setup
 	$(BIN)/python experiments/compare_variants.py $(ARGS)
+
+bench: setup
+	$(BIN)/python -m medae.benchmarks --output bench $(ARGS)
+
+experiments: setup
+	$(BIN)/python experiments/run_applications.py $(ARGS)
 
 ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000

@@ -13,10 +13,21 @@ commands:
   train      train a model; Hydra overrides (key=value, group=option), -m to sweep
              e.g. medae train model.latent_channels=16 data.noise_std=0.1
   eval       test a checkpoint: medae eval ckpt_path=PATH [data=<name>]
+  baseline   run a classical denoiser on a data set's noisy test images as an MLflow run
+             e.g. medae baseline method=bm3d data.noise_std=0.1   (methods: gaussian, nlm, tv, bm3d)
+  encode     write the latent codes of a split: medae encode ckpt_path=PATH [split=test] [output=codes.npz]
+  decode     restore images from codes: medae decode ckpt_path=PATH codes=codes.npz [output=decoded.npz]
   reproduce  re-train an MLflow run from its logged config and compare: medae reproduce RUN_ID
   models     list the autoencoder variants and their options
 """
-HYDRA_COMMANDS = {"train": "medae.train", "eval": "medae.evaluate"}
+HYDRA_COMMANDS = {
+    "train": "medae.train:main",
+    "eval": "medae.evaluate:main",
+    "baseline": "medae.baseline:main",
+    "encode": "medae.codes:encode_main",
+    "decode": "medae.codes:decode_main",
+}
+COMMANDS = (*HYDRA_COMMANDS, "reproduce", "models")
 CHECKED_FLAGS = ("-m", "--multirun")
 
 
@@ -27,7 +38,8 @@ def run_hydra_command(command: str, args: list[str]) -> None:
         overrides = [arg for arg in args if not arg.startswith("-")]
         exit_on_user_error(check_overrides, CONFIG_DIR, command, overrides)
     sys.argv = [f"medae {command}", *args]
-    importlib.import_module(HYDRA_COMMANDS[command]).main()
+    module, function = HYDRA_COMMANDS[command].split(":")
+    getattr(importlib.import_module(module), function)()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -49,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(format_catalog())
     else:
         print(
-            f"medae: error: unknown command '{command}'; allowed: train, eval, reproduce, models",
+            f"medae: error: unknown command '{command}'; allowed: {', '.join(COMMANDS)}",
             file=sys.stderr,
         )
         sys.exit(2)

@@ -6,12 +6,19 @@ from pathlib import Path
 
 import hydra
 import lightning as L
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
 import medae.models  # noqa: F401  (registers the variants)
-from medae.errors import ConfigError, exit_on_user_error
+from medae.errors import exit_on_user_error
 from medae.models.registry import load_module
-from medae.run_helpers import CONFIG_DIR, build_datamodule, build_loggers, hydra_output_dir, name_mlflow_run
+from medae.run_helpers import (
+    CONFIG_DIR,
+    build_datamodule,
+    build_loggers,
+    checkpoint_data_config,
+    hydra_output_dir,
+    name_mlflow_run,
+)
 from medae.tracking import find_mlflow_logger, record_run_setup
 
 log = logging.getLogger(__name__)
@@ -24,12 +31,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     """
     L.seed_everything(cfg.seed, workers=True)
     module = load_module(cfg.ckpt_path)
-    if cfg.get("data"):
-        data_cfg = cfg.data
-    elif module.run_config and "data" in module.run_config:
-        data_cfg = OmegaConf.create(module.run_config["data"])
-    else:
-        raise ConfigError("data", f"{cfg.ckpt_path} stores no data config; choose one with data=<name>")
+    data_cfg = checkpoint_data_config(cfg, module)
     datamodule = build_datamodule(data_cfg)
     datamodule.setup()
     name_mlflow_run(cfg, f"eval:{module.registry_name}:{Path(cfg.ckpt_path).name}")

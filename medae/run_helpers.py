@@ -35,6 +35,15 @@ def build_datamodule(data: DictConfig) -> ReconstructionDataModule:
     return data_class(**options)
 
 
+def checkpoint_data_config(cfg: DictConfig, module: Any) -> DictConfig:
+    """``cfg.data`` when the command chose data, else the data config stored in the checkpoint."""
+    if cfg.get("data"):
+        return cfg.data
+    if module.run_config and "data" in module.run_config:
+        return OmegaConf.create(module.run_config["data"])
+    raise ConfigError("data", f"{cfg.ckpt_path} stores no data config; choose one with data=<name>")
+
+
 def build_loggers(cfg: DictConfig) -> list[Logger]:
     """The configured loggers."""
     return instantiate_group(cfg.get("logger"))

@@ -6,9 +6,12 @@ from dataclasses import dataclass, field
 
 import hydra
 import lightning as L
+import torch
 from omegaconf import DictConfig
 
 import medae.models  # noqa: F401  (registers the variants)
+from medae.applications.context import ApplicationContext
+from medae.applications.run_log import RunLog
 from medae.errors import exit_on_user_error
 from medae.models.registry import build_module
 from medae.run_helpers import (
@@ -21,7 +24,7 @@ from medae.run_helpers import (
     name_mlflow_run,
     to_plain,
 )
-from medae.tracking import find_mlflow_logger, record_run_setup
+from medae.tracking import find_mlflow_logger, flatten_config, record_run_setup
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +53,7 @@ def default_run_name(cfg: DictConfig) -> str:
 
 
 def train(cfg: DictConfig) -> TrainResult:
-    """Fit the configured model, test its best checkpoint and return the optimised metric.
+    """Fit the configured model, test its best checkpoint, run the configured application, return the metric.
 
     Example:
         ``medae train model.latent_channels=16`` composes ``conf/train.yaml`` and calls this; from
@@ -65,8 +68,13 @@ def train(cfg: DictConfig) -> TrainResult:
         to_plain(cfg.optim),
         to_plain(cfg.get("scheduler")),
         datamodule.value_range,
+        cfg.train_quality_interval,
     )
     module.run_config = to_plain(cfg)
+    if cfg.channels_last:
+        module.use_channels_last()
+    if cfg.compile:
+        module.network = torch.compile(module.network)
     name_mlflow_run(cfg, default_run_name(cfg))
     loggers = build_loggers(cfg)
     trainer = hydra.utils.instantiate(
@@ -86,6 +94,15 @@ def train(cfg: DictConfig) -> TrainResult:
             log.warning("No best checkpoint was saved; testing the current weights.")
         trainer.test(module, datamodule=datamodule, ckpt_path=best or None, weights_only=False)
         metrics |= {key: float(value) for key, value in trainer.callback_metrics.items()}
+    if cfg.get("application"):
+        run = RunLog(
+            mlflow_logger.experiment if mlflow_logger else None,
+            mlflow_logger.run_id if mlflow_logger else None,
+            mlflow_logger.experiment_id if mlflow_logger else None,
+        )
+        data_params = {key: value for key, value in flatten_config(cfg).items() if key.startswith("data.")}
+        context = ApplicationContext(module, datamodule, run, cfg.seed, data_params)
+        metrics |= hydra.utils.instantiate(cfg.application, _convert_="all")(context)
     return TrainResult(
         metric=metrics.get(cfg.optimized_metric),
         run_id=mlflow_logger.run_id if mlflow_logger else None,
@@ -98,7 +115,7 @@ def train(cfg: DictConfig) -> TrainResult:
 def main(cfg: DictConfig) -> float | None:
     """Hydra entry point; returns the optimised metric to sweepers."""
     result = exit_on_user_error(train, cfg)
-    for key in sorted(k for k in result.metrics if k.startswith("test/")):
+    for key in sorted(k for k in result.metrics if not k.startswith(("train/", "val/"))):
         log.info("%s = %.4f", key, result.metrics[key])
     return result.metric
 

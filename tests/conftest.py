@@ -1,3 +1,6 @@
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -39,6 +42,13 @@ def compose_config(config_name: str, overrides: list[str], root: Path) -> DictCo
 
 def tracking_uri(root: Path) -> str:
     return f"sqlite:///{root}/mlflow.db"
+
+
+def medae(args: list[str], root: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run the ``medae`` command in ``root``, with its outputs and MLflow store there."""
+    env = {**os.environ, "MEDAE_ROOT": str(root), "MLFLOW_TRACKING_URI": tracking_uri(root)}
+    command = [sys.executable, "-m", "medae", *args]
+    return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture

@@ -198,6 +198,17 @@ def test_pneumoniamnist_normal_only_for_anomaly_detection():
     assert data.split_sizes() == {"train": 1213, "val": 135, "test": 234}
 
 
+@needs_pneumoniamnist
+def test_pneumoniamnist_label_filter_can_spare_the_test_split():
+    data = MedMNISTDataModule(
+        root=str(PNEUMONIAMNIST.parent), flag="pneumoniamnist", labels=(0,), labels_in=("train", "val")
+    )
+    data.setup()
+    assert data.split_sizes() == {"train": 1213, "val": 135, "test": 624}
+    with pytest.raises(ConfigError, match="data.labels_in: unknown split tset"):
+        MedMNISTDataModule(root=str(PNEUMONIAMNIST.parent), labels=(0,), labels_in=("tset",))
+
+
 def test_medmnist_missing_file_without_download_says_where(tmp_path):
     with pytest.raises(DataError, match="pneumoniamnist_64.npz: not found; set data.root"):
         MedMNISTDataModule(root=str(tmp_path), size=64).setup()

@@ -1,7 +1,4 @@
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
@@ -13,7 +10,7 @@ from medae.errors import ConfigError
 from medae.evaluate import evaluate
 from medae.reproduce import reproduce
 from medae.train import train
-from tests.conftest import FAST_RUN, tracking_uri
+from tests.conftest import FAST_RUN, medae, tracking_uri
 
 
 def runs_of(root: Path, experiment: str = "medae") -> list:
@@ -119,12 +116,6 @@ def test_reproduce_matches_original_within_tolerance(make_config, tmp_path, monk
     assert reproduction.max_difference() <= 1e-4
     new_run = mlflow.MlflowClient(tracking_uri(tmp_path)).get_run(reproduction.new_run_id)
     assert new_run.data.tags["medae.reproduced_from"] == original.run_id
-
-
-def medae(args: list[str], root: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MEDAE_ROOT": str(root), "MLFLOW_TRACKING_URI": tracking_uri(root)}
-    command = [sys.executable, "-m", "medae", *args]
-    return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.slow

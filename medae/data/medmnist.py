@@ -54,6 +54,8 @@ class MedMNISTDataModule(ReconstructionDataModule):
         size: the file's image size (28, 64, 128 or 224).
         download: fetch the file through the ``medmnist`` package when it is missing.
         labels: keep only samples with these labels (e.g. ``[0]`` to train on normal images only).
+        labels_in: the splits that ``labels`` filters; ``[train, val]`` keeps every class in test, as
+            anomaly detection needs.
         normalization: ``unit``, ``symmetric`` or ``zscore`` (see :mod:`medae.data.intensity`).
         **kwargs: see :class:`ReconstructionDataModule`; ``image_size`` resizes the images.
     """
@@ -65,6 +67,7 @@ class MedMNISTDataModule(ReconstructionDataModule):
         size: int = 28,
         download: bool = False,
         labels: tuple[int, ...] | None = None,
+        labels_in: tuple[str, ...] = SPLITS,
         normalization: str = "unit",
         **kwargs: Any,
     ) -> None:
@@ -76,6 +79,10 @@ class MedMNISTDataModule(ReconstructionDataModule):
         self.size = size
         self.download = download
         self.labels = tuple(labels) if labels is not None else None
+        unknown = sorted(set(labels_in) - set(SPLITS))
+        if unknown:
+            raise ConfigError("data.labels_in", f"unknown split {unknown[0]}; allowed: {', '.join(SPLITS)}")
+        self.labels_in = tuple(labels_in)
         self.scale = intensity_transform(normalization)
         self.value_range = value_range(normalization, DEFAULT_ZSCORE_CLIP)
 
@@ -105,7 +112,7 @@ class MedMNISTDataModule(ReconstructionDataModule):
             zip(images.astype(np.float32) / MAX_GREY, labels, strict=True)
         ):
             label_value = int(label.reshape(-1)[0])
-            if self.labels is not None and label_value not in self.labels:
+            if self.labels is not None and split in self.labels_in and label_value not in self.labels:
                 continue
             if image.shape[-1] == 3 and image.ndim == self.spatial_dims + 1:
                 image = np.moveaxis(image, -1, 0) if self.channels == 3 else (image @ LUMA)[None]

@@ -12,19 +12,46 @@ from medae.data.reconstruction_datamodule import ReconstructionDataModule
 from medae.data.slab_split import DROPPED, SPLITS, slab_assignment
 from medae.errors import ConfigError, DataError
 
-TEMPLATE_NAME = "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
+TEMPLATE_NAME = "mni_icbm152_{}_tal_nlin_sym_09a_converted.nii.gz"
+# tissue classes of `tissue_labels`: 0 background and CSF, 1 grey matter, 2 white matter
+TISSUE_CLASSES = ("other", "grey_matter", "white_matter")
+TISSUE_PROBABILITY = 0.5
+# the symmetric template equals its left-right mirror: voxel x matches voxel (size - 1 - x) exactly
+MIRROR_AXIS = 0
 FOREGROUND_LEVEL = 0.1
 
 
-def mni152_template_path() -> Path:
-    """Path of the MNI152 2009a symmetric T1 template (1 mm, 197 x 233 x 189) in the installed nilearn."""
+def mni152_template_path(kind: str = "t1") -> Path:
+    """Path of the MNI152 2009a symmetric template (1 mm, 197 x 233 x 189) in the installed nilearn.
+
+    Args:
+        kind: ``t1`` (the T1 image), ``gm`` or ``wm`` (grey- and white-matter probability maps).
+    """
     spec = importlib.util.find_spec("nilearn")
     if spec is None or spec.origin is None:
         raise DataError("nilearn", "is not installed; it ships the MNI152 template used as default data")
-    path = Path(spec.origin).parent / "datasets" / "data" / TEMPLATE_NAME
+    path = Path(spec.origin).parent / "datasets" / "data" / TEMPLATE_NAME.format(kind)
     if not path.is_file():
         raise DataError(str(path), "not found; this nilearn wheel does not ship the MNI152 template")
     return path
+
+
+def one_hemisphere(volume: np.ndarray) -> np.ndarray:
+    """The left half of the template and the midline: the right half repeats it mirrored.
+
+    Without this, sagittal test slices would have exact copies in the training split.
+    """
+    return volume[: (volume.shape[MIRROR_AXIS] + 1) // 2]
+
+
+def load_volume(path: Path) -> np.ndarray:
+    """A NIfTI volume as a float32 array."""
+    return np.asarray(LoadImage(reader="NibabelReader", image_only=True)(path), dtype=np.float32)
+
+
+def axis_slice(axis: int, index: int) -> tuple[Any, ...]:
+    """The index expression of slice ``index`` along ``axis`` of a 3D array."""
+    return tuple(index if dim == axis else slice(None) for dim in range(3))
 
 
 def foreground_fraction(array: np.ndarray) -> float:
@@ -35,12 +62,16 @@ def foreground_fraction(array: np.ndarray) -> float:
 class MNI152DataModule(ReconstructionDataModule):
     """Slices (2D) or blocks (3D) of the MNI152 T1 template, split without leakage.
 
+    The 2009a template is symmetric, so sagittal slices and 3D blocks come from one hemisphere only
+    (see :func:`one_hemisphere`); axial and coronal slices span both.
     2D: slices along each axis in ``axes``, near-empty ones dropped; every axis is cut into
     ``num_slabs`` slabs that go whole to train, val or test, with ``slab_gap`` slices dropped where
     two splits meet. Slices are padded to a square and resized to ``image_size``.
     3D: cubic blocks of ``block_size`` voxels on a grid with ``slab_gap`` voxels between blocks, so no
     two blocks touch; near-empty blocks are dropped, the rest are assigned to splits and resized to
     ``image_size`` on each side.
+    With ``tissue_labels``, every item also has a ``segmentation`` map of ``TISSUE_CLASSES`` from the
+    grey- and white-matter probability maps that ship with the template.
 
     Example:
         >>> data = MNI152DataModule(image_size=32)
@@ -56,6 +87,7 @@ class MNI152DataModule(ReconstructionDataModule):
         num_slabs: int = 8,
         slab_gap: int = 2,
         block_size: int = 48,
+        tissue_labels: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -78,25 +110,38 @@ class MNI152DataModule(ReconstructionDataModule):
         self.num_slabs = num_slabs
         self.slab_gap = slab_gap
         self.block_size = block_size
+        self.tissue_labels = tissue_labels
 
     @cached_property
     def volume(self) -> np.ndarray:
         """The template as float32 in [0, 1]."""
-        volume = LoadImage(reader="NibabelReader", image_only=True)(mni152_template_path())
+        volume = load_volume(mni152_template_path())
         return np.asarray(ScaleIntensity(minv=0.0, maxv=1.0)(volume), dtype=np.float32)
+
+    @cached_property
+    def tissue(self) -> np.ndarray:
+        """Voxel classes (see ``TISSUE_CLASSES``): grey or white matter where its probability is >= 0.5."""
+        grey, white = load_volume(mni152_template_path("gm")), load_volume(mni152_template_path("wm"))
+        classes = np.zeros(grey.shape, dtype=np.int64)
+        classes[(grey >= TISSUE_PROBABILITY) & (grey >= white)] = 1
+        classes[(white >= TISSUE_PROBABILITY) & (white > grey)] = 2
+        return classes
 
     def load_splits(self) -> dict[str, list[dict[str, Any]]]:
         """Cut the template into slices or blocks and assign them to splits."""
         samples = self._slices(self.volume) if self.spatial_dims == 2 else self._blocks(self.volume)
         splits: dict[str, list[dict[str, Any]]] = {name: [] for name in SPLITS}
-        for split, image, position in samples:
-            splits[SPLITS[split]].append({"image": image[None], "position": position})
+        for split, where, position in samples:
+            item = {"image": self.volume[where][None], "position": position}
+            if self.tissue_labels:
+                item["segmentation"] = self.tissue[where][None]
+            splits[SPLITS[split]].append(item)
         return splits
 
-    def _slices(self, volume: np.ndarray) -> list[tuple[int, np.ndarray, str]]:
+    def _slices(self, volume: np.ndarray) -> list[tuple[int, tuple[Any, ...], str]]:
         samples = []
         for axis in self.axes:
-            stack = np.moveaxis(volume, axis, 0)
+            stack = one_hemisphere(volume) if axis == MIRROR_AXIS else np.moveaxis(volume, axis, 0)
             kept = [i for i in range(stack.shape[0]) if foreground_fraction(stack[i]) >= self.min_foreground]
             labels = slab_assignment(
                 len(kept),
@@ -107,13 +152,14 @@ class MNI152DataModule(ReconstructionDataModule):
                 self.split_seed + axis,
             )
             samples += [
-                (int(split), stack[i], f"axis{axis}:{i}")
+                (int(split), axis_slice(axis, i), f"axis{axis}:{i}")
                 for i, split in zip(kept, labels, strict=True)
                 if split != DROPPED
             ]
         return samples
 
-    def _blocks(self, volume: np.ndarray) -> list[tuple[int, np.ndarray, str]]:
+    def _blocks(self, volume: np.ndarray) -> list[tuple[int, tuple[Any, ...], str]]:
+        volume = one_hemisphere(volume)
         step = self.block_size + self.slab_gap
         corners = [
             (x, y, z)
@@ -121,8 +167,8 @@ class MNI152DataModule(ReconstructionDataModule):
             for y in range(0, volume.shape[1] - self.block_size + 1, step)
             for z in range(0, volume.shape[2] - self.block_size + 1, step)
         ]
-        blocks = [(c, volume[tuple(slice(o, o + self.block_size) for o in c)]) for c in corners]
-        blocks = [(c, b) for c, b in blocks if foreground_fraction(b) >= self.min_foreground]
+        blocks = [(c, tuple(slice(o, o + self.block_size) for o in c)) for c in corners]
+        blocks = [(c, b) for c, b in blocks if foreground_fraction(volume[b]) >= self.min_foreground]
         if len(blocks) < 3:
             raise ConfigError(
                 "data.block_size", f"{self.block_size} leaves {len(blocks)} non-empty blocks; need >= 3"
@@ -136,12 +182,18 @@ class MNI152DataModule(ReconstructionDataModule):
         return [(int(split_of[i]), block, f"block:{c}") for i, (c, block) in enumerate(blocks)]
 
     def preprocessing(self) -> Compose:
-        """Pad to a square (2D) and resize with anti-aliasing to ``image_size``."""
+        """Pad to a square (2D) and resize with anti-aliasing to ``image_size``; tissue labels by nearest."""
         side = int(max(self.volume.shape)) if self.spatial_dims == 2 else self.block_size
-        return Compose(
-            [
-                ResizeWithPadOrCropD("image", spatial_size=[side] * self.spatial_dims),
-                ResizeD("image", spatial_size=[self.image_size] * self.spatial_dims, anti_aliasing=True),
-                EnsureTyped("image", dtype=np.float32, track_meta=False),
+        size = [self.image_size] * self.spatial_dims
+        transforms = [
+            ResizeWithPadOrCropD("image", spatial_size=[side] * self.spatial_dims),
+            ResizeD("image", spatial_size=size, anti_aliasing=True),
+            EnsureTyped("image", dtype=np.float32, track_meta=False),
+        ]
+        if self.tissue_labels:
+            transforms += [
+                ResizeWithPadOrCropD("segmentation", spatial_size=[side] * self.spatial_dims),
+                ResizeD("segmentation", spatial_size=size, mode="nearest"),
+                EnsureTyped("segmentation", dtype=np.int64, track_meta=False),
             ]
-        )
+        return Compose(transforms)

@@ -39,11 +39,12 @@ def build_module(
     optim: Mapping[str, Any],
     scheduler: Mapping[str, Any] | None,
     value_range: tuple[float, float],
+    train_quality_interval: int = 10,
 ) -> "AutoencoderModule":
     """Build the LightningModule that ``model.name`` selects."""
     if "name" not in model:
         raise ConfigError("model.name", f"is missing; allowed: {', '.join(sorted(MODELS))}")
-    return model_class(model["name"])(model, loss, optim, scheduler, value_range)
+    return model_class(model["name"])(model, loss, optim, scheduler, value_range, train_quality_interval)
 
 
 def load_module(ckpt_path: str | Path) -> "AutoencoderModule":

@@ -39,6 +39,6 @@ class VaeModule(AutoencoderModule):
             b: another image of the same shape.
             steps: number of images returned, ``a``'s reconstruction first and ``b``'s last.
         """
-        mu, _ = self.network.encode(torch.stack([a, b]).to(self.device))
+        mu = self.network.encode(torch.stack([a, b]).to(self.device))
         weights = torch.linspace(0, 1, steps, device=self.device)[:, None]
         return self.network.decode((1 - weights) * mu[0] + weights * mu[1])

@@ -75,9 +75,13 @@ class VariationalAutoencoder(nn.Module):
         )
         self.output_activation = output_activation(value_range)
 
-    def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def posterior(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior mean and log-variance."""
         return self.backbone.encode_forward(images)
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """The code of ``images``: the posterior mean."""
+        return self.posterior(images)[0]
 
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         """Map latent vectors to images."""
@@ -85,7 +89,7 @@ class VariationalAutoencoder(nn.Module):
 
     def forward(self, images: torch.Tensor) -> AutoencoderOutput:
         """Encode, sample (the mean in eval mode), decode; the latent returned is the posterior mean."""
-        mu, logvar = self.encode(images)
+        mu, logvar = self.posterior(images)
         reconstruction = self.decode(self.backbone.reparameterize(mu, logvar))
         kl = gaussian_kl(mu, logvar).mean() / prod(images.shape[1:])
         return AutoencoderOutput(reconstruction=reconstruction, latent=mu, regularizers={"kl": kl})

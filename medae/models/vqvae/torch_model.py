@@ -1,5 +1,6 @@
 """Vector-quantised VAE: MONAI's VQVAE with codebook perplexity reported."""
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -93,6 +94,19 @@ class VectorQuantizedAutoencoder(nn.Module):
             decay=config.decay,
         )
         self.output_activation = output_activation(value_range)
+
+    @property
+    def code_bits(self) -> int:
+        """Bits per code element: a codebook index."""
+        return max(1, math.ceil(math.log2(self.num_embeddings)))
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """The code of ``images``: one codebook index per latent position."""
+        return self.backbone.index_quantize(images)
+
+    def decode(self, indices: torch.Tensor) -> torch.Tensor:
+        """Images from codebook indices."""
+        return self.output_activation(self.backbone.decode_samples(indices))
 
     def forward(self, images: torch.Tensor) -> AutoencoderOutput:
         """Encode, quantise, decode."""

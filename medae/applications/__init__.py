@@ -1,0 +1,1 @@
+"""Applications of a trained autoencoder, each compared with its classical baseline in MLflow."""

@@ -1,0 +1,96 @@
+"""Pre-training for classification: linear probe and fine-tuning of the encoder against scratch.
+
+Each runs at several label fractions and reports accuracy and AUROC.
+"""
+
+import copy
+
+import numpy as np
+import torch
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC
+
+from medae.applications.context import ApplicationContext, encode
+from medae.applications.finetuning import log_mode_runs, reset_parameters, run_modes
+from medae.errors import ConfigError
+
+APPLICATION = "classification"
+
+
+class EncoderClassifier(nn.Module):
+    """A linear layer on the flattened code of an autoencoder network's ``encode``."""
+
+    def __init__(self, autoencoder: nn.Module, code_numbers: int, num_classes: int) -> None:
+        super().__init__()
+        self.autoencoder = autoencoder
+        self.head = nn.Linear(code_numbers, num_classes)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Class logits."""
+        return self.head(self.autoencoder.encode(images).flatten(1))
+
+
+def evaluate(
+    context: ApplicationContext,
+    label_fractions: list[float] | None = None,
+    modes: list[str] | None = None,
+    steps: int = 300,
+    lr: float = 1e-3,
+) -> dict[str, float]:
+    """Train and test a classifier per (mode, label fraction); each is an MLflow run beside the autoencoder's.
+
+    Args:
+        context: a run trained on labelled data (e.g. ``data=medmnist``; labels are used only here).
+        label_fractions: fractions of the training labels, e.g. ``[0.01, 0.1, 1.0]``.
+        modes: ``linear_probe`` (encoder frozen), ``finetune`` (all trained), ``scratch`` (same network,
+            fresh weights: the baseline).
+        steps: optimiser steps for every run, whatever its label fraction.
+        lr: Adam learning rate.
+
+    Returns:
+        ``classification/<mode>/<percent>/{accuracy,auroc}``.
+    """
+    train, test = context.split("train"), context.split("test")
+    if train.label is None:
+        raise ConfigError(
+            "data", "has no labels; classification pre-training needs labelled data, e.g. data=medmnist"
+        )
+    if getattr(context.network, "code_bits", None) is not None:
+        raise ConfigError(
+            "model", "VQ-VAE codes are indices; choose a model with a float code (conv, dense, sparse, vae)"
+        )
+    num_classes = int(max(train.label.max(), test.label.max())) + 1
+    code_numbers = encode(context.network, train.image[:1])[0].numel()
+
+    def build(mode: str) -> tuple[nn.Module, nn.Module | None]:
+        autoencoder = copy.deepcopy(context.network)
+        if mode == "scratch":
+            reset_parameters(autoencoder)
+        return EncoderClassifier(
+            autoencoder, code_numbers, num_classes
+        ), autoencoder if mode == "linear_probe" else None
+
+    def metrics() -> MetricCollection:
+        return MetricCollection(
+            {
+                "accuracy": MulticlassAccuracy(num_classes, average="micro"),
+                "auroc": MulticlassAUROC(num_classes),
+            },
+            prefix=f"{APPLICATION}/",
+        )
+
+    results = run_modes(
+        list(modes or ("linear_probe", "finetune", "scratch")),
+        list(label_fractions or (0.01, 0.1, 1.0)),
+        build,
+        (train.image, train.label.long()),
+        np.asarray(train.label),
+        (test.image, test.label.long()),
+        metrics,
+        None,
+        steps,
+        lr,
+        context.seed,
+    )
+    return log_mode_runs(context, APPLICATION, results)

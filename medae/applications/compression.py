@@ -1,0 +1,160 @@
+"""Compression: the autoencoder's code against PCA at the same numbers and JPEG at the same bytes."""
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from medae.applications.context import ApplicationContext, SplitTensors, decode, encode
+from medae.applications.denoising import quality, to_unit
+from medae.applications.figures import PROJECTIONS, latent_projection_figure
+from medae.baselines.jpeg import jpeg_at_budget
+from medae.baselines.pca import PcaCodec
+from medae.errors import ConfigError
+
+APPLICATION = "compression"
+FLOAT_BITS = 32
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CodeSize:
+    """Size of one image's code."""
+
+    numbers: int
+    bits_per_number: int
+
+    @property
+    def bytes(self) -> float:
+        """Bytes per image."""
+        return self.numbers * self.bits_per_number / 8
+
+
+def compression_metrics(
+    output: torch.Tensor, clean: torch.Tensor, value_range: tuple[float, float], size: CodeSize
+) -> dict[str, float]:
+    """``compression/psnr``, ``/ssim``, ``/code_numbers``, ``/code_bytes`` and ``/bits_per_pixel``."""
+    metrics = {
+        f"{APPLICATION}/{key.split('/')[-1]}": value
+        for key, value in quality(output, clean, value_range).items()
+    }
+    pixels = clean[0].numel()
+    return metrics | {
+        f"{APPLICATION}/code_numbers": float(size.numbers),
+        f"{APPLICATION}/code_bytes": size.bytes,
+        f"{APPLICATION}/bits_per_pixel": 8 * size.bytes / pixels,
+    }
+
+
+def quantize(codes: torch.Tensor, bits: int) -> torch.Tensor:
+    """Uniform scalar quantisation of float codes to ``bits`` bits over their range (two floats of overhead).
+
+    Example:
+        >>> quantize(torch.tensor([0.0, 0.3, 1.0]), 2)
+        tensor([0.0000, 0.3333, 1.0000])
+    """
+    low, high = codes.min(), codes.max()
+    levels = 2**bits - 1
+    return torch.round((codes - low) / (high - low) * levels) / levels * (high - low) + low
+
+
+def autoencoder_compression(
+    network: torch.nn.Module, test: SplitTensors, value_range: tuple[float, float], code_bits: int | None
+) -> tuple[dict[str, float], torch.Tensor]:
+    """Metrics of encoding (optionally quantising float codes to ``code_bits``) and decoding; the codes."""
+    codes = encode(network, test.input)
+    bits = getattr(network, "code_bits", None)
+    if bits is None:
+        bits = code_bits or FLOAT_BITS
+        codes = quantize(codes, code_bits) if code_bits else codes
+    size = CodeSize(codes[0].numel(), bits)
+    return compression_metrics(decode(network, codes), test.image, value_range, size), codes
+
+
+def pca_compression(
+    train: torch.Tensor, test: SplitTensors, numbers: int, value_range: tuple[float, float], seed: int
+) -> tuple[dict[str, float], int]:
+    """Metrics of PCA with ``numbers`` components (capped by the training set) and the components used."""
+    codec = PcaCodec(numbers, seed).fit(train)
+    output = codec.reconstruct(test.input).clamp(*value_range)
+    size = CodeSize(codec.components_used, FLOAT_BITS)
+    return compression_metrics(output, test.image, value_range, size), codec.components_used
+
+
+def jpeg_compression(
+    test: SplitTensors, max_bytes: float, value_range: tuple[float, float]
+) -> tuple[dict[str, float], float]:
+    """Metrics of JPEG, each image at the highest quality that fits ``max_bytes``; the mean quality."""
+    if test.image.ndim != 4 or test.image.shape[1] != 1:
+        raise ConfigError("application.jpeg", "JPEG compares only on 2D single-channel images; set it false")
+    low, high = value_range
+    results = [jpeg_at_budget(image[0], max_bytes) for image in to_unit(test.input, value_range)]
+    output = torch.from_numpy(np.stack([r.image for r in results]))[:, None] * (high - low) + low
+    size = CodeSize(1, 8)
+    metrics = compression_metrics(output, test.image, value_range, size)
+    mean_bytes = float(np.mean([r.num_bytes for r in results]))
+    metrics[f"{APPLICATION}/code_bytes"] = mean_bytes
+    metrics[f"{APPLICATION}/code_numbers"] = mean_bytes
+    metrics[f"{APPLICATION}/bits_per_pixel"] = 8 * mean_bytes / test.image[0].numel()
+    return metrics, float(np.mean([r.quality for r in results]))
+
+
+def evaluate(
+    context: ApplicationContext,
+    code_bits: int | None = None,
+    pca: bool = True,
+    jpeg: bool = True,
+    projection: str = "pca",
+) -> dict[str, float]:
+    """Measure the code size and reconstruction quality of the test images; PCA and JPEG beside it.
+
+    Args:
+        context: the trained run.
+        code_bits: quantise float codes to this many bits per number (``None``: 32-bit floats);
+            VQ-VAE codes are codebook indices and keep their own size.
+        pca: run PCA with as many components as the code has numbers.
+        jpeg: run JPEG at the code's bytes per image (2D single-channel data).
+        projection: ``pca`` or ``tsne`` plot of the test codes, coloured by label, as an artifact.
+
+    Returns:
+        ``compression/<method>/<metric>`` for the autoencoder and each baseline.
+    """
+    if projection not in PROJECTIONS:
+        raise ConfigError(
+            "application.projection", f"unknown '{projection}'; allowed: {', '.join(PROJECTIONS)}"
+        )
+    value_range = context.module.value_range
+    test = context.split("test")
+    if code_bits is not None and not 1 <= code_bits <= 16:
+        raise ConfigError("application.code_bits", f"must be null or in [1, 16], got {code_bits}")
+    autoencoder, codes = autoencoder_compression(context.network, test, value_range, code_bits)
+    context.run.metrics(autoencoder)
+    context.run.tags(context.method_tags(APPLICATION, "autoencoder"))
+    context.run.figure(
+        latent_projection_figure(codes.float(), test.label, projection, context.seed),
+        f"{APPLICATION}/latent_{projection}.png",
+    )
+    results = {"autoencoder": autoencoder}
+    numbers = int(autoencoder[f"{APPLICATION}/code_numbers"])
+    if pca:
+        metrics, used = pca_compression(
+            context.split("train").image, test, numbers, value_range, context.seed
+        )
+        if used < numbers:
+            log.warning(
+                "PCA capped at %d components (the training set's limit), the code has %d", used, numbers
+            )
+        context.run.baseline(APPLICATION, "pca", context.baseline_params | {"components": used}, metrics)
+        results["pca"] = metrics
+    if jpeg:
+        metrics, mean_quality = jpeg_compression(test, autoencoder[f"{APPLICATION}/code_bytes"], value_range)
+        context.run.baseline(
+            APPLICATION, "jpeg", context.baseline_params | {"mean_quality": f"{mean_quality:.1f}"}, metrics
+        )
+        results["jpeg"] = metrics
+    return {
+        f"{APPLICATION}/{method}/{key.split('/')[-1]}": value
+        for method, metrics in results.items()
+        for key, value in metrics.items()
+    }

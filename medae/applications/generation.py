@@ -1,0 +1,82 @@
+"""Generation: VAE samples and latent interpolations, each sample with its nearest training image."""
+
+import torch
+
+from medae.applications.context import ApplicationContext
+from medae.applications.figures import image_rows_figure
+from medae.errors import ConfigError
+
+APPLICATION = "generation"
+
+
+def nearest_training_images(images: torch.Tensor, train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """RMSE from each image to its nearest training image, and that image's index.
+
+    Example:
+        >>> train = torch.stack([torch.zeros(1, 2, 2), torch.ones(1, 2, 2)])
+        >>> nearest_training_images(torch.full((1, 1, 2, 2), 0.9), train)
+        (tensor([0.1000]), tensor([1]))
+    """
+    distances = torch.cdist(images.flatten(1).double(), train.flatten(1).double()) / images[0].numel() ** 0.5
+    values, indices = distances.min(dim=1)
+    return values.float(), indices
+
+
+def evaluate(
+    context: ApplicationContext, samples: int = 16, interpolations: int = 4, steps: int = 8
+) -> dict[str, float]:
+    """Draw samples from the prior and interpolate between test images; log grids and copy distances.
+
+    A sample whose nearest training image is much closer than a real test image's nearest training
+    image (``generation/test_nearest_rmse_mean``) is a near-copy of the training set.
+
+    Args:
+        context: a trained VAE run.
+        samples: images drawn from the prior.
+        interpolations: pairs of test images to interpolate between.
+        steps: images per interpolation, both ends included.
+
+    Returns:
+        ``generation/sample_nearest_rmse_{mean,min}`` and ``generation/test_nearest_rmse_mean``.
+    """
+    module = context.module
+    if not hasattr(module, "sample"):
+        raise ConfigError("model", f"{module.registry_name} cannot sample; generation needs model=vae")
+    if samples < 1 or interpolations < 0 or steps < 2:
+        raise ConfigError(
+            "application",
+            f"needs samples >= 1, interpolations >= 0, steps >= 2; got {samples}, {interpolations}, {steps}",
+        )
+    module.eval()
+    generated = module.sample(samples, generator=torch.Generator().manual_seed(context.seed)).cpu()
+    train = context.split("train").image
+    test = context.split("test").image
+    sample_distance, nearest = nearest_training_images(generated, train)
+    test_distance, _ = nearest_training_images(test, train)
+    metrics = {
+        f"{APPLICATION}/sample_nearest_rmse_mean": float(sample_distance.mean()),
+        f"{APPLICATION}/sample_nearest_rmse_min": float(sample_distance.min()),
+        f"{APPLICATION}/test_nearest_rmse_mean": float(test_distance.mean()),
+    }
+    context.run.metrics(metrics)
+    context.run.tags(context.method_tags(APPLICATION, "autoencoder"))
+    rows = {"sample": list(generated), "nearest training image": list(train[nearest])}
+    context.run.figure(
+        image_rows_figure(rows, "VAE samples and their nearest training images"), f"{APPLICATION}/samples.png"
+    )
+    table = "sample,nearest_train_index,rmse\n" + "".join(
+        f"{i},{int(j)},{float(d):.6f}\n"
+        for i, (j, d) in enumerate(zip(nearest, sample_distance, strict=True))
+    )
+    context.run.text(table, f"{APPLICATION}/sample_nearest.csv")
+    pairs = min(interpolations, len(test) // 2)
+    if pairs:
+        lines = {
+            f"{2 * k} to {2 * k + 1}": list(module.interpolate(test[2 * k], test[2 * k + 1], steps).cpu())
+            for k in range(pairs)
+        }
+        context.run.figure(
+            image_rows_figure(lines, "latent interpolations between test images"),
+            f"{APPLICATION}/interpolations.png",
+        )
+    return metrics

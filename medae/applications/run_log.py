@@ -1,0 +1,100 @@
+"""Logging into an autoencoder's MLflow run, and into baseline runs beside it in the same experiment."""
+
+import contextlib
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from matplotlib.figure import Figure
+from mlflow import MlflowClient
+
+log = logging.getLogger(__name__)
+
+
+class RunLog:
+    """Metrics, params, tags and figures of one MLflow run; every call is a no-op without a client.
+
+    Args:
+        client: the tracking client, or ``None`` when MLflow logging is off (``logger=none``).
+        run_id: the run to log into.
+        experiment_id: the run's experiment, where :meth:`sibling` creates baseline runs.
+    """
+
+    def __init__(self, client: MlflowClient | None, run_id: str | None, experiment_id: str | None) -> None:
+        self.client = client
+        self.run_id = run_id
+        self.experiment_id = experiment_id
+
+    @property
+    def logging(self) -> bool:
+        """Whether calls reach MLflow."""
+        return self.client is not None and self.run_id is not None
+
+    def metrics(self, values: Mapping[str, float]) -> None:
+        """Log each metric once (step 0)."""
+        for key, value in values.items():
+            log.debug("%s%s = %.4f", f"[{self.run_id[:8]}] " if self.run_id else "", key, value)
+            if self.logging:
+                self.client.log_metric(self.run_id, key, float(value))
+
+    def params(self, values: Mapping[str, Any]) -> None:
+        """Log params (values as strings)."""
+        if self.logging:
+            for key, value in values.items():
+                self.client.log_param(self.run_id, key, str(value))
+
+    def tags(self, values: Mapping[str, str]) -> None:
+        """Set tags."""
+        if self.logging:
+            for key, value in values.items():
+                self.client.set_tag(self.run_id, key, str(value))
+
+    def figure(self, figure: Figure, artifact_file: str) -> None:
+        """Store a matplotlib figure as an artifact of the run, then close it."""
+        import matplotlib.pyplot as plt
+
+        if self.logging:
+            self.client.log_figure(self.run_id, figure, artifact_file)
+        plt.close(figure)
+
+    def text(self, text: str, artifact_file: str) -> None:
+        """Store text (a CSV table, a report) as an artifact of the run."""
+        if self.logging:
+            self.client.log_text(self.run_id, text, artifact_file)
+
+    @contextlib.contextmanager
+    def sibling(self, run_name: str, tags: Mapping[str, str]) -> Iterator["RunLog"]:
+        """A new run in the same experiment, tagged as compared with this one; FAILED if the body raises."""
+        if not self.client:
+            yield RunLog(None, None, None)
+            return
+        compared_with = {"medae.compared_with": self.run_id} if self.run_id else {}
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags={**compared_with, **tags})
+        sibling = RunLog(self.client, run.info.run_id, self.experiment_id)
+        try:
+            yield sibling
+        except BaseException:
+            self.client.set_terminated(run.info.run_id, "FAILED")
+            raise
+        self.client.set_terminated(run.info.run_id, "FINISHED")
+
+    def baseline(
+        self, application: str, method: str, params: Mapping[str, Any], metrics: Mapping[str, float]
+    ) -> None:
+        """Log a classical method's params and metrics as a run beside this one, tagged for filtering."""
+        tags = {"medae.application": application, "medae.method": method, "medae.model": f"baseline:{method}"}
+        with self.sibling(f"baseline:{method}", tags) as run:
+            run.params({**params, "method": method})
+            run.metrics(metrics)
+
+
+def open_experiment(tracking_uri: str, experiment_name: str, artifact_location: str | None) -> RunLog:
+    """A :class:`RunLog` with no run yet, whose :meth:`RunLog.sibling` creates runs in ``experiment_name``."""
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(experiment_name)
+    experiment_id = (
+        experiment.experiment_id
+        if experiment
+        else client.create_experiment(experiment_name, artifact_location=artifact_location)
+    )
+    return RunLog(client, None, experiment_id)

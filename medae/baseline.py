@@ -1,0 +1,60 @@
+"""Run a classical denoiser as its own MLflow run: ``medae baseline method=bm3d [data overrides]``."""
+
+import logging
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from medae.applications.context import stack_batches
+from medae.applications.denoising import log_denoiser_run, tune_and_measure
+from medae.applications.run_log import RunLog, open_experiment
+from medae.baselines.denoisers import get_denoiser
+from medae.errors import ConfigError, exit_on_user_error
+from medae.run_helpers import CONFIG_DIR, build_datamodule
+from medae.tracking import flatten_config
+
+log = logging.getLogger(__name__)
+
+
+def run_baseline(cfg: DictConfig) -> dict[str, float]:
+    """Tune ``cfg.method`` on validation images, measure it on the test images, log one MLflow run.
+
+    Example:
+        ``medae baseline method=nlm data.noise_model=rician data.noise_std=0.05``
+    """
+    datamodule = build_datamodule(cfg.data)
+    if not datamodule.noisy:
+        raise ConfigError(
+            "data.noise_std", "is 0; a denoising baseline needs noisy inputs, e.g. data.noise_std=0.1"
+        )
+    denoiser = get_denoiser(cfg.method, datamodule.spatial_dims)
+    datamodule.setup()
+    val = stack_batches(datamodule.val_dataloader())
+    val = val.head(cfg.tune_images)
+    test = stack_batches(datamodule.test_dataloader())
+    result = tune_and_measure(denoiser, val, test, datamodule.noise_std, cfg.sigma, datamodule.value_range)
+    mlflow = cfg.get("logger", {}).get("mlflow") if cfg.get("logger") else None
+    parent = (
+        open_experiment(mlflow.tracking_uri, mlflow.experiment_name, mlflow.artifact_location)
+        if mlflow
+        else RunLog(None, None, None)
+    )
+    data_params = {key: value for key, value in flatten_config(cfg).items() if key.startswith("data.")}
+    log_denoiser_run(parent, denoiser, result, cfg.sigma, data_params)
+    return result.metrics
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="baseline")
+def main(cfg: DictConfig) -> float:
+    """Hydra entry point; returns the test PSNR to sweepers."""
+    metrics = exit_on_user_error(run_baseline, cfg)
+    for key in sorted(metrics):
+        log.info("%s = %.4f", key, metrics[key])
+    return metrics["test/psnr"]
+
+
+if __name__ == "__main__":
+    from medae.cli import main as cli_main
+
+    cli_main(["baseline", *sys.argv[1:]])

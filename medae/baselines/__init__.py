@@ -1,0 +1,1 @@
+"""Classical methods that the applications compare autoencoders against."""

@@ -1,0 +1,58 @@
+"""``python -m medae.benchmarks [--quick] [--output bench]``: run every benchmark, write JSON and markdown."""
+
+import argparse
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import lightning as L
+
+from medae.benchmarks import compression, data_pipeline, denoising, gpu, memory, overhead
+from medae.benchmarks.report import environment, finalize, markdown
+
+SEED = 42
+
+
+def run(output: Path, quick: bool) -> dict:
+    """Run the benchmarks in a scratch folder; write ``results.json`` and ``report.md`` to ``output``."""
+    L.seed_everything(SEED, verbose=False)
+    start = time.perf_counter()
+    results: dict = {"environment": environment(SEED, quick)}
+    with tempfile.TemporaryDirectory(prefix="medae-bench-") as scratch:
+        work = Path(scratch)
+        results["overhead"] = overhead.measure(
+            steps=40 if quick else 200, repeats=1 if quick else 3, workdir=work
+        )
+        results["data"] = data_pipeline.measure(work, quick, SEED)
+        results["denoising"] = denoising.measure(work, quick)
+        results["compression"] = compression.measure(work, quick, SEED)
+        results["memory"] = memory.measure()
+        results["gpu"] = gpu.measure(work, steps=40 if quick else 200)
+    results["wall_s"] = time.perf_counter() - start
+    finalize(results)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "results.json").write_text(json.dumps(results, indent=2))
+    (output / "report.md").write_text(markdown(results))
+    return results
+
+
+def main() -> None:
+    """Command-line entry."""
+    parser = argparse.ArgumentParser(description="medae benchmarks")
+    parser.add_argument("--quick", action="store_true", help="smoke check: few steps, small images")
+    parser.add_argument("--output", type=Path, default=Path("bench"))
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    results = run(args.output, args.quick)
+    for target in results["targets"]:
+        print(
+            f"{'met    ' if target['met'] else 'NOT MET'}  {target['name']}: {target['measured']} "
+            f"(target {target['target']})"
+        )
+    print(f"report: {args.output / 'report.md'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Pipeline overhead: the same conv autoencoder on the same images as a bare loop and as ``medae train``."""
+
+import statistics
+from pathlib import Path
+
+from medae.benchmarks.step_timer import StepTimes
+from medae.benchmarks.subprocess_run import run_child
+
+WARMUP_STEPS = 10
+
+
+def medae_args(steps: int, times: Path) -> list[str]:
+    """``python -m medae train`` for ``steps`` steps with default settings plus a step timer."""
+    return [
+        "-m",
+        "medae",
+        "train",
+        f"+trainer.max_steps={steps}",
+        "trainer.max_epochs=-1",
+        "test=false",
+        "+trainer.enable_progress_bar=false",
+        "+callbacks.step_timer._target_=medae.benchmarks.step_timer.StepTimer",
+        f"+callbacks.step_timer.path={times}",
+    ]
+
+
+def measure(steps: int, repeats: int, workdir: Path) -> dict[str, float]:
+    """Alternate bare and medae runs ``repeats`` times; the median of each figure.
+
+    Returns images/s of both, their ratio, start-up seconds to the first step of both, the data-wait
+    fraction of medae's steps (default data settings), and medae's peak resident memory.
+    """
+    figures: dict[str, list[float]] = {}
+    for repeat in range(repeats):
+        for name in ("bare", "medae"):
+            times_path = workdir / f"{name}_{repeat}.json"
+            args = (
+                ["-m", "medae.benchmarks.bare_loop", "--steps", str(steps), "--times", str(times_path)]
+                if name == "bare"
+                else medae_args(steps, times_path)
+            )
+            child = run_child(args, env={"MEDAE_ROOT": str(workdir)}, cwd=workdir)
+            times = StepTimes.load(times_path)
+            images_per_s, wait = times.steady_state(WARMUP_STEPS)
+            figures.setdefault(f"{name}_images_per_s", []).append(images_per_s)
+            figures.setdefault(f"{name}_startup_s", []).append(times.starts[0] - child.launched_at)
+            figures.setdefault(f"{name}_data_wait_fraction", []).append(wait)
+            figures.setdefault(f"{name}_peak_rss_mb", []).append(times.peak_rss_mb)
+    result = {key: statistics.median(values) for key, values in figures.items()}
+    result["ratio"] = result["medae_images_per_s"] / result["bare_images_per_s"]
+    result["steps"] = steps
+    result["repeats"] = repeats
+    return result

@@ -1,0 +1,188 @@
+"""Each application end to end on tiny settings: its metrics, its baseline runs and artifacts in MLflow."""
+
+import math
+
+import mlflow
+import numpy as np
+import pytest
+import torch
+
+from medae.errors import ConfigError
+from medae.models.registry import load_module
+from medae.train import train
+from tests.conftest import FAST_RUN, medae, tracking_uri
+from tests.data_files import PNEUMONIAMNIST
+
+pytestmark = pytest.mark.slow
+needs_pneumoniamnist = pytest.mark.skipif(not PNEUMONIAMNIST.is_file(), reason="pneumoniamnist.npz absent")
+PNEUMONIA = [
+    "data=medmnist",
+    f"data.root={PNEUMONIAMNIST.parent}",
+    "data.image_size=32",
+    *FAST_RUN[2:],
+]
+
+
+def compared_runs(root, run_id: str) -> dict[str, mlflow.entities.Run]:
+    """The baseline runs beside ``run_id``, by run name."""
+    client = mlflow.MlflowClient(tracking_uri(root))
+    experiment_id = client.get_run(run_id).info.experiment_id
+    runs = client.search_runs([experiment_id], filter_string=f"tags.`medae.compared_with` = '{run_id}'")
+    return {run.info.run_name: run for run in runs}
+
+
+def artifacts(root, run_id: str, folder: str) -> set[str]:
+    return {a.path for a in mlflow.MlflowClient(tracking_uri(root)).list_artifacts(run_id, folder)}
+
+
+def test_denoising_baselines_see_the_same_noisy_images(make_config, tmp_path):
+    cfg = make_config("application=denoising", "data.noise_std=0.1", "application.tune_images=2")
+    result = train(cfg)
+    runs = compared_runs(tmp_path, result.run_id)
+    assert set(runs) == {f"baseline:{name}" for name in ("gaussian", "nlm", "tv", "bm3d")}
+    own = mlflow.MlflowClient(tracking_uri(tmp_path)).get_run(result.run_id).data.metrics
+    for run in runs.values():
+        metrics = run.data.metrics
+        assert run.info.status == "FINISHED"
+        # debug=limit tests the autoencoder on two batches; the application uses the whole test split
+        assert metrics["test/input_psnr"] == pytest.approx(result.metrics["denoising/autoencoder/input_psnr"])
+        assert metrics["test/psnr_gain"] == pytest.approx(metrics["test/psnr"] - metrics["test/input_psnr"])
+        assert metrics["test/ms_per_image"] > 0
+        assert run.data.params["data.noise_std"] == "0.1"
+    assert runs["baseline:bm3d"].data.metrics["test/psnr_gain"] > 3
+    assert result.metrics["denoising/autoencoder/ms_per_image"] == pytest.approx(own["test/ms_per_image"])
+
+
+def test_anomaly_localisation_on_synthetic_lesions(make_config, tmp_path):
+    result = train(make_config("application=anomaly", "application.pca_components=8"))
+    runs = compared_runs(tmp_path, result.run_id)
+    assert set(runs) == {"baseline:intensity", "baseline:pca"}
+    for method in ("autoencoder", "intensity", "pca"):
+        for key in ("image_auroc", "image_ap", "pixel_ap", "best_dice"):
+            assert 0 <= result.metrics[f"anomaly/{method}/{key}"] <= 1
+    # lesions cover a few percent of the pixels: a map better than chance has a pixel AP above that
+    assert result.metrics["anomaly/pca/pixel_ap"] > 0.05
+    assert runs["baseline:pca"].data.metrics["anomaly/pixel_ap"] == result.metrics["anomaly/pca/pixel_ap"]
+    assert "anomaly/overlays.png" in artifacts(tmp_path, result.run_id, "anomaly")
+
+
+@needs_pneumoniamnist
+def test_anomaly_detection_of_pneumonia_uses_the_labels(make_config):
+    cfg = make_config(
+        *PNEUMONIA,
+        "application=anomaly",
+        "data.labels=[0]",
+        "data.labels_in=[train,val]",
+        "application.synthetic_lesions=false",
+        "logger=none",
+    )
+    result = train(cfg)
+    assert 0 <= result.metrics["anomaly/autoencoder/image_auroc"] <= 1
+    assert "anomaly/autoencoder/pixel_ap" not in result.metrics
+
+
+def test_compression_against_pca_and_jpeg(make_config, tmp_path):
+    result = train(make_config("application=compression", "application.code_bits=8"))
+    metrics = result.metrics
+    # 32 px, three stride-2 levels, 8 latent channels: 4 x 4 x 8 = 128 numbers of 8 bits
+    assert metrics["compression/autoencoder/code_numbers"] == 128
+    assert metrics["compression/autoencoder/code_bytes"] == 128
+    assert metrics["compression/pca/code_numbers"] == 128
+    assert metrics["compression/pca/psnr"] > 15
+    assert metrics["compression/jpeg/code_bytes"] > 0
+    assert set(compared_runs(tmp_path, result.run_id)) == {"baseline:pca", "baseline:jpeg"}
+    assert "compression/latent_pca.png" in artifacts(tmp_path, result.run_id, "compression")
+
+
+def test_encode_decode_round_trip_restores_the_reconstructions(make_config, tmp_path):
+    result = train(make_config("logger=none"))
+    codes, decoded = tmp_path / "codes.npz", tmp_path / "decoded.npz"
+    done = medae(["encode", f"ckpt_path={result.best_checkpoint}", f"output={codes}"], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    done = medae(
+        ["decode", f"ckpt_path={result.best_checkpoint}", f"codes={codes}", f"output={decoded}"], tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    written, restored = np.load(codes), np.load(decoded)
+    assert written["codes"].shape[1:] == (8, 4, 4)
+    assert list(restored["ids"]) == list(written["ids"])
+    module = load_module(result.best_checkpoint).eval()
+    first = torch.from_numpy(restored["images"][:1])
+    with torch.no_grad():
+        again = module.network.decode(torch.from_numpy(written["codes"][:1]))
+    assert torch.allclose(first, again, atol=1e-5)
+    bad = medae(["decode", f"ckpt_path={result.best_checkpoint}", f"codes={tmp_path / 'none.npz'}"], tmp_path)
+    assert bad.returncode == 2 and "is not a medae codes file" in bad.stderr
+
+
+def test_segmentation_pretraining_against_scratch(make_config, tmp_path):
+    cfg = make_config(
+        "application=segmentation",
+        "data.tissue_labels=true",
+        "application.steps=5",
+        "application.label_fractions=[0.1,1.0]",
+    )
+    result = train(cfg)
+    runs = compared_runs(tmp_path, result.run_id)
+    assert len(runs) == 6
+    for run in runs.values():
+        assert 0 <= run.data.metrics["segmentation/dice"] <= 1
+        assert run.data.tags["medae.method"] in ("linear_probe", "finetune", "scratch")
+    assert {run.data.params["label_fraction"] for run in runs.values()} == {"0.1", "1.0"}
+
+
+@needs_pneumoniamnist
+def test_classification_pretraining_against_scratch(make_config):
+    result = train(
+        make_config(
+            *PNEUMONIA,
+            "application=classification",
+            "application.steps=5",
+            "application.label_fractions=[0.01]",
+            "logger=none",
+        )
+    )
+    for mode in ("linear_probe", "finetune", "scratch"):
+        assert 0 <= result.metrics[f"classification/{mode}/1%/accuracy"] <= 1
+        assert 0 <= result.metrics[f"classification/{mode}/1%/auroc"] <= 1
+
+
+def test_generation_logs_samples_and_copy_distances(make_config, tmp_path):
+    result = train(make_config("model=vae", "application=generation", "application.samples=4"))
+    assert result.metrics["generation/sample_nearest_rmse_min"] > 0
+    assert math.isfinite(result.metrics["generation/test_nearest_rmse_mean"])
+    assert artifacts(tmp_path, result.run_id, "generation") == {
+        "generation/samples.png",
+        "generation/interpolations.png",
+        "generation/sample_nearest.csv",
+    }
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["application=generation"], "generation needs model=vae"),
+        (["application=denoising"], "data.noise_std: is 0; denoising needs noisy inputs"),
+        (["application=segmentation"], "use data=mni152 data.tissue_labels=true"),
+        (["application=compression", "model=redcnn", "model.channels=8"], "has no bottleneck code"),
+    ],
+)
+def test_an_application_that_does_not_fit_the_run_says_why(make_config, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        train(make_config("debug=fast_dev_run", "logger=none", *overrides))
+
+
+def test_baseline_command_logs_one_run(tmp_path):
+    done = medae(
+        ["baseline", "method=tv", "data.image_size=32", "data.noise_std=0.1", "tune_images=2"], tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    client = mlflow.MlflowClient(tracking_uri(tmp_path))
+    (run,) = client.search_runs([client.get_experiment_by_name("medae").experiment_id])
+    assert run.info.run_name == "baseline:tv" and run.data.tags["medae.application"] == "denoising"
+    assert run.data.metrics["test/psnr"] > run.data.metrics["test/input_psnr"] + 3
+    refused = medae(["baseline", "method=bm3d", "data.spatial_dims=3", "data.noise_std=0.1"], tmp_path)
+    assert refused.returncode == 2
+    assert (
+        refused.stderr.strip().splitlines()[-1] == "medae: error: method: 'bm3d' supports [2]D images, not 3D"
+    )

@@ -1,0 +1,67 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from medae.benchmarks.report import markdown, targets
+
+
+def test_targets_are_judged_from_the_figures():
+    results = {
+        "overhead": {"ratio": 0.96, "medae_data_wait_fraction": 0.02},
+        "denoising": {
+            "0.1": {
+                "autoencoder": {"psnr": 32.0, "ms_per_image": 2.0},
+                "bm3d": {"psnr": 31.5, "ms_per_image": 500.0},
+            }
+        },
+        "compression": {
+            "16": {"autoencoder": {"psnr": 25.0}, "pca": {"psnr": 24.0}},
+            "64": {"autoencoder": {"psnr": 26.0}, "pca": {"psnr": 27.0}},
+        },
+    }
+    judged = {t.name: t for t in targets(results)}
+    assert not judged["pipeline overhead"].met and judged["pipeline overhead"].measured == "0.960"
+    assert judged["data wait (default settings)"].met
+    assert (
+        judged["denoising PSNR at sigma 0.1"].met
+        and judged["denoising PSNR at sigma 0.1"].measured == "+0.50 dB vs BM3D"
+    )
+    assert (
+        judged["denoising time at sigma 0.1"].met
+        and judged["denoising time at sigma 0.1"].measured == "1/250"
+    )
+    assert not judged["compression vs PCA"].met
+    assert judged["compression vs PCA"].measured == "16: +1.00 dB, 64: -1.00 dB"
+
+
+@pytest.mark.slow
+def test_quick_benchmark_writes_json_and_markdown(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "medae.benchmarks", "--quick", "--output", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["environment"]["quick"] is True and results["environment"]["cpu_cores"] >= 1
+    assert {t["name"] for t in results["targets"]} == {
+        "pipeline overhead",
+        "data wait (default settings)",
+        "denoising PSNR at sigma 0.1",
+        "denoising time at sigma 0.1",
+        "compression vs PCA",
+    }
+    overhead = results["overhead"]
+    assert overhead["bare_images_per_s"] > 0 and overhead["medae_images_per_s"] > 0
+    assert overhead["medae_peak_rss_mb"] > 100
+    assert results["data"]["nifti"]["cached_images_per_s"] > results["data"]["nifti"]["cold_images_per_s"]
+    assert set(results["denoising"]["0.1"]) == {"autoencoder", "noisy input", "bm3d", "nlm", "tv"}
+    assert results["denoising"]["0.1"]["bm3d"]["psnr"] > results["denoising"]["0.1"]["noisy input"]["psnr"]
+    if "skipped" in results["gpu"]:
+        assert results["gpu"]["skipped"] == "no CUDA device on this machine"
+    report = (tmp_path / "report.md").read_text()
+    assert report == markdown(results)
+    assert "## Targets" in report and "## 6. GPU readiness" in report
