@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory since it started its program, in MB.
+    """Peak resident memory of the calling process since it started its program, in MB.
 
     Linux's ``VmHWM`` belongs to the current program only; ``ru_maxrss`` would also count the pages a
     child inherited from its parent before ``exec``.
