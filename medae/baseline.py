@@ -12,7 +12,7 @@ from medae.applications.run_log import RunLog, open_experiment
 from medae.baselines.denoisers import get_denoiser
 from medae.errors import ConfigError, exit_on_user_error
 from medae.run_helpers import CONFIG_DIR, build_datamodule
-from medae.tracking import flatten_config
+from medae.tracking import data_params
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,7 @@ def run_baseline(cfg: DictConfig) -> dict[str, float]:
         if mlflow
         else RunLog(None, None, None)
     )
-    data_params = {key: value for key, value in flatten_config(cfg).items() if key.startswith("data.")}
-    log_denoiser_run(parent, denoiser, result, cfg.sigma, data_params)
+    log_denoiser_run(parent, denoiser, result, cfg.sigma, data_params(cfg))
     return result.metrics
 
 

@@ -1,5 +1,7 @@
 """Building the pieces of a run from its config: data module, loggers, callbacks, Hydra job info."""
 
+import inspect
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,19 @@ def checkpoint_data_config(cfg: DictConfig, module: Any) -> DictConfig:
     if module.run_config and "data" in module.run_config:
         return OmegaConf.create(module.run_config["data"])
     raise ConfigError("data", f"{cfg.ckpt_path} stores no data config; choose one with data=<name>")
+
+
+def build_application(node: DictConfig | None) -> Callable[..., dict[str, float]] | None:
+    """The ``application`` evaluation, a callable of the run context; its options are checked now."""
+    if not node:
+        return None
+    evaluation = instantiate(node, _convert_="all")
+    try:
+        inspect.signature(evaluation.func).bind(None, **evaluation.keywords)
+    except TypeError as error:
+        allowed = [name for name in inspect.signature(evaluation.func).parameters if name != "context"]
+        raise ConfigError("application", f"{error}; allowed options: {', '.join(allowed)}") from error
+    return evaluation
 
 
 def build_loggers(cfg: DictConfig) -> list[Logger]:

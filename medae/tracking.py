@@ -43,6 +43,11 @@ def flatten_config(cfg: DictConfig) -> dict[str, str]:
     return flat
 
 
+def data_params(cfg: DictConfig) -> dict[str, str]:
+    """The ``data.*`` entries of :func:`flatten_config`: what makes runs on the same images comparable."""
+    return {key: value for key, value in flatten_config(cfg).items() if key.startswith("data.")}
+
+
 def git_state(directory: Path) -> dict[str, str]:
     """Commit and dirty flag of the repository at ``directory`` (empty outside a repository)."""
 

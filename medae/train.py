@@ -11,11 +11,11 @@ from omegaconf import DictConfig
 
 import medae.models  # noqa: F401  (registers the variants)
 from medae.applications.context import ApplicationContext
-from medae.applications.run_log import RunLog
 from medae.errors import exit_on_user_error
 from medae.models.registry import build_module
 from medae.run_helpers import (
     CONFIG_DIR,
+    build_application,
     build_callbacks,
     build_datamodule,
     build_loggers,
@@ -24,7 +24,7 @@ from medae.run_helpers import (
     name_mlflow_run,
     to_plain,
 )
-from medae.tracking import find_mlflow_logger, flatten_config, record_run_setup
+from medae.tracking import find_mlflow_logger, record_run_setup
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ def train(cfg: DictConfig) -> TrainResult:
         Python, ``train(cfg).metrics["test/psnr"]`` (see ``tests/conftest.py`` for composing ``cfg``).
     """
     L.seed_everything(cfg.seed, workers=True)
+    application = build_application(cfg.get("application"))
     datamodule = build_datamodule(cfg.data)
     datamodule.setup()  # bad data stops the job before an MLflow run exists
     module = build_module(
@@ -94,15 +95,8 @@ def train(cfg: DictConfig) -> TrainResult:
             log.warning("No best checkpoint was saved; testing the current weights.")
         trainer.test(module, datamodule=datamodule, ckpt_path=best or None, weights_only=False)
         metrics |= {key: float(value) for key, value in trainer.callback_metrics.items()}
-    if cfg.get("application"):
-        run = RunLog(
-            mlflow_logger.experiment if mlflow_logger else None,
-            mlflow_logger.run_id if mlflow_logger else None,
-            mlflow_logger.experiment_id if mlflow_logger else None,
-        )
-        data_params = {key: value for key, value in flatten_config(cfg).items() if key.startswith("data.")}
-        context = ApplicationContext(module, datamodule, run, cfg.seed, data_params)
-        metrics |= hydra.utils.instantiate(cfg.application, _convert_="all")(context)
+    if application is not None:
+        metrics |= application(ApplicationContext.of_run(module, datamodule, mlflow_logger, cfg))
     return TrainResult(
         metric=metrics.get(cfg.optimized_metric),
         run_id=mlflow_logger.run_id if mlflow_logger else None,

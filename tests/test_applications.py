@@ -186,3 +186,8 @@ def test_baseline_command_logs_one_run(tmp_path):
     assert (
         refused.stderr.strip().splitlines()[-1] == "medae: error: method: 'bm3d' supports [2]D images, not 3D"
     )
+
+
+def test_unknown_application_option_stops_before_training(make_config):
+    with pytest.raises(ConfigError, match="application: got an unexpected keyword argument 'stepz'"):
+        train(make_config("application=segmentation", "+application.stepz=3", "logger=none"))

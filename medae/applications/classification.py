@@ -12,7 +12,7 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC
 
 from medae.applications.context import ApplicationContext, encode
-from medae.applications.finetuning import log_mode_runs, reset_parameters, run_modes
+from medae.applications.finetuning import SupervisedTask, reset_parameters, run_modes
 from medae.errors import ConfigError
 
 APPLICATION = "classification"
@@ -80,17 +80,12 @@ def evaluate(
             prefix=f"{APPLICATION}/",
         )
 
-    results = run_modes(
-        list(modes or ("linear_probe", "finetune", "scratch")),
-        list(label_fractions or (0.01, 0.1, 1.0)),
+    task = SupervisedTask(
+        APPLICATION,
         build,
         (train.image, train.label.long()),
         np.asarray(train.label),
         (test.image, test.label.long()),
         metrics,
-        None,
-        steps,
-        lr,
-        context.seed,
     )
-    return log_mode_runs(context, APPLICATION, results)
+    return run_modes(context, task, modes, label_fractions, steps, lr)

@@ -100,6 +100,18 @@ def jpeg_compression(
     return metrics, float(np.mean([r.quality for r in results]))
 
 
+def projection_groups(split: SplitTensors) -> list[str]:
+    """Colour groups of a projection plot: the labels, else where each sample came from (``axis0``, a file).
+
+    Example:
+        >>> projection_groups(SplitTensors(torch.zeros(2), torch.zeros(2), None, ["axis0:3", "axis2:9"]))
+        ['axis0', 'axis2']
+    """
+    if split.label is not None:
+        return [f"label {int(label)}" for label in split.label]
+    return [sample_id.split(":")[0] for sample_id in split.ids]
+
+
 def evaluate(
     context: ApplicationContext,
     code_bits: int | None = None,
@@ -115,7 +127,7 @@ def evaluate(
             VQ-VAE codes are codebook indices and keep their own size.
         pca: run PCA with as many components as the code has numbers.
         jpeg: run JPEG at the code's bytes per image (2D single-channel data).
-        projection: ``pca`` or ``tsne`` plot of the test codes, coloured by label, as an artifact.
+        projection: ``pca`` or ``tsne`` plot of the test codes, coloured by label (or source), as an artifact.
 
     Returns:
         ``compression/<method>/<metric>`` for the autoencoder and each baseline.
@@ -132,7 +144,7 @@ def evaluate(
     context.run.metrics(autoencoder)
     context.run.tags(context.method_tags(APPLICATION, "autoencoder"))
     context.run.figure(
-        latent_projection_figure(codes.float(), test.label, projection, context.seed),
+        latent_projection_figure(codes.float(), projection_groups(test), projection, context.seed),
         f"{APPLICATION}/latent_{projection}.png",
     )
     results = {"autoencoder": autoencoder}

@@ -5,12 +5,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from lightning.pytorch.loggers import MLFlowLogger
+from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 
 from medae.applications.run_log import RunLog
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
 from medae.errors import ConfigError
 from medae.models.autoencoder_module import AutoencoderModule
+from medae.tracking import data_params
 
 
 @dataclass
@@ -47,6 +50,22 @@ class ApplicationContext:
     run: RunLog
     seed: int
     baseline_params: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of_run(
+        cls,
+        module: AutoencoderModule,
+        datamodule: ReconstructionDataModule,
+        mlflow_logger: MLFlowLogger | None,
+        cfg: DictConfig,
+    ) -> "ApplicationContext":
+        """The context of a training run, logging into its MLflow run when there is one."""
+        run = (
+            RunLog(mlflow_logger.experiment, mlflow_logger.run_id, mlflow_logger.experiment_id)
+            if mlflow_logger
+            else RunLog(None, None, None)
+        )
+        return cls(module, datamodule, run, cfg.seed, data_params(cfg))
 
     def split(self, name: str) -> SplitTensors:
         """All batches of split ``name`` (with its seeded noise) stacked into tensors."""

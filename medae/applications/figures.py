@@ -17,15 +17,13 @@ def middle_slice(image: torch.Tensor) -> np.ndarray:
     return array
 
 
-def latent_projection_figure(
-    codes: torch.Tensor, labels: torch.Tensor | None, method: str, seed: int
-) -> Figure:
-    """Scatter of the codes projected to 2D by PCA or t-SNE, coloured by label when there are labels.
+def latent_projection_figure(codes: torch.Tensor, groups: list[str], method: str, seed: int) -> Figure:
+    """Scatter of the codes projected to 2D by PCA or t-SNE, one colour per group (label, or slicing axis).
 
     Example:
-        >>> figure = latent_projection_figure(torch.rand(20, 8), torch.arange(20) % 2, "pca", seed=0)
-        >>> len(figure.axes)
-        2
+        >>> figure = latent_projection_figure(torch.rand(20, 8), ["a", "b"] * 10, "pca", seed=0)
+        >>> figure.axes[0].get_legend_handles_labels()[1]
+        ['a', 'b']
     """
     flat = codes.reshape(len(codes), -1).double().numpy()
     if method == "pca":
@@ -35,9 +33,10 @@ def latent_projection_figure(
         points = TSNE(n_components=2, perplexity=perplexity, random_state=seed).fit_transform(flat)
     figure = Figure(figsize=(5, 4.5))
     axes = figure.subplots()
-    colours = labels.numpy() if labels is not None else np.zeros(len(points))
-    scatter = axes.scatter(points[:, 0], points[:, 1], c=colours, s=8, cmap="viridis")
-    figure.colorbar(scatter, ax=axes, label="label" if labels is not None else "(no labels)")
+    names = np.array(groups)
+    for name in sorted(set(groups)):
+        axes.scatter(points[names == name, 0], points[names == name, 1], s=8, label=name)
+    axes.legend(fontsize=8)
     axes.set_title(f"{method.upper()} projection of {flat.shape[1]}-number codes")
     return figure
 

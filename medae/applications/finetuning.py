@@ -1,6 +1,7 @@
 """Supervised training on top of a pretrained encoder: label fractions, a small trainer, test metrics."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import lightning as L
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from medae.applications.context import ApplicationContext
 
 MODES = ("linear_probe", "finetune", "scratch")
+DEFAULT_FRACTIONS = (0.01, 0.1, 1.0)
 
 
 def label_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -127,33 +129,61 @@ def reset_parameters(module: nn.Module) -> nn.Module:
     return module
 
 
+@dataclass
+class SupervisedTask:
+    """A supervised task on the autoencoder's data, trained per (mode, label fraction).
+
+    Attributes:
+        application: the metric prefix and MLflow tag, e.g. ``classification``.
+        build: ``build(mode)`` gives the network and its frozen part (``None`` unless a linear probe).
+        train: training images and targets.
+        strata: a class per training image for stratified label fractions.
+        test: test images and targets.
+        metrics: a fresh test metric collection.
+        predict: what the metrics take from the logits; ``None`` for the logits themselves.
+    """
+
+    application: str
+    build: Callable[[str], tuple[nn.Module, nn.Module | None]]
+    train: tuple[torch.Tensor, torch.Tensor]
+    strata: np.ndarray
+    test: tuple[torch.Tensor, torch.Tensor]
+    metrics: Callable[[], MetricCollection]
+    predict: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+
 def run_modes(
-    modes: list[str],
-    fractions: list[float],
-    build: Callable[[str], tuple[nn.Module, nn.Module | None]],
-    train: tuple[torch.Tensor, torch.Tensor],
-    subset_labels: np.ndarray,
-    test: tuple[torch.Tensor, torch.Tensor],
-    metrics: Callable[[], MetricCollection],
-    predict: Callable[[torch.Tensor], torch.Tensor] | None,
+    context: "ApplicationContext",
+    task: SupervisedTask,
+    modes: list[str] | None,
+    label_fractions: list[float] | None,
     steps: int,
     lr: float,
-    seed: int,
-) -> dict[tuple[str, float], dict[str, float]]:
-    """Train and test every (mode, label fraction); ``build(mode)`` gives the network and its frozen part."""
+) -> dict[str, float]:
+    """Train and test every (mode, label fraction), each logged as an MLflow run; flat metrics back.
+
+    Args:
+        context: the trained autoencoder run.
+        task: what to train and how to score it.
+        modes: of ``MODES`` (default all): ``linear_probe``, ``finetune``, ``scratch`` (the baseline).
+        label_fractions: fractions of the training labels (default 1%, 10%, 100%).
+        steps: optimiser steps for every run, whatever its label fraction.
+        lr: Adam learning rate.
+    """
+    modes = list(modes or MODES)
     unknown = [mode for mode in modes if mode not in MODES]
     if unknown:
         raise ConfigError("application.modes", f"unknown '{unknown[0]}'; allowed: {', '.join(MODES)}")
     results = {}
-    for fraction in fractions:
-        subset = torch.from_numpy(label_subset(subset_labels, fraction, seed))
-        labelled = (train[0][subset], train[1][subset])
+    for fraction in label_fractions or DEFAULT_FRACTIONS:
+        subset = torch.from_numpy(label_subset(task.strata, fraction, context.seed))
+        labelled = (task.train[0][subset], task.train[1][subset])
         for mode in modes:
-            network, frozen = build(mode)
+            network, frozen = task.build(mode)
             results[mode, fraction] = fit_and_test(
-                network, frozen, labelled, test, metrics(), predict, steps, lr, seed
+                network, frozen, labelled, task.test, task.metrics(), task.predict, steps, lr, context.seed
             )
-    return results
+    return log_mode_runs(context, task.application, results)
 
 
 def log_mode_runs(

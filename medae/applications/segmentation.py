@@ -12,7 +12,7 @@ from torchmetrics import MetricCollection
 from torchmetrics.segmentation import DiceScore
 
 from medae.applications.context import ApplicationContext
-from medae.applications.finetuning import log_mode_runs, reset_parameters, run_modes
+from medae.applications.finetuning import SupervisedTask, reset_parameters, run_modes
 from medae.errors import ConfigError
 
 APPLICATION = "segmentation"
@@ -79,17 +79,13 @@ def evaluate(
         dice = DiceScore(num_classes, include_background=False, average="macro", input_format="index")
         return MetricCollection({"dice": dice}, prefix=f"{APPLICATION}/")
 
-    results = run_modes(
-        list(modes or ("linear_probe", "finetune", "scratch")),
-        list(label_fractions or (0.01, 0.1, 1.0)),
+    task = SupervisedTask(
+        APPLICATION,
         lambda mode: segmentation_network(context.network, num_classes, mode),
         (train.image, train.segmentation[:, 0]),
         np.zeros(len(train.image), dtype=int),
         (test.image, test.segmentation[:, 0]),
         metrics,
         lambda logits: logits.argmax(dim=1),
-        steps,
-        lr,
-        context.seed,
     )
-    return log_mode_runs(context, APPLICATION, results)
+    return run_modes(context, task, modes, label_fractions, steps, lr)

@@ -24,21 +24,29 @@ def medae_args(steps: int, times: Path) -> list[str]:
     ]
 
 
-def measure(steps: int, repeats: int, workdir: Path) -> dict[str, float]:
-    """Alternate bare and medae runs ``repeats`` times; the median of each figure.
+# the loops compared: bare PyTorch, medae train as configured, and without callbacks (where time goes)
+LOOPS = ("bare", "medae", "medae_no_callbacks")
 
-    Returns images/s of both, their ratio, start-up seconds to the first step of both, the data-wait
-    fraction of medae's steps (default data settings), and medae's peak resident memory.
+
+def loop_args(name: str, steps: int, times: Path) -> list[str]:
+    """The child command of loop ``name``."""
+    if name == "bare":
+        return ["-m", "medae.benchmarks.bare_loop", "--steps", str(steps), "--times", str(times)]
+    no_callbacks = ["callbacks=none"] if name == "medae_no_callbacks" else []
+    return [*medae_args(steps, times), *no_callbacks]
+
+
+def measure(steps: int, repeats: int, workdir: Path) -> dict[str, float]:
+    """Alternate the loops ``repeats`` times; the median of each figure.
+
+    Returns images/s of each loop, medae's ratio to the bare loop, start-up seconds to the first step,
+    the data-wait fraction of each loop's steps (default data settings) and its peak resident memory.
     """
     figures: dict[str, list[float]] = {}
     for repeat in range(repeats):
-        for name in ("bare", "medae"):
+        for name in LOOPS:
             times_path = workdir / f"{name}_{repeat}.json"
-            args = (
-                ["-m", "medae.benchmarks.bare_loop", "--steps", str(steps), "--times", str(times_path)]
-                if name == "bare"
-                else medae_args(steps, times_path)
-            )
+            args = loop_args(name, steps, times_path)
             child = run_child(args, env={"MEDAE_ROOT": str(workdir)}, cwd=workdir)
             times = StepTimes.load(times_path)
             images_per_s, wait = times.steady_state(WARMUP_STEPS)
@@ -48,6 +56,7 @@ def measure(steps: int, repeats: int, workdir: Path) -> dict[str, float]:
             figures.setdefault(f"{name}_peak_rss_mb", []).append(times.peak_rss_mb)
     result = {key: statistics.median(values) for key, values in figures.items()}
     result["ratio"] = result["medae_images_per_s"] / result["bare_images_per_s"]
+    result["ratio_no_callbacks"] = result["medae_no_callbacks_images_per_s"] / result["bare_images_per_s"]
     result["steps"] = steps
     result["repeats"] = repeats
     return result

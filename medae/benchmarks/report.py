@@ -134,16 +134,29 @@ def markdown(results: dict[str, Any]) -> str:
             "",
         ]
         lines += _table(
-            ["loop", "images/s (steady state)", "start-up to first step (s)", "data wait", "peak RSS (MB)"],
+            [
+                "loop",
+                "images/s (steady state)",
+                "ratio to bare",
+                "start-up to first step (s)",
+                "data wait",
+                "peak RSS (MB)",
+            ],
             [
                 [
                     name,
                     o[f"{key}_images_per_s"],
+                    o[f"{key}_images_per_s"] / o["bare_images_per_s"],
                     o[f"{key}_startup_s"],
                     f"{100 * o[f'{key}_data_wait_fraction']:.1f}%",
                     o[f"{key}_peak_rss_mb"],
                 ]
-                for name, key in (("bare PyTorch", "bare"), ("medae train", "medae"))
+                for name, key in (
+                    ("bare PyTorch", "bare"),
+                    ("medae train", "medae"),
+                    ("medae train callbacks=none", "medae_no_callbacks"),
+                )
+                if f"{key}_images_per_s" in o
             ],
         )
     if "data" in results:
