@@ -83,9 +83,8 @@ def run_preset(name: str, batch: str, overrides: list[str]) -> float:
 def collect(batch: str, metrics: tuple[str, ...], tracking_uri: str) -> list[dict[str, object]]:
     """The preset's autoencoder run and every run compared with it, one row each, from MLflow."""
     client = mlflow.MlflowClient(tracking_uri)
-    (run,) = mlflow.search_runs(
-        search_all_experiments=True, filter_string=f"tags.batch = '{batch}'", output_format="list"
-    )
+    experiments = [experiment.experiment_id for experiment in client.search_experiments()]
+    (run,) = client.search_runs(experiments, filter_string=f"tags.batch = '{batch}'")
     siblings = client.search_runs(
         [run.info.experiment_id], filter_string=f"tags.`medae.compared_with` = '{run.info.run_id}'"
     )
