@@ -33,7 +33,9 @@ def run_baseline(cfg: DictConfig) -> dict[str, float]:
     val = stack_batches(datamodule.val_dataloader())
     val = val.head(cfg.tune_images)
     test = stack_batches(datamodule.test_dataloader())
-    result = tune_and_measure(denoiser, val, test, datamodule.noise_std, cfg.sigma, datamodule.value_range)
+    result = tune_and_measure(
+        denoiser, val, test, datamodule.noise_model, datamodule.noise_std, cfg.sigma, datamodule.value_range
+    )
     mlflow = cfg.get("logger", {}).get("mlflow") if cfg.get("logger") else None
     parent = (
         open_experiment(mlflow.tracking_uri, mlflow.experiment_name, mlflow.artifact_location)

@@ -67,3 +67,18 @@ def test_pca_is_exact_on_the_training_span_and_caps_components():
     codec = PcaCodec(components=3).fit(images)
     assert torch.allclose(codec.reconstruct(images), images, atol=1e-4)
     assert PcaCodec(components=50).fit(images).components_used == 19
+
+
+def test_rician_bias_correction_restores_the_dark_background(phantom):
+    rng = np.random.default_rng(2)
+    noisy = np.sqrt(
+        (phantom + 0.1 * rng.standard_normal(phantom.shape)) ** 2
+        + (0.1 * rng.standard_normal(phantom.shape)) ** 2
+    )
+    nlm = DENOISERS["nlm"]
+    plain = denoise(nlm, noisy[None, None], 0.1, "oracle", 0.8, noise_model="gaussian")[0, 0]
+    corrected = denoise(nlm, noisy[None, None], 0.1, "oracle", 0.8, noise_model="rician")[0, 0]
+    background = phantom < 0.01
+    assert plain[background].mean() > 0.08  # the Rician floor, sigma * sqrt(pi / 2) = 0.125 before denoising
+    assert corrected[background].mean() < 0.05
+    assert psnr(corrected, phantom) > psnr(plain, phantom) + 3

@@ -73,12 +73,23 @@ def autoencoder_compression(
 
 
 def pca_compression(
-    train: torch.Tensor, test: SplitTensors, numbers: int, value_range: tuple[float, float], seed: int
+    train: torch.Tensor,
+    test: SplitTensors,
+    numbers: int,
+    value_range: tuple[float, float],
+    seed: int,
+    code_bits: int | None = None,
 ) -> tuple[dict[str, float], int]:
-    """Metrics of PCA with ``numbers`` components (capped by the training set) and the components used."""
+    """Metrics of PCA with ``numbers`` components (capped by the training set); the components used.
+
+    The scores are quantised to ``code_bits`` like the autoencoder's codes.
+    """
     codec = PcaCodec(numbers, seed).fit(train)
-    output = codec.reconstruct(test.input).clamp(*value_range)
-    size = CodeSize(codec.components_used, FLOAT_BITS)
+    scores = torch.from_numpy(codec.encode(test.input))
+    if code_bits:
+        scores = quantize(scores, code_bits)
+    output = codec.decode(scores.numpy()).clamp(*value_range)
+    size = CodeSize(codec.components_used, code_bits or FLOAT_BITS)
     return compression_metrics(output, test.image, value_range, size), codec.components_used
 
 
@@ -125,7 +136,7 @@ def evaluate(
         context: the trained run.
         code_bits: quantise float codes to this many bits per number (``None``: 32-bit floats);
             VQ-VAE codes are codebook indices and keep their own size.
-        pca: run PCA with as many components as the code has numbers.
+        pca: run PCA with as many components as the code has numbers, quantised to ``code_bits`` too.
         jpeg: run JPEG at the code's bytes per image (2D single-channel data).
         projection: ``pca`` or ``tsne`` plot of the test codes, coloured by label (or source), as an artifact.
 
@@ -150,9 +161,8 @@ def evaluate(
     results = {"autoencoder": autoencoder}
     numbers = int(autoencoder[f"{APPLICATION}/code_numbers"])
     if pca:
-        metrics, used = pca_compression(
-            context.split("train").image, test, numbers, value_range, context.seed
-        )
+        train = context.split("train").image
+        metrics, used = pca_compression(train, test, numbers, value_range, context.seed, code_bits)
         if used < numbers:
             log.warning(
                 "PCA capped at %d components (the training set's limit), the code has %d", used, numbers

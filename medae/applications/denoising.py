@@ -53,6 +53,7 @@ def tune_and_measure(
     denoiser: Denoiser,
     val: SplitTensors,
     test: SplitTensors,
+    noise_model: str,
     noise_std: float,
     sigma: str,
     value_range: tuple[float, float],
@@ -61,11 +62,11 @@ def tune_and_measure(
     val_noisy = to_unit(val.input, value_range)
     scores = {}
     for factor in denoiser.grid:
-        output = from_unit(denoise(denoiser, val_noisy, noise_std, sigma, factor), value_range)
+        output = from_unit(denoise(denoiser, val_noisy, noise_std, sigma, factor, noise_model), value_range)
         scores[factor] = quality(output, val.image, value_range)["test/psnr"]
     factor = max(denoiser.grid, key=lambda candidate: scores[candidate])
     start = time.perf_counter()
-    output = denoise(denoiser, to_unit(test.input, value_range), noise_std, sigma, factor)
+    output = denoise(denoiser, to_unit(test.input, value_range), noise_std, sigma, factor, noise_model)
     ms_per_image = 1000 * (time.perf_counter() - start) / len(test.input)
     metrics = quality(from_unit(output, value_range), test.image, value_range) | input_quality(
         test, value_range
@@ -119,7 +120,7 @@ def evaluate(
     context.run.tags(context.method_tags(APPLICATION, "autoencoder"))
     results = {"autoencoder": autoencoder}
     for denoiser in denoisers:
-        result = tune_and_measure(denoiser, val, test, data.noise_std, sigma, value_range)
+        result = tune_and_measure(denoiser, val, test, data.noise_model, data.noise_std, sigma, value_range)
         log_denoiser_run(context.run, denoiser, result, sigma, context.baseline_params)
         results[denoiser.name] = result.metrics
     return {

@@ -41,7 +41,9 @@ def measure(workdir: Path, quick: bool) -> dict[str, dict[str, dict[str, float]]
         val = trained.val.head(4 if quick else TUNE_IMAGES)
         test = trained.test.head(4) if quick else trained.test
         for name in BASELINES:
-            figures[name] = tune_and_measure(DENOISERS[name], val, test, sigma, "oracle", value_range).metrics
+            figures[name] = tune_and_measure(
+                DENOISERS[name], val, test, "gaussian", sigma, "oracle", value_range
+            ).metrics
         results[str(sigma)] = {
             method: {key.split("/")[-1]: value for key, value in values.items()}
             | {"train_s": trained.train_s}
