@@ -1,5 +1,6 @@
 """Image-quality metrics: per-image PSNR and SSIM with an explicit data range."""
 
+import torch
 from torchmetrics import MetricCollection
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
@@ -20,3 +21,15 @@ def image_quality_metrics(spatial_dims: int, data_range: float, prefix: str) -> 
         },
         prefix=prefix,
     )
+
+
+def quality(output: torch.Tensor, clean: torch.Tensor, value_range: tuple[float, float]) -> dict[str, float]:
+    """``test/psnr`` (mean over images) and ``test/ssim`` of a whole set of outputs against the clean images.
+
+    Example:
+        >>> clean = torch.zeros(2, 1, 16, 16)
+        >>> round(quality(clean + 0.1, clean, (0.0, 1.0))["test/psnr"], 2)
+        20.0
+    """
+    metrics = image_quality_metrics(clean.ndim - 2, value_range[1] - value_range[0], "test/")
+    return {key: float(value) for key, value in metrics(output.float(), clean.float()).items()}

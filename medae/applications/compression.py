@@ -7,11 +7,12 @@ import numpy as np
 import torch
 
 from medae.applications.context import ApplicationContext, SplitTensors, decode, encode
-from medae.applications.denoising import quality, to_unit
+from medae.applications.denoising import to_unit
 from medae.applications.figures import PROJECTIONS, latent_projection_figure
 from medae.baselines.jpeg import jpeg_at_budget
 from medae.baselines.pca import PcaCodec
 from medae.errors import ConfigError
+from medae.metrics import quality
 
 APPLICATION = "compression"
 FLOAT_BITS = 32

@@ -10,15 +10,9 @@ from medae.applications.context import ApplicationContext, SplitTensors, reconst
 from medae.applications.run_log import RunLog
 from medae.baselines.denoisers import Denoiser, denoise, get_denoiser
 from medae.errors import ConfigError
-from medae.metrics import image_quality_metrics
+from medae.metrics import quality
 
 APPLICATION = "denoising"
-
-
-def quality(output: torch.Tensor, clean: torch.Tensor, value_range: tuple[float, float]) -> dict[str, float]:
-    """``test/psnr`` (mean over images) and ``test/ssim`` of ``output`` against ``clean``."""
-    metrics = image_quality_metrics(clean.ndim - 2, value_range[1] - value_range[0], "test/")
-    return {key: float(value) for key, value in metrics(output.float(), clean.float()).items()}
 
 
 def input_quality(split: SplitTensors, value_range: tuple[float, float]) -> dict[str, float]:

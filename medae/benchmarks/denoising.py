@@ -3,9 +3,10 @@
 from pathlib import Path
 
 from medae.applications.context import reconstruct
-from medae.applications.denoising import input_quality, quality, tune_and_measure
+from medae.applications.denoising import input_quality, tune_and_measure
 from medae.baselines.denoisers import DENOISERS
 from medae.benchmarks.trained_models import train_for_benchmark
+from medae.metrics import quality
 
 SIGMAS = (0.05, 0.1, 0.2)
 BASELINES = ("bm3d", "nlm", "tv")
