@@ -14,7 +14,7 @@ import torch
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from medae.applications.anomaly_metrics import detection_metrics, localization_metrics
-from medae.applications.context import ApplicationContext, SplitTensors
+from medae.applications.context import ApplicationContext, SplitTensors, by_method
 from medae.applications.figures import image_rows_figure
 from medae.applications.lesions import LESION_KINDS, add_visible_lesion
 from medae.baselines.pca import PcaCodec
@@ -195,8 +195,4 @@ def evaluate(
         all_maps[method] = method_maps
     figure = overlay_figure(data, reconstructions, all_maps, overlays, f"anomaly maps ({score}, {reduction})")
     context.run.figure(figure, f"{APPLICATION}/overlays.png")
-    return {
-        f"{APPLICATION}/{method}/{key.split('/')[-1]}": value
-        for method, metrics in results.items()
-        for key, value in metrics.items()
-    }
+    return by_method(APPLICATION, results)

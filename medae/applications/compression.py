@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from medae.applications.context import ApplicationContext, SplitTensors, decode, encode
+from medae.applications.context import ApplicationContext, SplitTensors, by_method, decode, encode
 from medae.applications.denoising import to_unit
 from medae.applications.figures import PROJECTIONS, latent_projection_figure
 from medae.baselines.jpeg import jpeg_at_budget
@@ -176,8 +176,4 @@ def evaluate(
             APPLICATION, "jpeg", context.baseline_params | {"mean_quality": f"{mean_quality:.1f}"}, metrics
         )
         results["jpeg"] = metrics
-    return {
-        f"{APPLICATION}/{method}/{key.split('/')[-1]}": value
-        for method, metrics in results.items()
-        for key, value in metrics.items()
-    }
+    return by_method(APPLICATION, results)

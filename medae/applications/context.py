@@ -110,6 +110,20 @@ def stack_batches(loader: DataLoader) -> SplitTensors:
     )
 
 
+def by_method(application: str, results: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Flatten ``{method: {"prefix/metric": value}}`` to ``{"<application>/<method>/<metric>": value}``.
+
+    Example:
+        >>> by_method("denoising", {"bm3d": {"test/psnr": 30.0}})
+        {'denoising/bm3d/psnr': 30.0}
+    """
+    return {
+        f"{application}/{method}/{key.split('/')[-1]}": value
+        for method, metrics in results.items()
+        for key, value in metrics.items()
+    }
+
+
 @torch.no_grad()
 def encode(network: torch.nn.Module, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
     """The network's codes of ``images``; a clear error for networks without a bottleneck code."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from medae.applications.context import ApplicationContext, SplitTensors, reconstruct
+from medae.applications.context import ApplicationContext, SplitTensors, by_method, reconstruct
 from medae.applications.run_log import RunLog
 from medae.baselines.denoisers import Denoiser, denoise, get_denoiser
 from medae.errors import ConfigError
@@ -21,6 +21,16 @@ def input_quality(split: SplitTensors, value_range: tuple[float, float]) -> dict
         key.replace("test/", "test/input_"): value
         for key, value in quality(split.input, split.image, value_range).items()
     }
+
+
+def denoising_metrics(
+    output: torch.Tensor, split: SplitTensors, value_range: tuple[float, float], ms_per_image: float
+) -> dict[str, float]:
+    """What every denoising run logs: test PSNR/SSIM of output and noisy input, the gain, ms per image."""
+    metrics = quality(output, split.image, value_range) | input_quality(split, value_range)
+    metrics["test/psnr_gain"] = metrics["test/psnr"] - metrics["test/input_psnr"]
+    metrics["test/ms_per_image"] = ms_per_image
+    return metrics
 
 
 @dataclass
@@ -62,12 +72,9 @@ def tune_and_measure(
     start = time.perf_counter()
     output = denoise(denoiser, to_unit(test.input, value_range), noise_std, sigma, factor, noise_model)
     ms_per_image = 1000 * (time.perf_counter() - start) / len(test.input)
-    metrics = quality(from_unit(output, value_range), test.image, value_range) | input_quality(
-        test, value_range
+    return DenoiserResult(
+        denoising_metrics(from_unit(output, value_range), test, value_range, ms_per_image), factor
     )
-    metrics["test/psnr_gain"] = metrics["test/psnr"] - metrics["test/input_psnr"]
-    metrics["test/ms_per_image"] = ms_per_image
-    return DenoiserResult(metrics, factor)
 
 
 def log_denoiser_run(
@@ -107,9 +114,7 @@ def evaluate(
     val = val.head(tune_images)
     value_range = context.module.value_range
     output, ms_per_image = reconstruct(context.network, test.input)
-    autoencoder = quality(output, test.image, value_range) | input_quality(test, value_range)
-    autoencoder |= {"test/psnr_gain": autoencoder["test/psnr"] - autoencoder["test/input_psnr"]}
-    autoencoder["test/ms_per_image"] = ms_per_image
+    autoencoder = denoising_metrics(output, test, value_range, ms_per_image)
     context.run.metrics({"test/ms_per_image": ms_per_image})
     context.run.tags(context.method_tags(APPLICATION, "autoencoder"))
     results = {"autoencoder": autoencoder}
@@ -117,8 +122,4 @@ def evaluate(
         result = tune_and_measure(denoiser, val, test, data.noise_model, data.noise_std, sigma, value_range)
         log_denoiser_run(context.run, denoiser, result, sigma, context.baseline_params)
         results[denoiser.name] = result.metrics
-    return {
-        f"{APPLICATION}/{method}/{key.split('/')[-1]}": value
-        for method, metrics in results.items()
-        for key, value in metrics.items()
-    }
+    return by_method(APPLICATION, results)
