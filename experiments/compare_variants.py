@@ -33,8 +33,8 @@ def train_variant(name: str, minutes: float, batch: str, overrides: list[str]) -
     seconds = int(minutes * 60)
     command = [
         sys.executable, "-m", "medae", "train", f"model={name}",
-        "trainer.max_epochs=100000", f"+trainer.max_time=00:00:{seconds // 60:02d}:{seconds % 60:02d}",
-        "~callbacks.early_stopping", "+trainer.enable_progress_bar=false",
+        "trainer.max_epochs=100000", f"trainer.max_time=00:00:{seconds // 60:02d}:{seconds % 60:02d}",
+        "~callbacks.early_stopping", "trainer.enable_progress_bar=false",
         f"logger.mlflow.experiment_name={EXPERIMENT}", f"+logger.mlflow.tags.comparison={batch}",
         *overrides,
     ]  # fmt: skip

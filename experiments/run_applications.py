@@ -73,7 +73,7 @@ def run_preset(name: str, batch: str, overrides: list[str]) -> float:
     """``medae train experiment=<name>`` tagged with ``batch``; its wall time in seconds."""
     start = time.perf_counter()
     command = [
-        sys.executable, "-m", "medae", "train", f"experiment={name}", "+trainer.enable_progress_bar=false",
+        sys.executable, "-m", "medae", "train", f"experiment={name}", "trainer.enable_progress_bar=false",
         f"+logger.mlflow.tags.batch={batch}", *overrides,
     ]  # fmt: skip
     subprocess.run(command, cwd=os.environ.get("MEDAE_ROOT", ROOT), check=True, stdout=subprocess.DEVNULL)

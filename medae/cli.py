@@ -1,8 +1,11 @@
 """The ``medae`` command: train, eval, reproduce, models."""
 
 import importlib
+import os
 import sys
 from collections.abc import Sequence
+
+from omegaconf import OmegaConf
 
 from medae.config_check import CONFIG_DIR, check_overrides
 from medae.errors import exit_on_user_error
@@ -18,6 +21,9 @@ commands:
   encode     write the latent codes of a split: medae encode ckpt_path=PATH [split=test] [output=codes.npz]
   decode     restore images from codes: medae decode ckpt_path=PATH codes=codes.npz [output=decoded.npz]
   reproduce  re-train an MLflow run from its logged config and compare: medae reproduce RUN_ID
+             [--allow-data-change]
+  resume     continue an interrupted run in the same MLflow run: medae resume RUN_ID
+  runs       list the store's runs with their real state: medae runs [--experiment NAME]
   models     list the autoencoder variants and their options
 """
 HYDRA_COMMANDS = {
@@ -27,8 +33,23 @@ HYDRA_COMMANDS = {
     "encode": "medae.codes:encode_main",
     "decode": "medae.codes:decode_main",
 }
-COMMANDS = (*HYDRA_COMMANDS, "reproduce", "models")
+ARGPARSE_COMMANDS = {
+    "reproduce": "medae.reproduce:main",
+    "resume": "medae.resume:main",
+    "runs": "medae.runs:main",
+}
+COMMANDS = (*HYDRA_COMMANDS, *ARGPARSE_COMMANDS, "models")
 CHECKED_FLAGS = ("-m", "--multirun")
+
+
+def check_before_hydra(command: str, overrides: list[str]) -> None:
+    """Check the overrides, required keys, output folder and tracking store before Hydra writes anything."""
+    cfg = check_overrides(CONFIG_DIR, command, overrides)
+    tracking_uri = OmegaConf.select(cfg, "logger.mlflow.tracking_uri")
+    if tracking_uri:
+        from medae.tracking_store import check_reachable
+
+        check_reachable(tracking_uri)
 
 
 def run_hydra_command(command: str, args: list[str]) -> None:
@@ -36,7 +57,7 @@ def run_hydra_command(command: str, args: list[str]) -> None:
     flags = [arg for arg in args if arg.startswith("-")]
     if all(flag in CHECKED_FLAGS for flag in flags):
         overrides = [arg for arg in args if not arg.startswith("-")]
-        exit_on_user_error(check_overrides, CONFIG_DIR, command, overrides)
+        exit_on_user_error(check_before_hydra, command, overrides)
     sys.argv = [f"medae {command}", *args]
     module, function = HYDRA_COMMANDS[command].split(":")
     getattr(importlib.import_module(module), function)()
@@ -45,16 +66,16 @@ def run_hydra_command(command: str, args: list[str]) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Dispatch ``medae COMMAND ARGS``."""
     args = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keeps one-line messages alone
     if not args or args[0] in ("-h", "--help", "help"):
         print(USAGE)
         return
     command, rest = args[0], args[1:]
     if command in HYDRA_COMMANDS:
         run_hydra_command(command, rest)
-    elif command == "reproduce":
-        from medae.reproduce import main as reproduce_main
-
-        reproduce_main(rest)
+    elif command in ARGPARSE_COMMANDS:
+        module, function = ARGPARSE_COMMANDS[command].split(":")
+        getattr(importlib.import_module(module), function)(rest)
     elif command == "models":
         from medae.models.catalog import format_catalog
 

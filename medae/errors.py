@@ -1,5 +1,6 @@
 """User-facing errors: each carries one line that names the key or file, the problem and what is allowed."""
 
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -34,6 +35,22 @@ class DataError(MedaeError, ValueError):
         self.source = source
 
 
+class Interrupted(Exception):
+    """The run was stopped by a signal (see :mod:`medae.stop_signals`).
+
+    Attributes:
+        signum: the signal's number.
+        exit_code: the shell's convention for a process ended by that signal, 128 + ``signum``.
+        run_id: the MLflow run that was ended as KILLED, once it is known.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.signum = signum
+        self.exit_code = 128 + signum
+        self.run_id: str | None = None
+
+
 def user_error_message(error: BaseException) -> str | None:
     """The one-line message of a medae error, also when Hydra's instantiate wrapped it; else None."""
     while error is not None:
@@ -44,9 +61,16 @@ def user_error_message(error: BaseException) -> str | None:
 
 
 def exit_on_user_error(task: Callable[..., Result], *args: Any) -> Result:
-    """Run ``task``; a medae error prints one line to stderr and exits with status 2."""
+    """Run ``task``; a medae error prints one line to stderr and exits with status 2.
+
+    A stop by SIGINT or SIGTERM prints how to continue the run and exits with 130 or 143.
+    """
     try:
         return task(*args)
+    except Interrupted as stop:
+        resume = f"; its MLflow run is KILLED, continue it: medae resume {stop.run_id}" if stop.run_id else ""
+        print(f"medae: {stop}{resume}", file=sys.stderr)
+        sys.exit(stop.exit_code)
     except Exception as error:
         message = user_error_message(error)
         if message is None:

@@ -11,6 +11,7 @@ from omegaconf import DictConfig, open_dict
 import medae.models  # noqa: F401  (registers the variants)
 from medae.errors import exit_on_user_error
 from medae.models.registry import load_module
+from medae.resumable_logger import run_status
 from medae.run_helpers import (
     CONFIG_DIR,
     build_datamodule,
@@ -19,7 +20,9 @@ from medae.run_helpers import (
     hydra_output_dir,
     name_mlflow_run,
 )
+from medae.stop_signals import StopSignals
 from medae.tracking import find_mlflow_logger, record_run_setup
+from medae.trainer_options import build_trainer
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +38,16 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     datamodule = build_datamodule(data_cfg)
     datamodule.setup()
     name_mlflow_run(cfg, f"eval:{module.registry_name}:{Path(cfg.ckpt_path).name}")
-    trainer = hydra.utils.instantiate(cfg.trainer, logger=build_loggers(cfg) or False, callbacks=[])
+    trainer = build_trainer(cfg.trainer, logger=build_loggers(cfg) or False, callbacks=[])
     mlflow_logger = find_mlflow_logger(trainer.loggers)
-    if mlflow_logger is not None:
-        run_cfg = cfg.copy()
-        with open_dict(run_cfg):
-            run_cfg.data = data_cfg
-            run_cfg.model = module.hparams.model
-        record_run_setup(mlflow_logger, run_cfg, datamodule, module, hydra_output_dir())
-    (metrics,) = trainer.test(module, datamodule=datamodule)
+    with run_status(mlflow_logger), StopSignals(trainer):
+        if mlflow_logger is not None:
+            run_cfg = cfg.copy()
+            with open_dict(run_cfg):
+                run_cfg.data = data_cfg
+                run_cfg.model = module.hparams.model
+            record_run_setup(mlflow_logger, run_cfg, datamodule, module, hydra_output_dir())
+        (metrics,) = trainer.test(module, datamodule=datamodule)
     return {key: float(value) for key, value in metrics.items()}
 
 

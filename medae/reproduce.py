@@ -1,23 +1,27 @@
 """Re-train an MLflow run from the config it logged and compare its test metrics.
 
-``medae reproduce RUN_ID [--tracking-uri URI] [--tolerance 1e-4]``
+``medae reproduce RUN_ID [--tracking-uri URI] [--tolerance 1e-4] [--allow-data-change]``
+
+The data must have the fingerprint the run recorded (checked before training), and torch uses the
+thread count the run recorded, since results on a CPU depend on it.
 """
 
 import argparse
 import os
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import mlflow
-from mlflow.exceptions import MlflowException
-from omegaconf import DictConfig, OmegaConf
+from mlflow.entities import Run
+from omegaconf import DictConfig, open_dict
 
-from medae.errors import DataError, exit_on_user_error
-from medae.tracking import UNRESOLVED_CONFIG_ARTIFACT
+from medae.compute_environment import THREADS_TAG
+from medae.errors import exit_on_user_error
+from medae.logged_run import fetch_run, logged_config
+from medae.tracking_store import open_client
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+FINGERPRINT_TAG = "medae.data_fingerprint"
 
 
 @dataclass
@@ -52,38 +56,43 @@ class Reproduction:
         return "\n".join(lines)
 
 
-def logged_config(run_id: str, tracking_uri: str) -> tuple[DictConfig, dict[str, float], str]:
-    """The unresolved config, test metrics and name of an MLflow run."""
-    client = mlflow.MlflowClient(tracking_uri)
-    try:
-        run = client.get_run(run_id)
-    except MlflowException as error:
-        raise DataError(f"run {run_id}", f"not found in the MLflow store {tracking_uri}") from error
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = client.download_artifacts(run_id, UNRESOLVED_CONFIG_ARTIFACT, tmp)
-        except (MlflowException, OSError) as error:
-            raise DataError(
-                f"run {run_id}", f"has no {UNRESOLVED_CONFIG_ARTIFACT}; was it logged by medae?"
-            ) from error
-        cfg = OmegaConf.load(path)
+def logged_config_and_metrics(run_id: str, tracking_uri: str) -> tuple[DictConfig, dict[str, float], Run]:
+    """The unresolved config, test metrics and MLflow run of ``run_id``."""
+    client = open_client(tracking_uri)
+    run = fetch_run(client, run_id)
+    cfg = logged_config(client, run_id)
     metrics = {key: value for key, value in run.data.metrics.items() if key.startswith("test/")}
-    return cfg, metrics, run.info.run_name
+    return cfg, metrics, run
 
 
-def reproduce(run_id: str, tracking_uri: str) -> Reproduction:
-    """Train again from the logged config of ``run_id`` into a new run of the same store."""
+def recorded_threads(cfg: DictConfig, run: Run) -> None:
+    """Set ``num_threads`` to the count the run recorded, unless its config fixed one."""
+    with open_dict(cfg):
+        if cfg.get("num_threads") is None and THREADS_TAG in run.data.tags:
+            cfg.num_threads = int(run.data.tags[THREADS_TAG])
+
+
+def reproduce(run_id: str, tracking_uri: str, allow_data_change: bool = False) -> Reproduction:
+    """Train again from the logged config of ``run_id`` into a new run of the same store.
+
+    Args:
+        run_id: the run to reproduce.
+        tracking_uri: its store; the new run goes there too.
+        allow_data_change: train even when the data's fingerprint differs from the run's.
+    """
     from medae.train import train
 
-    cfg, original, name = logged_config(run_id, tracking_uri)
+    cfg, original, run = logged_config_and_metrics(run_id, tracking_uri)
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")
     cfg.paths.root_dir = os.getcwd()
     cfg.paths.output_dir = str(Path(cfg.paths.log_dir) / "reproduce" / stamp)
+    recorded_threads(cfg, run)
     if cfg.get("logger") and cfg.logger.get("mlflow"):
         cfg.logger.mlflow.tracking_uri = tracking_uri
-        cfg.logger.mlflow.run_name = f"reproduce:{name}"
+        cfg.logger.mlflow.run_name = f"reproduce:{run.info.run_name}"
         cfg.logger.mlflow.tags = {**cfg.logger.mlflow.get("tags", {}), "medae.reproduced_from": run_id}
-    result = train(cfg)
+    fingerprint = None if allow_data_change else run.data.tags.get(FINGERPRINT_TAG)
+    result = train(cfg, expected_fingerprint=fingerprint)
     reproduced = {key: value for key, value in result.metrics.items() if key in original}
     return Reproduction(run_id, result.run_id, original, reproduced)
 
@@ -94,8 +103,11 @@ def main(argv: list[str]) -> None:
     parser.add_argument("run_id")
     parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI))
     parser.add_argument("--tolerance", type=float, default=1e-4)
+    parser.add_argument(
+        "--allow-data-change", action="store_true", help="train even when the data's fingerprint differs"
+    )
     args = parser.parse_args(argv)
-    result = exit_on_user_error(reproduce, args.run_id, args.tracking_uri)
+    result = exit_on_user_error(reproduce, args.run_id, args.tracking_uri, args.allow_data_change)
     print(f"reproduced run {result.original_run_id} as {result.new_run_id}")
     print(result.table())
     difference = result.max_difference()

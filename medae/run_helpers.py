@@ -14,8 +14,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from medae.config_check import CONFIG_DIR  # noqa: F401  (re-exported for the entry points)
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
-from medae.errors import ConfigError
+from medae.errors import ConfigError, DataError
 from medae.type_check import check_types
+
+# data keys that name files or folders; relative values are taken from where medae started
+DATA_PATH_KEYS = ("root", "labels_csv")
 
 
 def instantiate_group(node: DictConfig | None) -> list[Any]:
@@ -35,6 +38,27 @@ def build_datamodule(data: DictConfig) -> ReconstructionDataModule:
     data_class = get_class(data._target_)
     check_types("data", options, data_class)
     return data_class(**options)
+
+
+def absolute_data_paths(data: DictConfig) -> None:
+    """Make the data's file and folder paths absolute, so the logged config names what was read.
+
+    Example:
+        >>> data = OmegaConf.create({"root": "images", "image_size": 64})
+        >>> absolute_data_paths(data)
+        >>> Path(data.root).is_absolute()
+        True
+    """
+    for key in DATA_PATH_KEYS:
+        value = data.get(key)
+        if isinstance(value, str) and value != "???" and not Path(value).expanduser().is_absolute():
+            data[key] = str(Path(value).expanduser().resolve())
+
+
+def check_checkpoint_path(ckpt_path: str | None) -> None:
+    """Raise a DataError unless ``ckpt_path`` is None or a readable file."""
+    if ckpt_path is not None and not Path(ckpt_path).is_file():
+        raise DataError(str(ckpt_path), "no such checkpoint file (ckpt_path)")
 
 
 def checkpoint_data_config(cfg: DictConfig, module: Any) -> DictConfig:

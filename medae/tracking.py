@@ -11,11 +11,12 @@ from lightning import LightningModule
 from lightning.pytorch.loggers import Logger, MLFlowLogger
 from omegaconf import DictConfig, OmegaConf
 
+from medae.compute_environment import environment_tags
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
+from medae.logged_run import UNRESOLVED_CONFIG_ARTIFACT
 
 TRACKED_PACKAGES = ("medae", "torch", "lightning", "monai", "torchmetrics", "hydra-core", "mlflow", "numpy")
 MAX_PARAM_LENGTH = 6000
-UNRESOLVED_CONFIG_ARTIFACT = "config/config_unresolved.yaml"
 
 
 def find_mlflow_logger(loggers: Sequence[Logger]) -> MLFlowLogger | None:
@@ -83,15 +84,26 @@ def record_run_setup(
     module: LightningModule,
     hydra_dir: Path | None,
 ) -> None:
-    """Log the flattened config as params (once), tags, and the config and overrides as artifacts."""
+    """Log the flattened config as params (once), tags, and the config and overrides as artifacts.
+
+    A resumed run (``logger.resumed``) keeps the params and config it has and gets fresh
+    environment tags only, since its process and machine may have changed.
+    """
     client, run_id = logger.experiment, logger.run_id
+    if getattr(logger, "resumed", False):
+        for key, value in environment_tags().items():
+            client.set_tag(run_id, key, value)
+        return
     logger.log_hyperparams(flatten_config(cfg))
     tags = {
         **git_state(Path(cfg.paths.root_dir)),
         **package_versions(),
+        **environment_tags(),
+        "medae.output_dir": str(cfg.paths.output_dir),
         "medae.data_fingerprint": datamodule.fingerprint(),
         "medae.split_sizes": str(datamodule.split_sizes()),
         "medae.model": cfg.model.name,
+        "medae.task": str(cfg.get("task_name", "")),
         "medae.num_parameters": str(sum(p.numel() for p in module.parameters())),
         "medae.skipped_files": str(len(datamodule.skipped_files)),
     }

@@ -11,20 +11,26 @@ from omegaconf import DictConfig
 
 import medae.models  # noqa: F401  (registers the variants)
 from medae.applications.context import ApplicationContext
-from medae.errors import exit_on_user_error
+from medae.compute_environment import apply_num_threads
+from medae.errors import DataError, exit_on_user_error
 from medae.models.registry import build_module
+from medae.resumable_logger import run_status
 from medae.run_helpers import (
     CONFIG_DIR,
+    absolute_data_paths,
     build_application,
     build_callbacks,
     build_datamodule,
     build_loggers,
+    check_checkpoint_path,
     hydra_output_dir,
     hydra_overrides_name,
     name_mlflow_run,
     to_plain,
 )
+from medae.stop_signals import StopSignals
 from medae.tracking import find_mlflow_logger, record_run_setup
+from medae.trainer_options import build_trainer
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +58,35 @@ def default_run_name(cfg: DictConfig) -> str:
     return f"{cfg.model.name}:{overrides}" if overrides else str(cfg.model.name)
 
 
-def train(cfg: DictConfig) -> TrainResult:
+def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResult:
     """Fit the configured model, test its best checkpoint, run the configured application, return the metric.
+
+    The MLflow run ends FINISHED, FAILED, or KILLED when SIGINT or SIGTERM stopped it
+    (:class:`medae.stop_signals.Interrupted`). With ``logger.mlflow.run_id`` and ``ckpt_path`` set
+    (``medae resume``), training goes on in that run from the checkpoint.
+
+    Args:
+        cfg: the composed ``train`` config.
+        expected_fingerprint: stop before training, with a DataError, unless the data's fingerprint
+            is this (``medae reproduce`` passes the original run's).
 
     Example:
         ``medae train model.latent_channels=16`` composes ``conf/train.yaml`` and calls this; from
         Python, ``train(cfg).metrics["test/psnr"]`` (see ``tests/conftest.py`` for composing ``cfg``).
     """
+    apply_num_threads(cfg.get("num_threads"))
     L.seed_everything(cfg.seed, workers=True)
+    check_checkpoint_path(cfg.get("ckpt_path"))
+    absolute_data_paths(cfg.data)
     application = build_application(cfg.get("application"))
     datamodule = build_datamodule(cfg.data)
     datamodule.setup()  # bad data stops the job before an MLflow run exists
+    if expected_fingerprint is not None and datamodule.fingerprint() != expected_fingerprint:
+        raise DataError(
+            f"data ({cfg.data.get('root', cfg.data._target_)})",
+            f"fingerprint {datamodule.fingerprint()[:12]} differs from the original run's "
+            f"{expected_fingerprint[:12]}: the images or their preprocessing changed",
+        )
     module = build_module(
         to_plain(cfg.model),
         to_plain(cfg.loss),
@@ -78,25 +102,29 @@ def train(cfg: DictConfig) -> TrainResult:
         module.network = torch.compile(module.network)
     name_mlflow_run(cfg, default_run_name(cfg))
     loggers = build_loggers(cfg)
-    trainer = hydra.utils.instantiate(
+    trainer = build_trainer(
         cfg.trainer, callbacks=build_callbacks(cfg, bool(loggers)), logger=loggers or False
     )
     mlflow_logger = find_mlflow_logger(trainer.loggers)
-    if mlflow_logger is not None:
-        record_run_setup(mlflow_logger, cfg, datamodule, module, hydra_output_dir())
-        log.info("MLflow run %s in experiment '%s'", mlflow_logger.run_id, cfg.logger.mlflow.experiment_name)
-
-    if cfg.train:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    if cfg.test:
-        if not best:
-            log.warning("No best checkpoint was saved; testing the current weights.")
-        trainer.test(module, datamodule=datamodule, ckpt_path=best or None, weights_only=False)
-        metrics |= {key: float(value) for key, value in trainer.callback_metrics.items()}
-    if application is not None:
-        metrics |= application(ApplicationContext.of_run(module, datamodule, mlflow_logger, cfg))
+    with run_status(mlflow_logger), StopSignals(trainer) as stop:
+        if mlflow_logger is not None:
+            record_run_setup(mlflow_logger, cfg, datamodule, module, hydra_output_dir())
+            log.info(
+                "MLflow run %s in experiment '%s'", mlflow_logger.run_id, cfg.logger.mlflow.experiment_name
+            )
+        if cfg.train:
+            trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+            stop.check()
+        metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        if cfg.test:
+            if not best:
+                log.warning("No best checkpoint was saved; testing the current weights.")
+            trainer.test(module, datamodule=datamodule, ckpt_path=best or None, weights_only=False)
+            stop.check()
+            metrics |= {key: float(value) for key, value in trainer.callback_metrics.items()}
+        if application is not None:
+            metrics |= application(ApplicationContext.of_run(module, datamodule, mlflow_logger, cfg))
     return TrainResult(
         metric=metrics.get(cfg.optimized_metric),
         run_id=mlflow_logger.run_id if mlflow_logger else None,

@@ -23,10 +23,12 @@ def init_type_hints(cls: type) -> dict[str, Any]:
 
 
 def matches(value: Any, hint: Any) -> bool:
-    """Whether ``value`` fits ``hint``; hints other than numbers, strings, unions and sequences always fit."""
+    """Whether ``value`` fits ``hint``; other than numbers, strings, literals, unions, sequences, all fit."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         return any(matches(value, arg) for arg in args)
+    if origin is typing.Literal:
+        return value in args
     if hint is type(None):
         return value is None
     if hint is bool:
@@ -42,7 +44,19 @@ def matches(value: Any, hint: Any) -> bool:
 
 
 def describe(hint: Any) -> str:
-    """A readable name of a type hint: ``int``, ``tuple[int, ...]``, ``float | None``."""
+    """A readable name of a type hint: ``int``, ``tuple[int, ...]``, ``float | None``, ``'a' | 'b'``.
+
+    Example:
+        >>> describe(typing.Optional[typing.Literal["32-true", "bf16-mixed"]])
+        "'32-true' | 'bf16-mixed' | None"
+    """
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Literal:
+        return " | ".join(repr(arg) for arg in args)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(describe(arg) for arg in args)
+    if hint is type(None):
+        return "None"
     return hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
 
 

@@ -44,11 +44,27 @@ def tracking_uri(root: Path) -> str:
     return f"sqlite:///{root}/mlflow.db"
 
 
-def medae(args: list[str], root: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run the ``medae`` command in ``root``, with its outputs and MLflow store there."""
-    env = {**os.environ, "MEDAE_ROOT": str(root), "MLFLOW_TRACKING_URI": tracking_uri(root)}
+def medae_env(root: Path, **extra: str) -> dict[str, str]:
+    """Environment of a ``medae`` subprocess: outputs and MLflow store in ``root``, ``tests`` importable."""
+    repository = str(Path(__file__).resolve().parents[1])
+    python_path = os.pathsep.join(filter(None, [repository, os.environ.get("PYTHONPATH")]))
+    return {
+        **os.environ,
+        "MEDAE_ROOT": str(root),
+        "MLFLOW_TRACKING_URI": tracking_uri(root),
+        "PYTHONPATH": python_path,
+        **extra,
+    }
+
+
+def medae(
+    args: list[str], root: Path, timeout: int = 600, cwd: Path | None = None, **env: str
+) -> subprocess.CompletedProcess:
+    """Run the ``medae`` command in ``root`` (or ``cwd``), with its outputs and MLflow store in ``root``."""
     command = [sys.executable, "-m", "medae", *args]
-    return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        command, cwd=cwd or root, env=medae_env(root, **env), capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture

@@ -55,8 +55,9 @@ def test_run_is_tracked_in_mlflow(make_config, tmp_path):
     assert artifacts >= {"config/config.yaml", "config/config_unresolved.yaml"}
     images = {a.path for a in client.list_artifacts(run.info.run_id, "images")}
     assert "images/test.png" in images
-    checkpoints = [a.path for a in client.list_artifacts(run.info.run_id) if a.path.startswith("best-epoch")]
-    assert checkpoints, "best checkpoint not logged"
+    checkpoints = {a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")}
+    assert checkpoints == {"checkpoints/best.ckpt", "checkpoints/last.ckpt"}
+    assert tags["medae.best_checkpoint"].startswith("best-epoch")
 
 
 def test_denoising_logs_input_metrics_and_gain(make_config, tmp_path):
@@ -78,7 +79,8 @@ def test_failed_run_keeps_metrics_and_checkpoints(make_config, tmp_path):
     (run,) = runs_of(tmp_path)
     assert run.info.status == "FAILED"
     assert math.isfinite(run.data.metrics["val/psnr"])
-    assert any(a.path.startswith("best-epoch") for a in client.list_artifacts(run.info.run_id))
+    checkpoints = {a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")}
+    assert checkpoints == {"checkpoints/best.ckpt", "checkpoints/last.ckpt"}
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,8 @@ from typing import Any
 from matplotlib.figure import Figure
 from mlflow import MlflowClient
 
+from medae.tracking_store import open_store
+
 log = logging.getLogger(__name__)
 
 
@@ -90,11 +92,5 @@ class RunLog:
 
 def open_experiment(tracking_uri: str, experiment_name: str, artifact_location: str | None) -> RunLog:
     """A :class:`RunLog` with no run yet, whose :meth:`RunLog.sibling` creates runs in ``experiment_name``."""
-    client = MlflowClient(tracking_uri)
-    experiment = client.get_experiment_by_name(experiment_name)
-    experiment_id = (
-        experiment.experiment_id
-        if experiment
-        else client.create_experiment(experiment_name, artifact_location=artifact_location)
-    )
-    return RunLog(client, None, experiment_id)
+    experiment_id = open_store(tracking_uri, experiment_name, artifact_location)
+    return RunLog(MlflowClient(tracking_uri), None, experiment_id)

@@ -15,10 +15,10 @@ def medae_args(steps: int, times: Path) -> list[str]:
         "-m",
         "medae",
         "train",
-        f"+trainer.max_steps={steps}",
+        f"trainer.max_steps={steps}",
         "trainer.max_epochs=-1",
         "test=false",
-        "+trainer.enable_progress_bar=false",
+        "trainer.enable_progress_bar=false",
         "+callbacks.step_timer._target_=medae.benchmarks.step_timer.StepTimer",
         f"+callbacks.step_timer.path={times}",
     ]

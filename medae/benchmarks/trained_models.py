@@ -27,7 +27,7 @@ class TrainedModel:
 def train_for_benchmark(overrides: list[str], root: Path) -> TrainedModel:
     """Train without MLflow under ``root`` and reload the best checkpoint."""
     cfg = compose_train(
-        [*overrides, "logger=none", "~callbacks.image_grid", "+trainer.enable_progress_bar=false"], root
+        [*overrides, "logger=none", "~callbacks.image_grid", "trainer.enable_progress_bar=false"], root
     )
     start = time.perf_counter()
     result = train(cfg)

@@ -95,6 +95,7 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         self.balance_classes = balance_classes
         self.datasets: dict[str, CacheDataset] = {}
         self.skipped_files: list[str] = []
+        self._fingerprint: str | None = None
 
     @abstractmethod
     def load_splits(self) -> dict[str, list[dict[str, Any]]]:
@@ -169,10 +170,13 @@ class ReconstructionDataModule(LightningDataModule, ABC):
 
     def fingerprint(self) -> str:
         """SHA-256 of every preprocessed sample of every split, in order, and the noise settings."""
+        if self._fingerprint is not None:
+            return self._fingerprint
         self.setup()
         digest = hashlib.sha256(f"{self.noise_model}:{self.noise_std}:{self.noise_seed}".encode())
         for name in SPLITS:
             digest.update(name.encode())
             for item in self.datasets[name]:
                 digest.update(torch.as_tensor(item["image"]).float().numpy().tobytes())
-        return digest.hexdigest()
+        self._fingerprint = digest.hexdigest()
+        return self._fingerprint

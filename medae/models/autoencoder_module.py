@@ -71,6 +71,7 @@ class AutoencoderModule(LightningModule):
         prefixes = [f"{stage}/{target}" for stage in STAGES for target in ("", "input_")]
         self.quality = nn.ModuleDict({p: image_quality_metrics(dims, data_range, p) for p in prefixes})
         self.val_psnr_best = MaxMetric()
+        self.val_psnr_best.persistent(True)  # a resumed run goes on from the best it had
         self.run_config: dict[str, Any] | None = None
 
     @classmethod

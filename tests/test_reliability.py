@@ -1,0 +1,286 @@
+"""Runs survive kill -9, signals and parallel starts; bad input ends in one line."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import psutil
+import pytest
+import torch
+
+from medae.resumable_logger import LAST_ARTIFACT
+from medae.run_liveness import HOST_TAG, PID_TAG, PROCESS_START_TAG, Heartbeat, mark_dead_runs_killed
+from medae.tracking_store import open_client
+from tests.conftest import medae, medae_env, tracking_uri
+from tests.data_files import write_grey_images
+
+# six short epochs with a callback that can send a signal (tests/signal_injection.py)
+RUN = [
+    "train",
+    "debug=limit",
+    "trainer.max_epochs=6",
+    "data.image_size=32",
+    "data.batch_size=8",
+    "trainer.enable_progress_bar=false",
+    "+callbacks.signal._target_=tests.signal_injection.SendSignal",
+]
+# timing and Lightning's own "epoch" counter (logged once per log call) are not results
+NOT_RESULTS = ("epoch", "throughput/", "time")
+
+
+def client_of(root: Path) -> mlflow.MlflowClient:
+    return mlflow.MlflowClient(tracking_uri(root))
+
+
+def only_run(root: Path) -> mlflow.entities.Run:
+    (run,) = client_of(root).search_runs([client_of(root).get_experiment_by_name("medae").experiment_id])
+    return run
+
+
+def histories(root: Path, run_id: str) -> dict[str, list[tuple[int, float]]]:
+    client = client_of(root)
+    keys = [key for key in client.get_run(run_id).data.metrics if not key.startswith(NOT_RESULTS)]
+    return {key: [(m.step, m.value) for m in client.get_metric_history(run_id, key)] for key in keys}
+
+
+def last_weights(run: mlflow.entities.Run) -> dict[str, torch.Tensor]:
+    path = Path(run.data.tags["medae.output_dir"]) / "checkpoints" / "last.ckpt"
+    return torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+
+
+def assert_same_run(root: Path, run_id: str, reference_root: Path) -> None:
+    """The continued run equals the uninterrupted one: bitwise weights, identical metric histories."""
+    run, reference = client_of(root).get_run(run_id), only_run(reference_root)
+    assert run.info.status == "FINISHED"
+    assert histories(root, run_id) == histories(reference_root, reference.info.run_id)
+    weights, expected = last_weights(run), last_weights(reference)
+    assert weights.keys() == expected.keys()
+    assert all(torch.equal(weights[key], expected[key]) for key in expected)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("uninterrupted")
+    done = medae(RUN, root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return root
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_continues_the_same_run_bitwise(tmp_path, uninterrupted):
+    killed = medae(RUN, tmp_path, MEDAE_TEST_SIGNAL=f"{signal.SIGKILL}@3")
+    assert killed.returncode == -signal.SIGKILL
+    run_id = only_run(tmp_path).info.run_id
+    assert only_run(tmp_path).info.status == "RUNNING"  # nobody closed it
+
+    listing = medae(["runs"], tmp_path)
+    assert listing.returncode == 0, listing.stderr
+    assert f"{run_id} (" in listing.stderr and "marked KILLED" in listing.stderr
+    assert f"medae resume {run_id}" in listing.stdout
+    assert only_run(tmp_path).info.status == "KILLED"
+    # epoch 3 logged its validation metrics before the kill; they must not land twice
+    assert [step for step, _ in histories(tmp_path, run_id)["val/psnr"]] == [2, 5, 8, 11]
+
+    resumed = medae(["resume", run_id], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "after epoch 2" in resumed.stderr
+    assert client_of(tmp_path).get_run(run_id).data.tags["medae.resumes"] == "1"
+    assert_same_run(tmp_path, run_id, uninterrupted)
+
+
+@pytest.mark.slow
+def test_sigterm_exits_143_as_killed_and_resumes_from_the_store_alone(tmp_path, uninterrupted):
+    stopped = medae(RUN, tmp_path, MEDAE_TEST_SIGNAL=f"{signal.SIGTERM}@2")
+    run = only_run(tmp_path)
+    assert stopped.returncode == 128 + signal.SIGTERM
+    assert run.info.status == "KILLED"
+    assert stopped.stderr.strip().splitlines()[-1] == (
+        f"medae: stopped by SIGTERM; its MLflow run is KILLED, continue it: medae resume {run.info.run_id}"
+    )
+    assert LAST_ARTIFACT in {
+        a.path for a in client_of(tmp_path).list_artifacts(run.info.run_id, "checkpoints")
+    }
+    # another machine: the output folder is gone, the checkpoints come from the run's artifacts
+    output_dir = Path(run.data.tags["medae.output_dir"])
+    for path in sorted(output_dir.rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    resumed = medae(["resume", run.info.run_id], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert_same_run(tmp_path, run.info.run_id, uninterrupted)
+
+
+@pytest.mark.slow
+def test_sigint_exits_130_as_killed(tmp_path):
+    stopped = medae(RUN, tmp_path, MEDAE_TEST_SIGNAL=f"{signal.SIGINT}@1")
+    assert stopped.returncode == 128 + signal.SIGINT
+    assert "Traceback" not in stopped.stderr
+    assert only_run(tmp_path).info.status == "KILLED"
+
+
+@pytest.mark.slow
+def test_three_processes_on_a_new_store_all_land(tmp_path):
+    command = [
+        sys.executable,
+        "-m",
+        "medae",
+        "train",
+        "debug=limit",
+        "data.image_size=32",
+        "trainer.max_epochs=1",
+    ]
+    jobs = [
+        subprocess.Popen(
+            [*command, f"seed={seed}"], cwd=tmp_path, env=medae_env(tmp_path), stderr=subprocess.PIPE
+        )
+        for seed in range(3)
+    ]
+    errors = [job.communicate(timeout=600)[1].decode() for job in jobs]
+    assert [job.returncode for job in jobs] == [0, 0, 0], "\n".join(e[-2000:] for e in errors)
+    runs = client_of(tmp_path).search_runs(
+        [client_of(tmp_path).get_experiment_by_name("medae").experiment_id]
+    )
+    assert sorted(run.data.params["seed"] for run in runs) == ["0", "1", "2"]
+    assert {run.info.status for run in runs} == {"FINISHED"}
+
+
+@pytest.mark.slow
+def test_joblib_sweep_on_a_new_store_lands_and_reproduces_in_another_environment(tmp_path):
+    sweep = medae(
+        ["train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "debug=limit"]
+        + ["data.image_size=32", "trainer.max_epochs=1", "seed=1,2"],
+        tmp_path,
+    )
+    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    runs = client_of(tmp_path).search_runs(
+        [client_of(tmp_path).get_experiment_by_name("medae").experiment_id]
+    )
+    assert sorted(run.data.params["seed"] for run in runs) == ["1", "2"]
+    assert {run.info.status for run in runs} == {"FINISHED"}
+    # joblib's workers run torch on fewer threads; reproduce uses the recorded count again
+    run = runs[0]
+    assert int(run.data.tags["medae.torch_threads"]) >= 1
+    assert run.data.tags["medae.cpu"]
+    again = medae(["reproduce", run.info.run_id, "--tolerance", "0"], tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr[-3000:]
+    assert "largest difference 0.00e+00" in again.stdout
+
+
+@pytest.mark.slow
+def test_reproduce_stops_when_the_data_changed(tmp_path):
+    images = tmp_path / "images"
+    write_grey_images(images, 40, size=32)
+    common = ["debug=limit", "data=folder", "data.image_size=32", "trainer.max_epochs=1"]
+    done = medae(["train", *common, "data.root=images"], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = only_run(tmp_path)
+    assert run.data.params["data.root"] == str(images)  # relative paths are logged absolute
+    write_grey_images(images, 40, size=32, seed=1)
+    refused = medae(["reproduce", run.info.run_id], tmp_path)
+    assert refused.returncode == 2
+    line = refused.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in refused.stderr
+    assert line.startswith(f"medae: error: data ({images}): fingerprint ")
+    assert "differs from the original run's" in line
+    allowed = medae(["reproduce", run.info.run_id, "--allow-data-change"], tmp_path)
+    assert allowed.returncode in (0, 1), allowed.stderr[-3000:]  # 1: metrics outside the tolerance
+    assert "reproduced run" in allowed.stdout
+
+
+def test_unreachable_tracking_server_stops_within_15_s_and_writes_nothing(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    started = time.monotonic()
+    done = medae(["train", "debug=limit"], tmp_path, MLFLOW_TRACKING_URI=f"http://127.0.0.1:{port}")
+    assert time.monotonic() - started < 15
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(
+        f"medae: error: logger.mlflow.tracking_uri: no MLflow tracking server answers at http://127.0.0.1:{port}"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "line"),
+    [
+        (["modle=conv"], {}, "modle: unknown key or config group; did you mean model?"),
+        (["data=folder"], {}, "data.root: is required and has no default"),
+        (["trainer.max_epochs=-5"], {}, "trainer.max_epochs: `max_epochs` must be a non-negative integer"),
+        (["trainer.precision=bogus"], {}, "trainer.precision: expected 64 | 32 | 16 | "),
+        (["ckpt_path=/nonexistent.ckpt"], {}, "/nonexistent.ckpt: no such checkpoint file (ckpt_path)"),
+        ([], {"MEDAE_ROOT": "/dev/null/medae"}, "paths.log_dir: /dev/null/medae/outputs cannot be written"),
+        (
+            [],
+            {"MLFLOW_TRACKING_URI": "sqlite:////nonexistent/folder/mlflow.db"},
+            "logger.mlflow.tracking_uri: ",
+        ),
+    ],
+)
+def test_bad_input_ends_in_one_line_with_exit_2_and_no_run(tmp_path, args, env, line):
+    done = medae(["train", "debug=limit", "data.image_size=32", *args], tmp_path, **env)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"medae: error: {line}"), last
+    store = tmp_path / "mlflow.db"
+    if store.exists():
+        client = client_of(tmp_path)
+        assert client.search_runs([e.experiment_id for e in client.search_experiments()]) == []
+
+
+def test_any_trainer_argument_is_a_typed_key(make_config):
+    from medae.trainer_options import build_trainer
+
+    cfg = make_config(
+        "trainer.gradient_clip_val=0.5", "trainer.limit_train_batches=2", "trainer.num_sanity_val_steps=0"
+    )
+    trainer = build_trainer(cfg.trainer, logger=False, callbacks=[])
+    assert (trainer.gradient_clip_val, trainer.limit_train_batches, trainer.num_sanity_val_steps) == (
+        0.5,
+        2,
+        0,
+    )
+
+
+def test_dead_runs_are_marked_killed_and_live_ones_are_not(tmp_path, capsys):
+    uri = tracking_uri(tmp_path)
+    client = open_client(uri)
+    experiment = client.create_experiment("e")
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    dead_pid = finished.stdout.strip()
+    owners = {
+        "dead": {HOST_TAG: socket.gethostname(), PID_TAG: dead_pid, PROCESS_START_TAG: "0"},
+        "alive": {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())},
+        "elsewhere": {HOST_TAG: "another-host", PID_TAG: dead_pid},
+    }
+    ids = {
+        name: client.create_run(experiment, tags=tags, run_name=name).info.run_id
+        for name, tags in owners.items()
+    }
+    client.set_tag(ids["alive"], PROCESS_START_TAG, f"{psutil.Process().create_time():.3f}")
+    killed = mark_dead_runs_killed(client)
+    assert [run.info.run_id for run in killed] == [ids["dead"]]
+    status = {name: client.get_run(run_id).info.status for name, run_id in ids.items()}
+    assert status == {"dead": "KILLED", "alive": "RUNNING", "elsewhere": "RUNNING"}
+    assert f"medae resume {ids['dead']}" in capsys.readouterr().err
+
+
+def test_heartbeat_updates_its_tag(tmp_path):
+    client = open_client(tracking_uri(tmp_path))
+    run_id = client.create_run(client.create_experiment("e")).info.run_id
+    heartbeat = Heartbeat(tracking_uri(tmp_path), run_id, interval_s=0.05)
+    heartbeat.start()
+    deadline = time.monotonic() + 10
+    while "medae.heartbeat" not in client.get_run(run_id).data.tags and time.monotonic() < deadline:
+        time.sleep(0.05)
+    heartbeat.stop()
+    beat = float(client.get_run(run_id).data.tags["medae.heartbeat"])
+    assert abs(beat - time.time()) < 30
