@@ -6,14 +6,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.medae-installed
 ARGS ?=
 
-.PHONY: setup train test test-fast sweep variants bench experiments ui lint format clean
+.PHONY: setup train test test-fast sweep variants bench experiments ui server lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first: a bare requirement would pull a multi-GB CUDA build
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[dev,sweep]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,sweep,server]"
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -41,6 +41,10 @@ experiments: setup
 
 ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+
+# the team tracking server: MLFLOW_AUTH_ADMIN_PASSWORD=... make server [ARGS="--port 5000"]
+server: setup
+	$(BIN)/python -m medae.server $(ARGS)
 
 lint: setup
 	$(BIN)/ruff check medae tests experiments

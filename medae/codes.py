@@ -28,7 +28,7 @@ def encode_split(cfg: DictConfig) -> Path:
     """
     if cfg.split not in SPLITS:
         raise ConfigError("split", f"unknown '{cfg.split}'; allowed: {', '.join(SPLITS)}")
-    module = load_module(cfg.ckpt_path)
+    module = load_module(cfg.ckpt_path, trust=cfg.trust_checkpoint)
     datamodule = build_datamodule(checkpoint_data_config(cfg, module))
     datamodule.setup()
     split = stack_batches(torch.utils.data.DataLoader(datamodule.datasets[cfg.split], batch_size=64))
@@ -45,7 +45,7 @@ def encode_split(cfg: DictConfig) -> Path:
 
 def decode_codes(cfg: DictConfig) -> Path:
     """Decode codes of :func:`encode_split` (same checkpoint); save ``images``, ``ids``, ``labels``."""
-    module = load_module(cfg.ckpt_path)
+    module = load_module(cfg.ckpt_path, trust=cfg.trust_checkpoint)
     path = Path(cfg.codes)
     try:
         archive = np.load(path)

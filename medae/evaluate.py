@@ -33,7 +33,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     The data config is the one stored in the checkpoint unless ``cfg.data`` chooses another.
     """
     L.seed_everything(cfg.seed, workers=True)
-    module = load_module(cfg.ckpt_path)
+    module = load_module(cfg.ckpt_path, trust=cfg.trust_checkpoint)
     data_cfg = checkpoint_data_config(cfg, module)
     datamodule = build_datamodule(data_cfg)
     datamodule.setup()

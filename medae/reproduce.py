@@ -19,6 +19,7 @@ from medae.compute_environment import THREADS_TAG
 from medae.errors import exit_on_user_error
 from medae.logged_run import fetch_run, logged_config
 from medae.tracking_store import open_client
+from medae.trusted_targets import Trust, add_trust_flags, check_trusted
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 FINGERPRINT_TAG = "medae.data_fingerprint"
@@ -72,17 +73,25 @@ def recorded_threads(cfg: DictConfig, run: Run) -> None:
             cfg.num_threads = int(run.data.tags[THREADS_TAG])
 
 
-def reproduce(run_id: str, tracking_uri: str, allow_data_change: bool = False) -> Reproduction:
+def reproduce(
+    run_id: str, tracking_uri: str, allow_data_change: bool = False, trust: Trust | None = None
+) -> Reproduction:
     """Train again from the logged config of ``run_id`` into a new run of the same store.
 
     Args:
         run_id: the run to reproduce.
         tracking_uri: its store; the new run goes there too.
         allow_data_change: train even when the data's fingerprint differs from the run's.
+        trust: what of the logged config to trust (by default its targets must be on the allow-list).
     """
     from medae.train import train
 
+    trust = trust or Trust()
     cfg, original, run = logged_config_and_metrics(run_id, tracking_uri)
+    if not trust.config:
+        check_trusted(cfg, f"run {run_id}")
+    with open_dict(cfg):
+        cfg.trust_checkpoint = False
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")
     cfg.paths.root_dir = os.getcwd()
     cfg.paths.output_dir = str(Path(cfg.paths.log_dir) / "reproduce" / stamp)
@@ -106,8 +115,10 @@ def main(argv: list[str]) -> None:
     parser.add_argument(
         "--allow-data-change", action="store_true", help="train even when the data's fingerprint differs"
     )
+    add_trust_flags(parser, checkpoint=False)
     args = parser.parse_args(argv)
-    result = exit_on_user_error(reproduce, args.run_id, args.tracking_uri, args.allow_data_change)
+    trust = Trust(config=args.trust_config)
+    result = exit_on_user_error(reproduce, args.run_id, args.tracking_uri, args.allow_data_change, trust)
     print(f"reproduced run {result.original_run_id} as {result.new_run_id}")
     print(result.table())
     difference = result.max_difference()

@@ -14,6 +14,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from mlflow.entities import RunStatus
 
 from medae.errors import ConfigError, Interrupted
+from medae.redaction import redact, redact_values
 from medae.run_liveness import HEARTBEAT_INTERVAL_S, Heartbeat, owner_tags
 from medae.tracking_store import open_store
 
@@ -33,7 +34,8 @@ class ResumableMLFlowLogger(MLFlowLogger):
     - Whenever ModelCheckpoint saves, ``last.ckpt`` (every ``sync_every_n_saves`` saves) and the best
       checkpoint (when it changes) are copied to the artifacts ``checkpoints/last.ckpt`` and
       ``checkpoints/best.ckpt``, so a run can resume on another machine from the store alone.
-    - The run records its host, pid and a heartbeat (see :mod:`medae.run_liveness`).
+    - The run records its host, pid and a heartbeat (see :mod:`medae.run_liveness`); its name and
+      tags pass through :func:`medae.redaction.redact`.
     - Lightning's ``finalize`` does not end the run, because testing and applications log into it
       afterwards: :meth:`end_run` (or :func:`run_status`) does.
     - The store is opened with :func:`medae.tracking_store.open_store` (schema and experiment created
@@ -69,9 +71,9 @@ class ResumableMLFlowLogger(MLFlowLogger):
             open_store(tracking_uri, experiment_name, artifact_location)
         super().__init__(
             experiment_name=experiment_name,
-            run_name=run_name,
+            run_name=redact(run_name) if run_name else None,
             tracking_uri=tracking_uri,
-            tags=dict(tags or {}),
+            tags=redact_values(dict(tags or {})),
             artifact_location=artifact_location,
             run_id=run_id,
         )

@@ -24,7 +24,9 @@ from medae.logged_run import RESOLVED_CONFIG_ARTIFACT, download_artifact, fetch_
 from medae.reproduce import DEFAULT_TRACKING_URI, recorded_threads
 from medae.resumable_logger import BEST_ARTIFACT, LAST_ARTIFACT
 from medae.run_liveness import HOST_TAG, PID_TAG
+from medae.safe_checkpoint import load_checkpoint
 from medae.tracking_store import open_client
+from medae.trusted_targets import Trust, add_trust_flags, check_trusted
 
 RESUMES_TAG = "medae.resumes"
 CHECKPOINT_PATH_KEYS = ("dirpath", "best_model_path", "kth_best_model_path", "last_model_path")
@@ -86,12 +88,14 @@ def checkpoint_state(checkpoint: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def restore_checkpoints(client: MlflowClient, run_id: str, old_dir: str, new_dir: Path) -> Path | None:
+def restore_checkpoints(
+    client: MlflowClient, run_id: str, old_dir: str, new_dir: Path, trust: bool
+) -> Path | None:
     """``last.ckpt`` in ``new_dir`` (from the run's artifacts when missing) and its best checkpoint."""
     last = new_dir / "last.ckpt"
     if not last.is_file() and not download_artifact(client, run_id, LAST_ARTIFACT, last):
         return None
-    checkpoint = torch.load(last, map_location="cpu", weights_only=False)
+    checkpoint = load_checkpoint(last, trust)
     if old_dir != str(new_dir):
         relocate(checkpoint, old_dir, str(new_dir))
         torch.save(checkpoint, last)
@@ -102,7 +106,7 @@ def restore_checkpoints(client: MlflowClient, run_id: str, old_dir: str, new_dir
     return last
 
 
-def resume_config(client: MlflowClient, run: Run, tracking_uri: str) -> DictConfig:
+def resume_config(client: MlflowClient, run: Run, tracking_uri: str, trust: Trust) -> DictConfig:
     """The run's logged config, set to continue the run from its last checkpoint."""
     run_id = run.info.run_id
     cfg = logged_config(client, run_id)
@@ -110,6 +114,8 @@ def resume_config(client: MlflowClient, run: Run, tracking_uri: str) -> DictConf
         raise DataError(
             f"run {run_id}", f"is a '{cfg.get('task_name')}' run; only training runs can be resumed"
         )
+    if not trust.config:
+        check_trusted(cfg, f"run {run_id}")
     resolved = logged_config(client, run_id, RESOLVED_CONFIG_ARTIFACT)
     output_dir = writable_output_dir(Path(resolved.paths.output_dir))
     with open_dict(cfg):
@@ -118,10 +124,11 @@ def resume_config(client: MlflowClient, run: Run, tracking_uri: str) -> DictConf
         cfg.logger.mlflow.run_id = run_id
         cfg.logger.mlflow.tracking_uri = tracking_uri
         cfg.ckpt_path = None
+        cfg.trust_checkpoint = trust.checkpoint
         old_dir = OmegaConf.select(resolved, "callbacks.model_checkpoint.dirpath")
         if old_dir:
             new_dir = Path(OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath"))
-            last = restore_checkpoints(client, run_id, old_dir, new_dir)
+            last = restore_checkpoints(client, run_id, old_dir, new_dir, trust.checkpoint)
             cfg.ckpt_path = str(last) if last else None
     if cfg.ckpt_path is None:
         print(f"medae: run {run_id} has no checkpoint; training again from the start in it", file=sys.stderr)
@@ -129,14 +136,14 @@ def resume_config(client: MlflowClient, run: Run, tracking_uri: str) -> DictConf
     return cfg
 
 
-def resume(run_id: str, tracking_uri: str) -> Any:
+def resume(run_id: str, tracking_uri: str, trust: Trust | None = None) -> Any:
     """Continue ``run_id`` in the same MLflow run; returns :class:`medae.train.TrainResult`."""
     from medae.train import train
 
     client = open_client(tracking_uri)
     run = fetch_run(client, run_id)
     check_resumable(run)
-    cfg = resume_config(client, run, tracking_uri)
+    cfg = resume_config(client, run, tracking_uri, trust or Trust())
     client.set_tag(run_id, RESUMES_TAG, str(int(run.data.tags.get(RESUMES_TAG, "0")) + 1))
     return train(cfg)
 
@@ -146,8 +153,10 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="medae resume", description=__doc__.splitlines()[0])
     parser.add_argument("run_id")
     parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI))
+    add_trust_flags(parser, checkpoint=True)
     args = parser.parse_args(argv)
-    result = exit_on_user_error(resume, args.run_id, args.tracking_uri)
+    trust = Trust(config=args.trust_config, checkpoint=args.trust_checkpoint)
+    result = exit_on_user_error(resume, args.run_id, args.tracking_uri, trust)
     print(f"resumed run {result.run_id}")
     for key in sorted(k for k in result.metrics if k.startswith("test/")):
         print(f"{key} = {result.metrics[key]:.6f}")

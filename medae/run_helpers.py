@@ -14,7 +14,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from medae.config_check import CONFIG_DIR  # noqa: F401  (re-exported for the entry points)
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
-from medae.errors import ConfigError, DataError
+from medae.errors import ConfigError
+from medae.trusted_targets import check_trusted
 from medae.type_check import check_types
 
 # data keys that name files or folders; relative values are taken from where medae started
@@ -55,18 +56,15 @@ def absolute_data_paths(data: DictConfig) -> None:
             data[key] = str(Path(value).expanduser().resolve())
 
 
-def check_checkpoint_path(ckpt_path: str | None) -> None:
-    """Raise a DataError unless ``ckpt_path`` is None or a readable file."""
-    if ckpt_path is not None and not Path(ckpt_path).is_file():
-        raise DataError(str(ckpt_path), "no such checkpoint file (ckpt_path)")
-
-
 def checkpoint_data_config(cfg: DictConfig, module: Any) -> DictConfig:
     """``cfg.data`` when the command chose data, else the data config stored in the checkpoint."""
     if cfg.get("data"):
         return cfg.data
     if module.run_config and "data" in module.run_config:
-        return OmegaConf.create(module.run_config["data"])
+        data = OmegaConf.create(module.run_config["data"])
+        if not cfg.get("trust_config"):
+            check_trusted(data, f"checkpoint {cfg.ckpt_path}")
+        return data
     raise ConfigError("data", f"{cfg.ckpt_path} stores no data config; choose one with data=<name>")
 
 

@@ -2,7 +2,6 @@
 
 import importlib.metadata
 import subprocess
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from medae.compute_environment import environment_tags
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
-from medae.logged_run import UNRESOLVED_CONFIG_ARTIFACT
+from medae.logged_run import RESOLVED_CONFIG_ARTIFACT, UNRESOLVED_CONFIG_ARTIFACT
+from medae.redaction import redact
 
 TRACKED_PACKAGES = ("medae", "torch", "lightning", "monai", "torchmetrics", "hydra-core", "mlflow", "numpy")
 MAX_PARAM_LENGTH = 6000
@@ -86,15 +86,16 @@ def record_run_setup(
 ) -> None:
     """Log the flattened config as params (once), tags, and the config and overrides as artifacts.
 
-    A resumed run (``logger.resumed``) keeps the params and config it has and gets fresh
-    environment tags only, since its process and machine may have changed.
+    Everything logged passes through :func:`medae.redaction.redact`. A resumed run
+    (``logger.resumed``) keeps the params and config it has and gets fresh environment tags only,
+    since its process and machine may have changed.
     """
     client, run_id = logger.experiment, logger.run_id
     if getattr(logger, "resumed", False):
         for key, value in environment_tags().items():
             client.set_tag(run_id, key, value)
         return
-    logger.log_hyperparams(flatten_config(cfg))
+    logger.log_hyperparams({key: redact(value) for key, value in flatten_config(cfg).items()})
     tags = {
         **git_state(Path(cfg.paths.root_dir)),
         **package_versions(),
@@ -108,14 +109,11 @@ def record_run_setup(
         "medae.skipped_files": str(len(datamodule.skipped_files)),
     }
     for key, value in tags.items():
-        client.set_tag(run_id, key, value)
-    with tempfile.TemporaryDirectory() as tmp:
-        resolved = Path(tmp) / "config.yaml"
-        OmegaConf.save(cfg, resolved, resolve=True)
-        unresolved = Path(tmp) / Path(UNRESOLVED_CONFIG_ARTIFACT).name
-        OmegaConf.save(cfg, unresolved, resolve=False)
-        client.log_artifacts(run_id, tmp, "config")
+        client.set_tag(run_id, key, redact(value))
+    client.log_text(run_id, redact(OmegaConf.to_yaml(cfg, resolve=True)), RESOLVED_CONFIG_ARTIFACT)
+    client.log_text(run_id, redact(OmegaConf.to_yaml(cfg)), UNRESOLVED_CONFIG_ARTIFACT)
     if datamodule.skipped_files:
         client.log_text(run_id, "\n".join(datamodule.skipped_files) + "\n", "data/skipped_files.txt")
     if hydra_dir is not None and hydra_dir.is_dir():
-        client.log_artifacts(run_id, str(hydra_dir), "config/hydra")
+        for path in sorted(hydra_dir.glob("*.yaml")):
+            client.log_text(run_id, redact(path.read_text()), f"config/hydra/{path.name}")

@@ -46,10 +46,11 @@ def check_reachable(uri: str) -> None:
 
     An HTTP server must answer ``/health``; a sqlite database must lie in an existing folder.
     """
-    scheme = urlparse(uri).scheme
-    if scheme in ("http", "https"):
+    parts = urlparse(uri)
+    if parts.scheme in ("http", "https"):
+        address = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # without user:password
         try:
-            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=SERVER_TIMEOUT_S):
+            with urllib.request.urlopen(f"{address.rstrip('/')}/health", timeout=SERVER_TIMEOUT_S):
                 return
         except urllib.error.HTTPError as error:
             if error.code in (
@@ -62,7 +63,7 @@ def check_reachable(uri: str) -> None:
             reason = str(getattr(error, "reason", error))
         raise ConfigError(
             TRACKING_URI_KEY,
-            f"no MLflow tracking server answers at {uri} within {SERVER_TIMEOUT_S:g} s ({reason}); "
+            f"no MLflow tracking server answers at {address} within {SERVER_TIMEOUT_S:g} s ({reason}); "
             "start it, or set MLFLOW_TRACKING_URI to a store that runs",
         )
     database = sqlite_path(uri)

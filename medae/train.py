@@ -14,6 +14,7 @@ from medae.applications.context import ApplicationContext
 from medae.compute_environment import apply_num_threads
 from medae.errors import DataError, exit_on_user_error
 from medae.models.registry import build_module
+from medae.redaction import redact_values
 from medae.resumable_logger import run_status
 from medae.run_helpers import (
     CONFIG_DIR,
@@ -22,12 +23,12 @@ from medae.run_helpers import (
     build_callbacks,
     build_datamodule,
     build_loggers,
-    check_checkpoint_path,
     hydra_output_dir,
     hydra_overrides_name,
     name_mlflow_run,
     to_plain,
 )
+from medae.safe_checkpoint import check_checkpoint
 from medae.stop_signals import StopSignals
 from medae.tracking import find_mlflow_logger, record_run_setup
 from medae.trainer_options import build_trainer
@@ -76,7 +77,8 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
     """
     apply_num_threads(cfg.get("num_threads"))
     L.seed_everything(cfg.seed, workers=True)
-    check_checkpoint_path(cfg.get("ckpt_path"))
+    trust_checkpoint = bool(cfg.get("trust_checkpoint"))
+    check_checkpoint(cfg.get("ckpt_path"), trust_checkpoint)
     absolute_data_paths(cfg.data)
     application = build_application(cfg.get("application"))
     datamodule = build_datamodule(cfg.data)
@@ -95,7 +97,7 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
         datamodule.value_range,
         cfg.train_quality_interval,
     )
-    module.run_config = to_plain(cfg)
+    module.run_config = redact_values(to_plain(cfg))  # checkpoints are uploaded to the store
     if cfg.channels_last:
         module.use_channels_last()
     if cfg.compile:
@@ -113,14 +115,19 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
                 "MLflow run %s in experiment '%s'", mlflow_logger.run_id, cfg.logger.mlflow.experiment_name
             )
         if cfg.train:
-            trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+            trainer.fit(
+                module,
+                datamodule=datamodule,
+                ckpt_path=cfg.get("ckpt_path"),
+                weights_only=not trust_checkpoint,
+            )
             stop.check()
         metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         if cfg.test:
             if not best:
                 log.warning("No best checkpoint was saved; testing the current weights.")
-            trainer.test(module, datamodule=datamodule, ckpt_path=best or None, weights_only=False)
+            trainer.test(module, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
             stop.check()
             metrics |= {key: float(value) for key, value in trainer.callback_metrics.items()}
         if application is not None:

@@ -6,6 +6,7 @@ import numpy as np
 import pydicom
 from pydicom.pixels import apply_modality_lut
 
+from medae.data.declared_size import DEFAULT_MAX_IMAGE_BYTES, check_declared_size, dicom_bytes
 from medae.errors import DataError
 
 
@@ -33,9 +34,11 @@ def _read(path: Path) -> pydicom.Dataset:
         ) from error
 
 
-def read_dicom_file(path: Path) -> np.ndarray:
+def read_dicom_file(path: Path, max_bytes: int = DEFAULT_MAX_IMAGE_BYTES) -> np.ndarray:
     """One file: ``(H, W)`` for a single frame, ``(frames, H, W)`` for multi-frame; RGB keeps a last axis."""
-    return _pixels(_read(path), path)
+    dataset = _read(path)
+    check_declared_size(path, max_bytes, dicom_bytes(dataset))
+    return _pixels(dataset, path)
 
 
 def slice_position(dataset: pydicom.Dataset) -> float:
@@ -45,12 +48,14 @@ def slice_position(dataset: pydicom.Dataset) -> float:
     return float(np.dot(normal, np.asarray(dataset.ImagePositionPatient, dtype=float)))
 
 
-def read_dicom_series(folder: Path) -> np.ndarray:
+def read_dicom_series(folder: Path, max_bytes: int = DEFAULT_MAX_IMAGE_BYTES) -> np.ndarray:
     """Every DICOM file of ``folder`` stacked into ``(slices, H, W)``, ordered by position on the normal."""
     files = sorted(p for p in folder.iterdir() if p.is_file())
     if not files:
         raise DataError(str(folder), "is an empty folder; a DICOM series needs at least one slice file")
     datasets = [_read(path) for path in files]
+    declared = sum(dicom_bytes(dataset) for dataset in datasets)
+    check_declared_size(folder, max_bytes, declared)
     missing = [str(p) for p, d in zip(files, datasets, strict=True) if "ImagePositionPatient" not in d]
     if missing and len(datasets) > 1:
         raise DataError(

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from monai.transforms import Compose, EnsureTyped, ResizeD, SpatialPadD
 
+from medae.data.declared_size import DEFAULT_MAX_IMAGE_BYTES
 from medae.data.image_checks import check_finite, check_not_constant, check_spatial_dims
 from medae.data.image_reading import read_image
 from medae.data.intensity import DEFAULT_ZSCORE_CLIP, intensity_transform, value_range
@@ -54,6 +55,8 @@ class FileDataModule(ReconstructionDataModule):
             counts it (logged to MLflow).
         num_slabs: slabs per axis when a single volume is split.
         slab_gap: slices dropped between slabs of different splits.
+        max_image_bytes: a file whose header declares more pixel bytes is refused before it is
+            decompressed (a guard against decompression bombs).
         **kwargs: see :class:`ReconstructionDataModule`.
     """
 
@@ -71,6 +74,7 @@ class FileDataModule(ReconstructionDataModule):
         on_bad_file: str = "error",
         num_slabs: int = 8,
         slab_gap: int = 2,
+        max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -80,6 +84,8 @@ class FileDataModule(ReconstructionDataModule):
             raise ConfigError(
                 "data.on_bad_file", f"unknown '{on_bad_file}'; allowed: {', '.join(BAD_FILE_POLICIES)}"
             )
+        if max_image_bytes < 1:
+            raise ConfigError("data.max_image_bytes", f"must be >= 1, got {max_image_bytes}")
         if axis not in (0, 1, 2):
             raise ConfigError("data.axis", f"must be 0, 1 or 2, got {axis}")
         if not 0 <= min_foreground < 1:
@@ -93,6 +99,7 @@ class FileDataModule(ReconstructionDataModule):
         self.on_bad_file = on_bad_file
         self.num_slabs = num_slabs
         self.slab_gap = slab_gap
+        self.max_image_bytes = max_image_bytes
 
     @abstractmethod
     def records(self) -> list[ImageRecord]:
@@ -101,7 +108,7 @@ class FileDataModule(ReconstructionDataModule):
     def load(self, record: ImageRecord) -> np.ndarray:
         """Read, check and scale one file into ``(C, *spatial)``."""
         source = str(record.path)
-        image = read_image(record.path, self.channels, self.volume_index)
+        image = read_image(record.path, self.channels, self.volume_index, self.max_image_bytes)
         check_finite(image, source)
         check_not_constant(image, source)
         if image.ndim - 1 not in (2, 3):

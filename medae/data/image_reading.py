@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 from monai.transforms import LoadImage
 
+from medae.data.declared_size import DEFAULT_MAX_IMAGE_BYTES, check_declared_size
 from medae.data.dicom_reading import read_dicom_file, read_dicom_series
 from medae.errors import DataError
 
@@ -18,17 +19,19 @@ def is_dicom(path: Path) -> bool:
     return path.is_dir() or path.suffix.lower() in DICOM_SUFFIXES
 
 
-def read_raw(path: Path) -> tuple[np.ndarray, bool]:
+def read_raw(path: Path, max_bytes: int = DEFAULT_MAX_IMAGE_BYTES) -> tuple[np.ndarray, bool]:
     """Pixels as stored (modality units for DICOM) and whether the last axis holds RGB channels.
 
     NIfTI, PNG/JPEG, TIFF and NumPy go through MONAI's ``LoadImage``; DICOM through pydicom, so that
-    series are ordered by slice position and RescaleSlope/Intercept are applied.
+    series are ordered by slice position and RescaleSlope/Intercept are applied. A file whose header
+    declares more than ``max_bytes`` of pixels is refused before it is decompressed.
     """
     if not path.exists():
         raise DataError(str(path), "does not exist")
     if is_dicom(path):
-        array = read_dicom_series(path) if path.is_dir() else read_dicom_file(path)
+        array = read_dicom_series(path, max_bytes) if path.is_dir() else read_dicom_file(path, max_bytes)
         return array, array.shape[-1] == 3 and array.ndim >= 3
+    check_declared_size(path, max_bytes)
     try:
         image, meta = LoadImage(image_only=False, ensure_channel_first=False)(str(path))
     except Exception as error:
@@ -41,15 +44,18 @@ def read_raw(path: Path) -> tuple[np.ndarray, bool]:
     )
 
 
-def read_image(path: Path, channels: int, volume_index: int | None = None) -> np.ndarray:
+def read_image(
+    path: Path, channels: int, volume_index: int | None = None, max_bytes: int = DEFAULT_MAX_IMAGE_BYTES
+) -> np.ndarray:
     """Read ``path`` as ``(channels, *spatial)`` float32.
 
     Args:
         path: an image file, or a folder holding one DICOM series.
         channels: 1 (RGB is converted to grey) or 3 (RGB kept; grey refused).
         volume_index: for 4D volumes (time or channel last), the volume to keep; ``None`` keeps 4D as is.
+        max_bytes: the most pixel bytes a file may declare (``data.max_image_bytes``).
     """
-    array, rgb = read_raw(path)
+    array, rgb = read_raw(path, max_bytes)
     if rgb:
         colour = array[..., :3]
         array = np.moveaxis(colour, -1, 0) if channels == 3 else (colour @ LUMA)[None]

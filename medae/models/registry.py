@@ -4,9 +4,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import torch
-
 from medae.errors import ConfigError, DataError
+from medae.safe_checkpoint import load_checkpoint
 
 if TYPE_CHECKING:
     from medae.models.autoencoder_module import AutoencoderModule
@@ -47,14 +46,19 @@ def build_module(
     return model_class(model["name"])(model, loss, optim, scheduler, value_range, train_quality_interval)
 
 
-def load_module(ckpt_path: str | Path) -> "AutoencoderModule":
-    """Rebuild a trained LightningModule from a medae checkpoint alone."""
-    path = Path(ckpt_path)
-    if not path.is_file():
-        raise DataError(str(path), "checkpoint file not found")
+def load_module(ckpt_path: str | Path, trust: bool = False) -> "AutoencoderModule":
+    """Rebuild a trained LightningModule from a medae checkpoint alone.
+
+    Args:
+        ckpt_path: the checkpoint.
+        trust: unpickle any object it holds; otherwise only the types medae saves
+            (:func:`medae.safe_checkpoint.load_checkpoint`).
+    """
+    checkpoint = load_checkpoint(ckpt_path, trust)
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
         name = checkpoint["hyper_parameters"]["model"]["name"]
-    except Exception as error:
-        raise DataError(str(path), f"is not a medae checkpoint ({type(error).__name__}: {error})") from error
-    return model_class(name).load_from_checkpoint(path, map_location="cpu")
+    except (KeyError, TypeError) as error:
+        raise DataError(
+            str(ckpt_path), f"is not a medae checkpoint (no {error} in its hyper_parameters)"
+        ) from error
+    return model_class(name).load_from_checkpoint(ckpt_path, map_location="cpu", weights_only=not trust)

@@ -1,0 +1,50 @@
+"""Loading checkpoints without running code: torch's ``weights_only`` unpickler, one-line refusals.
+
+A checkpoint is a pickle, and unpickling an arbitrary pickle can run arbitrary code. medae's
+checkpoints hold only tensors, numbers, strings and containers (weights, optimiser and loop states,
+callback states, the run config), which torch's ``weights_only=True`` unpickler accepts. Any other
+object is refused before it is built, unless the caller trusts the file.
+"""
+
+import pickle
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from medae.errors import DataError
+
+TRUST_HINT = "load it only if you trust its author (trust_checkpoint=true, or --trust-checkpoint)"
+
+
+def refusal(path: str | Path, error: Exception) -> DataError:
+    """The one-line error for a checkpoint that ``weights_only`` loading refused."""
+    forbidden = re.search(r"GLOBAL ([\w.]+)", str(error))
+    what = f"it would import {forbidden.group(1)}" if forbidden else f"{type(error).__name__}"
+    return DataError(str(path), f"refused: {what}, which is not a type medae saves; {TRUST_HINT}")
+
+
+def load_checkpoint(path: str | Path, trust: bool = False) -> dict[str, Any]:
+    """Load a checkpoint on the CPU; without ``trust``, only the types medae saves can come back.
+
+    Raises:
+        DataError: the file is missing, is not a checkpoint, or holds other objects.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(str(path), "checkpoint file not found")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=not trust)
+    except pickle.UnpicklingError as error:
+        raise refusal(path, error) from error
+    except Exception as error:
+        raise DataError(
+            str(path), f"is not a readable checkpoint ({type(error).__name__}: {error})"
+        ) from error
+
+
+def check_checkpoint(path: str | Path | None, trust: bool = False) -> None:
+    """Raise a DataError unless ``path`` is None or a checkpoint that :func:`load_checkpoint` loads."""
+    if path is not None:
+        load_checkpoint(path, trust)

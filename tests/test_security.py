@@ -1,0 +1,244 @@
+"""A shared store runs no one's code: hostile configs and checkpoints, bombs, authentication, secrets."""
+
+import gzip
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+import torch
+from mlflow.exceptions import MlflowException
+from mlflow.server import get_app_client
+
+from medae.data.declared_size import check_declared_size, declared_bytes, dicom_bytes
+from medae.errors import DataError
+from medae.train import train
+from tests.conftest import medae, tracking_uri
+from tests.data_files import pydicom_file
+
+PASSWORD = "not-a-real-secret-4321"
+
+
+class RunsCode:
+    """Pickles as a call of os.system: unpickling it would create ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def last_error_line(done: subprocess.CompletedProcess) -> str:
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    return done.stderr.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def trained_run(make_config, tmp_path) -> str:
+    return train(make_config("trainer.max_epochs=1")).run_id
+
+
+@pytest.mark.slow
+def test_a_logged_config_that_names_an_untrusted_target_is_refused(trained_run, tmp_path):
+    client = mlflow.MlflowClient(tracking_uri(tmp_path))
+    config = Path(client.download_artifacts(trained_run, "config/config_unresolved.yaml", str(tmp_path)))
+    stolen = tmp_path / "overwritten"
+    hostile = config.read_text().replace(
+        "callbacks:\n",
+        f"callbacks:\n  steal:\n    _target_: shutil.copyfile\n    src: {config}\n    dst: {stolen}\n",
+        1,
+    )
+    client.log_text(trained_run, hostile, "config/config_unresolved.yaml")
+
+    refused = medae(["reproduce", trained_run], tmp_path)
+    assert refused.returncode == 2
+    assert last_error_line(refused) == (
+        f"medae: error: callbacks.steal._target_: shutil.copyfile is not allowed in a config from run "
+        f"{trained_run} (allowed: medae, torch.optim, lightning, monai, hydra_plugins); pass --trust-config "
+        "(trust_config=true for medae eval) only if you trust its author"
+    )
+    client.set_terminated(trained_run, "KILLED")
+    assert "shutil.copyfile is not allowed" in last_error_line(medae(["resume", trained_run], tmp_path))
+    assert not stolen.exists()
+    # the threat is real: trusting the config runs the copy
+    medae(["reproduce", trained_run, "--trust-config"], tmp_path)
+    assert stolen.read_text() == config.read_text()
+
+
+def test_a_checkpoint_whose_pickle_runs_code_is_refused(tmp_path):
+    marker = tmp_path / "code-ran"
+    checkpoint = tmp_path / "hostile.ckpt"
+    torch.save({"hyper_parameters": RunsCode(marker), "state_dict": {}}, checkpoint)
+    for command in (["eval", f"ckpt_path={checkpoint}"], ["train", "debug=limit", f"ckpt_path={checkpoint}"]):
+        refused = medae(command, tmp_path)
+        assert refused.returncode == 2
+        assert last_error_line(refused) == (
+            f"medae: error: {checkpoint}: refused: it would import posix.system, which is not a type medae "
+            "saves; load it only if you trust its author (trust_checkpoint=true, or --trust-checkpoint)"
+        )
+    assert not marker.exists()
+    torch.load(checkpoint, weights_only=False)  # what medae refuses to do
+    assert marker.exists()
+
+
+def test_medae_checkpoints_load_with_the_safe_unpickler(trained_run, tmp_path):
+    (checkpoint,) = (tmp_path / "outputs").rglob("last.ckpt")
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    assert state["medae_run_config"]["model"]["name"] == "conv"
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(checkpoint) == []
+
+
+def write_nifti_bomb(path: Path, shape: tuple[int, ...]) -> None:
+    """A .nii.gz whose header claims ``shape`` float32 voxels but which holds only a few bytes."""
+    header = nib.Nifti1Header()
+    header.set_data_shape(shape)
+    header.set_data_dtype(np.float32)
+    header.set_data_offset(352)
+    with gzip.open(path, "wb") as stream:
+        stream.write(header.binaryblock + b"\0" * 4 + b"\0" * 64)
+
+
+def test_a_nifti_bomb_is_refused_before_decompression(tmp_path):
+    folder = tmp_path / "volumes"
+    folder.mkdir()
+    bomb = folder / "bomb.nii.gz"
+    write_nifti_bomb(bomb, (5000, 5000, 1000))
+    assert bomb.stat().st_size < 1000
+    assert declared_bytes(bomb) == 100_000_000_000
+    refused = medae(["train", "data=nifti", f"data.root={folder}", "debug=limit"], tmp_path)
+    assert refused.returncode == 2
+    assert last_error_line(refused) == (
+        f"medae: error: {bomb}: declares 93.1 GiB of pixels, over data.max_image_bytes=4294967296 (4.0 GiB); "
+        "refused before decompressing (raise it if the file is real)"
+    )
+
+
+def test_dicom_and_numpy_headers_are_bounded(tmp_path):
+    dataset = pydicom.dcmread(pydicom_file("CT_small.dcm"))
+    assert dicom_bytes(dataset) == 128 * 128 * 2
+    dataset.Rows, dataset.Columns, dataset.NumberOfFrames = 60000, 60000, 100
+    path = tmp_path / "huge.dcm"
+    dataset.save_as(path)
+    with pytest.raises(DataError, match=r"declares 670\.6 GiB of pixels"):
+        check_declared_size(path, 4 * 1024**3)
+    array = tmp_path / "small.npy"
+    np.save(array, np.zeros((3, 4), dtype=np.int16))
+    check_declared_size(array, 24)
+    with pytest.raises(DataError, match="over data.max_image_bytes=23"):
+        check_declared_size(array, 23)
+
+
+def scanned_text(client: mlflow.MlflowClient, run_id: str, folder: Path) -> str:
+    """Params, tags, text artifacts and the checkpoints' stored run config of a run, as one text."""
+    run = client.get_run(run_id)
+    parts = [str(run.data.params), str(run.data.tags)]
+    local = Path(client.download_artifacts(run_id, "", str(folder)))
+    for path in local.rglob("*"):
+        if path.suffix in (".yaml", ".txt", ".json", ".csv"):
+            parts.append(path.read_text())
+        elif path.suffix == ".ckpt":
+            parts.append(str(torch.load(path, map_location="cpu", weights_only=True)["medae_run_config"]))
+    return "\n".join(parts)
+
+
+def test_no_secret_reaches_params_tags_artifacts_or_checkpoints(make_config, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", PASSWORD)
+    cfg = make_config(
+        "trainer.max_epochs=1",
+        "+logger.mlflow.tags.copied=${oc.env:MLFLOW_TRACKING_PASSWORD}",
+        f"+logger.mlflow.tags.server=http://alice:{PASSWORD}@127.0.0.1:5000",
+    )
+    run_id = train(cfg).run_id
+    text = scanned_text(mlflow.MlflowClient(tracking_uri(tmp_path)), run_id, tmp_path / "download")
+    assert "'name': 'conv'" in text  # the checkpoints' stored run config was scanned
+    assert "http://alice:***@127.0.0.1:5000" in text
+    assert PASSWORD not in text
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def auth_server(tmp_path_factory):
+    pytest.importorskip(
+        "flask_wtf", reason="MLflow's basic-auth app needs Flask-WTF (pip install medae[server])"
+    )
+    folder = tmp_path_factory.mktemp("server")
+    port = free_port()
+    admin = "admin-password-for-tests"
+    env = {**os.environ, "MLFLOW_AUTH_ADMIN_PASSWORD": admin}
+    command = [sys.executable, "-m", "medae.server", "--port", str(port), "--folder", str(folder)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{uri}/health", timeout=2)
+            break
+        except OSError:
+            assert server.poll() is None, server.stdout.read()
+            time.sleep(0.5)
+    else:
+        server.kill()
+        pytest.fail("the tracking server did not start within 90 s")
+    yield uri, admin
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def as_user(monkeypatch, uri: str, user: str | None, password: str | None) -> mlflow.MlflowClient:
+    for name, value in (("MLFLOW_TRACKING_USERNAME", user), ("MLFLOW_TRACKING_PASSWORD", password)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    return mlflow.MlflowClient(uri)
+
+
+@pytest.mark.slow
+def test_the_team_server_refuses_strangers_and_readers_and_admits_writers(auth_server, monkeypatch, tmp_path):
+    uri, admin_password = auth_server
+    admin = as_user(monkeypatch, uri, "admin", admin_password)
+    experiment = admin.create_experiment(f"team-{time.monotonic_ns()}")
+    users = get_app_client("basic-auth", tracking_uri=uri)
+    for name, permission in (("reader", "READ"), ("writer", "EDIT")):
+        users.create_user(name, f"{name}-password-12")
+        users.grant_user_permission(name, "experiment", experiment, permission)
+
+    stranger = as_user(monkeypatch, uri, None, None)
+    with pytest.raises(MlflowException, match="401|credentials|Unauthorized"):
+        stranger.search_experiments()
+    reader = as_user(monkeypatch, uri, "reader", "reader-password-12")
+    assert reader.get_experiment(experiment).experiment_id == experiment
+    with pytest.raises(MlflowException, match="403|Permission denied"):
+        reader.create_run(experiment)
+
+    as_user(monkeypatch, uri, "writer", "writer-password-12")
+    experiment_name = admin.get_experiment(experiment).name
+    done = medae(
+        ["train", "debug=limit", "data.image_size=32", f"logger.mlflow.experiment_name={experiment_name}"],
+        tmp_path,
+        MLFLOW_TRACKING_URI=uri,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    writer = mlflow.MlflowClient(uri)
+    (run,) = writer.search_runs([experiment])
+    assert run.info.status == "FINISHED"
+    assert {a.path for a in writer.list_artifacts(run.info.run_id, "checkpoints")} == {
+        "checkpoints/best.ckpt",
+        "checkpoints/last.ckpt",
+    }
+    text = scanned_text(writer, run.info.run_id, tmp_path / "download")
+    assert "writer-password-12" not in text and admin_password not in text
