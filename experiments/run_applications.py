@@ -20,6 +20,8 @@ from pathlib import Path
 
 import mlflow
 
+from medae.applications.run_log import compared_runs
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_MEDMNIST = ROOT.parent / "shared" / "data"
 # preset -> (application, the metrics its table shows)
@@ -85,11 +87,8 @@ def collect(batch: str, metrics: tuple[str, ...], tracking_uri: str) -> list[dic
     client = mlflow.MlflowClient(tracking_uri)
     experiments = [experiment.experiment_id for experiment in client.search_experiments()]
     (run,) = client.search_runs(experiments, filter_string=f"tags.batch = '{batch}'")
-    siblings = client.search_runs(
-        [run.info.experiment_id], filter_string=f"tags.`medae.compared_with` = '{run.info.run_id}'"
-    )
     rows = []
-    for entry in [run, *sorted(siblings, key=lambda r: r.info.run_name)]:
+    for entry in [run, *compared_runs(client, run.info.run_id)]:
         logged = entry.data.metrics
         if not any(key in logged for key in metrics):
             continue

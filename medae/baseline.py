@@ -1,14 +1,13 @@
 """Run a classical denoiser as its own MLflow run: ``medae baseline method=bm3d [data overrides]``."""
 
 import logging
-import sys
 
 import hydra
 from omegaconf import DictConfig
 
-from medae.applications.context import stack_batches
 from medae.applications.denoising import log_denoiser_run, tune_and_measure
 from medae.applications.run_log import RunLog, open_experiment
+from medae.applications.split_tensors import stack_batches
 from medae.baselines.denoisers import get_denoiser
 from medae.errors import ConfigError, exit_on_user_error
 from medae.run_helpers import CONFIG_DIR, build_datamodule
@@ -53,9 +52,3 @@ def main(cfg: DictConfig) -> float:
     for key in sorted(metrics):
         log.info("%s = %.4f", key, metrics[key])
     return metrics["test/psnr"]
-
-
-if __name__ == "__main__":
-    from medae.cli import main as cli_main
-
-    cli_main(["baseline", *sys.argv[1:]])

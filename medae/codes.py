@@ -1,7 +1,6 @@
 """Latent codes as files: ``medae encode`` writes a split's codes, ``medae decode`` restores the images."""
 
 import logging
-import sys
 from pathlib import Path
 
 import hydra
@@ -10,18 +9,19 @@ import torch
 from omegaconf import DictConfig
 
 import medae.models  # noqa: F401  (registers the variants)
-from medae.applications.context import decode, encode, stack_batches
+from medae.applications.network_calls import decode, encode
+from medae.applications.split_tensors import stack_batches
 from medae.data.slab_split import SPLITS
 from medae.errors import ConfigError, DataError, exit_on_user_error
-from medae.models.registry import load_module
+from medae.models.capabilities import Encodes
+from medae.models.registry import load_module, require
 from medae.run_helpers import CONFIG_DIR, build_datamodule, checkpoint_data_config
 
 log = logging.getLogger(__name__)
-NO_LABEL = -1
 
 
 def encode_split(cfg: DictConfig) -> Path:
-    """Encode the clean images of ``cfg.split`` and save ``codes``, ``ids``, ``labels`` and the model name.
+    """Encode the clean images of ``cfg.split``; save ``codes``, ``ids``, the model and ``labels`` if any.
 
     Example:
         ``medae encode ckpt_path=outputs/.../best.ckpt split=test output=codes.npz``
@@ -29,27 +29,30 @@ def encode_split(cfg: DictConfig) -> Path:
     if cfg.split not in SPLITS:
         raise ConfigError("split", f"unknown '{cfg.split}'; allowed: {', '.join(SPLITS)}")
     module = load_module(cfg.ckpt_path, trust=cfg.trust_checkpoint)
+    require(module.registry_name, (Encodes,), "encode")
     datamodule = build_datamodule(checkpoint_data_config(cfg, module))
     datamodule.setup()
     split = stack_batches(torch.utils.data.DataLoader(datamodule.datasets[cfg.split], batch_size=64))
     codes = encode(module.network, split.image)
-    labels = split.label.numpy() if split.label is not None else np.full(len(codes), NO_LABEL)
+    labels = {} if split.label is None else {"labels": split.label.numpy()}
     output = Path(cfg.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
-        output, codes=codes.numpy(), ids=np.array(split.ids), labels=labels, model=module.registry_name
+        output, codes=codes.numpy(), ids=np.array(split.ids), model=module.registry_name, **labels
     )
     log.info("wrote %d codes of shape %s to %s", len(codes), tuple(codes.shape[1:]), output)
     return output
 
 
 def decode_codes(cfg: DictConfig) -> Path:
-    """Decode codes of :func:`encode_split` (same checkpoint); save ``images``, ``ids``, ``labels``."""
+    """Decode codes of :func:`encode_split` (same checkpoint); save ``images``, ``ids``, ``labels`` if any."""
     module = load_module(cfg.ckpt_path, trust=cfg.trust_checkpoint)
+    require(module.registry_name, (Encodes,), "encode")
     path = Path(cfg.codes)
     try:
         archive = np.load(path)
-        codes, ids, labels, model = archive["codes"], archive["ids"], archive["labels"], str(archive["model"])
+        codes, ids, model = archive["codes"], archive["ids"], str(archive["model"])
+        labels = {"labels": archive["labels"]} if "labels" in archive.files else {}
     except Exception as error:
         raise DataError(str(path), f"is not a medae codes file ({type(error).__name__}: {error})") from error
     if model != module.registry_name:
@@ -59,7 +62,7 @@ def decode_codes(cfg: DictConfig) -> Path:
     images = decode(module.network, torch.from_numpy(codes))
     output = Path(cfg.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(output, images=images.numpy(), ids=ids, labels=labels)
+    np.savez_compressed(output, images=images.numpy(), ids=ids, **labels)
     log.info("wrote %d images of shape %s to %s", len(images), tuple(images.shape[1:]), output)
     return output
 
@@ -74,9 +77,3 @@ def encode_main(cfg: DictConfig) -> None:
 def decode_main(cfg: DictConfig) -> None:
     """Hydra entry point of ``medae decode``."""
     exit_on_user_error(decode_codes, cfg)
-
-
-if __name__ == "__main__":
-    from medae.cli import main as cli_main
-
-    cli_main(sys.argv[1:])

@@ -35,6 +35,23 @@ class DataError(MedaeError, ValueError):
         self.source = source
 
 
+class CapabilityError(MedaeError, ValueError):
+    """A model cannot do what an application needs.
+
+    Example:
+        >>> raise CapabilityError("dense", "generation", "Samples", ["vae"])
+        Traceback (most recent call last):
+        ...
+        medae.errors.CapabilityError: model=dense cannot run application=generation: it needs Samples (...)
+    """
+
+    def __init__(self, model: str, application: str, capability: str, able: list[str]) -> None:
+        super().__init__(
+            f"model={model} cannot run application={application}: it needs {capability} "
+            f"(variants that can: {', '.join(able) or 'none'})"
+        )
+
+
 class Interrupted(Exception):
     """The run was stopped by a signal (see :mod:`medae.stop_signals`).
 

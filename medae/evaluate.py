@@ -1,7 +1,6 @@
 """Evaluate a checkpoint on a test split: ``medae eval ckpt_path=PATH [data=<name>] [overrides]``."""
 
 import logging
-import sys
 from pathlib import Path
 
 import hydra
@@ -57,9 +56,3 @@ def main(cfg: DictConfig) -> None:
     metrics = exit_on_user_error(evaluate, cfg)
     for key in sorted(metrics):
         log.info("%s = %.4f", key, metrics[key])
-
-
-if __name__ == "__main__":
-    from medae.cli import main as cli_main
-
-    cli_main(["eval", *sys.argv[1:]])

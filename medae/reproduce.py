@@ -18,10 +18,9 @@ from omegaconf import DictConfig, open_dict
 from medae.compute_environment import THREADS_TAG
 from medae.errors import exit_on_user_error
 from medae.logged_run import fetch_run, logged_config
-from medae.tracking_store import open_client
+from medae.tracking_store import DEFAULT_TRACKING_URI, open_client
 from medae.trusted_targets import Trust, add_trust_flags, check_trusted
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 FINGERPRINT_TAG = "medae.data_fingerprint"
 
 

@@ -21,11 +21,11 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from medae.errors import DataError, exit_on_user_error
 from medae.logged_run import RESOLVED_CONFIG_ARTIFACT, download_artifact, fetch_run, logged_config
-from medae.reproduce import DEFAULT_TRACKING_URI, recorded_threads
+from medae.reproduce import recorded_threads
 from medae.resumable_logger import BEST_ARTIFACT, LAST_ARTIFACT
 from medae.run_liveness import HOST_TAG, PID_TAG
 from medae.safe_checkpoint import load_checkpoint
-from medae.tracking_store import open_client
+from medae.tracking_store import DEFAULT_TRACKING_URI, open_client
 from medae.trusted_targets import Trust, add_trust_flags, check_trusted
 
 RESUMES_TAG = "medae.resumes"

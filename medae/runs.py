@@ -11,9 +11,8 @@ from datetime import datetime
 from mlflow.entities import Run
 
 from medae.errors import ConfigError, exit_on_user_error
-from medae.reproduce import DEFAULT_TRACKING_URI
 from medae.run_liveness import HOST_TAG, PID_TAG, heartbeat_age
-from medae.tracking_store import open_client
+from medae.tracking_store import DEFAULT_TRACKING_URI, open_client
 
 RESUMABLE = ("KILLED", "FAILED")
 

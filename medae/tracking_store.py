@@ -23,6 +23,8 @@ from medae.errors import ConfigError
 from medae.run_liveness import mark_dead_runs_killed
 
 TRACKING_URI_KEY = "logger.mlflow.tracking_uri"
+# where commands outside Hydra (reproduce, resume, runs) look without MLFLOW_TRACKING_URI
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 SERVER_TIMEOUT_S = 5.0
 LOCK_TIMEOUT_S = 300.0
 

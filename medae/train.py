@@ -1,7 +1,6 @@
-"""Train an autoencoder: ``medae train [overrides]`` or ``python -m medae.train [overrides]``."""
+"""Train an autoencoder: ``medae train [overrides]`` or ``python -m medae train [overrides]``."""
 
 import logging
-import sys
 from dataclasses import dataclass, field
 
 import hydra
@@ -11,9 +10,10 @@ from omegaconf import DictConfig
 
 import medae.models  # noqa: F401  (registers the variants)
 from medae.applications.context import ApplicationContext
+from medae.applications.requirements import application_name, needed_capabilities
 from medae.compute_environment import apply_num_threads
 from medae.errors import DataError, exit_on_user_error
-from medae.models.registry import build_module
+from medae.models.registry import build_module, require
 from medae.redaction import redact_values
 from medae.resumable_logger import run_status
 from medae.run_helpers import (
@@ -81,6 +81,8 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
     check_checkpoint(cfg.get("ckpt_path"), trust_checkpoint)
     absolute_data_paths(cfg.data)
     application = build_application(cfg.get("application"))
+    if application is not None:  # a model that cannot run the application stops before training
+        require(cfg.model.name, needed_capabilities(application), application_name(application))
     datamodule = build_datamodule(cfg.data)
     datamodule.setup()  # bad data stops the job before an MLflow run exists
     if expected_fingerprint is not None and datamodule.fingerprint() != expected_fingerprint:
@@ -147,9 +149,3 @@ def main(cfg: DictConfig) -> float | None:
     for key in sorted(k for k in result.metrics if not k.startswith(("train/", "val/"))):
         log.info("%s = %.4f", key, result.metrics[key])
     return result.metric
-
-
-if __name__ == "__main__":
-    from medae.cli import main as cli_main
-
-    cli_main(["train", *sys.argv[1:]])

@@ -4,6 +4,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import mlflow
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -42,6 +43,14 @@ def compose_config(config_name: str, overrides: list[str], root: Path) -> DictCo
 
 def tracking_uri(root: Path) -> str:
     return f"sqlite:///{root}/mlflow.db"
+
+
+def runs_in_store(root: Path) -> list:
+    """Every run of the MLflow store in ``root`` (none when the store was never created)."""
+    if not (root / "mlflow.db").exists():
+        return []
+    client = mlflow.MlflowClient(tracking_uri(root))
+    return client.search_runs([experiment.experiment_id for experiment in client.search_experiments()])
 
 
 def medae_env(root: Path, **extra: str) -> dict[str, str]:

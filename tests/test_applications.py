@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from medae.errors import ConfigError
+from medae.applications import run_log
+from medae.errors import ConfigError, MedaeError
 from medae.models.registry import load_module
 from medae.train import train
 from tests.conftest import FAST_RUN, medae, tracking_uri
@@ -25,10 +26,10 @@ PNEUMONIA = [
 
 def compared_runs(root, run_id: str) -> dict[str, mlflow.entities.Run]:
     """The baseline runs beside ``run_id``, by run name."""
-    client = mlflow.MlflowClient(tracking_uri(root))
-    experiment_id = client.get_run(run_id).info.experiment_id
-    runs = client.search_runs([experiment_id], filter_string=f"tags.`medae.compared_with` = '{run_id}'")
-    return {run.info.run_name: run for run in runs}
+    return {
+        run.info.run_name: run
+        for run in run_log.compared_runs(mlflow.MlflowClient(tracking_uri(root)), run_id)
+    }
 
 
 def artifacts(root, run_id: str, folder: str) -> set[str]:
@@ -161,14 +162,14 @@ def test_generation_logs_samples_and_copy_distances(make_config, tmp_path):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["application=generation"], "generation needs model=vae"),
+        (["application=generation"], "model=conv cannot run application=generation: it needs Samples"),
         (["application=denoising"], "data.noise_std: is 0; denoising needs noisy inputs"),
         (["application=segmentation"], "use data=mni152 data.tissue_labels=true"),
-        (["application=compression", "model=redcnn", "model.channels=8"], "has no bottleneck code"),
+        (["application=compression", "model=redcnn"], "model=redcnn cannot run application=compression"),
     ],
 )
 def test_an_application_that_does_not_fit_the_run_says_why(make_config, overrides, message):
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(MedaeError, match=message):
         train(make_config("debug=fast_dev_run", "logger=none", *overrides))
 
 

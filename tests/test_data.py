@@ -35,7 +35,7 @@ def test_slab_assignment_keeps_splits_apart(seed):
 
 
 def test_slab_assignment_refuses_too_few_slabs():
-    with pytest.raises(ValueError, match="num_slabs must be >= 3"):
+    with pytest.raises(ConfigError, match=r"data.num_slabs: must be >= 3"):
         slab_assignment(100, 2, 0.1, 0.1, 1, 0)
 
 

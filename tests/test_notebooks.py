@@ -12,17 +12,6 @@ from tests.data_files import PNEUMONIAMNIST
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 
-def test_one_notebook_per_application():
-    names = [path.stem for path in NOTEBOOKS]
-    assert names == [
-        "01_denoising",
-        "02_anomaly_detection",
-        "03_compression",
-        "04_pretraining",
-        "05_generation",
-    ]
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
 def test_notebook_runs(path, tmp_path, monkeypatch):

@@ -16,7 +16,7 @@ import torch
 from medae.resumable_logger import LAST_ARTIFACT
 from medae.run_liveness import HOST_TAG, PID_TAG, PROCESS_START_TAG, Heartbeat, mark_dead_runs_killed
 from medae.tracking_store import open_client
-from tests.conftest import medae, medae_env, tracking_uri
+from tests.conftest import medae, medae_env, runs_in_store, tracking_uri
 from tests.data_files import write_grey_images
 
 # six short epochs with a callback that can send a signal (tests/signal_injection.py)
@@ -228,10 +228,7 @@ def test_bad_input_ends_in_one_line_with_exit_2_and_no_run(tmp_path, args, env, 
     assert "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith(f"medae: error: {line}"), last
-    store = tmp_path / "mlflow.db"
-    if store.exists():
-        client = client_of(tmp_path)
-        assert client.search_runs([e.experiment_id for e in client.search_experiments()]) == []
+    assert runs_in_store(tmp_path) == []
 
 
 def test_any_trainer_argument_is_a_typed_key(make_config):

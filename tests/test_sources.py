@@ -7,6 +7,7 @@ import pydicom
 import pytest
 import torch
 
+from medae.applications.split_tensors import stack_batches
 from medae.data.dicom import DicomDataModule
 from medae.data.dicom_reading import read_dicom_file, read_dicom_series
 from medae.data.folder import FolderDataModule
@@ -172,6 +173,30 @@ def test_class_balanced_sampler_evens_out_labels(tmp_path):
     torch.manual_seed(0)
     drawn = torch.cat([next(iter(data.train_dataloader()))["label"] for _ in range(20)])
     assert drawn.float().mean() == pytest.approx(0.5, abs=0.1)  # 1 in 6 without balancing
+
+
+def test_unlabelled_images_have_no_label_end_to_end(tmp_path):
+    write_grey_images(tmp_path / "images", 30)
+    data = FolderDataModule(root=str(tmp_path / "images"), image_size=16, batch_size=8)
+    data.setup()
+    assert all("label" not in item for name in data.datasets for item in data.datasets[name].data)
+    assert "label" not in next(iter(data.train_dataloader()))
+    assert stack_batches(data.test_dataloader()).label is None
+    balanced = FolderDataModule(root=str(tmp_path / "images"), image_size=16, balance_classes=True)
+    balanced.setup()
+    with pytest.raises(ConfigError, match="data.balance_classes: needs labelled data"):
+        balanced.train_dataloader()
+
+
+def test_a_label_table_that_labels_some_files_only_is_refused(tmp_path):
+    paths = write_grey_images(tmp_path / "images", 6)
+    table = tmp_path / "labels.csv"
+    table.write_text(
+        "path,label\n" + "".join(f"images/{p.name},{'' if i == 3 else 1}\n" for i, p in enumerate(paths))
+    )
+    data = FolderDataModule(root=str(tmp_path), labels_csv=str(table), image_size=16)
+    with pytest.raises(DataError, match="line 5 has no label while other lines do; label every file or none"):
+        data.setup()
 
 
 # --- MedMNIST, MedNIST --------------------------------------------------------------------------

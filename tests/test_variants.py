@@ -102,8 +102,8 @@ def test_vae_evaluates_on_the_posterior_mean_and_samples(mni_batch):
     module.train()
     assert not torch.equal(module(mni_batch).reconstruction, module(mni_batch).reconstruction)
     module.eval()
-    assert module.sample(5).shape == (5, 1, 32, 32)
-    path = module.interpolate(mni_batch[0], mni_batch[1], steps=7)
+    assert module.network.sample(5).shape == (5, 1, 32, 32)
+    path = module.network.interpolate(mni_batch[0], mni_batch[1], steps=7)
     assert path.shape == (7, 1, 32, 32)
     assert torch.allclose(path[0], module(mni_batch[:1]).reconstruction[0], atol=1e-5)
 

@@ -14,11 +14,16 @@ import torch
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from medae.applications.anomaly_metrics import detection_metrics, localization_metrics
-from medae.applications.context import ApplicationContext, SplitTensors, by_method
+from medae.applications.context import ApplicationContext
 from medae.applications.figures import image_rows_figure
 from medae.applications.lesions import LESION_KINDS, add_visible_lesion
+from medae.applications.requirements import requires
+from medae.applications.run_log import by_method
+from medae.applications.split_tensors import SplitTensors
 from medae.baselines.pca import PcaCodec
 from medae.errors import ConfigError
+from medae.models.capabilities import HasPosterior
+from medae.models.vae.torch_model import gaussian_kl
 
 APPLICATION = "anomaly"
 SCORES = ("l1", "l2", "ssim", "elbo")
@@ -87,10 +92,8 @@ def reconstruction_maps(
 @torch.no_grad()
 def kl_per_voxel(network: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
     """The VAE's KL divergence per image divided by its voxels, the ELBO's second term."""
-    if not hasattr(network, "posterior"):
-        raise ConfigError("application.score", "elbo needs model=vae; allowed otherwise: l1, l2, ssim")
     mu, logvar = network.posterior(images)
-    return -0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(dim=1) / prod(images.shape[1:])
+    return gaussian_kl(mu, logvar) / prod(images.shape[1:])
 
 
 def reduce_maps(maps: torch.Tensor, reduction: str) -> torch.Tensor:
@@ -129,6 +132,7 @@ def overlay_figure(
     return image_rows_figure(rows, title)
 
 
+@requires(by_option={"score": {"elbo": (HasPosterior,)}})
 def evaluate(
     context: ApplicationContext,
     score: str = "l1",

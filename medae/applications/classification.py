@@ -11,9 +11,12 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC
 
-from medae.applications.context import ApplicationContext, encode
+from medae.applications.context import ApplicationContext
 from medae.applications.finetuning import SupervisedTask, reset_parameters, run_modes
+from medae.applications.network_calls import encode
+from medae.applications.requirements import requires
 from medae.errors import ConfigError
+from medae.models.capabilities import Encodes, HasDiscreteCode, has
 
 APPLICATION = "classification"
 
@@ -31,6 +34,7 @@ class EncoderClassifier(nn.Module):
         return self.head(self.autoencoder.encode(images).flatten(1))
 
 
+@requires(Encodes)
 def evaluate(
     context: ApplicationContext,
     label_fractions: list[float] | None = None,
@@ -56,10 +60,8 @@ def evaluate(
         raise ConfigError(
             "data", "has no labels; classification pre-training needs labelled data, e.g. data=medmnist"
         )
-    if getattr(context.network, "code_bits", None) is not None:
-        raise ConfigError(
-            "model", "VQ-VAE codes are indices; choose a model with a float code (conv, dense, sparse, vae)"
-        )
+    if has(context.network, HasDiscreteCode):
+        raise ConfigError("model", "its codes are codebook indices; classification needs a float code")
     num_classes = int(max(train.label.max(), test.label.max())) + 1
     code_numbers = encode(context.network, train.image[:1])[0].numel()
 

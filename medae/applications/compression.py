@@ -6,13 +6,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from medae.applications.context import ApplicationContext, SplitTensors, by_method, decode, encode
-from medae.applications.denoising import to_unit
+from medae.applications.context import ApplicationContext
 from medae.applications.figures import PROJECTIONS, latent_projection_figure
+from medae.applications.network_calls import decode, encode
+from medae.applications.requirements import requires
+from medae.applications.run_log import by_method
+from medae.applications.split_tensors import SplitTensors
 from medae.baselines.jpeg import jpeg_at_budget
 from medae.baselines.pca import PcaCodec
+from medae.data.intensity import to_unit
 from medae.errors import ConfigError
 from medae.metrics import quality
+from medae.models.capabilities import Encodes, HasDiscreteCode, has
 
 APPLICATION = "compression"
 FLOAT_BITS = 32
@@ -65,8 +70,9 @@ def autoencoder_compression(
 ) -> tuple[dict[str, float], torch.Tensor]:
     """Metrics of encoding (optionally quantising float codes to ``code_bits``) and decoding; the codes."""
     codes = encode(network, test.input)
-    bits = getattr(network, "code_bits", None)
-    if bits is None:
+    if has(network, HasDiscreteCode):
+        bits = network.code_bits
+    else:
         bits = code_bits or FLOAT_BITS
         codes = quantize(codes, code_bits) if code_bits else codes
     size = CodeSize(codes[0].numel(), bits)
@@ -124,6 +130,7 @@ def projection_groups(split: SplitTensors) -> list[str]:
     return [sample_id.split(":")[0] for sample_id in split.ids]
 
 
+@requires(Encodes)
 def evaluate(
     context: ApplicationContext,
     code_bits: int | None = None,

@@ -3,12 +3,14 @@
 import time
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
-from medae.applications.context import ApplicationContext, SplitTensors, by_method, reconstruct
-from medae.applications.run_log import RunLog
+from medae.applications.context import ApplicationContext
+from medae.applications.network_calls import reconstruct
+from medae.applications.run_log import RunLog, by_method
+from medae.applications.split_tensors import SplitTensors
 from medae.baselines.denoisers import Denoiser, denoise, get_denoiser
+from medae.data.intensity import from_unit, to_unit
 from medae.errors import ConfigError
 from medae.metrics import quality
 
@@ -39,18 +41,6 @@ class DenoiserResult:
 
     metrics: dict[str, float]
     factor: float
-
-
-def to_unit(images: torch.Tensor, value_range: tuple[float, float]) -> np.ndarray:
-    """Images rescaled from ``value_range`` to [0, 1], as the classical denoisers expect."""
-    low, high = value_range
-    return ((images - low) / (high - low)).numpy()
-
-
-def from_unit(images: np.ndarray, value_range: tuple[float, float]) -> torch.Tensor:
-    """The inverse of :func:`to_unit`."""
-    low, high = value_range
-    return torch.from_numpy(images) * (high - low) + low
 
 
 def tune_and_measure(

@@ -4,7 +4,9 @@ import torch
 
 from medae.applications.context import ApplicationContext
 from medae.applications.figures import image_rows_figure
+from medae.applications.requirements import requires
 from medae.errors import ConfigError
+from medae.models.capabilities import Samples
 
 APPLICATION = "generation"
 
@@ -22,6 +24,7 @@ def nearest_training_images(images: torch.Tensor, train: torch.Tensor) -> tuple[
     return values.float(), indices
 
 
+@requires(Samples)
 def evaluate(
     context: ApplicationContext, samples: int = 16, interpolations: int = 4, steps: int = 8
 ) -> dict[str, float]:
@@ -39,16 +42,13 @@ def evaluate(
     Returns:
         ``generation/sample_nearest_rmse_{mean,min}`` and ``generation/test_nearest_rmse_mean``.
     """
-    module = context.module
-    if not hasattr(module, "sample"):
-        raise ConfigError("model", f"{module.registry_name} cannot sample; generation needs model=vae")
+    network = context.network
     if samples < 1 or interpolations < 0 or steps < 2:
         raise ConfigError(
             "application",
             f"needs samples >= 1, interpolations >= 0, steps >= 2; got {samples}, {interpolations}, {steps}",
         )
-    module.eval()
-    generated = module.sample(samples, generator=torch.Generator().manual_seed(context.seed)).cpu()
+    generated = network.sample(samples, generator=torch.Generator().manual_seed(context.seed)).cpu()
     train = context.split("train").image
     test = context.split("test").image
     sample_distance, nearest = nearest_training_images(generated, train)
@@ -72,7 +72,7 @@ def evaluate(
     pairs = min(interpolations, len(test) // 2)
     if pairs:
         lines = {
-            f"{2 * k} to {2 * k + 1}": list(module.interpolate(test[2 * k], test[2 * k + 1], steps).cpu())
+            f"{2 * k} to {2 * k + 1}": list(network.interpolate(test[2 * k], test[2 * k + 1], steps).cpu())
             for k in range(pairs)
         }
         context.run.figure(

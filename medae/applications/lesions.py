@@ -11,8 +11,9 @@ from collections.abc import Callable
 import numpy as np
 from scipy import ndimage
 
+from medae.data.intensity import FOREGROUND_LEVEL
+
 LesionFn = Callable[[np.ndarray, np.ndarray, np.ndarray, np.random.Generator], np.ndarray]
-FOREGROUND_LEVEL = 0.1
 RADIUS_RANGE = (0.06, 0.14)
 VISIBLE_CHANGE = 0.02
 MIN_VOXELS = 10

@@ -5,12 +5,16 @@ import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import mlflow
+import pandas as pd
 from matplotlib.figure import Figure
 from mlflow import MlflowClient
+from mlflow.entities import Run
 
 from medae.tracking_store import open_store
 
 log = logging.getLogger(__name__)
+COMPARED_WITH_TAG = "medae.compared_with"
 
 
 class RunLog:
@@ -70,7 +74,7 @@ class RunLog:
         if not self.client:
             yield RunLog(None, None, None)
             return
-        compared_with = {"medae.compared_with": self.run_id} if self.run_id else {}
+        compared_with = {COMPARED_WITH_TAG: self.run_id} if self.run_id else {}
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags={**compared_with, **tags})
         sibling = RunLog(self.client, run.info.run_id, self.experiment_id)
         try:
@@ -94,3 +98,42 @@ def open_experiment(tracking_uri: str, experiment_name: str, artifact_location: 
     """A :class:`RunLog` with no run yet, whose :meth:`RunLog.sibling` creates runs in ``experiment_name``."""
     experiment_id = open_store(tracking_uri, experiment_name, artifact_location)
     return RunLog(MlflowClient(tracking_uri), None, experiment_id)
+
+
+def by_method(application: str, results: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Flatten ``{method: {"prefix/metric": value}}`` to ``{"<application>/<method>/<metric>": value}``.
+
+    Example:
+        >>> by_method("denoising", {"bm3d": {"test/psnr": 30.0}})
+        {'denoising/bm3d/psnr': 30.0}
+    """
+    return {
+        f"{application}/{method}/{key.split('/')[-1]}": value
+        for method, metrics in results.items()
+        for key, value in metrics.items()
+    }
+
+
+def compared_runs(client: MlflowClient, run_id: str) -> list[Run]:
+    """The runs logged beside ``run_id`` to compare with it (baselines, fine-tuning modes), by name."""
+    experiment_id = client.get_run(run_id).info.experiment_id
+    runs = client.search_runs([experiment_id], filter_string=f"tags.`{COMPARED_WITH_TAG}` = '{run_id}'")
+    return sorted(runs, key=lambda run: run.info.run_name)
+
+
+def comparison_table(tracking_uri: str, run_id: str) -> pd.DataFrame:
+    """``run_id`` and its compared runs as one DataFrame (``metrics.*``, ``params.*``, ``tags.*`` columns).
+
+    The index is the method: ``autoencoder`` for the run itself, else the compared run's name.
+    """
+    experiment_id = [MlflowClient(tracking_uri).get_run(run_id).info.experiment_id]
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        own = mlflow.search_runs(experiment_id, filter_string=f"attributes.run_id = '{run_id}'")
+        others = mlflow.search_runs(experiment_id, filter_string=f"tags.`{COMPARED_WITH_TAG}` = '{run_id}'")
+    finally:
+        mlflow.set_tracking_uri(previous)
+    runs = pd.concat([own, others], ignore_index=True)
+    runs["method"] = runs["tags.mlflow.runName"].where(runs["run_id"] != run_id, "autoencoder")
+    return runs.set_index("method")

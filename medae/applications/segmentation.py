@@ -6,14 +6,15 @@ The encoder is frozen (linear probe) or fine-tuned, at several label fractions; 
 import copy
 
 import numpy as np
-from monai.networks.nets import AutoEncoder
 from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.segmentation import DiceScore
 
 from medae.applications.context import ApplicationContext
 from medae.applications.finetuning import SupervisedTask, reset_parameters, run_modes
+from medae.applications.requirements import requires
 from medae.errors import ConfigError
+from medae.models.capabilities import HasBackbone
 
 APPLICATION = "segmentation"
 
@@ -26,12 +27,7 @@ def segmentation_network(
     ``linear_probe`` and ``finetune`` keep the pretrained encoder (frozen for the probe); ``scratch``
     re-initialises it. Returns the network and its frozen part.
     """
-    backbone = getattr(autoencoder, "backbone", None)
-    if not isinstance(backbone, AutoEncoder):
-        raise ConfigError(
-            "model", "segmentation pre-training needs a convolutional encoder-decoder: model=conv or sparse"
-        )
-    network = copy.deepcopy(backbone)
+    network = copy.deepcopy(autoencoder.backbone)
     last = network.decode[-1].conv.conv
     network.decode[-1].conv.conv = type(last)(
         last.in_channels,
@@ -48,6 +44,7 @@ def segmentation_network(
     return network, encoder if mode == "linear_probe" else None
 
 
+@requires(HasBackbone)
 def evaluate(
     context: ApplicationContext,
     label_fractions: list[float] | None = None,

@@ -4,7 +4,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from medae.applications.context import SplitTensors, stack_batches
+from medae.applications.split_tensors import SplitTensors, stack_batches
 from medae.compose import compose_train
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
 from medae.models.autoencoder_module import AutoencoderModule

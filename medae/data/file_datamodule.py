@@ -13,7 +13,7 @@ from monai.transforms import Compose, EnsureTyped, ResizeD, SpatialPadD
 from medae.data.declared_size import DEFAULT_MAX_IMAGE_BYTES
 from medae.data.image_checks import check_finite, check_not_constant, check_spatial_dims
 from medae.data.image_reading import read_image
-from medae.data.intensity import DEFAULT_ZSCORE_CLIP, intensity_transform, value_range
+from medae.data.intensity import DEFAULT_ZSCORE_CLIP, FOREGROUND_LEVEL, intensity_transform, value_range
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
 from medae.data.slab_split import DROPPED, SPLITS, slab_assignment
 from medae.data.subject_split import split_subjects
@@ -21,16 +21,15 @@ from medae.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 BAD_FILE_POLICIES = ("error", "skip")
-NO_LABEL = -1
 
 
 @dataclass(frozen=True)
 class ImageRecord:
-    """One image file (or DICOM series folder) with the subject it belongs to and its label."""
+    """One image file (or DICOM series folder) with the subject it belongs to and its label, if any."""
 
     path: Path
     subject: str
-    label: int = NO_LABEL
+    label: int | None = None
 
 
 class FileDataModule(ReconstructionDataModule):
@@ -127,7 +126,7 @@ class FileDataModule(ReconstructionDataModule):
         if image.ndim - 1 == self.spatial_dims:
             return [(0, image)]
         low, high = image.min(), image.max()
-        threshold = low + 0.1 * (high - low)
+        threshold = low + FOREGROUND_LEVEL * (high - low)
         stack = np.moveaxis(image, self.axis + 1, 1)
         return [
             (index, stack[:, index])
@@ -166,12 +165,8 @@ class FileDataModule(ReconstructionDataModule):
 
     @staticmethod
     def _item(record: ImageRecord, index: int, sample: np.ndarray) -> dict[str, Any]:
-        return {
-            "image": sample,
-            "label": record.label,
-            "subject": record.subject,
-            "position": f"{record.path.name}:{index}",
-        }
+        item = {"image": sample, "subject": record.subject, "position": f"{record.path.name}:{index}"}
+        return item if record.label is None else {**item, "label": record.label}
 
     def _split_by_subject(self, loaded: list[tuple[ImageRecord, list]]) -> dict[str, list[dict[str, Any]]]:
         labels = {record.subject: record.label for record, _ in loaded}

@@ -4,7 +4,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from medae.data.file_datamodule import NO_LABEL, FileDataModule, ImageRecord
+from medae.data.file_datamodule import FileDataModule, ImageRecord
 from medae.errors import ConfigError, DataError
 
 DEFAULT_PATTERNS = (
@@ -26,6 +26,12 @@ def read_label_table(csv_path: Path, root: Path) -> list[ImageRecord]:
         raise DataError(
             str(csv_path), "needs a header with a 'path' column (and optional 'label', 'subject')"
         )
+    labelled = [row.get("label") not in (None, "") for row in rows]
+    if any(labelled) and not all(labelled):
+        row = labelled.index(False) + 2  # the header is line 1
+        raise DataError(
+            str(csv_path), f"line {row} has no label while other lines do; label every file or none"
+        )
     names = sorted({row["label"] for row in rows if row.get("label") not in (None, "")})
     numeric = all(name.lstrip("-").isdigit() for name in names)
     index = {name: int(name) if numeric else i for i, name in enumerate(names)}
@@ -33,7 +39,7 @@ def read_label_table(csv_path: Path, root: Path) -> list[ImageRecord]:
         ImageRecord(
             path=root / row["path"],
             subject=row.get("subject") or row["path"],
-            label=index[row["label"]] if row.get("label") not in (None, "") else NO_LABEL,
+            label=index[row["label"]] if row.get("label") not in (None, "") else None,
         )
         for row in rows
     ]

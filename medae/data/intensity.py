@@ -3,6 +3,7 @@
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import torch
 from monai.transforms import (
     NormalizeIntensity,
     ScaleIntensity,
@@ -11,6 +12,9 @@ from monai.transforms import (
 )
 
 from medae.errors import ConfigError
+
+# a voxel is foreground (tissue, not air) above this fraction of its image's intensity range
+FOREGROUND_LEVEL = 0.1
 
 # (level, width) in Hounsfield units
 CT_WINDOWS: dict[str, tuple[float, float]] = {
@@ -83,3 +87,15 @@ def intensity_transform(
         standardize = NormalizeIntensity()
         return lambda image: np.clip(np.asarray(standardize(clip(image))), -zscore_clip, zscore_clip)
     return lambda image: np.asarray(clip(image)) * (high - low) + low
+
+
+def to_unit(images: torch.Tensor, value_range: tuple[float, float]) -> np.ndarray:
+    """Images rescaled from ``value_range`` to [0, 1], as the classical denoisers expect."""
+    low, high = value_range
+    return ((images - low) / (high - low)).numpy()
+
+
+def from_unit(images: np.ndarray, value_range: tuple[float, float]) -> torch.Tensor:
+    """The inverse of :func:`to_unit`."""
+    low, high = value_range
+    return torch.from_numpy(images) * (high - low) + low

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from monai.transforms import Compose, EnsureTyped, LoadImage, ResizeD, ResizeWithPadOrCropD, ScaleIntensity
 
+from medae.data.intensity import FOREGROUND_LEVEL
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
 from medae.data.slab_split import DROPPED, SPLITS, slab_assignment
 from medae.errors import ConfigError, DataError
@@ -18,7 +19,6 @@ TISSUE_CLASSES = ("other", "grey_matter", "white_matter")
 TISSUE_PROBABILITY = 0.5
 # the symmetric template equals its left-right mirror: voxel x matches voxel (size - 1 - x) exactly
 MIRROR_AXIS = 0
-FOREGROUND_LEVEL = 0.1
 
 
 def mni152_template_path(kind: str = "t1") -> Path:
@@ -88,9 +88,12 @@ class MNI152DataModule(ReconstructionDataModule):
         slab_gap: int = 2,
         block_size: int = 48,
         tissue_labels: bool = False,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.15,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        # 0.15, not the sources' 0.1: the split that the presets and the README figures use
+        super().__init__(val_fraction=val_fraction, test_fraction=test_fraction, **kwargs)
         if not axes or any(axis not in (0, 1, 2) for axis in axes):
             raise ConfigError("data.axes", f"must be a non-empty subset of [0, 1, 2], got {list(axes)}")
         if not 0 <= min_foreground < 1:

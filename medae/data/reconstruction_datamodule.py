@@ -59,8 +59,8 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         noise_model: str = "gaussian",
         noise_std: float = 0.0,
         noise_seed: int = 12345,
-        val_fraction: float = 0.15,
-        test_fraction: float = 0.15,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
         split_seed: int = 0,
         balance_classes: bool = False,
     ) -> None:
@@ -131,8 +131,8 @@ class ReconstructionDataModule(LightningDataModule, ABC):
 
     def class_balanced_sampler(self) -> WeightedRandomSampler:
         """Sample training items with weights inverse to the frequency of their label."""
-        labels = [item.get("label", -1) for item in self.datasets["train"].data]
-        if len(set(labels)) < 2:
+        labels = [item.get("label") for item in self.datasets["train"].data]
+        if None in labels or len(set(labels)) < 2:
             raise ConfigError("data.balance_classes", "needs labelled data with at least two classes")
         counts = Counter(labels)
         weights = [1.0 / counts[label] for label in labels]

@@ -7,6 +7,8 @@ into training. Here each axis is cut into slabs, whole slabs are assigned to tra
 
 import numpy as np
 
+from medae.errors import ConfigError
+
 SPLITS = ("train", "val", "test")
 DROPPED = -1
 
@@ -30,14 +32,16 @@ def slab_assignment(
         [-1, 0, 1, 2]
     """
     if num_slabs < 3:
-        raise ValueError(f"num_slabs must be >= 3 to give train, val and test slabs, got {num_slabs}")
+        raise ConfigError("data.num_slabs", f"must be >= 3 (train, val and test slabs), got {num_slabs}")
     if length < num_slabs:
-        raise ValueError(f"cannot cut {length} positions into {num_slabs} slabs")
+        raise ConfigError("data.num_slabs", f"cannot cut {length} positions into {num_slabs} slabs")
     num_val = max(1, round(val_fraction * num_slabs))
     num_test = max(1, round(test_fraction * num_slabs))
     if num_val + num_test >= num_slabs:
-        raise ValueError(
-            f"{num_slabs} slabs leave no training slab after {num_val} val and {num_test} test slabs"
+        raise ConfigError(
+            "data.num_slabs",
+            f"{num_slabs} slabs leave no training slab after {num_val} val and {num_test} test slabs; "
+            "use more slabs or smaller data.val_fraction and data.test_fraction",
         )
     slab_splits = np.zeros(num_slabs, dtype=int)
     order = np.random.default_rng(seed).permutation(num_slabs)

@@ -9,7 +9,7 @@ from medae.data.slab_split import SPLITS
 
 
 def split_subjects(
-    subject_labels: Mapping[str, int], val_fraction: float, test_fraction: float, seed: int
+    subject_labels: Mapping[str, int | None], val_fraction: float, test_fraction: float, seed: int
 ) -> dict[str, str]:
     """Assign every subject to a split; within each label, ``val_fraction`` and ``test_fraction`` of subjects.
 
@@ -20,12 +20,12 @@ def split_subjects(
         >>> sorted(list(splits.values()).count(name) for name in ("train", "val", "test"))
         [4, 4, 12]
     """
-    by_label: dict[int, list[str]] = defaultdict(list)
+    by_label: dict[int | None, list[str]] = defaultdict(list)
     for subject, label in sorted(subject_labels.items()):
         by_label[label].append(subject)
     rng = np.random.default_rng(seed)
     assignment = {}
-    for label in sorted(by_label):
+    for label in sorted(by_label, key=lambda label: -1 if label is None else label):
         subjects = list(rng.permutation(by_label[label]))
         count = len(subjects)
         num_val = max(1, round(val_fraction * count)) if count >= 3 else 0

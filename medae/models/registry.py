@@ -1,10 +1,11 @@
 """The registry of autoencoder variants: tests, the CLI and the trainer look models up here."""
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from medae.errors import ConfigError, DataError
+from medae.errors import CapabilityError, ConfigError, DataError
+from medae.models.capabilities import declared
 from medae.safe_checkpoint import load_checkpoint
 
 if TYPE_CHECKING:
@@ -30,6 +31,19 @@ def model_class(name: str) -> type["AutoencoderModule"]:
     if name not in MODELS:
         raise ConfigError("model.name", f"unknown model '{name}'; allowed: {', '.join(sorted(MODELS))}")
     return MODELS[name]
+
+
+def variants_with(capability: type) -> list[str]:
+    """The registered variants whose network declares ``capability``, sorted by name."""
+    return sorted(name for name, module in MODELS.items() if capability in declared(module.network_class))
+
+
+def require(model: str, capabilities: Iterable[type], application: str) -> None:
+    """Raise a CapabilityError unless variant ``model``'s network declares every one of ``capabilities``."""
+    have = declared(model_class(model).network_class)
+    for capability in capabilities:
+        if capability not in have:
+            raise CapabilityError(model, application, capability.__name__, variants_with(capability))
 
 
 def build_module(

@@ -1,11 +1,13 @@
 """Convolutional autoencoder network: MONAI's AutoEncoder with an explicit bottleneck."""
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from monai.networks.nets import AutoEncoder
 from torch import nn
 
+from medae.models.capabilities import Encodes, HasBackbone
 from medae.models.output import AutoencoderOutput
 from medae.models.output_activation import output_activation
 from medae.models.strided_encoder_config import StridedEncoderConfig
@@ -35,6 +37,8 @@ class ConvAutoencoder(nn.Module):
         >>> tuple(out.reconstruction.shape), tuple(out.latent.shape)
         ((2, 1, 32, 32), (2, 8, 4, 4))
     """
+
+    capabilities: ClassVar[tuple[type, ...]] = (Encodes, HasBackbone)
 
     def __init__(self, config: ConvAutoencoderConfig, value_range: tuple[float, float]) -> None:
         super().__init__()

@@ -2,12 +2,14 @@
 
 from dataclasses import dataclass
 from math import prod
+from typing import ClassVar
 
 import torch
 from monai.networks.nets import FullyConnectedNet
 from torch import nn
 
 from medae.errors import ConfigError
+from medae.models.capabilities import Encodes
 from medae.models.network_config import NetworkConfig
 from medae.models.output import AutoencoderOutput
 from medae.models.output_activation import output_activation
@@ -66,6 +68,8 @@ class DenseAutoencoder(nn.Module):
         >>> tuple(out.reconstruction.shape), tuple(out.latent.shape)
         ((3, 1, 16, 16), (3, 8))
     """
+
+    capabilities: ClassVar[tuple[type, ...]] = (Encodes,)
 
     def __init__(self, config: DenseAutoencoderConfig, value_range: tuple[float, float]) -> None:
         super().__init__()

@@ -1,6 +1,7 @@
 """RED-CNN: residual encoder-decoder CNN for low-dose CT denoising (Chen et al., IEEE TMI 2017)."""
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from monai.networks.layers import Conv
@@ -52,6 +53,8 @@ class RedCnn(nn.Module):
         >>> tuple(out.reconstruction.shape), tuple(out.latent.shape)
         ((2, 1, 32, 32), (2, 8, 12, 12))
     """
+
+    capabilities: ClassVar[tuple[type, ...]] = ()
 
     def __init__(self, config: RedCnnConfig, value_range: tuple[float, float]) -> None:
         super().__init__()

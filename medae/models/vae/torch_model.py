@@ -2,12 +2,14 @@
 
 from dataclasses import dataclass
 from math import prod
+from typing import ClassVar
 
 import torch
 from monai.networks.nets import VarAutoEncoder
 from torch import nn
 
 from medae.errors import ConfigError
+from medae.models.capabilities import Encodes, HasPosterior, Samples
 from medae.models.output import AutoencoderOutput
 from medae.models.output_activation import output_activation
 from medae.models.strided_encoder_config import StridedEncoderConfig
@@ -54,6 +56,8 @@ class VariationalAutoencoder(nn.Module):
         ((2, 1, 32, 32), (2, 16), True)
     """
 
+    capabilities: ClassVar[tuple[type, ...]] = (Encodes, HasPosterior, Samples)
+
     def __init__(self, config: VaeConfig, value_range: tuple[float, float]) -> None:
         super().__init__()
         self.latent_size = config.latent_size
@@ -86,6 +90,26 @@ class VariationalAutoencoder(nn.Module):
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         """Map latent vectors to images."""
         return self.output_activation(self.backbone.decode_forward(latent, use_sigmoid=False))
+
+    @torch.no_grad()
+    def sample(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decode ``count`` latent vectors drawn from the prior N(0, I)."""
+        device = next(self.parameters()).device
+        return self.decode(torch.randn(count, self.latent_size, generator=generator).to(device))
+
+    @torch.no_grad()
+    def interpolate(self, a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:
+        """Decode ``steps`` points on the line between the posterior means of images ``a`` and ``b``.
+
+        Args:
+            a: one image, shape ``(C, *spatial)``.
+            b: another image of the same shape.
+            steps: number of images returned, ``a``'s reconstruction first and ``b``'s last.
+        """
+        device = next(self.parameters()).device
+        mu = self.encode(torch.stack([a, b]).to(device))
+        weights = torch.linspace(0, 1, steps, device=device)[:, None]
+        return self.decode((1 - weights) * mu[0] + weights * mu[1])
 
     def forward(self, images: torch.Tensor) -> AutoencoderOutput:
         """Encode, sample (the mean in eval mode), decode; the latent returned is the posterior mean."""

@@ -2,12 +2,14 @@
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from monai.networks.nets import VQVAE
 from torch import nn
 
 from medae.errors import ConfigError
+from medae.models.capabilities import Encodes, HasDiscreteCode
 from medae.models.network_config import NetworkConfig
 from medae.models.output import AutoencoderOutput
 from medae.models.output_activation import output_activation
@@ -73,6 +75,8 @@ class VectorQuantizedAutoencoder(nn.Module):
         >>> tuple(out.reconstruction.shape), tuple(out.latent.shape), sorted(out.diagnostics)
         ((2, 1, 16, 16), (2, 16, 4, 4), ['codebook_usage', 'perplexity'])
     """
+
+    capabilities: ClassVar[tuple[type, ...]] = (Encodes, HasDiscreteCode)
 
     def __init__(self, config: VqVaeConfig, value_range: tuple[float, float]) -> None:
         super().__init__()
