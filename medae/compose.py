@@ -6,6 +6,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
+import medae.models  # noqa: F401  (registers the model/<name> configs)
 from medae.config_check import CONFIG_DIR
 
 

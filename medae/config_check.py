@@ -143,6 +143,8 @@ def check_overrides(config_dir: str, config_name: str, overrides: Sequence[str])
     The composed config must also have every required key, and an output folder that can be written.
     Returns the composed config, Hydra's node included.
     """
+    import medae.models  # noqa: F401  (registers the model/<name> configs; imported only by Hydra commands)
+
     single = first_job_overrides(overrides)
     try:
         with initialize_config_dir(config_dir=config_dir, version_base="1.3"):

@@ -1,17 +1,24 @@
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from medae.config_check import CONFIG_DIR, check_overrides, first_job_overrides
 from medae.errors import ConfigError
+from medae.models.registry import MODELS
+from medae.trainer_options import lightning_defaults
 from tests.conftest import compose_config
 
 GROUPS = sorted(p.name for p in Path(CONFIG_DIR).iterdir() if p.is_dir() and p.name != "hydra")
 
 
 def group_options() -> list[tuple[str, str]]:
-    """Every selectable option; trainer/default is the base the trainer options extend."""
+    """Every selectable option: the yamls, and the registered variants (model/<name> in the ConfigStore).
+
+    trainer/default is the base the trainer options extend.
+    """
     options = [(group, f.stem) for group in GROUPS for f in sorted((Path(CONFIG_DIR) / group).glob("*.yaml"))]
+    options += [("model", name) for name in sorted(MODELS)]
     return [option for option in options if option != ("trainer", "default")]
 
 
@@ -91,8 +98,44 @@ def test_unknown_group_option_lists_every_option():
         check_overrides(CONFIG_DIR, "train", ["model=fooo"])
     message, _, allowed = str(error.value).partition("; allowed: ")
     assert message == "model=fooo: no such option"
-    assert set(allowed.split(", ")) == {path.stem for path in (Path(CONFIG_DIR) / "model").glob("*.yaml")}
+    assert set(allowed.split(", ")) == {option for group, option in group_options() if group == "model"}
 
 
 def test_good_overrides_pass():
     check_overrides(CONFIG_DIR, "train", ["model.latent_channels=16", "optim.lr=1e-3,3e-4", "debug=limit"])
+
+
+def repeated_defaults(yaml_file: Path, base: dict) -> dict:
+    """The keys of a yaml config whose value equals the default it would inherit anyway."""
+    raw = OmegaConf.to_container(OmegaConf.load(yaml_file))
+    return {
+        key: value for key, value in raw.items() if key in base and base[key] == value and key != "_target_"
+    }
+
+
+def test_model_configs_are_the_dataclass_defaults(tmp_path):
+    for name, module in MODELS.items():
+        cfg = compose_config("train", [f"model={name}", "data.image_size=32"], tmp_path)
+        config = module.config_class.from_mapping(OmegaConf.to_container(cfg.model, resolve=True))
+        assert config == module.config_class(image_size=32)
+
+
+def test_yaml_configs_hold_only_what_differs_from_the_defaults():
+    lightning = lightning_defaults()
+    trainer = Path(CONFIG_DIR) / "trainer"
+    base = OmegaConf.to_container(OmegaConf.load(trainer / "default.yaml"))
+    assert repeated_defaults(trainer / "default.yaml", lightning) == {}
+    for path in trainer.glob("*.yaml"):
+        if path.stem != "default":
+            assert repeated_defaults(path, {**lightning, **base}) == {}, path.name
+    for path in (Path(CONFIG_DIR) / "model").glob("*.yaml"):  # presets extend one registered variant
+        raw = OmegaConf.load(path)
+        (variant,) = [entry for entry in raw.get("defaults", []) if entry in MODELS]
+        defaults = MODELS[variant].config_class.config_node(variant)
+        assert repeated_defaults(path, defaults) == {}, path.name
+
+
+def test_the_repeat_check_finds_a_repeat(tmp_path):
+    path = tmp_path / "cpu.yaml"
+    path.write_text("accelerator: cpu\ncheck_val_every_n_epoch: 1\n")
+    assert repeated_defaults(path, lightning_defaults()) == {"check_val_every_n_epoch": 1}

@@ -9,6 +9,12 @@ from medae.errors import ConfigError
 from medae.type_check import check_types
 
 REGISTRY_KEY = "name"
+# shared fields that follow the data instead of having a default of their own in a run's config
+FOLLOWS_DATA = {
+    "spatial_dims": "${data.spatial_dims}",
+    "in_channels": "${data.channels}",
+    "image_size": "${data.image_size}",
+}
 
 
 @dataclass
@@ -37,6 +43,19 @@ class NetworkConfig:
             values = value if isinstance(value, (list, tuple)) else [value]
             if not values or any(v <= 0 for v in values):
                 raise ConfigError(f"model.{name}", f"must be > 0, got {value}")
+
+    @classmethod
+    def config_node(cls, name: str) -> dict[str, Any]:
+        """The ``model`` config of variant ``name``: its defaults, the shared fields following the data.
+
+        Example:
+            >>> node = NetworkConfig.config_node("x")
+            >>> node["name"], node["image_size"]
+            ('x', '${data.image_size}')
+        """
+        defaults = {field.name: getattr(cls(), field.name) for field in dataclasses.fields(cls)}
+        plain = {key: list(value) if isinstance(value, tuple) else value for key, value in defaults.items()}
+        return {REGISTRY_KEY: name, **plain, **FOLLOWS_DATA}
 
     @classmethod
     def from_mapping(cls, options: Mapping[str, Any]) -> Self:

@@ -4,6 +4,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from hydra.core.config_store import ConfigStore
+
 from medae.errors import CapabilityError, ConfigError, DataError
 from medae.models.capabilities import declared
 from medae.safe_checkpoint import load_checkpoint
@@ -16,11 +18,18 @@ MODELS: dict[str, type["AutoencoderModule"]] = {}
 
 
 def register(name: str) -> Callable[[ModuleClass], ModuleClass]:
-    """Class decorator that lists a LightningModule under ``model=<name>``."""
+    """Class decorator that lists a LightningModule under ``model=<name>``.
+
+    The variant's config dataclass becomes the Hydra config ``model/<name>`` (its defaults, written
+    once), so ``conf/model/`` needs no yaml for it.
+    """
 
     def add(module_class: ModuleClass) -> ModuleClass:
         module_class.registry_name = name
         MODELS[name] = module_class
+        ConfigStore.instance().store(
+            group="model", name=name, node=module_class.config_class.config_node(name)
+        )
         return module_class
 
     return add
