@@ -16,7 +16,7 @@ from mlflow.entities import RunStatus
 from medae.errors import ConfigError, Interrupted
 from medae.redaction import redact, redact_values
 from medae.run_liveness import HEARTBEAT_INTERVAL_S, Heartbeat, owner_tags
-from medae.tracking_store import open_store
+from medae.tracking_store import DEFAULT_TRACKING_URI, open_store
 
 CHECKPOINT_ARTIFACTS = "checkpoints"
 LAST_ARTIFACT = f"{CHECKPOINT_ARTIFACTS}/last.ckpt"
@@ -66,7 +66,7 @@ class ResumableMLFlowLogger(MLFlowLogger):
     ) -> None:
         if sync_every_n_saves < 0:
             raise ConfigError("logger.mlflow.sync_every_n_saves", f"must be >= 0, got {sync_every_n_saves}")
-        tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+        tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
         if rank_zero_only.rank == 0:
             open_store(tracking_uri, experiment_name, artifact_location)
         super().__init__(
@@ -86,11 +86,6 @@ class ResumableMLFlowLogger(MLFlowLogger):
         self._synced_best: str | None = None
         self._unsynced_last: str | None = None
         self._ended = False
-
-    @property
-    def tracking_uri(self) -> str:
-        """The store this logger writes to."""
-        return self._tracking_uri
 
     @property
     def started(self) -> bool:

@@ -67,25 +67,18 @@ def relocate(checkpoint: dict[str, Any], old_dir: str, new_dir: str) -> None:
     def moved(path: Any) -> Any:
         return new_dir + path[len(old_dir) :] if isinstance(path, str) and path.startswith(old_dir) else path
 
-    for key, state in checkpoint.get("callbacks", {}).items():
-        if key.startswith("ModelCheckpoint"):
-            for name in CHECKPOINT_PATH_KEYS:
-                state[name] = moved(state.get(name))
-            state["best_k_models"] = {
-                moved(path): score for path, score in state.get("best_k_models", {}).items()
-            }
+    for state in checkpoint_states(checkpoint):
+        for name in CHECKPOINT_PATH_KEYS:
+            state[name] = moved(state.get(name))
+        state["best_k_models"] = {
+            moved(path): score for path, score in state.get("best_k_models", {}).items()
+        }
 
 
-def checkpoint_state(checkpoint: dict[str, Any]) -> dict[str, Any]:
-    """The ModelCheckpoint state saved in a Lightning checkpoint (empty without one)."""
-    return next(
-        (
-            state
-            for key, state in checkpoint.get("callbacks", {}).items()
-            if key.startswith("ModelCheckpoint")
-        ),
-        {},
-    )
+def checkpoint_states(checkpoint: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ModelCheckpoint states saved in a Lightning checkpoint."""
+    callbacks = checkpoint.get("callbacks", {})
+    return [state for key, state in callbacks.items() if key.startswith("ModelCheckpoint")]
 
 
 def restore_checkpoints(
@@ -99,7 +92,7 @@ def restore_checkpoints(
     if old_dir != str(new_dir):
         relocate(checkpoint, old_dir, str(new_dir))
         torch.save(checkpoint, last)
-    best = checkpoint_state(checkpoint).get("best_model_path")
+    best = next((state.get("best_model_path") for state in checkpoint_states(checkpoint)), None)
     if best and not Path(best).is_file():
         download_artifact(client, run_id, BEST_ARTIFACT, Path(best))
     print(f"medae: resuming run {run_id} after epoch {checkpoint['epoch']} from {last}", file=sys.stderr)

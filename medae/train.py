@@ -63,7 +63,7 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
     """Fit the configured model, test its best checkpoint, run the configured application, return the metric.
 
     The MLflow run ends FINISHED, FAILED, or KILLED when SIGINT or SIGTERM stopped it
-    (:class:`medae.stop_signals.Interrupted`). With ``logger.mlflow.run_id`` and ``ckpt_path`` set
+    (:class:`medae.errors.Interrupted`). With ``logger.mlflow.run_id`` and ``ckpt_path`` set
     (``medae resume``), training goes on in that run from the checkpoint.
 
     Args:

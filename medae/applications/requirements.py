@@ -33,8 +33,10 @@ def requires(
     def declare(evaluate: Evaluate) -> Evaluate:
         @functools.wraps(evaluate)
         def checked(context: Any, **options: Any) -> Any:
-            needed = needed_capabilities(functools.partial(checked, **options))
-            require(context.module.registry_name, needed, evaluate.__module__.rpartition(".")[2])
+            evaluation = functools.partial(checked, **options)
+            require(
+                context.module.registry_name, needed_capabilities(evaluation), application_name(evaluation)
+            )
             return evaluate(context, **options)
 
         checked.required_capabilities = (capabilities, dict(by_option or {}))
