@@ -20,8 +20,8 @@ from pathlib import Path
 import mlflow
 import torch
 
-import medae.models  # noqa: F401  (registers the variants)
-from medae.models.catalog import variant_description
+from medae.catalog import description
+from medae.extensions import load_extensions
 from medae.models.registry import MODELS
 
 EXPERIMENT = "medae-variants"
@@ -89,9 +89,9 @@ def markdown(rows: list[dict[str, object]], minutes: float, overrides: list[str]
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
-        description = variant_description(str(row["variant"])).replace("``", "`")
+        summary = description(MODELS[str(row["variant"])]).replace("``", "`")
         lines.append(
-            f"| `{row['variant']}` | {description} | {row['parameters']:,} "
+            f"| `{row['variant']}` | {summary} | {row['parameters']:,} "
             f"| {row['images_per_sec']:.0f} | {row['epochs']} "
             f"| {row['test_psnr']:.2f} | {row['test_ssim']:.3f} |"
         )
@@ -106,6 +106,7 @@ def markdown(rows: list[dict[str, object]], minutes: float, overrides: list[str]
 
 def main() -> None:
     """Run the comparison and write the table."""
+    load_extensions()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=2.0, help="training budget per variant")
     parser.add_argument("--variants", nargs="*", default=sorted(MODELS))

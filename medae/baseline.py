@@ -9,9 +9,13 @@ from medae.applications.denoising import log_denoiser_run, tune_and_measure
 from medae.applications.run_log import RunLog, open_experiment
 from medae.applications.split_tensors import stack_batches
 from medae.baselines.denoisers import get_denoiser
+from medae.data.registry import build_datamodule
 from medae.errors import ConfigError, exit_on_user_error
-from medae.run_helpers import CONFIG_DIR, build_datamodule
+from medae.extensions import load_extensions
+from medae.run_helpers import CONFIG_DIR
 from medae.tracking import data_params
+
+load_extensions()  # a job process of a parallel launcher starts here, not in the medae command
 
 log = logging.getLogger(__name__)
 

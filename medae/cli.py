@@ -4,10 +4,11 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from medae.config_check import CONFIG_DIR, check_overrides
+from medae.config_check import CONFIG_DIR, SEARCHPATH, check_overrides
 from medae.errors import exit_on_user_error
 
 USAGE = """usage: medae COMMAND [ARGS]
@@ -24,7 +25,10 @@ commands:
              [--allow-data-change]
   resume     continue an interrupted run in the same MLflow run: medae resume RUN_ID
   runs       list the store's runs with their real state: medae runs [--experiment NAME]
-  models     list the autoencoder variants and their options
+  models     list the autoencoder variants and their options (model=<name>)
+  data       list the data sources and their options (data=<name>)
+  applications
+             list the applications and their options (application=<name>)
 """
 HYDRA_COMMANDS = {
     "train": "medae.train:main",
@@ -38,8 +42,14 @@ ARGPARSE_COMMANDS = {
     "resume": "medae.resume:main",
     "runs": "medae.runs:main",
 }
-COMMANDS = (*HYDRA_COMMANDS, *ARGPARSE_COMMANDS, "models")
+CATALOGS = {
+    "models": "medae.models.registry:MODELS",
+    "data": "medae.data.registry:DATA_SOURCES",
+    "applications": "medae.applications.registry:APPLICATIONS",
+}
+COMMANDS = (*HYDRA_COMMANDS, *ARGPARSE_COMMANDS, *CATALOGS)
 CHECKED_FLAGS = ("-m", "--multirun")
+CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
 
 
 def check_before_hydra(command: str, overrides: list[str]) -> None:
@@ -52,12 +62,47 @@ def check_before_hydra(command: str, overrides: list[str]) -> None:
         check_reachable(tracking_uri)
 
 
+def user_config_dirs(args: list[str]) -> tuple[list[str], list[str]]:
+    """The folders of ``--config-dir DIR`` (or ``-cd DIR``, ``--config-dir=DIR``), and the other arguments.
+
+    Example:
+        >>> user_config_dirs(["-cd", "/conf", "data=mine"])
+        (['/conf'], ['data=mine'])
+    """
+    folders, rest = [], []
+    arguments = iter(args)
+    for arg in arguments:
+        flag, equals, value = arg.partition("=")
+        if flag in CONFIG_DIR_FLAGS:
+            folders.append(value if equals else next(arguments, ""))
+        else:
+            rest.append(arg)
+    return folders, rest
+
+
+def searchpath_overrides(folders: list[str], overrides: list[str]) -> list[str]:
+    """``overrides`` with the user's config folders on Hydra's search path, as ``--config-dir`` puts them.
+
+    Example:
+        >>> searchpath_overrides(["/conf"], ["hydra.searchpath=[pkg://lab.conf]", "data=mine"])
+        ['data=mine', 'hydra.searchpath=[file:///conf,pkg://lab.conf]']
+    """
+    paths = [f"file://{Path(folder).expanduser().resolve()}" for folder in folders]
+    rest = []
+    for override in overrides:
+        if override.startswith(SEARCHPATH):
+            paths += [p.strip() for p in override.partition("=")[2].strip("[]").split(",") if p.strip()]
+        else:
+            rest.append(override)
+    return [*rest, f"hydra.searchpath=[{','.join(paths)}]"] if paths else rest
+
+
 def run_hydra_command(command: str, args: list[str]) -> None:
     """Check the overrides in one line per error, then hand the arguments to the Hydra entry point."""
-    flags = [arg for arg in args if arg.startswith("-")]
-    if all(flag in CHECKED_FLAGS for flag in flags):
-        overrides = [arg for arg in args if not arg.startswith("-")]
-        exit_on_user_error(check_before_hydra, command, overrides)
+    folders, checked = user_config_dirs(args)
+    if all(arg in CHECKED_FLAGS for arg in checked if arg.startswith("-")):
+        overrides = [arg for arg in checked if not arg.startswith("-")]
+        exit_on_user_error(check_before_hydra, command, searchpath_overrides(folders, overrides))
     sys.argv = [f"medae {command}", *args]
     module, function = HYDRA_COMMANDS[command].split(":")
     getattr(importlib.import_module(module), function)()
@@ -71,15 +116,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(USAGE)
         return
     command, rest = args[0], args[1:]
+    if command in (*HYDRA_COMMANDS, "reproduce", "resume"):
+        from medae.extensions import load_extensions
+
+        exit_on_user_error(load_extensions)
     if command in HYDRA_COMMANDS:
         run_hydra_command(command, rest)
     elif command in ARGPARSE_COMMANDS:
         module, function = ARGPARSE_COMMANDS[command].split(":")
         getattr(importlib.import_module(module), function)(rest)
-    elif command == "models":
-        from medae.models.catalog import format_catalog
+    elif command in CATALOGS:
+        from medae.catalog import format_catalog
 
-        print(format_catalog())
+        module, registry = CATALOGS[command].split(":")
+        print(format_catalog(getattr(importlib.import_module(module), registry)))
     else:
         print(
             f"medae: error: unknown command '{command}'; allowed: {', '.join(COMMANDS)}",

@@ -8,14 +8,17 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-import medae.models  # noqa: F401  (registers the variants)
 from medae.applications.network_calls import decode, encode
 from medae.applications.split_tensors import stack_batches
+from medae.data.registry import build_datamodule
 from medae.data.slab_split import SPLITS
 from medae.errors import ConfigError, DataError, exit_on_user_error
+from medae.extensions import load_extensions
 from medae.models.capabilities import Encodes
 from medae.models.registry import load_module, require
-from medae.run_helpers import CONFIG_DIR, build_datamodule, checkpoint_data_config
+from medae.run_helpers import CONFIG_DIR, checkpoint_data_config
+
+load_extensions()  # a job process of a parallel launcher starts here, not in the medae command
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
-import medae.models  # noqa: F401  (registers the model/<name> configs)
 from medae.config_check import CONFIG_DIR
+from medae.extensions import load_extensions
 
 
 def compose_train(overrides: list[str], root: Path | None = None) -> DictConfig:
@@ -18,6 +18,7 @@ def compose_train(overrides: list[str], root: Path | None = None) -> DictConfig:
         >>> cfg.model.name, cfg.model.image_size
         ('vae', 32)
     """
+    load_extensions()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)

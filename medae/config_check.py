@@ -25,6 +25,7 @@ CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 # `${cwd:}` in conf/paths: where medae was started, resolvable before Hydra's own config exists (sweeps)
 OmegaConf.register_new_resolver("cwd", os.getcwd, replace=True)
 register_trainer_defaults()
+SEARCHPATH = "hydra.searchpath="
 
 
 def first_job_overrides(overrides: Sequence[str]) -> list[str]:
@@ -50,7 +51,7 @@ def first_job_overrides(overrides: Sequence[str]) -> list[str]:
 
 def _allowed_keys(config_dir: str, config_name: str, overrides: list[str], full_key: str) -> list[str]:
     parent = full_key.rpartition(".")[0]
-    choices = [o for o in overrides if "=" in o and "." not in o.split("=")[0]]
+    choices = [o for o in overrides if "=" in o and ("." not in o.split("=")[0] or o.startswith(SEARCHPATH))]
     for attempt in (choices, []):  # a misspelt group among the choices fails; then the defaults
         try:
             with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
@@ -143,7 +144,9 @@ def check_overrides(config_dir: str, config_name: str, overrides: Sequence[str])
     The composed config must also have every required key, and an output folder that can be written.
     Returns the composed config, Hydra's node included.
     """
-    import medae.models  # noqa: F401  (registers the model/<name> configs; imported only by Hydra commands)
+    from medae.extensions import load_extensions  # torch and lightning: only Hydra commands need them
+
+    load_extensions()
 
     single = first_job_overrides(overrides)
     try:

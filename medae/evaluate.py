@@ -7,13 +7,13 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig, open_dict
 
-import medae.models  # noqa: F401  (registers the variants)
+from medae.data.registry import build_datamodule
 from medae.errors import exit_on_user_error
+from medae.extensions import load_extensions
 from medae.models.registry import load_module
 from medae.resumable_logger import run_status
 from medae.run_helpers import (
     CONFIG_DIR,
-    build_datamodule,
     build_loggers,
     checkpoint_data_config,
     hydra_output_dir,
@@ -22,6 +22,8 @@ from medae.run_helpers import (
 from medae.stop_signals import StopSignals
 from medae.tracking import find_mlflow_logger, record_run_setup
 from medae.trainer_options import build_trainer
+
+load_extensions()  # a job process of a parallel launcher starts here, not in the medae command
 
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,7 @@ LossTerm = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
 
 
 def _ssim_loss(reconstruction: torch.Tensor, target: torch.Tensor, data_range: float) -> torch.Tensor:
+    """1 - torchmetrics' SSIM, not ``monai.losses.SSIMLoss``: the loss optimises what val/ssim reports."""
     return 1 - structural_similarity_index_measure(reconstruction, target, data_range=data_range)
 
 

@@ -1,22 +1,18 @@
-"""Building the pieces of a run from its config: data module, loggers, callbacks, Hydra job info."""
+"""Building the pieces of a run from its config: data paths, loggers, callbacks, Hydra job info."""
 
-import inspect
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import get_class, instantiate
+from hydra.utils import instantiate
 from lightning import Callback
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 
 from medae.config_check import CONFIG_DIR  # noqa: F401  (re-exported for the entry points)
-from medae.data.reconstruction_datamodule import ReconstructionDataModule
 from medae.errors import ConfigError
 from medae.trusted_targets import check_trusted
-from medae.type_check import check_types
 
 # data keys that name files or folders; relative values are taken from where medae started
 DATA_PATH_KEYS = ("root", "labels_csv")
@@ -29,16 +25,6 @@ def instantiate_group(node: DictConfig | None) -> list[Any]:
     return [
         instantiate(entry) for entry in node.values() if isinstance(entry, DictConfig) and "_target_" in entry
     ]
-
-
-def build_datamodule(data: DictConfig) -> ReconstructionDataModule:
-    """Instantiate the data module of a ``data`` node."""
-    if "_target_" not in data:
-        raise ConfigError("data", "has no _target_; choose a data source with data=<name>")
-    options = {key: value for key, value in to_plain(data).items() if key != "_target_"}
-    data_class = get_class(data._target_)
-    check_types("data", options, data_class)
-    return data_class(**options)
 
 
 def absolute_data_paths(data: DictConfig) -> None:
@@ -66,19 +52,6 @@ def checkpoint_data_config(cfg: DictConfig, module: Any) -> DictConfig:
             check_trusted(data, f"checkpoint {cfg.ckpt_path}")
         return data
     raise ConfigError("data", f"{cfg.ckpt_path} stores no data config; choose one with data=<name>")
-
-
-def build_application(node: DictConfig | None) -> Callable[..., dict[str, float]] | None:
-    """The ``application`` evaluation, a callable of the run context; its options are checked now."""
-    if not node:
-        return None
-    evaluation = instantiate(node, _convert_="all")
-    try:
-        inspect.signature(evaluation.func).bind(None, **evaluation.keywords)
-    except TypeError as error:
-        allowed = [name for name in inspect.signature(evaluation.func).parameters if name != "context"]
-        raise ConfigError("application", f"{error}; allowed options: {', '.join(allowed)}") from error
-    return evaluation
 
 
 def build_loggers(cfg: DictConfig) -> list[Logger]:

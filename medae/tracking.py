@@ -1,13 +1,13 @@
 """What every MLflow run records besides metrics: parameters, tags, the config, the data's fingerprint."""
 
 import importlib.metadata
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from lightning import LightningModule
 from lightning.pytorch.loggers import Logger, MLFlowLogger
+from mlflow.utils.git_utils import get_git_branch, get_git_commit
 from omegaconf import DictConfig, OmegaConf
 
 from medae.compute_environment import environment_tags
@@ -26,6 +26,9 @@ def find_mlflow_logger(loggers: Sequence[Logger]) -> MLFlowLogger | None:
 
 def flatten_config(cfg: DictConfig) -> dict[str, str]:
     """Resolved config as ``{"model.latent_channels": "8", ...}``, the form MLflow params take.
+
+    Hand-written, not ``MLFlowLogger.log_hyperparams``' flattening: that joins keys with ``/`` and cuts
+    values at 250 characters, where MLflow keeps 6000.
 
     Example:
         >>> flatten_config(OmegaConf.create({"a": {"b": 1, "c": [1, 2]}}))
@@ -50,24 +53,28 @@ def data_params(cfg: DictConfig) -> dict[str, str]:
 
 
 def git_state(directory: Path) -> dict[str, str]:
-    """Commit and dirty flag of the repository at ``directory`` (empty outside a repository)."""
+    """Commit, branch and dirty flag of the repository holding ``directory`` (empty outside one).
 
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=directory, capture_output=True, text=True, check=True, timeout=10
-        ).stdout.strip()
-
-    try:
-        return {
-            "mlflow.source.git.commit": git("rev-parse", "HEAD"),
-            "medae.git_dirty": str(bool(git("status", "--porcelain"))),
-        }
-    except (OSError, subprocess.SubprocessError):
+    MLflow's own git helpers, and GitPython (an MLflow dependency) for the uncommitted changes.
+    """
+    commit = get_git_commit(str(directory))
+    if commit is None:
         return {}
+    from git import Repo
+
+    repository = Repo(directory, search_parent_directories=True)
+    return {
+        "mlflow.source.git.commit": commit,
+        "mlflow.source.git.branch": get_git_branch(str(directory)) or "",
+        "medae.git_dirty": str(repository.is_dirty(untracked_files=True)),
+    }
 
 
 def package_versions() -> dict[str, str]:
-    """Installed versions of the packages a result depends on, as ``medae.version.<name>`` tags."""
+    """Installed versions of the packages a result depends on, as ``medae.version.<name>`` tags.
+
+    Tags, beside MLflow's run-context tags, so that the runs table filters and sorts by version.
+    """
     versions = {}
     for name in TRACKED_PACKAGES:
         try:

@@ -8,20 +8,20 @@ import lightning as L
 import torch
 from omegaconf import DictConfig
 
-import medae.models  # noqa: F401  (registers the variants)
 from medae.applications.context import ApplicationContext
+from medae.applications.registry import build_application
 from medae.applications.requirements import application_name, needed_capabilities
 from medae.compute_environment import apply_num_threads
+from medae.data.registry import build_datamodule
 from medae.errors import DataError, exit_on_user_error
+from medae.extensions import load_extensions
 from medae.models.registry import build_module, require
 from medae.redaction import redact_values
 from medae.resumable_logger import run_status
 from medae.run_helpers import (
     CONFIG_DIR,
     absolute_data_paths,
-    build_application,
     build_callbacks,
-    build_datamodule,
     build_loggers,
     hydra_output_dir,
     hydra_overrides_name,
@@ -32,6 +32,8 @@ from medae.safe_checkpoint import check_checkpoint
 from medae.stop_signals import StopSignals
 from medae.tracking import find_mlflow_logger, record_run_setup
 from medae.trainer_options import build_trainer
+
+load_extensions()  # a job process of a parallel launcher starts here, not in the medae command
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +89,7 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
     datamodule.setup()  # bad data stops the job before an MLflow run exists
     if expected_fingerprint is not None and datamodule.fingerprint() != expected_fingerprint:
         raise DataError(
-            f"data ({cfg.data.get('root', cfg.data._target_)})",
+            f"data ({cfg.data.get('root', cfg.data.name)})",
             f"fingerprint {datamodule.fingerprint()[:12]} differs from the original run's "
             f"{expected_fingerprint[:12]}: the images or their preprocessing changed",
         )

@@ -190,5 +190,8 @@ def test_baseline_command_logs_one_run(tmp_path):
 
 
 def test_unknown_application_option_stops_before_training(make_config):
-    with pytest.raises(ConfigError, match="application: got an unexpected keyword argument 'stepz'"):
+    with pytest.raises(
+        ConfigError,
+        match="application.stepz: is not an option of application 'segmentation'; allowed: label_fractions",
+    ):
         train(make_config("application=segmentation", "+application.stepz=3", "logger=none"))

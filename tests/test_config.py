@@ -3,23 +3,39 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from medae.applications.registry import APPLICATIONS
 from medae.config_check import CONFIG_DIR, check_overrides, first_job_overrides
+from medae.data.registry import DATA_SOURCES
 from medae.errors import ConfigError
 from medae.models.registry import MODELS
 from medae.trainer_options import lightning_defaults
 from tests.conftest import compose_config
 
-GROUPS = sorted(p.name for p in Path(CONFIG_DIR).iterdir() if p.is_dir() and p.name != "hydra")
+REGISTRIES = {"model": MODELS, "data": DATA_SOURCES, "application": APPLICATIONS}
+YAML_GROUPS = {p.name for p in Path(CONFIG_DIR).iterdir() if p.is_dir() and p.name != "hydra"}
+GROUPS = sorted(YAML_GROUPS | set(REGISTRIES))
 
 
 def group_options() -> list[tuple[str, str]]:
-    """Every selectable option: the yamls, and the registered variants (model/<name> in the ConfigStore).
+    """Every selectable option: the yamls, and the registered entries (<group>/<name> in the ConfigStore).
 
     trainer/default is the base the trainer options extend.
     """
-    options = [(group, f.stem) for group in GROUPS for f in sorted((Path(CONFIG_DIR) / group).glob("*.yaml"))]
-    options += [("model", name) for name in sorted(MODELS)]
+    options = [
+        (group, f.stem) for group in YAML_GROUPS for f in sorted((Path(CONFIG_DIR) / group).glob("*.yaml"))
+    ]
+    options += [(group, name) for group, registry in REGISTRIES.items() for name in registry]
     return [option for option in options if option != ("trainer", "default")]
+
+
+def test_each_registry_lists_medae_own_entries():
+    assert set(MODELS) >= {"conv", "dense", "redcnn", "sparse", "vae", "vqvae"}
+    assert set(DATA_SOURCES) >= {"mni152", "medmnist", "mednist", "folder", "dicom"}
+    assert set(APPLICATIONS) >= {"denoising", "anomaly", "compression", "classification", "segmentation"}
+    for group, registry in REGISTRIES.items():
+        for name in registry:
+            assert registry.node(name)["name"] == name
+            assert registry.lookup(name).registry_name == name, f"{group}={name}"
 
 
 def test_every_group_has_options():
@@ -44,13 +60,14 @@ def test_every_option_composes(group, option, tmp_path):
     assert cfg.model.name
     assert cfg.optim._partial_ is True
     assert cfg.model.image_size == cfg.data.image_size
-    assert cfg.data._target_.startswith("medae.data.")
+    assert cfg.data.name in DATA_SOURCES
+    assert not cfg.get("application") or cfg.application.name in APPLICATIONS
 
 
 def test_default_config_values(tmp_path):
     cfg = compose_config("train", [], tmp_path)
     assert cfg.model.name == "conv"
-    assert cfg.data._target_ == "medae.data.mni152.MNI152DataModule"
+    assert cfg.data.name == "mni152"
     assert cfg.model.image_size == cfg.data.image_size == 64
     assert cfg.logger.mlflow.tracking_uri == f"sqlite:///{tmp_path}/mlflow.db"
     assert cfg.optimized_metric == "val/psnr_best"
@@ -108,9 +125,7 @@ def test_good_overrides_pass():
 def repeated_defaults(yaml_file: Path, base: dict) -> dict:
     """The keys of a yaml config whose value equals the default it would inherit anyway."""
     raw = OmegaConf.to_container(OmegaConf.load(yaml_file))
-    return {
-        key: value for key, value in raw.items() if key in base and base[key] == value and key != "_target_"
-    }
+    return {key: value for key, value in raw.items() if key in base and base[key] == value}
 
 
 def test_model_configs_are_the_dataclass_defaults(tmp_path):
@@ -128,14 +143,27 @@ def test_yaml_configs_hold_only_what_differs_from_the_defaults():
     for path in trainer.glob("*.yaml"):
         if path.stem != "default":
             assert repeated_defaults(path, {**lightning, **base}) == {}, path.name
-    for path in (Path(CONFIG_DIR) / "model").glob("*.yaml"):  # presets extend one registered variant
-        raw = OmegaConf.load(path)
-        (variant,) = [entry for entry in raw.get("defaults", []) if entry in MODELS]
-        defaults = MODELS[variant].config_class.config_node(variant)
-        assert repeated_defaults(path, defaults) == {}, path.name
+    for group, registry in REGISTRIES.items():  # presets extend one registered entry
+        for path in (Path(CONFIG_DIR) / group).glob("*.yaml"):
+            raw = OmegaConf.load(path)
+            (base,) = [entry for entry in raw.get("defaults", []) if entry in registry]
+            assert repeated_defaults(path, registry.node(base)) == {}, path.name
 
 
 def test_the_repeat_check_finds_a_repeat(tmp_path):
     path = tmp_path / "cpu.yaml"
     path.write_text("accelerator: cpu\ncheck_val_every_n_epoch: 1\n")
     assert repeated_defaults(path, lightning_defaults()) == {"check_val_every_n_epoch": 1}
+
+
+EXPERIMENTS = sorted((Path(CONFIG_DIR) / "experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
+def test_experiment_presets_hold_only_what_differs(path, tmp_path):
+    raw = OmegaConf.to_container(OmegaConf.load(path))
+    cfg = compose_config("train", [f"experiment={path.stem}"], tmp_path)
+    for group, registry in REGISTRIES.items():
+        if isinstance(raw.get(group), dict):
+            base = registry.node(cfg[group].name)
+            assert {k: v for k, v in raw[group].items() if base.get(k) == v} == {}, f"{path.name}: {group}"

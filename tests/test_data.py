@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from medae.data.mni152 import MNI152DataModule, mni152_template_path
+from medae.data.mni152 import MNI152DataModule, mni152_template
 from medae.data.noise import NOISE_MODELS
 from medae.data.noisy_pairs import NoisyPairs
 from medae.data.slab_split import DROPPED, slab_assignment
@@ -16,10 +16,12 @@ def mni_2d() -> MNI152DataModule:
     return data
 
 
-def test_template_ships_with_nilearn():
-    path = mni152_template_path()
-    assert path.name.endswith("t1_tal_nlin_sym_09a_converted.nii.gz")
-    assert path.stat().st_size > 1_000_000
+@pytest.mark.parametrize("kind", ["t1", "gm", "wm"])
+def test_template_ships_with_nilearn(kind):
+    volume = mni152_template(kind)
+    assert volume.shape == (197, 233, 189)
+    assert volume.min() == 0 and volume.max() == 1
+    assert 0.05 < (volume > 0.5).mean() < 0.5  # a head, a brain's grey or white matter: not empty, not full
 
 
 @pytest.mark.parametrize("seed", range(5))

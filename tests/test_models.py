@@ -1,9 +1,9 @@
 import pytest
 import torch
 
+from medae.catalog import format_catalog
 from medae.errors import ConfigError
 from medae.losses import LOSS_TERMS, ReconstructionLoss
-from medae.models.catalog import format_catalog
 from medae.models.registry import MODELS, build_module, load_module
 from medae.type_check import check_types
 from tests.conftest import SMALL_OPTIONS, TEST_SIZES
@@ -64,7 +64,7 @@ def test_unknown_model_lists_registered_ones():
 
 
 def test_catalog_lists_every_variant_with_options():
-    catalog = format_catalog()
+    catalog = format_catalog(MODELS)
     for name in MODELS:
         assert f"\n{name}\n" in f"\n{catalog}\n"
     assert "latent_channels=8" in catalog

@@ -3,9 +3,8 @@
 import ast
 from pathlib import Path
 
-import yaml
-
-from medae.config_check import CONFIG_DIR
+from medae.applications.registry import APPLICATIONS
+from medae.extensions import load_extensions
 
 PACKAGE = Path(__file__).resolve().parents[1] / "medae"
 
@@ -68,10 +67,8 @@ def test_medae_has_no_import_cycle():
 
 
 def test_applications_import_no_sibling_application():
-    applications = {
-        yaml.safe_load(path.read_text())["_target_"].rpartition(".")[0]
-        for path in (Path(CONFIG_DIR) / "application").glob("*.yaml")
-    }
+    load_extensions()
+    applications = {evaluate.__module__ for evaluate in APPLICATIONS.values()}
     graph = import_graph()
     for application in applications:
         assert not graph[application] & applications, (

@@ -6,6 +6,7 @@ made from the clean test images: each appears once as it is and once with a synt
 reconstruction error are scored on the same images as MLflow runs beside the autoencoder's.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from math import prod
 
@@ -17,6 +18,7 @@ from medae.applications.anomaly_metrics import detection_metrics, localization_m
 from medae.applications.context import ApplicationContext
 from medae.applications.figures import image_rows_figure
 from medae.applications.lesions import LESION_KINDS, add_visible_lesion
+from medae.applications.registry import APPLICATIONS
 from medae.applications.requirements import requires
 from medae.applications.run_log import by_method
 from medae.applications.split_tensors import SplitTensors
@@ -132,15 +134,16 @@ def overlay_figure(
     return image_rows_figure(rows, title)
 
 
+@APPLICATIONS.register("anomaly")
 @requires(by_option={"score": {"elbo": (HasPosterior,)}})
 def evaluate(
     context: ApplicationContext,
     score: str = "l1",
     reduction: str = "mean",
     synthetic_lesions: bool = True,
-    lesion_kinds: list[str] | None = None,
-    normal_labels: list[int] | None = None,
-    baselines: list[str] | None = None,
+    lesion_kinds: Sequence[str] = tuple(LESION_KINDS),
+    normal_labels: Sequence[int] = (0,),
+    baselines: Sequence[str] = BASELINES,
     pca_components: int = 32,
     overlays: int = 6,
 ) -> dict[str, float]:
@@ -153,7 +156,7 @@ def evaluate(
         reduction: image score from the map: ``mean`` or ``max``.
         synthetic_lesions: true: lesioned copies of the clean test images, with masks; false: the
             data's labels, with ``normal_labels`` as normal.
-        lesion_kinds: keys of :data:`medae.applications.lesions.LESION_KINDS` (default all).
+        lesion_kinds: keys of :data:`medae.applications.lesions.LESION_KINDS`.
         normal_labels: labels counted as normal when ``synthetic_lesions`` is false.
         baselines: ``intensity`` and/or ``pca``.
         pca_components: components of the PCA baseline.
@@ -162,8 +165,7 @@ def evaluate(
     Returns:
         ``anomaly/<method>/<metric>`` for the autoencoder and each baseline.
     """
-    kinds = list(lesion_kinds or LESION_KINDS)
-    baselines = list(BASELINES if baselines is None else baselines)
+    kinds, baselines = list(lesion_kinds), list(baselines)
     for key, values, allowed in (
         ("application.score", [score], SCORES),
         ("application.reduction", [reduction], REDUCTIONS),
@@ -180,7 +182,7 @@ def evaluate(
     else:
         if test.label is None:
             raise ConfigError("application.synthetic_lesions", "is false but the test data has no labels")
-        data = labelled_set(test, list(normal_labels or [0]))
+        data = labelled_set(test, list(normal_labels))
     network = context.network
     maps, reconstructions = reconstruction_maps(network, data.images, score, value_range[1] - value_range[0])
     scores = reduce_maps(maps, reduction)

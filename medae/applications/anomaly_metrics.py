@@ -34,7 +34,8 @@ def localization_metrics(maps: torch.Tensor, masks: torch.Tensor) -> dict[str, f
     """Pixel average precision and the best Dice over thresholds, pooled over every pixel of every image.
 
     Both use ``PIXEL_THRESHOLDS`` evenly spaced thresholds on the maps scaled to [0, 1], as the MOOD
-    challenge and the brain-MRI comparisons of reconstruction-based methods report them.
+    challenge and the brain-MRI comparisons of reconstruction-based methods report them. Dice is F1, read
+    off torchmetrics' precision-recall curve: neither torchmetrics nor MONAI has a best-F1-over-thresholds.
 
     Example:
         >>> masks = torch.zeros(2, 1, 8, 8, dtype=torch.bool)

@@ -4,6 +4,7 @@ Each runs at several label fractions and reports accuracy and AUROC.
 """
 
 import copy
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -12,8 +13,15 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC
 
 from medae.applications.context import ApplicationContext
-from medae.applications.finetuning import SupervisedTask, reset_parameters, run_modes
+from medae.applications.finetuning import (
+    DEFAULT_FRACTIONS,
+    MODES,
+    SupervisedTask,
+    reset_parameters,
+    run_modes,
+)
 from medae.applications.network_calls import encode
+from medae.applications.registry import APPLICATIONS
 from medae.applications.requirements import requires
 from medae.errors import ConfigError
 from medae.models.capabilities import Encodes, HasDiscreteCode, has
@@ -34,11 +42,12 @@ class EncoderClassifier(nn.Module):
         return self.head(self.autoencoder.encode(images).flatten(1))
 
 
+@APPLICATIONS.register("classification")
 @requires(Encodes)
 def evaluate(
     context: ApplicationContext,
-    label_fractions: list[float] | None = None,
-    modes: list[str] | None = None,
+    label_fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    modes: Sequence[str] = MODES,
     steps: int = 300,
     lr: float = 1e-3,
 ) -> dict[str, float]:

@@ -9,6 +9,7 @@ import torch
 from medae.applications.context import ApplicationContext
 from medae.applications.figures import PROJECTIONS, latent_projection_figure
 from medae.applications.network_calls import decode, encode
+from medae.applications.registry import APPLICATIONS
 from medae.applications.requirements import requires
 from medae.applications.run_log import by_method
 from medae.applications.split_tensors import SplitTensors
@@ -130,10 +131,11 @@ def projection_groups(split: SplitTensors) -> list[str]:
     return [sample_id.split(":")[0] for sample_id in split.ids]
 
 
+@APPLICATIONS.register("compression")
 @requires(Encodes)
 def evaluate(
     context: ApplicationContext,
-    code_bits: int | None = None,
+    code_bits: int | None = 8,
     pca: bool = True,
     jpeg: bool = True,
     projection: str = "pca",

@@ -1,15 +1,17 @@
 """Denoising: the autoencoder against Gaussian filtering, NLM, TV and BM3D on the same noisy test images."""
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
 from medae.applications.context import ApplicationContext
 from medae.applications.network_calls import reconstruct
+from medae.applications.registry import APPLICATIONS
 from medae.applications.run_log import RunLog, by_method
 from medae.applications.split_tensors import SplitTensors
-from medae.baselines.denoisers import Denoiser, denoise, get_denoiser
+from medae.baselines.denoisers import DENOISERS, Denoiser, denoise, get_denoiser
 from medae.data.intensity import from_unit, to_unit
 from medae.errors import ConfigError
 from medae.metrics import quality
@@ -79,8 +81,12 @@ def log_denoiser_run(
     )
 
 
+@APPLICATIONS.register("denoising")
 def evaluate(
-    context: ApplicationContext, baselines: list[str], sigma: str = "oracle", tune_images: int = 16
+    context: ApplicationContext,
+    baselines: Sequence[str] = tuple(DENOISERS),
+    sigma: str = "oracle",
+    tune_images: int = 16,
 ) -> dict[str, float]:
     """Time the autoencoder on the test images; tune, run and log each classical baseline beside it.
 

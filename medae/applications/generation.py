@@ -4,6 +4,7 @@ import torch
 
 from medae.applications.context import ApplicationContext
 from medae.applications.figures import image_rows_figure
+from medae.applications.registry import APPLICATIONS
 from medae.applications.requirements import requires
 from medae.errors import ConfigError
 from medae.models.capabilities import Samples
@@ -24,6 +25,7 @@ def nearest_training_images(images: torch.Tensor, train: torch.Tensor) -> tuple[
     return values.float(), indices
 
 
+@APPLICATIONS.register("generation")
 @requires(Samples)
 def evaluate(
     context: ApplicationContext, samples: int = 16, interpolations: int = 4, steps: int = 8

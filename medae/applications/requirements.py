@@ -55,5 +55,5 @@ def needed_capabilities(evaluation: functools.partial) -> tuple[type, ...]:
 
 
 def application_name(evaluation: functools.partial) -> str:
-    """The application's name: the module of its ``evaluate`` (``...applications.generation``: generation)."""
-    return evaluation.func.__module__.rpartition(".")[2]
+    """The name the application is registered as (``application=<name>``)."""
+    return evaluation.func.registry_name

@@ -4,6 +4,7 @@ The encoder is frozen (linear probe) or fine-tuned, at several label fractions; 
 """
 
 import copy
+from collections.abc import Sequence
 
 import numpy as np
 from torch import nn
@@ -11,7 +12,14 @@ from torchmetrics import MetricCollection
 from torchmetrics.segmentation import DiceScore
 
 from medae.applications.context import ApplicationContext
-from medae.applications.finetuning import SupervisedTask, reset_parameters, run_modes
+from medae.applications.finetuning import (
+    DEFAULT_FRACTIONS,
+    MODES,
+    SupervisedTask,
+    reset_parameters,
+    run_modes,
+)
+from medae.applications.registry import APPLICATIONS
 from medae.applications.requirements import requires
 from medae.errors import ConfigError
 from medae.models.capabilities import HasBackbone
@@ -44,11 +52,12 @@ def segmentation_network(
     return network, encoder if mode == "linear_probe" else None
 
 
+@APPLICATIONS.register("segmentation")
 @requires(HasBackbone)
 def evaluate(
     context: ApplicationContext,
-    label_fractions: list[float] | None = None,
-    modes: list[str] | None = None,
+    label_fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    modes: Sequence[str] = MODES,
     steps: int = 300,
     lr: float = 1e-3,
 ) -> dict[str, float]:

@@ -16,8 +16,9 @@ from torch.utils.data import DataLoader
 from medae.benchmarks.step_timer import StepTimes
 from medae.benchmarks.subprocess_run import peak_rss_mb
 from medae.compose import compose_train
+from medae.data.registry import build_datamodule
 from medae.models.registry import build_module
-from medae.run_helpers import build_datamodule, to_plain
+from medae.run_helpers import to_plain
 
 
 def run(steps: int, times_path: str, overrides: list[str]) -> None:

@@ -11,7 +11,7 @@ from scipy import ndimage
 
 from medae.compose import compose_train
 from medae.data.mni152 import MNI152DataModule
-from medae.run_helpers import build_datamodule
+from medae.data.registry import build_datamodule
 
 HU_RANGE = (-1000.0, 1000.0)
 

@@ -7,9 +7,9 @@ from pathlib import Path
 from medae.applications.split_tensors import SplitTensors, stack_batches
 from medae.compose import compose_train
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
+from medae.data.registry import build_datamodule
 from medae.models.autoencoder_module import AutoencoderModule
 from medae.models.registry import load_module
-from medae.run_helpers import build_datamodule
 from medae.train import train
 
 

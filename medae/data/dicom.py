@@ -7,6 +7,7 @@ import pydicom
 
 from medae.data.file_datamodule import FileDataModule, ImageRecord
 from medae.data.image_reading import DICOM_SUFFIXES
+from medae.data.registry import DATA_SOURCES
 from medae.errors import ConfigError, DataError
 
 LAYOUTS = ("files", "series")
@@ -23,6 +24,7 @@ def patient_id(path: Path) -> str | None:
         return None  # an unreadable file is reported when it is loaded
 
 
+@DATA_SOURCES.register("dicom", root="???")
 class DicomDataModule(FileDataModule):
     """DICOM images in HU (CT) or modality units: every file, or every series folder, under ``root``.
 

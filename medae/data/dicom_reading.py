@@ -49,7 +49,11 @@ def slice_position(dataset: pydicom.Dataset) -> float:
 
 
 def read_dicom_series(folder: Path, max_bytes: int = DEFAULT_MAX_IMAGE_BYTES) -> np.ndarray:
-    """Every DICOM file of ``folder`` stacked into ``(slices, H, W)``, ordered by position on the normal."""
+    """Every DICOM file of ``folder`` stacked into ``(slices, H, W)``, ordered by position on the normal.
+
+    Hand-written, not MONAI's ``PydicomReader``: it refuses a series by the pixel bytes its headers declare
+    before any slice is decoded, and orders oblique series by ImagePositionPatient on the plane's normal.
+    """
     files = sorted(p for p in folder.iterdir() if p.is_file())
     if not files:
         raise DataError(str(folder), "is an empty folder; a DICOM series needs at least one slice file")

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from medae.data.file_datamodule import FileDataModule, ImageRecord
+from medae.data.registry import DATA_SOURCES
 from medae.errors import ConfigError, DataError
 
 DEFAULT_PATTERNS = (
@@ -45,6 +46,7 @@ def read_label_table(csv_path: Path, root: Path) -> list[ImageRecord]:
     ]
 
 
+@DATA_SOURCES.register("folder", root="???")
 class FolderDataModule(FileDataModule):
     """Every file under ``root`` that matches ``patterns``; each file is its own subject unless a CSV says.
 

@@ -11,6 +11,7 @@ from medae.data.image_checks import check_finite
 from medae.data.image_reading import LUMA
 from medae.data.intensity import DEFAULT_ZSCORE_CLIP, intensity_transform, value_range
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
+from medae.data.registry import DATA_SOURCES
 from medae.data.slab_split import SPLITS
 from medae.errors import ConfigError, DataError
 
@@ -42,6 +43,7 @@ def download_npz(flag: str, size: int, root: Path) -> None:
         raise DataError(f"MedMNIST '{flag}'", f"download failed ({type(error).__name__}: {error})") from error
 
 
+@DATA_SOURCES.register("medmnist", root="${paths.medmnist_dir}", image_size=32)
 class MedMNISTDataModule(ReconstructionDataModule):
     """Any 2D or 3D MedMNIST subset, read from the official npz, with its labels and official splits.
 

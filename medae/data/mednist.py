@@ -6,9 +6,11 @@ from monai.apps import MedNISTDataset
 from monai.transforms import Compose
 
 from medae.data.file_datamodule import FileDataModule, ImageRecord
+from medae.data.registry import DATA_SOURCES
 from medae.errors import DataError
 
 
+@DATA_SOURCES.register("mednist", root="${paths.root_dir}/data")
 class MedNISTDataModule(FileDataModule):
     """MedNIST's six classes (AbdomenCT, BreastMRI, CXR, ChestCT, Hand, HeadCT) as labels.
 

@@ -1,19 +1,17 @@
 """Default data: real T1 brain MRI from the MNI152 template that ships inside the nilearn wheel."""
 
-import importlib.util
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from monai.transforms import Compose, EnsureTyped, LoadImage, ResizeD, ResizeWithPadOrCropD, ScaleIntensity
+from monai.transforms import Compose, EnsureTyped, ResizeD, ResizeWithPadOrCropD
 
 from medae.data.intensity import FOREGROUND_LEVEL
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
+from medae.data.registry import DATA_SOURCES
 from medae.data.slab_split import DROPPED, SPLITS, slab_assignment
 from medae.errors import ConfigError, DataError
 
-TEMPLATE_NAME = "mni_icbm152_{}_tal_nlin_sym_09a_converted.nii.gz"
 # tissue classes of `tissue_labels`: 0 background and CSF, 1 grey matter, 2 white matter
 TISSUE_CLASSES = ("other", "grey_matter", "white_matter")
 TISSUE_PROBABILITY = 0.5
@@ -21,19 +19,24 @@ TISSUE_PROBABILITY = 0.5
 MIRROR_AXIS = 0
 
 
-def mni152_template_path(kind: str = "t1") -> Path:
-    """Path of the MNI152 2009a symmetric template (1 mm, 197 x 233 x 189) in the installed nilearn.
+def mni152_template(kind: str = "t1") -> np.ndarray:
+    """The MNI152 2009a symmetric template (1 mm, 197 x 233 x 189) that nilearn ships, scaled to [0, 1].
 
     Args:
         kind: ``t1`` (the T1 image), ``gm`` or ``wm`` (grey- and white-matter probability maps).
     """
-    spec = importlib.util.find_spec("nilearn")
-    if spec is None or spec.origin is None:
-        raise DataError("nilearn", "is not installed; it ships the MNI152 template used as default data")
-    path = Path(spec.origin).parent / "datasets" / "data" / TEMPLATE_NAME.format(kind)
-    if not path.is_file():
-        raise DataError(str(path), "not found; this nilearn wheel does not ship the MNI152 template")
-    return path
+    try:
+        from nilearn import datasets
+    except ImportError as error:
+        raise DataError(
+            "nilearn", "is not installed; it ships the MNI152 template used as default data"
+        ) from error
+    loaders = {
+        "t1": datasets.load_mni152_template,
+        "gm": datasets.load_mni152_gm_template,
+        "wm": datasets.load_mni152_wm_template,
+    }
+    return np.asarray(loaders[kind](resolution=1).get_fdata(dtype=np.float32))
 
 
 def one_hemisphere(volume: np.ndarray) -> np.ndarray:
@@ -42,11 +45,6 @@ def one_hemisphere(volume: np.ndarray) -> np.ndarray:
     Without this, sagittal test slices would have exact copies in the training split.
     """
     return volume[: (volume.shape[MIRROR_AXIS] + 1) // 2]
-
-
-def load_volume(path: Path) -> np.ndarray:
-    """A NIfTI volume as a float32 array."""
-    return np.asarray(LoadImage(reader="NibabelReader", image_only=True)(path), dtype=np.float32)
 
 
 def axis_slice(axis: int, index: int) -> tuple[Any, ...]:
@@ -59,6 +57,7 @@ def foreground_fraction(array: np.ndarray) -> float:
     return float((array > FOREGROUND_LEVEL).mean())
 
 
+@DATA_SOURCES.register("mni152")
 class MNI152DataModule(ReconstructionDataModule):
     """Slices (2D) or blocks (3D) of the MNI152 T1 template, split without leakage.
 
@@ -118,13 +117,12 @@ class MNI152DataModule(ReconstructionDataModule):
     @cached_property
     def volume(self) -> np.ndarray:
         """The template as float32 in [0, 1]."""
-        volume = load_volume(mni152_template_path())
-        return np.asarray(ScaleIntensity(minv=0.0, maxv=1.0)(volume), dtype=np.float32)
+        return mni152_template("t1")
 
     @cached_property
     def tissue(self) -> np.ndarray:
         """Voxel classes (see ``TISSUE_CLASSES``): grey or white matter where its probability is >= 0.5."""
-        grey, white = load_volume(mni152_template_path("gm")), load_volume(mni152_template_path("wm"))
+        grey, white = mni152_template("gm"), mni152_template("wm")
         classes = np.zeros(grey.shape, dtype=np.int64)
         classes[(grey >= TISSUE_PROBABILITY) & (grey >= white)] = 1
         classes[(white >= TISSUE_PROBABILITY) & (white > grey)] = 2

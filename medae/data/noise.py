@@ -3,6 +3,11 @@
 Every model takes a strength that is the noise's standard deviation on an image in [0, 1]
 (for ``salt_pepper``, the fraction of pixels hit), and a ``torch.Generator`` so that
 validation and test noise can be fixed per sample.
+
+Hand-written, not MONAI's ``RandGaussianNoise``/``RandRicianNoise`` or ``skimage.util.random_noise``:
+those draw from NumPy generators, which the per-sample seeds and the per-epoch seeding
+(:mod:`medae.callbacks.epoch_seed`) of torch do not reach, and skimage's ``poisson`` scales by the
+number of grey levels rather than by a photon count.
 """
 
 from collections.abc import Callable

@@ -13,7 +13,9 @@ def split_subjects(
 ) -> dict[str, str]:
     """Assign every subject to a split; within each label, ``val_fraction`` and ``test_fraction`` of subjects.
 
-    Every label with at least three subjects has at least one in each split.
+    Every label with at least three subjects has at least one in each split. Hand-written, not
+    scikit-learn's: ``train_test_split(stratify=...)`` refuses labels with one subject, and
+    ``GroupShuffleSplit`` does not stratify.
 
     Example:
         >>> splits = split_subjects({f"s{i}": i % 2 for i in range(20)}, 0.2, 0.2, seed=0)

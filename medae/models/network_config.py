@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 from medae.errors import ConfigError
+from medae.registry import NAME_KEY, plain
 from medae.type_check import check_types
 
-REGISTRY_KEY = "name"
 # shared fields that follow the data instead of having a default of their own in a run's config
 FOLLOWS_DATA = {
     "spatial_dims": "${data.spatial_dims}",
@@ -45,17 +45,15 @@ class NetworkConfig:
                 raise ConfigError(f"model.{name}", f"must be > 0, got {value}")
 
     @classmethod
-    def config_node(cls, name: str) -> dict[str, Any]:
-        """The ``model`` config of variant ``name``: its defaults, the shared fields following the data.
+    def config_node(cls) -> dict[str, Any]:
+        """The ``model`` config of a variant: its defaults, the shared fields following the data.
 
         Example:
-            >>> node = NetworkConfig.config_node("x")
-            >>> node["name"], node["image_size"]
-            ('x', '${data.image_size}')
+            >>> NetworkConfig.config_node()["image_size"]
+            '${data.image_size}'
         """
-        defaults = {field.name: getattr(cls(), field.name) for field in dataclasses.fields(cls)}
-        plain = {key: list(value) if isinstance(value, tuple) else value for key, value in defaults.items()}
-        return {REGISTRY_KEY: name, **plain, **FOLLOWS_DATA}
+        defaults = {field.name: plain(getattr(cls(), field.name)) for field in dataclasses.fields(cls)}
+        return defaults | FOLLOWS_DATA
 
     @classmethod
     def from_mapping(cls, options: Mapping[str, Any]) -> Self:
@@ -66,10 +64,10 @@ class NetworkConfig:
             2
         """
         allowed = [f.name for f in dataclasses.fields(cls)]
-        values = {key: value for key, value in options.items() if key != REGISTRY_KEY}
+        values = {key: value for key, value in options.items() if key != NAME_KEY}
         for key in values:
             if key not in allowed:
-                model = options.get(REGISTRY_KEY, cls.__name__)
+                model = options.get(NAME_KEY, cls.__name__)
                 raise ConfigError(
                     f"model.{key}", f"is not an option of model '{model}'; allowed: {', '.join(allowed)}"
                 )

@@ -2,10 +2,10 @@
 
 from medae.models.autoencoder_module import AutoencoderModule
 from medae.models.conv.torch_model import ConvAutoencoder, ConvAutoencoderConfig
-from medae.models.registry import register
+from medae.models.registry import MODELS
 
 
-@register("conv")
+@MODELS.register("conv")
 class ConvAutoencoderModule(AutoencoderModule):
     """Convolutional autoencoder (MONAI AutoEncoder) with a ``latent_channels`` bottleneck; 2D or 3D."""
 

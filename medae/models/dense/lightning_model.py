@@ -2,10 +2,10 @@
 
 from medae.models.autoencoder_module import AutoencoderModule
 from medae.models.dense.torch_model import DenseAutoencoder, DenseAutoencoderConfig
-from medae.models.registry import register
+from medae.models.registry import MODELS
 
 
-@register("dense")
+@MODELS.register("dense")
 class DenseAutoencoderModule(AutoencoderModule):
     """Textbook fully-connected autoencoder on flattened images, ``latent_size`` code."""
 

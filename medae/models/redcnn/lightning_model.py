@@ -2,10 +2,10 @@
 
 from medae.models.autoencoder_module import AutoencoderModule
 from medae.models.redcnn.torch_model import RedCnn, RedCnnConfig
-from medae.models.registry import register
+from medae.models.registry import MODELS
 
 
-@register("redcnn")
+@MODELS.register("redcnn")
 class RedCnnModule(AutoencoderModule):
     """RED-CNN residual encoder-decoder (Chen et al. 2017) for denoising, e.g. low-dose CT."""
 

@@ -1,11 +1,11 @@
 """Training logic of the sparse autoencoder: reconstruction plus the weighted sparsity penalty."""
 
 from medae.models.autoencoder_module import AutoencoderModule
-from medae.models.registry import register
+from medae.models.registry import MODELS
 from medae.models.sparse.torch_model import SparseAutoencoder, SparseAutoencoderConfig
 
 
-@register("sparse")
+@MODELS.register("sparse")
 class SparseAutoencoderModule(AutoencoderModule):
     """Convolutional autoencoder with an L1 or KL sparsity penalty on the code, weight in config."""
 

@@ -1,11 +1,11 @@
 """Training logic of the (beta-)VAE: reconstruction plus the KL term with warm-up."""
 
 from medae.models.autoencoder_module import AutoencoderModule
-from medae.models.registry import register
+from medae.models.registry import MODELS
 from medae.models.vae.torch_model import VaeConfig, VariationalAutoencoder
 
 
-@register("vae")
+@MODELS.register("vae")
 class VaeModule(AutoencoderModule):
     """Beta-VAE (MONAI VarAutoEncoder) with KL warm-up; evaluates on the posterior mean."""
 

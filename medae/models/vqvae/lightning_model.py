@@ -1,11 +1,11 @@
 """Training logic of the VQ-VAE: reconstruction plus the quantisation (commitment) loss."""
 
 from medae.models.autoencoder_module import AutoencoderModule
-from medae.models.registry import register
+from medae.models.registry import MODELS
 from medae.models.vqvae.torch_model import VectorQuantizedAutoencoder, VqVaeConfig
 
 
-@register("vqvae")
+@MODELS.register("vqvae")
 class VqVaeModule(AutoencoderModule):
     """VQ-VAE (MONAI VQVAE, EMA codebook); logs quantisation loss, perplexity and codebook usage."""
 

@@ -1,0 +1,28 @@
+"""The registry of data sources: ``data=<name>`` builds the LightningDataModule registered as ``name``."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from medae.data.reconstruction_datamodule import ReconstructionDataModule
+from medae.registry import Registry, signature_defaults
+from medae.type_check import check_types
+
+DATA_SOURCES: Registry[type[ReconstructionDataModule]] = Registry("data", signature_defaults)
+"""``data=<name>``: the source's constructor defaults are its config. Register a source with
+``@DATA_SOURCES.register("<name>")`` on a ``ReconstructionDataModule`` subclass."""
+
+
+def build_datamodule(data: Mapping[str, Any] | DictConfig) -> ReconstructionDataModule:
+    """The data module a ``data`` node names, built with the node's other keys (resolved).
+
+    Example:
+        >>> build_datamodule({"name": "mni152", "image_size": 32}).image_size
+        32
+    """
+    if isinstance(data, DictConfig):
+        data = OmegaConf.to_container(data, resolve=True)
+    data_class, options = DATA_SOURCES.build(data)
+    check_types("data", options, data_class)
+    return data_class(**options)
