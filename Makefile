@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first: a bare requirement would pull a multi-GB CUDA build
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[dev,sweep,server]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,sweep,server,cluster]"
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -42,9 +42,9 @@ experiments: setup
 ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
 
-# the team tracking server: MLFLOW_AUTH_ADMIN_PASSWORD=... make server [ARGS="--port 5000"]
+# the team tracking server on PostgreSQL: MLFLOW_AUTH_ADMIN_PASSWORD=... make server [ARGS="--port 5000"]
 server: setup
-	$(BIN)/python -m medae.server $(ARGS)
+	$(BIN)/python -m medae.server --postgres $(ARGS)
 
 lint: setup
 	$(BIN)/ruff check medae tests experiments

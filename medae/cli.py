@@ -1,6 +1,7 @@
 """The ``medae`` command: train, eval, reproduce, models."""
 
 import importlib
+import importlib.util
 import os
 import sys
 from collections.abc import Sequence
@@ -105,6 +106,8 @@ def run_hydra_command(command: str, args: list[str]) -> None:
         exit_on_user_error(check_before_hydra, command, searchpath_overrides(folders, overrides))
     sys.argv = [f"medae {command}", *args]
     module, function = HYDRA_COMMANDS[command].split(":")
+    # Lightning's DDP launcher starts the other ranks as `python -m <__main__'s module> ARGS`
+    sys.modules["__main__"].__spec__ = importlib.util.find_spec(module)
     getattr(importlib.import_module(module), function)()
 
 

@@ -21,9 +21,26 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 from medae.errors import ConfigError
 from medae.trainer_options import register_trainer_defaults
 
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")  # inside the package, so a wheel has it
+# metric names (the last part of `optimized_metric`) that are better when lower
+LOWER_IS_BETTER = ("loss", "mse", "mae", "rmse", "lpips", "fid")
+
+
+def direction(metric: str) -> str:
+    """Whether a sweeper maximises or minimises ``metric``: ``minimize`` for losses and errors.
+
+    Example:
+        >>> direction("val/psnr_best"), direction("val/loss")
+        ('maximize', 'minimize')
+    """
+    name = metric.rpartition("/")[2].removesuffix("_best")
+    return "minimize" if name.startswith(LOWER_IS_BETTER) else "maximize"
+
+
 # `${cwd:}` in conf/paths: where medae was started, resolvable before Hydra's own config exists (sweeps)
 OmegaConf.register_new_resolver("cwd", os.getcwd, replace=True)
+# `${direction:${optimized_metric}}` in conf/hparams_search/optuna.yaml
+OmegaConf.register_new_resolver("direction", direction, replace=True)
 register_trainer_defaults()
 SEARCHPATH = "hydra.searchpath="
 
@@ -32,8 +49,8 @@ def first_job_overrides(overrides: Sequence[str]) -> list[str]:
     """Replace each sweep (``a=1,2``) by its first value, so one job's config can be composed.
 
     Example:
-        >>> first_job_overrides(["optim.lr=1e-3,3e-4", "model=conv"])
-        ['optim.lr=0.001', 'model=conv']
+        >>> first_job_overrides(["optim.lr=1e-3,3e-4", "model=conv", "seed=tag(log,interval(1,3))"])
+        ['optim.lr=0.001', 'model=conv', 'seed=1.0']
     """
     try:
         parsed = OverridesParser.create().parse_overrides(list(overrides))
@@ -41,7 +58,9 @@ def first_job_overrides(overrides: Sequence[str]) -> list[str]:
         raise ConfigError("overrides", str(error).splitlines()[0]) from error
     single = []
     for override in parsed:
-        if override.is_sweep_override():
+        if override.is_interval_sweep():  # a sweeper's search space, e.g. Optuna's interval(1e-4,1e-2)
+            single.append(f"{override.get_key_element()}={override.value().start}")
+        elif override.is_sweep_override():
             values = iter(override.sweep_string_iterator())
             single.append(f"{override.get_key_element()}={next(values)}")
         else:

@@ -18,6 +18,9 @@ import secrets
 import sys
 from pathlib import Path
 
+from medae.errors import exit_on_user_error
+from medae.postgres_store import start_cluster, stop_cluster
+
 ADMIN_PASSWORD_VAR = "MLFLOW_AUTH_ADMIN_PASSWORD"
 MIN_PASSWORD_LENGTH = 12  # MLflow's own rule for the admin password
 # signs the auth app's CSRF tokens; set it yourself when several servers share one store
@@ -68,6 +71,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--folder", default="server", help="where the stores live")
     parser.add_argument("--backend-store-uri", default=None, help="default: sqlite in --folder")
+    parser.add_argument(
+        "--postgres", action="store_true", help="start a private PostgreSQL in --folder as the backend store"
+    )
+    parser.add_argument("--postgres-port", type=int, default=5433)
+    parser.add_argument(
+        "--stop-postgres", action="store_true", help="stop the PostgreSQL of --folder, then exit"
+    )
     parser.add_argument("--artifacts-destination", default=None, help="default: --folder/artifacts")
     parser.add_argument("--admin-username", default="admin")
     args = parser.parse_args(argv)
@@ -80,6 +90,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     """Write the auth config and replace this process with ``mlflow server``."""
     args = parse(sys.argv[1:] if argv is None else argv)
+    if args.stop_postgres:
+        stop_cluster(Path(args.folder).resolve())
+        return
     if len(os.environ.get(ADMIN_PASSWORD_VAR, "")) < MIN_PASSWORD_LENGTH:
         print(
             f"medae: error: {ADMIN_PASSWORD_VAR}: set the admin password in the environment "
@@ -89,10 +102,15 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2)
     folder = Path(args.folder).resolve()
     folder.mkdir(parents=True, exist_ok=True)
+    environment = dict(os.environ)
+    if args.postgres:
+        args.backend_store_uri, passfile = exit_on_user_error(start_cluster, folder, args.postgres_port)
+        environment["PGPASSFILE"] = str(passfile)
+        print(f"PostgreSQL on 127.0.0.1:{args.postgres_port} (stop: python -m medae.server --stop-postgres)")
     ini = folder / "basic_auth.ini"
     ini.write_text(auth_config(f"sqlite:///{folder / 'auth.db'}", args.admin_username))
     print(f"export MLFLOW_TRACKING_URI=http://{args.host}:{args.port}", flush=True)
-    environment = {**os.environ, "MLFLOW_AUTH_CONFIG_PATH": str(ini)}
+    environment["MLFLOW_AUTH_CONFIG_PATH"] = str(ini)
     environment.setdefault(CSRF_KEY_VAR, secrets.token_hex(32))
     os.execve(sys.executable, server_command(args), environment)
 

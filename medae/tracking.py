@@ -5,6 +5,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from lightning import LightningModule
 from lightning.pytorch.loggers import Logger, MLFlowLogger
 from mlflow.utils.git_utils import get_git_branch, get_git_commit
@@ -84,6 +86,17 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def sweep_tags() -> dict[str, str]:
+    """A ``-m`` job's number and sweep folder; under the Optuna sweeper also its trial number."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return {}
+    hydra = HydraConfig.get()
+    tags = {"medae.sweep.job": str(hydra.job.num), "medae.sweep.dir": str(hydra.sweep.dir)}
+    if "optuna" in str(hydra.sweeper.get("_target_", "")):
+        tags["medae.optuna.trial"] = str(hydra.job.num)  # job numbers are the new study's trial numbers
+    return tags
+
+
 def record_run_setup(
     logger: MLFlowLogger,
     cfg: DictConfig,
@@ -114,6 +127,7 @@ def record_run_setup(
         "medae.task": str(cfg.get("task_name", "")),
         "medae.num_parameters": str(sum(p.numel() for p in module.parameters())),
         "medae.skipped_files": str(len(datamodule.skipped_files)),
+        **sweep_tags(),
     }
     for key, value in tags.items():
         client.set_tag(run_id, key, redact(value))

@@ -151,3 +151,7 @@ def main(cfg: DictConfig) -> float | None:
     for key in sorted(k for k in result.metrics if not k.startswith(("train/", "val/"))):
         log.info("%s = %.4f", key, result.metrics[key])
     return result.metric
+
+
+if __name__ == "__main__":  # the other DDP ranks start here (see medae.cli)
+    main()

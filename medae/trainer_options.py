@@ -5,10 +5,12 @@ node registered here, so ``medae train trainer.gradient_clip_val=1`` works witho
 """
 
 import inspect
+import logging
 import re
 from typing import Any
 
 import lightning
+import torch
 from hydra.core.config_store import ConfigStore
 from hydra.utils import instantiate
 from lightning.fabric.utilities.exceptions import MisconfigurationException
@@ -20,6 +22,7 @@ from medae.type_check import check_types
 # arguments medae passes itself
 SUPPLIED_BY_MEDAE = ("self", "logger", "callbacks")
 LIGHTNING_DEFAULTS_NAME = "lightning"
+log = logging.getLogger(__name__)
 
 
 def lightning_defaults() -> dict[str, Any]:
@@ -43,12 +46,25 @@ def register_trainer_defaults() -> None:
     ConfigStore.instance().store(group="trainer", name=LIGHTNING_DEFAULTS_NAME, node=lightning_defaults())
 
 
+def runs_on_gpu(accelerator: str) -> bool:
+    """Whether ``trainer.accelerator`` puts the model on CUDA GPUs here.
+
+    Example:
+        >>> runs_on_gpu("cpu")
+        False
+    """
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+
+
 def build_trainer(node: DictConfig, **objects: Any) -> lightning.Trainer:
     """Instantiate the ``trainer`` node with ``objects`` (callbacks, logger); bad values: ConfigError."""
     options = {
         key: value for key, value in OmegaConf.to_container(node, resolve=True).items() if key != "_target_"
     }
     check_types("trainer", options, lightning.Trainer)
+    if options.get("sync_batchnorm") and not runs_on_gpu(options.get("accelerator", "auto")):
+        log.info("trainer.sync_batchnorm is off: synchronised batch norm needs CUDA GPUs")
+        objects["sync_batchnorm"] = False
     try:
         return instantiate(node, **objects)
     except Exception as error:

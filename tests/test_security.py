@@ -2,11 +2,8 @@
 
 import gzip
 import os
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import mlflow
@@ -23,6 +20,7 @@ from medae.errors import DataError
 from medae.train import train
 from tests.conftest import medae, tracking_uri
 from tests.data_files import pydicom_file
+from tests.tracking_server import ADMIN_PASSWORD, running_server
 
 PASSWORD = "not-a-real-secret-4321"
 
@@ -164,38 +162,10 @@ def test_no_secret_reaches_params_tags_artifacts_or_checkpoints(make_config, tmp
     assert PASSWORD not in text
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory):
-    pytest.importorskip(
-        "flask_wtf", reason="MLflow's basic-auth app needs Flask-WTF (pip install medae[server])"
-    )
-    folder = tmp_path_factory.mktemp("server")
-    port = free_port()
-    admin = "admin-password-for-tests"
-    env = {**os.environ, "MLFLOW_AUTH_ADMIN_PASSWORD": admin}
-    command = [sys.executable, "-m", "medae.server", "--port", str(port), "--folder", str(folder)]
-    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{uri}/health", timeout=2)
-            break
-        except OSError:
-            assert server.poll() is None, server.stdout.read()
-            time.sleep(0.5)
-    else:
-        server.kill()
-        pytest.fail("the tracking server did not start within 90 s")
-    yield uri, admin
-    server.terminate()
-    server.wait(timeout=30)
+    with running_server(tmp_path_factory.mktemp("server")) as uri:
+        yield uri, ADMIN_PASSWORD
 
 
 def as_user(monkeypatch, uri: str, user: str | None, password: str | None) -> mlflow.MlflowClient:

@@ -105,7 +105,10 @@ class AutoencoderModule(LightningModule):
         logged |= {f"{stage}/{name}": value for name, value in output.regularizers.items()}
         logged |= {f"{stage}/{name}": value for name, value in output.diagnostics.items()}
         batch_size = batch["image"].shape[0]
-        self.log_dict(logged, on_step=False, on_epoch=True, prog_bar=False, batch_size=batch_size)
+        # sync_dist: under DDP, epoch means cover every rank's batches (torchmetrics objects sync themselves)
+        self.log_dict(
+            logged, on_step=False, on_epoch=True, prog_bar=False, batch_size=batch_size, sync_dist=True
+        )
         reconstruction = output.reconstruction  # in eval mode deterministic: a VAE decodes its posterior mean
         if stage != "train" or self._train_quality_step():
             self.quality_metrics(stage).update(reconstruction.detach().float(), batch["image"].float())
@@ -162,7 +165,7 @@ class AutoencoderModule(LightningModule):
         self._log_gain("val")
         if not self.trainer.sanity_checking:
             self.val_psnr_best(self.quality_metrics("val")["psnr"].compute())
-            self.log("val/psnr_best", self.val_psnr_best.compute(), prog_bar=True)
+            self.log("val/psnr_best", self.val_psnr_best.compute(), prog_bar=True, sync_dist=True)
 
     def on_test_epoch_end(self) -> None:
         """Log the denoising gain on the test set."""
@@ -172,7 +175,7 @@ class AutoencoderModule(LightningModule):
         input_psnr = self.quality_metrics(stage, of_input=True)["psnr"]
         if input_psnr.update_called:
             gain = self.quality_metrics(stage)["psnr"].compute() - input_psnr.compute()
-            self.log(f"{stage}/psnr_gain", gain)
+            self.log(f"{stage}/psnr_gain", gain, sync_dist=True)
 
     def configure_optimizers(self) -> dict[str, Any]:
         """Instantiate the ``_partial_`` optimiser, and the scheduler when one is configured."""
