@@ -1,9 +1,12 @@
 """Building the pieces of a run from its config: data paths, loggers, callbacks, Hydra job info."""
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning import Callback
 from lightning.pytorch.callbacks import LearningRateMonitor
@@ -78,9 +81,27 @@ def hydra_output_dir() -> Path | None:
     return Path(HydraConfig.get().runtime.output_dir) / ".hydra"
 
 
+def swept_keys(sweep_dir: Path, sweeper_params: Mapping[str, Any] | None) -> set[str]:
+    """The keys a ``-m`` launch varies: its sweep overrides (``multirun.yaml``) and the sweeper's params."""
+    launch = sweep_dir / "multirun.yaml"
+    overrides = list(OmegaConf.load(launch).hydra.overrides.task) if launch.is_file() else []
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    return {o.get_key_element() for o in parsed if o.is_sweep_override()} | set(sweeper_params or {})
+
+
 def hydra_overrides_name() -> str:
-    """The job's command-line overrides as ``key=value,key=value`` (empty outside Hydra)."""
-    return HydraConfig.get().job.override_dirname if HydraConfig.initialized() else ""
+    """What tells this job apart: in a ``-m`` sweep, only the swept ``key=value`` pairs; else every override.
+
+    Empty outside Hydra.
+    """
+    if not HydraConfig.initialized():
+        return ""
+    hydra = HydraConfig.get()
+    if hydra.mode != RunMode.MULTIRUN:
+        return hydra.job.override_dirname
+    swept = swept_keys(Path(hydra.sweep.dir), hydra.sweeper.get("params"))
+    job = OverridesParser.create().parse_overrides(list(hydra.overrides.task))
+    return ",".join(o.input_line for o in job if o.get_key_element() in swept) or f"job{hydra.job.num}"
 
 
 def to_plain(node: DictConfig | None) -> Any:

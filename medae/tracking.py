@@ -106,6 +106,9 @@ def record_run_setup(
 ) -> None:
     """Log the flattened config as params (once), tags, and the config and overrides as artifacts.
 
+    Values inside the job's own output folder (``paths.output_dir``, the checkpoint ``dirpath``,
+    ``trainer.default_root_dir``) differ between every two jobs, so they are ``medae.path.<key>`` tags.
+
     Everything logged passes through :func:`medae.redaction.redact`. A resumed run
     (``logger.resumed``) keeps the params and config it has and gets fresh environment tags only,
     since its process and machine may have changed.
@@ -115,7 +118,10 @@ def record_run_setup(
         for key, value in environment_tags().items():
             client.set_tag(run_id, key, value)
         return
-    logger.log_hyperparams({key: redact(value) for key, value in flatten_config(cfg).items()})
+    params = flatten_config(cfg)
+    job_paths = {key: value for key, value in params.items() if value.startswith(str(cfg.paths.output_dir))}
+    # per-job folders are tags, so the UI's "diff only" shows only what was chosen differently
+    logger.log_hyperparams({key: redact(value) for key, value in params.items() if key not in job_paths})
     tags = {
         **git_state(Path(cfg.paths.root_dir)),
         **package_versions(),
@@ -128,6 +134,7 @@ def record_run_setup(
         "medae.num_parameters": str(sum(p.numel() for p in module.parameters())),
         "medae.skipped_files": str(len(datamodule.skipped_files)),
         **sweep_tags(),
+        **{f"medae.path.{key}": value for key, value in job_paths.items()},
     }
     for key, value in tags.items():
         client.set_tag(run_id, key, redact(value))

@@ -127,9 +127,14 @@ def test_sweep_lands_one_run_per_job(tmp_path):
     runs = runs_of(tmp_path)
     assert len(runs) == 2
     assert {r.data.params["optim.lr"] for r in runs} == {"0.001", "0.0003"}
-    assert len({r.info.run_name for r in runs}) == 2
-    assert len({r.data.params["paths.output_dir"] for r in runs}) == 2
+    assert {r.info.run_name for r in runs} == {
+        "conv:optim.lr=0.001",
+        "conv:optim.lr=0.0003",
+    }  # swept keys only
+    assert len({r.data.tags["medae.path.paths.output_dir"] for r in runs}) == 2
     for run in runs:
+        job_folder = run.data.tags["medae.path.paths.output_dir"]
+        assert not [key for key, value in run.data.params.items() if value.startswith(job_folder)]
         assert run.info.status == "FINISHED"
         assert {"test/loss", "test/psnr", "test/ssim"} <= set(run.data.metrics)
 
