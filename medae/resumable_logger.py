@@ -12,6 +12,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from mlflow.entities import RunStatus
+from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
 from medae.errors import ConfigError, Interrupted
 from medae.redaction import redact, redact_values
@@ -51,6 +52,8 @@ class ResumableMLFlowLogger(MLFlowLogger):
         sync_every_n_saves: upload ``last.ckpt`` every this many checkpoint saves (0: only when the run
             ends). Uploads of the best checkpoint happen whenever it changes.
         heartbeat_interval_s: seconds between heartbeat tags.
+        system_metrics_interval_s: seconds between MLflow's system metrics (``system/*``: CPU, memory,
+            disk, network, and GPU where pynvml finds one); 0 turns them off.
     """
 
     def __init__(
@@ -63,6 +66,7 @@ class ResumableMLFlowLogger(MLFlowLogger):
         run_id: str | None = None,
         sync_every_n_saves: int = 1,
         heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
+        system_metrics_interval_s: float = 10.0,
     ) -> None:
         if sync_every_n_saves < 0:
             raise ConfigError("logger.mlflow.sync_every_n_saves", f"must be >= 0, got {sync_every_n_saves}")
@@ -81,6 +85,8 @@ class ResumableMLFlowLogger(MLFlowLogger):
         self.sync_every_n_saves = sync_every_n_saves
         self.heartbeat_interval_s = heartbeat_interval_s
         self._heartbeat: Heartbeat | None = None
+        self.system_metrics_interval_s = system_metrics_interval_s
+        self._system_metrics: SystemMetricsMonitor | None = None
         self._last_steps: dict[str, int] = {}
         self._saves = 0
         self._synced_best: str | None = None
@@ -104,6 +110,14 @@ class ResumableMLFlowLogger(MLFlowLogger):
                 client.set_tag(self._run_id, key, value)
             self._heartbeat = Heartbeat(self._tracking_uri, self._run_id, self.heartbeat_interval_s)
             self._heartbeat.start()
+            if self.system_metrics_interval_s > 0:  # CPU, memory, disk, network; GPU with pynvml
+                self._system_metrics = SystemMetricsMonitor(
+                    self._run_id,
+                    sampling_interval=self.system_metrics_interval_s,
+                    resume_logging=self.resumed,
+                    tracking_uri=self._tracking_uri,
+                )
+                self._system_metrics.start()
         return client
 
     @rank_zero_only
@@ -164,6 +178,8 @@ class ResumableMLFlowLogger(MLFlowLogger):
         self._ended = True
         if self._heartbeat is not None:
             self._heartbeat.stop()
+        if self._system_metrics is not None:
+            self._system_metrics.finish()
         try:
             self._sync_last()
         finally:

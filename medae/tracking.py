@@ -1,6 +1,7 @@
 """What every MLflow run records besides metrics: parameters, tags, the config, the data's fingerprint."""
 
 import importlib.metadata
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning import LightningModule
 from lightning.pytorch.loggers import Logger, MLFlowLogger
+from mlflow.data.code_dataset_source import CodeDatasetSource
+from mlflow.data.dataset_source import DatasetSource
+from mlflow.data.dataset_source_registry import resolve_dataset_source
+from mlflow.data.meta_dataset import MetaDataset
+from mlflow.entities import DatasetInput, InputTag
 from mlflow.utils.git_utils import get_git_branch, get_git_commit
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 from omegaconf import DictConfig, OmegaConf
 
 from medae.compute_environment import environment_tags
@@ -19,6 +26,7 @@ from medae.redaction import redact
 
 TRACKED_PACKAGES = ("medae", "torch", "lightning", "monai", "torchmetrics", "hydra-core", "mlflow", "numpy")
 MAX_PARAM_LENGTH = 6000
+DIGEST_LENGTH = 36  # MLflow's limit on a dataset digest
 
 
 def find_mlflow_logger(loggers: Sequence[Logger]) -> MLFlowLogger | None:
@@ -97,6 +105,28 @@ def sweep_tags() -> dict[str, str]:
     return tags
 
 
+def dataset_inputs(data: DictConfig, datamodule: ReconstructionDataModule) -> list[DatasetInput]:
+    """One MLflow dataset per split: ``<source>-<split>``, the data's fingerprint as digest, its size.
+
+    The source is the data's ``root`` where it has one, else the registered source's name (the
+    MNI152 template ships with nilearn).
+    """
+    root = data.get("root")
+    source: DatasetSource = CodeDatasetSource({"medae.data": str(data.name)})
+    if root:
+        with warnings.catch_warnings():  # MLflow registers its local source class twice and says so
+            warnings.simplefilter("ignore", UserWarning)
+            source = resolve_dataset_source(str(root))
+    digest = datamodule.fingerprint()[:DIGEST_LENGTH]
+    return [
+        DatasetInput(
+            MetaDataset(source, name=f"{data.name}-{split}", digest=digest)._to_mlflow_entity(),
+            tags=[InputTag(MLFLOW_DATASET_CONTEXT, split), InputTag("medae.samples", str(size))],
+        )
+        for split, size in datamodule.split_sizes().items()
+    ]
+
+
 def record_run_setup(
     logger: MLFlowLogger,
     cfg: DictConfig,
@@ -138,6 +168,7 @@ def record_run_setup(
     }
     for key, value in tags.items():
         client.set_tag(run_id, key, redact(value))
+    client.log_inputs(run_id, datasets=dataset_inputs(cfg.data, datamodule))
     client.log_text(run_id, redact(OmegaConf.to_yaml(cfg, resolve=True)), RESOLVED_CONFIG_ARTIFACT)
     client.log_text(run_id, redact(OmegaConf.to_yaml(cfg)), UNRESOLVED_CONFIG_ARTIFACT)
     if datamodule.skipped_files:

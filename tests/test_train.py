@@ -1,4 +1,5 @@
 import math
+import os
 from pathlib import Path
 
 import mlflow
@@ -164,3 +165,26 @@ def test_cli_reports_bad_value_in_one_line(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == "medae: error: optim.lr: must be a number > 0, got -1"
     assert "Traceback" not in done.stderr
+
+
+def test_runs_record_system_metrics(make_config, tmp_path):
+    result = train(make_config("trainer.max_epochs=2", "logger.mlflow.system_metrics_interval_s=0.5"))
+    client = mlflow.MlflowClient(tracking_uri(tmp_path))
+    metrics = client.get_run(result.run_id).data.metrics
+    assert 0 < metrics["system/cpu_utilization_percentage"] <= 100 * os.cpu_count()
+    assert metrics["system/system_memory_usage_megabytes"] > 100
+
+
+def test_runs_log_one_dataset_per_split_with_the_fingerprint(make_config, tmp_path):
+    result = train(make_config("trainer.max_epochs=1"))
+    run = mlflow.MlflowClient(tracking_uri(tmp_path)).get_run(result.run_id)
+    inputs = {
+        tags["mlflow.data.context"]: (entry.dataset, tags)
+        for entry in run.inputs.dataset_inputs
+        for tags in [{tag.key: tag.value for tag in entry.tags}]
+    }
+    assert set(inputs) == {"train", "val", "test"}
+    for split, (dataset, tags) in inputs.items():
+        assert dataset.name == f"mni152-{split}"
+        assert run.data.tags["medae.data_fingerprint"].startswith(dataset.digest)
+        assert int(tags["medae.samples"]) > 0
