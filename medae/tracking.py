@@ -80,6 +80,12 @@ def git_state(directory: Path) -> dict[str, str]:
     }
 
 
+def medae_source_commit() -> dict[str, str]:
+    """The commit of the medae source that runs, when it is a git checkout (an editable install)."""
+    commit = get_git_commit(str(Path(__file__).resolve().parent))
+    return {"medae.source.git.commit": commit} if commit else {}
+
+
 def package_versions() -> dict[str, str]:
     """Installed versions of the packages a result depends on, as ``medae.version.<name>`` tags.
 
@@ -153,7 +159,8 @@ def record_run_setup(
     # per-job folders are tags, so the UI's "diff only" shows only what was chosen differently
     logger.log_hyperparams({key: redact(value) for key, value in params.items() if key not in job_paths})
     tags = {
-        **git_state(Path(cfg.paths.root_dir)),
+        **git_state(Path.cwd()),  # the user's repository, when medae runs inside one
+        **medae_source_commit(),
         **package_versions(),
         **environment_tags(),
         "medae.output_dir": str(cfg.paths.output_dir),

@@ -48,12 +48,16 @@ def tracking_uri(root: Path) -> str:
     return f"sqlite:///{root}/mlflow.db"
 
 
-def runs_in_store(root: Path) -> list:
-    """Every run of the MLflow store in ``root`` (none when the store was never created)."""
+def runs_in_store(root: Path, sweep_parents: bool = False) -> list:
+    """The runs of the MLflow store in ``root`` (none when the store was never created).
+
+    A ``-m`` launch's parent run (it only groups the jobs) is left out unless ``sweep_parents``.
+    """
     if not (root / "mlflow.db").exists():
         return []
     client = mlflow.MlflowClient(tracking_uri(root))
-    return client.search_runs([experiment.experiment_id for experiment in client.search_experiments()])
+    runs = client.search_runs([experiment.experiment_id for experiment in client.search_experiments()])
+    return [run for run in runs if sweep_parents or run.data.tags.get("medae.sweep.parent") != "true"]
 
 
 def medae_env(root: Path, **extra: str) -> dict[str, str]:

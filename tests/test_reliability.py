@@ -156,9 +156,7 @@ def test_joblib_sweep_on_a_new_store_lands_and_reproduces_in_another_environment
         tmp_path,
     )
     assert sweep.returncode == 0, sweep.stderr[-3000:]
-    runs = client_of(tmp_path).search_runs(
-        [client_of(tmp_path).get_experiment_by_name("medae").experiment_id]
-    )
+    runs = runs_in_store(tmp_path)
     assert sorted(run.data.params["seed"] for run in runs) == ["1", "2"]
     assert {run.info.status for run in runs} == {"FINISHED"}
     # joblib's workers run torch on fewer threads; reproduce uses the recorded count again

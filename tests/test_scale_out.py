@@ -120,14 +120,15 @@ def test_team_server_on_postgresql_lands_a_parallel_sweep(tmp_path, monkeypatch)
                 monkeypatch.setenv(name, value)
             client = mlflow.MlflowClient(uri)
             runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+            runs = [run for run in runs if run.data.tags.get("medae.sweep.parent") != "true"]
             assert sorted(run.data.params["seed"] for run in runs) == ["1", "2"]
             for run in runs:
                 assert run.info.status == "FINISHED"
                 checkpoints = client.list_artifacts(run.info.run_id, "checkpoints")
                 assert "checkpoints/best.ckpt" in [a.path for a in checkpoints]
-            assert (
-                query(port, folder / "pgpass", "SELECT count(*) FROM runs", DATABASE) == "2"
-            )  # stored in PostgreSQL
+            jobs = "SELECT count(*) FROM runs r WHERE NOT EXISTS (SELECT 1 FROM tags t WHERE "
+            jobs += "t.run_uuid = r.run_uuid AND t.key = 'medae.sweep.parent')"
+            assert query(port, folder / "pgpass", jobs, DATABASE) == "2", "the runs live in PostgreSQL"
     finally:
         stop_cluster(folder)
         shutil.rmtree(folder.parent)

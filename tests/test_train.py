@@ -1,5 +1,6 @@
 import math
 import os
+import subprocess
 from pathlib import Path
 
 import mlflow
@@ -11,12 +12,14 @@ from medae.errors import ConfigError
 from medae.evaluate import evaluate
 from medae.reproduce import reproduce
 from medae.train import train
-from tests.conftest import FAST_RUN, medae, tracking_uri
+from tests.conftest import FAST_RUN, medae, runs_in_store, tracking_uri
 
 
 def runs_of(root: Path, experiment: str = "medae") -> list:
+    """The experiment's runs, without a sweep's parent run."""
     client = mlflow.MlflowClient(tracking_uri(root))
-    return client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    return [run for run in runs if run.data.tags.get("medae.sweep.parent") != "true"]
 
 
 def test_fast_dev_run_trains_and_tests(make_config):
@@ -133,6 +136,10 @@ def test_sweep_lands_one_run_per_job(tmp_path):
         "conv:optim.lr=0.0003",
     }  # swept keys only
     assert len({r.data.tags["medae.path.paths.output_dir"] for r in runs}) == 2
+    jobs = {run.info.run_id for run in runs}
+    (parent,) = [run for run in runs_in_store(tmp_path, sweep_parents=True) if run.info.run_id not in jobs]
+    assert parent.info.run_name.endswith(": optim.lr")
+    assert {run.data.tags["mlflow.parentRunId"] for run in runs} == {parent.info.run_id}
     for run in runs:
         job_folder = run.data.tags["medae.path.paths.output_dir"]
         assert not [key for key, value in run.data.params.items() if value.startswith(job_folder)]
@@ -188,3 +195,23 @@ def test_runs_log_one_dataset_per_split_with_the_fingerprint(make_config, tmp_pa
         assert dataset.name == f"mni152-{split}"
         assert run.data.tags["medae.data_fingerprint"].startswith(dataset.digest)
         assert int(tags["medae.samples"]) > 0
+
+
+def head_commit(folder: Path) -> str | None:
+    done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def test_runs_record_the_medae_commit_and_the_working_folders_repository(tmp_path):
+    repository = tmp_path / "study"
+    repository.mkdir()
+    identity = ["-c", "user.name=t", "-c", "user.email=t@t"]
+    for command in (["init", "-q"], [*identity, "commit", "-q", "--allow-empty", "-m", "x"]):
+        subprocess.run(["git", *command], cwd=repository, check=True)
+    done = medae(["train", *FAST_RUN, "trainer.max_epochs=1"], tmp_path, cwd=repository)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (run,) = runs_of(tmp_path)
+    assert run.data.tags["mlflow.source.git.commit"] == head_commit(repository)
+    medae_commit = head_commit(Path(__file__).parent)
+    if medae_commit:  # a checkout of medae, as in CI
+        assert run.data.tags["medae.source.git.commit"] == medae_commit
