@@ -15,6 +15,7 @@ from mlflow.data.dataset_source import DatasetSource
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.meta_dataset import MetaDataset
 from mlflow.entities import DatasetInput, InputTag
+from mlflow.exceptions import MlflowException
 from mlflow.utils.git_utils import get_git_branch, get_git_commit
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 from omegaconf import DictConfig, OmegaConf
@@ -23,6 +24,7 @@ from medae.compute_environment import environment_tags
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
 from medae.logged_run import RESOLVED_CONFIG_ARTIFACT, UNRESOLVED_CONFIG_ARTIFACT
 from medae.redaction import redact
+from medae.tracking_store import store_lock
 
 TRACKED_PACKAGES = ("medae", "torch", "lightning", "monai", "torchmetrics", "hydra-core", "mlflow", "numpy")
 MAX_PARAM_LENGTH = 6000
@@ -175,7 +177,12 @@ def record_run_setup(
     }
     for key, value in tags.items():
         client.set_tag(run_id, key, redact(value))
-    client.log_inputs(run_id, datasets=dataset_inputs(cfg.data, datamodule))
+    datasets = dataset_inputs(cfg.data, datamodule)
+    with store_lock(cfg.logger.mlflow.tracking_uri):  # parallel jobs would insert the same dataset twice
+        try:
+            client.log_inputs(run_id, datasets=datasets)
+        except MlflowException:  # a job on another machine inserted it in between: now it is reused
+            client.log_inputs(run_id, datasets=datasets)
     client.log_text(run_id, redact(OmegaConf.to_yaml(cfg, resolve=True)), RESOLVED_CONFIG_ARTIFACT)
     client.log_text(run_id, redact(OmegaConf.to_yaml(cfg)), UNRESOLVED_CONFIG_ARTIFACT)
     if datamodule.skipped_files:
