@@ -11,10 +11,9 @@ def description(entry: Any) -> str:
     return (entry.__doc__ or "").strip().splitlines()[0]
 
 
-def options(registry: Registry[Any], name: str) -> dict[str, Any]:
-    """The config keys of entry ``name`` that not every entry of ``registry`` has, with their defaults."""
-    shared = set.intersection(*(set(registry.node(other)) for other in registry))
-    return {key: value for key, value in registry.node(name).items() if key not in shared | {NAME_KEY}}
+def shared_keys(registry: Registry[Any]) -> set[str]:
+    """The config keys every entry of ``registry`` has, its name included."""
+    return set.intersection(*(set(registry.node(name)) for name in registry))
 
 
 def format_catalog(registry: Registry[Any]) -> str:
@@ -26,9 +25,10 @@ def format_catalog(registry: Registry[Any]) -> str:
         conv
     """
     load_extensions()
+    shared = shared_keys(registry)
     blocks = []
     for name in registry:
-        own = ", ".join(f"{key}={value}" for key, value in options(registry, name).items())
+        own = ", ".join(f"{key}={value}" for key, value in registry.node(name).items() if key not in shared)
         blocks.append(f"{name}\n    {description(registry.lookup(name))}\n    options: {own}")
-    shared = sorted(set.intersection(*(set(registry.node(name)) for name in registry)) - {NAME_KEY})
-    return "\n".join(blocks) + f"\nevery {registry.group} also takes: {', '.join(shared)}"
+    common = ", ".join(sorted(shared - {NAME_KEY}))
+    return "\n".join(blocks) + f"\nevery {registry.group} also takes: {common}"

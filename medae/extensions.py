@@ -41,17 +41,15 @@ def user_extensions() -> list[str]:
     return [name.strip() for name in os.environ.get(EXTENSIONS_VARIABLE, "").split(",") if name.strip()]
 
 
-def load_extensions() -> list[str]:
-    """Import every module that registers an entry; return the user's (entry points, then the variable).
+def load_extensions() -> None:
+    """Import every module that registers an entry: medae's own, entry points, then the variable.
 
     Importing is idempotent, so every command calls this before it composes a config.
     """
     for name in BUILT_IN:
         importlib.import_module(name)
-    loaded = []
     for entry_point in entry_points(group=ENTRY_POINT_GROUP):
         entry_point.load()
-        loaded.append(entry_point.value)
     if os.getcwd() not in sys.path:
         sys.path.append(os.getcwd())
     for name in user_extensions():
@@ -63,5 +61,3 @@ def load_extensions() -> list[str]:
                 f"cannot import '{name}' ({error}); name modules importable from the working folder "
                 "or PYTHONPATH, separated by commas",
             ) from error
-        loaded.append(name)
-    return loaded

@@ -1,6 +1,5 @@
 """Building the pieces of a run from its config: data paths, loggers, callbacks, Hydra job info."""
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -81,12 +80,20 @@ def hydra_output_dir() -> Path | None:
     return Path(HydraConfig.get().runtime.output_dir) / ".hydra"
 
 
-def swept_keys(sweep_dir: Path, sweeper_params: Mapping[str, Any] | None) -> set[str]:
+def sweep_job() -> DictConfig | None:
+    """Hydra's config of the running job when it is one job of a ``-m`` launch, else None."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return HydraConfig.get()
+
+
+def swept_keys(hydra: DictConfig) -> set[str]:
     """The keys a ``-m`` launch varies: its sweep overrides (``multirun.yaml``) and the sweeper's params."""
-    launch = sweep_dir / "multirun.yaml"
+    launch = Path(hydra.sweep.dir) / "multirun.yaml"
     overrides = list(OmegaConf.load(launch).hydra.overrides.task) if launch.is_file() else []
     parsed = OverridesParser.create().parse_overrides(overrides)
-    return {o.get_key_element() for o in parsed if o.is_sweep_override()} | set(sweeper_params or {})
+    swept = {o.get_key_element() for o in parsed if o.is_sweep_override()}
+    return swept | set(hydra.sweeper.get("params") or {})
 
 
 def hydra_overrides_name() -> str:
@@ -96,10 +103,10 @@ def hydra_overrides_name() -> str:
     """
     if not HydraConfig.initialized():
         return ""
-    hydra = HydraConfig.get()
-    if hydra.mode != RunMode.MULTIRUN:
-        return hydra.job.override_dirname
-    swept = swept_keys(Path(hydra.sweep.dir), hydra.sweeper.get("params"))
+    hydra = sweep_job()
+    if hydra is None:
+        return HydraConfig.get().job.override_dirname
+    swept = swept_keys(hydra)
     job = OverridesParser.create().parse_overrides(list(hydra.overrides.task))
     return ",".join(o.input_line for o in job if o.get_key_element() in swept) or f"job{hydra.job.num}"
 

@@ -1,14 +1,15 @@
-"""One parent MLflow run per ``-m`` launch, so the UI groups a sweep's jobs under it."""
+"""A ``-m`` job's place in its launch: its number and folder as tags, and one parent run per launch.
+
+The parent run lets the UI group a sweep's jobs under it.
+"""
 
 from pathlib import Path
 
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from lightning.pytorch.loggers import MLFlowLogger
 from mlflow.entities import RunStatus
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from medae.run_helpers import swept_keys
+from medae.run_helpers import sweep_job, swept_keys
 from medae.tracking_store import store_lock
 
 SWEEP_DIR_TAG = "medae.sweep.dir"
@@ -34,12 +35,19 @@ def sweep_parent(logger: MLFlowLogger, tracking_uri: str, sweep_dir: str, name: 
         return run.info.run_id
 
 
-def nest_in_sweep(logger: MLFlowLogger | None, tracking_uri: str) -> None:
-    """Make the logger's run a child of its ``-m`` launch's parent run (a no-op outside a sweep)."""
-    if logger is None or not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+def record_sweep_job(logger: MLFlowLogger | None, tracking_uri: str) -> None:
+    """Tag the run with its job number, sweep folder and Optuna trial, and nest it in the launch's parent.
+
+    A no-op outside a ``-m`` launch.
+    """
+    hydra = sweep_job()
+    if logger is None or hydra is None:
         return
-    hydra = HydraConfig.get()
-    varied = ", ".join(sorted(swept_keys(Path(hydra.sweep.dir), hydra.sweeper.get("params")))) or "jobs"
-    name = f"sweep {Path(hydra.sweep.dir).name}: {varied}"
-    parent = sweep_parent(logger, tracking_uri, str(hydra.sweep.dir), name)
-    logger.experiment.set_tag(logger.run_id, MLFLOW_PARENT_RUN_ID, parent)
+    sweep_dir = str(hydra.sweep.dir)
+    tags = {"medae.sweep.job": str(hydra.job.num), SWEEP_DIR_TAG: sweep_dir}
+    if "optuna" in str(hydra.sweeper.get("_target_", "")):
+        tags["medae.optuna.trial"] = str(hydra.job.num)  # job numbers are the new study's trial numbers
+    name = f"sweep {Path(sweep_dir).name}: {', '.join(sorted(swept_keys(hydra))) or 'jobs'}"
+    tags[MLFLOW_PARENT_RUN_ID] = sweep_parent(logger, tracking_uri, sweep_dir, name)
+    for key, value in tags.items():
+        logger.experiment.set_tag(logger.run_id, key, value)

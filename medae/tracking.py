@@ -6,8 +6,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from lightning import LightningModule
 from lightning.pytorch.loggers import Logger, MLFlowLogger
 from mlflow.data.code_dataset_source import CodeDatasetSource
@@ -102,17 +100,6 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def sweep_tags() -> dict[str, str]:
-    """A ``-m`` job's number and sweep folder; under the Optuna sweeper also its trial number."""
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
-        return {}
-    hydra = HydraConfig.get()
-    tags = {"medae.sweep.job": str(hydra.job.num), "medae.sweep.dir": str(hydra.sweep.dir)}
-    if "optuna" in str(hydra.sweeper.get("_target_", "")):
-        tags["medae.optuna.trial"] = str(hydra.job.num)  # job numbers are the new study's trial numbers
-    return tags
-
-
 def dataset_inputs(data: DictConfig, datamodule: ReconstructionDataModule) -> list[DatasetInput]:
     """One MLflow dataset per split: ``<source>-<split>``, the data's fingerprint as digest, its size.
 
@@ -172,7 +159,6 @@ def record_run_setup(
         "medae.task": str(cfg.get("task_name", "")),
         "medae.num_parameters": str(sum(p.numel() for p in module.parameters())),
         "medae.skipped_files": str(len(datamodule.skipped_files)),
-        **sweep_tags(),
         **{f"medae.path.{key}": value for key, value in job_paths.items()},
     }
     for key, value in tags.items():

@@ -30,7 +30,7 @@ from medae.run_helpers import (
 )
 from medae.safe_checkpoint import check_checkpoint
 from medae.stop_signals import StopSignals
-from medae.sweep_parent import nest_in_sweep
+from medae.sweep_parent import record_sweep_job
 from medae.tracking import find_mlflow_logger, record_run_setup
 from medae.trainer_options import build_trainer
 
@@ -116,7 +116,7 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
     with run_status(mlflow_logger), StopSignals(trainer) as stop:
         if mlflow_logger is not None:
             record_run_setup(mlflow_logger, cfg, datamodule, module, hydra_output_dir())
-            nest_in_sweep(mlflow_logger, cfg.logger.mlflow.tracking_uri)
+            record_sweep_job(mlflow_logger, cfg.logger.mlflow.tracking_uri)
             log.info(
                 "MLflow run %s in experiment '%s'", mlflow_logger.run_id, cfg.logger.mlflow.experiment_name
             )
