@@ -35,9 +35,11 @@ def run_baseline(cfg: DictConfig) -> dict[str, float]:
     datamodule.setup()
     val = stack_batches(datamodule.val_dataloader())
     val = val.head(cfg.tune_images)
-    test = stack_batches(datamodule.test_dataloader())
+    sets = {
+        name: stack_batches(datamodule.evaluation_dataloader(name)) for name in datamodule.evaluation_sets
+    }
     result = tune_and_measure(
-        denoiser, val, test, datamodule.noise_model, datamodule.noise_std, cfg.sigma, datamodule.value_range
+        denoiser, val, sets, datamodule.noise_model, datamodule.noise_std, cfg.sigma, datamodule.value_range
     )
     mlflow = cfg.get("logger", {}).get("mlflow") if cfg.get("logger") else None
     parent = (

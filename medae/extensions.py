@@ -20,6 +20,7 @@ BUILT_IN = (
     "medae.models.dense.lightning_model",
     "medae.models.redcnn.lightning_model",
     "medae.models.sparse.lightning_model",
+    "medae.models.unet.lightning_model",
     "medae.models.vae.lightning_model",
     "medae.models.vqvae.lightning_model",
     "medae.data.mni152",

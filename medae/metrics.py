@@ -1,35 +1,136 @@
-"""Image-quality metrics: per-image PSNR and SSIM with an explicit data range."""
+"""Image-quality metrics: PSNR and SSIM over whole images and over their foreground, outputs clamped.
+
+Whole-image scores of brain slices are dominated by the background, which is exactly zero in
+skull-stripped data: a method that leaves 0.01 there loses SSIM that says nothing about the brain.
+The ``*_fg`` metrics score only the pixels of a foreground mask (the brain, the body), as the data
+module defines it (``batch["mask"]``); without a mask every pixel is foreground.
+"""
+
+from abc import ABC, abstractmethod
 
 import torch
-from torchmetrics import MetricCollection
+from torchmetrics import Metric, MetricCollection
+from torchmetrics.functional.image import structural_similarity_index_measure
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
+
+QUALITY_KEYS = ("psnr", "ssim", "psnr_fg", "ssim_fg")
+
+
+def per_image_mean(values: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean of ``values`` ``(N, C, *spatial)`` over each image's mask; and which images have mask pixels."""
+    if mask is None:
+        mask = torch.ones_like(values, dtype=torch.bool)
+    mask = mask.expand_as(values).to(values.dtype)
+    counts = mask.flatten(1).sum(dim=1)
+    means = (values * mask).flatten(1).sum(dim=1) / counts.clamp(min=1)
+    return means, counts > 0
+
+
+class _ForegroundMean(Metric, ABC):
+    """Mean over images of a per-image score computed on the mask's pixels; empty masks are skipped."""
+
+    full_state_update = False
+    higher_is_better = True
+
+    def __init__(self, data_range: float) -> None:
+        super().__init__()
+        self.data_range = data_range
+        self.add_state("total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("images", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    @abstractmethod
+    def per_image(self, preds: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> tuple:
+        """Each image's score over its mask, and which images have mask pixels."""
+
+    def update(self, preds: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> None:
+        """Add a batch ``(N, C, *spatial)``; ``mask`` broadcasts to it (``None``: every pixel)."""
+        scores, valid = self.per_image(preds.float(), target.float(), mask)
+        self.total += scores[valid].double().sum()
+        self.images += valid.sum()
+
+    def compute(self) -> torch.Tensor:
+        """The mean over images."""
+        return (self.total / self.images.clamp(min=1)).float()
+
+
+class ForegroundPSNR(_ForegroundMean):
+    """PSNR (dB) of each image over its foreground pixels, averaged over images.
+
+    Example:
+        >>> clean = torch.zeros(1, 1, 4, 4)
+        >>> mask = torch.zeros(1, 1, 4, 4, dtype=torch.bool)
+        >>> mask[..., :2, :] = True
+        >>> output = clean.clone()
+        >>> output[..., :2, :] = 0.1  # error only inside the mask
+        >>> metric = ForegroundPSNR(data_range=1.0)
+        >>> metric.update(output, clean, mask)
+        >>> round(float(metric.compute()), 2)
+        20.0
+    """
+
+    def per_image(self, preds: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> tuple:
+        """PSNR of the mean squared error over the mask."""
+        mse, valid = per_image_mean((preds - target) ** 2, mask)
+        return 10 * torch.log10(self.data_range**2 / mse.clamp(min=1e-12)), valid
+
+
+class ForegroundSSIM(_ForegroundMean):
+    """SSIM averaged over each image's foreground pixels (torchmetrics' full SSIM map), then over images.
+
+    Example:
+        >>> clean = torch.rand(2, 1, 32, 32)
+        >>> metric = ForegroundSSIM(data_range=1.0)
+        >>> metric.update(clean, clean, clean > 0.5)
+        >>> round(float(metric.compute()), 4)
+        1.0
+    """
+
+    def per_image(self, preds: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> tuple:
+        """The SSIM map's mean over the mask."""
+        _, similarity = structural_similarity_index_measure(
+            preds, target, data_range=self.data_range, reduction="none", return_full_image=True
+        )
+        return per_image_mean(similarity, mask)
 
 
 def image_quality_metrics(spatial_dims: int, data_range: float, prefix: str) -> MetricCollection:
-    """PSNR (dB, averaged over images) and SSIM for batches of shape ``(N, C, *spatial)``.
+    """PSNR (dB, averaged over images) and SSIM, whole-image and foreground, for ``(N, C, *spatial)``.
+
+    ``update(preds, target, mask=mask)``: the whole-image metrics ignore the mask.
 
     Example:
         >>> metrics = image_quality_metrics(2, 1.0, "val/")
         >>> sorted(metrics.keys())
-        ['val/psnr', 'val/ssim']
+        ['val/psnr', 'val/psnr_fg', 'val/ssim', 'val/ssim_fg']
     """
     per_image = tuple(range(1, spatial_dims + 2))
     return MetricCollection(
         {
             "psnr": PeakSignalNoiseRatio(data_range=data_range, dim=per_image),
             "ssim": StructuralSimilarityIndexMeasure(data_range=data_range),
+            "psnr_fg": ForegroundPSNR(data_range),
+            "ssim_fg": ForegroundSSIM(data_range),
         },
         prefix=prefix,
+        compute_groups=False,
     )
 
 
-def quality(output: torch.Tensor, clean: torch.Tensor, value_range: tuple[float, float]) -> dict[str, float]:
-    """``test/psnr`` (mean over images) and ``test/ssim`` of a whole set of outputs against the clean images.
+def quality(
+    output: torch.Tensor,
+    clean: torch.Tensor,
+    value_range: tuple[float, float],
+    mask: torch.Tensor | None = None,
+    prefix: str = "test/",
+) -> dict[str, float]:
+    """PSNR and SSIM (whole image and foreground) of a set of outputs, clamped to ``value_range`` first.
 
     Example:
         >>> clean = torch.zeros(2, 1, 16, 16)
-        >>> round(quality(clean + 0.1, clean, (0.0, 1.0))["test/psnr"], 2)
-        20.0
+        >>> scores = quality(clean + 0.1, clean, (0.0, 1.0))
+        >>> round(scores["test/psnr"], 2), round(scores["test/psnr_fg"], 2)
+        (20.0, 20.0)
     """
-    metrics = image_quality_metrics(clean.ndim - 2, value_range[1] - value_range[0], "test/")
-    return {key: float(value) for key, value in metrics(output.float(), clean.float()).items()}
+    metrics = image_quality_metrics(clean.ndim - 2, value_range[1] - value_range[0], prefix)
+    scored = metrics(output.float().clamp(*value_range), clean.float(), mask=mask)
+    return {key: float(value) for key, value in scored.items()}

@@ -51,7 +51,7 @@ def test_2d_slices_no_neighbour_crosses_splits(mni_2d):
                     for offset in range(-mni_2d.slab_gap, mni_2d.slab_gap + 1):
                         assert (axis, i + offset) not in index[b], f"{axis}:{i} in {a} neighbours {b}"
     sizes = mni_2d.split_sizes()
-    assert sizes["train"] > 200 and sizes["val"] > 20 and sizes["test"] > 20
+    assert sizes["train"] > 60 and sizes["val"] > 15 and sizes["test"] > 15
 
 
 def test_no_test_slice_has_a_copy_in_training(mni_2d):
@@ -121,6 +121,8 @@ def test_noise_models_have_the_configured_strength(name):
         assert residual.std() == pytest.approx(0.1 * 0.5**0.5, rel=0.1)  # std grows with sqrt(intensity)
     elif name == "rician":
         assert residual.mean() > 0  # magnitude noise is biased upwards
+    elif name == "coarse":  # 0.1 on the coarse grid; bilinear upsampling averages neighbours
+        assert 0.05 < residual.std() < 0.1
     else:
         assert residual.std() == pytest.approx(0.1, rel=0.05)
 

@@ -4,32 +4,31 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "run_applications.py"
 
 
 @pytest.mark.slow
-def test_results_table_is_regenerated_from_fresh_runs(tmp_path):
+def test_results_table_is_regenerated_from_fresh_runs_over_seeds(tmp_path):
     env = {**os.environ, "MEDAE_ROOT": str(tmp_path)}
     env.pop("MLFLOW_TRACKING_URI", None)
     command = [
-        sys.executable,
-        str(SCRIPT),
-        "--quick",
-        "--only",
-        "compress_brain",
-        "generate_brain",
-        "--output",
-        str(tmp_path),
-    ]
+        sys.executable, str(SCRIPT), "--quick", "--seeds", "2", "--only", "compress_brain_64",
+        "generate_brain", "--output", str(tmp_path),
+    ]  # fmt: skip
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     results = json.loads((tmp_path / "results.json").read_text())
-    methods = [row["method"] for row in results["compress_brain"]["rows"]]
-    assert methods == ["autoencoder (conv)", "baseline:jpeg", "baseline:pca"]
-    assert results["compress_brain"]["rows"][0]["compression/code_numbers"] == 64  # 4 x 4 x 4 at 32 px
+    values = results["compress_brain_64"]["values"]
+    assert list(values) == ["autoencoder (conv)", "baseline:jpeg", "baseline:pca"]
+    autoencoder = values["autoencoder (conv)"]
+    assert len(autoencoder["colin27_head/compression/psnr_fg"]) == 2  # two seeds, held-out subject too
+    assert autoencoder["compression/psnr_fg"][0] != autoencoder["compression/psnr_fg"][1]
     table = (tmp_path / "README.md").read_text()
-    assert "## `experiment=compress_brain` (compression)" in table
-    vae = results["generate_brain"]["rows"][0]
-    assert f"| autoencoder (vae) | {vae['generation/sample_nearest_rmse_mean']:.4g} |" in table
+    assert "## `compress_brain_64` (`experiment=compress_brain`, compression)" in table
+    assert "autoencoder (conv) − baseline:pca" in table
+    vae = results["generate_brain"]["values"]["autoencoder (vae)"]
+    rmse = vae["generation/sample_nearest_rmse_mean"]
+    assert f"| autoencoder (vae) | {np.mean(rmse):.4g} ± {np.std(rmse, ddof=1):.2g} |" in table

@@ -51,7 +51,7 @@ def test_weighted_loss_sum_trains(make_config):
 def mni_batch() -> torch.Tensor:
     data = MNI152DataModule(image_size=32)
     data.setup()
-    return torch.stack([data.datasets["train"][i]["image"] for i in range(0, 160, 10)])
+    return torch.stack([data.datasets["train"][i]["image"] for i in range(0, 64, 4)])
 
 
 class LossHistory(Callback):

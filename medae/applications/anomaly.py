@@ -1,17 +1,22 @@
 """Anomaly detection and localisation: train on normal images, score by reconstruction error.
 
 The test set is either labelled (e.g. PneumoniaMNIST: normal vs pneumonia, image metrics only) or
-made from the clean test images: each appears once as it is and once with a synthetic lesion
-(:mod:`medae.applications.lesions`), which gives pixel masks too. Intensity thresholding and PCA
-reconstruction error are scored on the same images as MLflow runs beside the autoencoder's.
+made from the clean images of the test split and of each held-out set: each appears once as it is
+and once with a synthetic lesion (:mod:`medae.applications.lesions`), which gives pixel masks too.
+Intensity thresholding and PCA reconstruction error are scored on the same images as MLflow runs
+beside the autoencoder's. Every method is tuned the same way, on a validation anomaly set (the
+labelled validation split, or lesioned copies of the validation images): the autoencoder's score
+(``score=auto``) and PCA's component count (``pca_components=auto``). Maps are kept to the data's
+foreground (the brain), optionally median-filtered, and pixel metrics count foreground pixels only.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from math import prod
 
 import numpy as np
 import torch
+from monai.networks.layers import median_filter
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from medae.applications.anomaly_metrics import detection_metrics, localization_metrics
@@ -20,7 +25,7 @@ from medae.applications.figures import image_rows_figure
 from medae.applications.lesions import LESION_KINDS, add_visible_lesion
 from medae.applications.registry import APPLICATIONS
 from medae.applications.requirements import requires
-from medae.applications.run_log import by_method
+from medae.applications.run_log import by_method, on_set
 from medae.applications.split_tensors import SplitTensors
 from medae.baselines.pca import PcaCodec
 from medae.errors import ConfigError
@@ -28,22 +33,33 @@ from medae.models.capabilities import HasPosterior
 from medae.models.vae.torch_model import gaussian_kl
 
 APPLICATION = "anomaly"
+AUTO = "auto"
 SCORES = ("l1", "l2", "ssim", "elbo")
+CHOSEN_SCORES = ("l1", "l2", "ssim")  # what score=auto chooses from
+PCA_COMPONENTS = (4, 8, 16, 32, 64, 128)  # what pca_components=auto chooses from
 REDUCTIONS = ("mean", "max")
 BASELINES = ("intensity", "pca")
+VALIDATION_SEED_OFFSET = 500_000
+
+MapFunction = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass
 class AnomalySet:
-    """Test images with image labels (1 = anomalous) and, for synthetic lesions, pixel masks."""
+    """Images with image labels (1 = anomalous), lesion masks for synthetic lesions, and the foreground."""
 
     images: torch.Tensor
     labels: torch.Tensor
     masks: torch.Tensor | None
+    foreground: torch.Tensor | None = None
 
 
 def lesion_set(
-    clean: torch.Tensor, kinds: list[str], seed: int, value_range: tuple[float, float]
+    clean: torch.Tensor,
+    kinds: list[str],
+    seed: int,
+    value_range: tuple[float, float],
+    foreground: torch.Tensor | None = None,
 ) -> AnomalySet:
     """Every clean image once as it is and once with a lesion; kinds cycle over the images, seeded."""
     low, high = value_range
@@ -57,19 +73,42 @@ def lesion_set(
     images = torch.cat([clean, torch.stack(lesioned)])
     labels = torch.cat([torch.zeros(len(clean)), torch.ones(len(clean))]).long()
     masks_all = torch.cat([torch.zeros_like(torch.stack(masks)), torch.stack(masks)])
-    return AnomalySet(images, labels, masks_all)
+    doubled = torch.cat([foreground, foreground]) if foreground is not None else None
+    return AnomalySet(images, labels, masks_all, doubled)
+
+
+def anomalous_labels(split: SplitTensors, normal_labels: list[int]) -> torch.Tensor | None:
+    """1 where the split's label is not a normal one; ``None`` unless the split has both kinds."""
+    if split.label is None:
+        return None
+    anomalous = ~torch.isin(split.label, torch.tensor(normal_labels))
+    return anomalous.long() if anomalous.any() and not anomalous.all() else None
 
 
 def labelled_set(test: SplitTensors, normal_labels: list[int]) -> AnomalySet:
     """The test images with label 1 where the data's label is not a normal one."""
-    anomalous = ~torch.isin(test.label, torch.tensor(normal_labels))
-    if anomalous.all() or not anomalous.any():
+    labels = anomalous_labels(test, normal_labels)
+    if labels is None:
         raise ConfigError(
             "application.normal_labels",
-            f"{normal_labels} leaves {'no normal' if anomalous.all() else 'no anomalous'} test images; "
-            "set data.labels_in=[train,val] so the test split keeps every class",
+            f"{normal_labels} leaves the test split with one kind of image only; "
+            "set data.labels_in=[train] so the test split keeps every class",
         )
-    return AnomalySet(test.image, anomalous.long(), None)
+    return AnomalySet(test.image, labels, None, test.mask)
+
+
+def validation_set(
+    val: SplitTensors, normal_labels: list[int], kinds: list[str], seed: int, value_range: tuple[float, float]
+) -> AnomalySet:
+    """The set every method is tuned on.
+
+    The labelled validation split when it holds both kinds of image, else lesioned copies of the
+    validation images (lesions drawn apart from the test lesions).
+    """
+    labels = anomalous_labels(val, normal_labels)
+    if labels is not None:
+        return AnomalySet(val.image, labels, None, val.mask)
+    return lesion_set(val.image, kinds, seed + VALIDATION_SEED_OFFSET, value_range, val.mask)
 
 
 @torch.no_grad()
@@ -98,28 +137,70 @@ def kl_per_voxel(network: torch.nn.Module, images: torch.Tensor) -> torch.Tensor
     return gaussian_kl(mu, logvar) / prod(images.shape[1:])
 
 
-def reduce_maps(maps: torch.Tensor, reduction: str) -> torch.Tensor:
-    """Image scores from maps: mean or max over pixels."""
+def reduce_maps(maps: torch.Tensor, reduction: str, foreground: torch.Tensor | None = None) -> torch.Tensor:
+    """Image scores from maps: mean (over the foreground when given) or max over pixels."""
     flat = maps.flatten(1)
-    return flat.mean(dim=1) if reduction == "mean" else flat.max(dim=1).values
+    if reduction == "max":
+        return flat.max(dim=1).values
+    if foreground is None:
+        return flat.mean(dim=1)
+    weights = foreground.expand_as(maps).flatten(1).to(maps.dtype)
+    return (flat * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
 
 
-def anomaly_metrics(maps: torch.Tensor, scores: torch.Tensor, data: AnomalySet) -> dict[str, float]:
-    """Image metrics, and pixel metrics when the set has masks."""
-    metrics = detection_metrics(scores, data.labels)
-    if data.masks is not None:
-        metrics |= localization_metrics(maps, data.masks)
-    return {f"{APPLICATION}/{key}": value for key, value in metrics.items()}
+def postprocess(maps: torch.Tensor, foreground: torch.Tensor | None, median: int) -> torch.Tensor:
+    """Median-filter maps over ``median`` pixels (0: off), then zero them outside the foreground."""
+    if median:
+        maps = median_filter(maps, kernel_size=median)
+    return maps * foreground if foreground is not None else maps
 
 
-def baseline_maps(
-    method: str, data: AnomalySet, train: torch.Tensor, components: int, seed: int
-) -> torch.Tensor:
-    """Intensity (bright is anomalous: thresholding) or the absolute PCA reconstruction error."""
-    if method == "intensity":
-        return data.images.mean(dim=1, keepdim=True)
+@dataclass
+class Scorer:
+    """How one method turns images into anomaly maps and image scores, with the shared post-processing."""
+
+    maps: MapFunction
+    reduction: str
+    median: int
+    extra_score: MapFunction | None = None  # added to image scores (the VAE's KL term)
+
+    def __call__(self, data: AnomalySet) -> tuple[torch.Tensor, torch.Tensor]:
+        """Maps and image scores of the set."""
+        maps = postprocess(self.maps(data.images), data.foreground, self.median)
+        scores = reduce_maps(maps, self.reduction, data.foreground)
+        if self.extra_score is not None:
+            scores = scores + self.extra_score(data.images)
+        return maps, scores
+
+    def metrics(self, data: AnomalySet) -> dict[str, float]:
+        """Image metrics, and pixel metrics (foreground pixels) when the set has lesion masks."""
+        maps, scores = self(data)
+        metrics = detection_metrics(scores, data.labels)
+        if data.masks is not None:
+            metrics |= localization_metrics(maps, data.masks, data.foreground)
+        return {f"{APPLICATION}/{key}": value for key, value in metrics.items()}
+
+
+def choose(candidates: dict[str, Scorer], val: AnomalySet) -> tuple[str, dict[str, float]]:
+    """The candidate with the best validation image AUROC, and every candidate's AUROC."""
+    aurocs = {name: scorer.metrics(val)[f"{APPLICATION}/image_auroc"] for name, scorer in candidates.items()}
+    return max(aurocs, key=aurocs.__getitem__), aurocs
+
+
+def autoencoder_maps(network: torch.nn.Module, score: str, data_range: float) -> MapFunction:
+    """The network's reconstruction-error maps under ``score`` (see :func:`reconstruction_maps`)."""
+    return lambda images: reconstruction_maps(network, images, score, data_range)[0]
+
+
+def pca_maps(train: torch.Tensor, components: int, seed: int) -> MapFunction:
+    """The absolute reconstruction error of PCA with ``components`` fitted on the training images."""
     codec = PcaCodec(components, seed).fit(train)
-    return (data.images - codec.reconstruct(data.images)).abs().mean(dim=1, keepdim=True)
+    return lambda images: (images - codec.reconstruct(images)).abs().mean(dim=1, keepdim=True)
+
+
+def intensity_maps(images: torch.Tensor) -> torch.Tensor:
+    """Intensity itself: thresholding, bright is anomalous."""
+    return images.mean(dim=1, keepdim=True)
 
 
 def overlay_figure(
@@ -138,36 +219,39 @@ def overlay_figure(
 @requires(by_option={"score": {"elbo": (HasPosterior,)}})
 def evaluate(
     context: ApplicationContext,
-    score: str = "l1",
+    score: str = AUTO,
     reduction: str = "mean",
+    median: int = 0,
     synthetic_lesions: bool = True,
     lesion_kinds: Sequence[str] = tuple(LESION_KINDS),
     normal_labels: Sequence[int] = (0,),
     baselines: Sequence[str] = BASELINES,
-    pca_components: int = 32,
+    pca_components: int | str = AUTO,
     overlays: int = 6,
 ) -> dict[str, float]:
-    """Score the test set with the autoencoder and each baseline; log metrics, runs and overlays.
+    """Score the test set(s) with the autoencoder and each baseline; log metrics, runs and overlays.
 
     Args:
         context: the trained run (trained on normal images only).
-        score: pixel map: ``l1``, ``l2``, ``ssim`` (1 - local SSIM) or ``elbo`` (l2 map; image score
-            adds the VAE's KL term).
-        reduction: image score from the map: ``mean`` or ``max``.
-        synthetic_lesions: true: lesioned copies of the clean test images, with masks; false: the
-            data's labels, with ``normal_labels`` as normal.
+        score: pixel map: ``l1``, ``l2``, ``ssim`` (1 - local SSIM), ``elbo`` (l2 map; image score
+            adds the VAE's KL term), or ``auto``: the best of l1, l2 and ssim on the validation set.
+        reduction: image score from the map: ``mean`` (over the foreground) or ``max``.
+        median: median-filter every method's maps over this many pixels (0: off; Kascenas et al.: 5).
+        synthetic_lesions: true: lesioned copies of the clean test images (and of each held-out set),
+            with masks; false: the data's labels, with ``normal_labels`` as normal.
         lesion_kinds: keys of :data:`medae.applications.lesions.LESION_KINDS`.
         normal_labels: labels counted as normal when ``synthetic_lesions`` is false.
         baselines: ``intensity`` and/or ``pca``.
-        pca_components: components of the PCA baseline.
+        pca_components: components of the PCA baseline, or ``auto``: the best of ``PCA_COMPONENTS``
+            on the validation set.
         overlays: images in the overlay artifact.
 
     Returns:
-        ``anomaly/<method>/<metric>`` for the autoencoder and each baseline.
+        ``anomaly/<method>/<metric>`` (and ``anomaly/<method>/<set>/<metric>`` for held-out sets).
     """
     kinds, baselines = list(lesion_kinds), list(baselines)
     for key, values, allowed in (
-        ("application.score", [score], SCORES),
+        ("application.score", [score], (*SCORES, AUTO)),
         ("application.reduction", [reduction], REDUCTIONS),
         ("application.lesion_kinds", kinds, tuple(LESION_KINDS)),
         ("application.baselines", baselines, BASELINES),
@@ -175,30 +259,68 @@ def evaluate(
         unknown = [value for value in values if value not in allowed]
         if unknown:
             raise ConfigError(key, f"unknown '{unknown[0]}'; allowed: {', '.join(allowed)}")
+    if pca_components != AUTO and (not isinstance(pca_components, int) or pca_components < 1):
+        raise ConfigError(
+            "application.pca_components", f"must be auto or an int >= 1, got {pca_components!r}"
+        )
+    if median < 0:
+        raise ConfigError("application.median", f"must be >= 0 (0: no median filter), got {median}")
     value_range = context.module.value_range
-    test = context.split("test")
+    data_range = value_range[1] - value_range[0]
+    normal = list(normal_labels)
+    val = validation_set(context.split("val"), normal, kinds, context.seed, value_range)
     if synthetic_lesions:
-        data = lesion_set(test.image, kinds, context.seed, value_range)
+        sets = {}
+        for name in context.evaluation_sets:
+            split = context.split(name)
+            sets[name] = lesion_set(split.image, kinds, context.seed, value_range, split.mask)
     else:
+        test = context.split("test")
         if test.label is None:
             raise ConfigError("application.synthetic_lesions", "is false but the test data has no labels")
-        data = labelled_set(test, list(normal_labels))
+        sets = {"test": labelled_set(test, normal)}
+
     network = context.network
-    maps, reconstructions = reconstruction_maps(network, data.images, score, value_range[1] - value_range[0])
-    scores = reduce_maps(maps, reduction)
-    if score == "elbo":
-        scores = scores + kl_per_voxel(network, data.images)
-    results = {"autoencoder": anomaly_metrics(maps, scores, data)}
-    context.run.metrics(results["autoencoder"])
-    context.run.tags(context.method_tags(APPLICATION, "autoencoder"))
-    all_maps = {"autoencoder": maps}
+    kl = (lambda images: kl_per_voxel(network, images)) if score == "elbo" else None
+    autoencoder_scorers = {
+        name: Scorer(autoencoder_maps(network, name, data_range), reduction, median, kl)
+        for name in (CHOSEN_SCORES if score == AUTO else (score,))
+    }
+    chosen_score, score_aurocs = choose(autoencoder_scorers, val)
+    scorers = {"autoencoder": autoencoder_scorers[chosen_score]}
+    params = {"autoencoder": {"anomaly_score": chosen_score}}
     train = context.split("train").image
-    for method in baselines:
-        method_maps = baseline_maps(method, data, train, pca_components, context.seed)
-        metrics = anomaly_metrics(method_maps, reduce_maps(method_maps, reduction), data)
-        context.run.baseline(APPLICATION, method, context.baseline_params | {"reduction": reduction}, metrics)
+    if "intensity" in baselines:
+        scorers["intensity"] = Scorer(intensity_maps, reduction, median)
+        params["intensity"] = {}
+    if "pca" in baselines:
+        grid = PCA_COMPONENTS if pca_components == AUTO else (pca_components,)
+        grid = sorted({min(components, len(train) - 1) for components in grid})
+        pca_scorers = {str(c): Scorer(pca_maps(train, c, context.seed), reduction, median) for c in grid}
+        components, _ = choose(pca_scorers, val)
+        scorers["pca"] = pca_scorers[components]
+        params["pca"] = {"components": components}
+
+    results = {}
+    for method, scorer in scorers.items():
+        metrics = {}
+        for name, data in sets.items():
+            metrics |= on_set(scorer.metrics(data), name)
         results[method] = metrics
-        all_maps[method] = method_maps
-    figure = overlay_figure(data, reconstructions, all_maps, overlays, f"anomaly maps ({score}, {reduction})")
-    context.run.figure(figure, f"{APPLICATION}/overlays.png")
+        options = params[method] | {"reduction": reduction, "median": median}
+        if method == "autoencoder":
+            context.run.metrics(
+                metrics | {f"{APPLICATION}/val_auroc_{k}": v for k, v in score_aurocs.items()}
+            )
+            context.run.params({f"{APPLICATION}.{key}": value for key, value in options.items()})
+            context.run.tags(context.method_tags(APPLICATION, "autoencoder"))
+        else:
+            context.run.baseline(APPLICATION, method, context.baseline_params | options, metrics)
+    test_set = sets["test"]
+    maps = {method: scorer(test_set)[0] for method, scorer in scorers.items()}
+    reconstructions = reconstruction_maps(network, test_set.images, "l1", data_range)[1]
+    title = f"anomaly maps ({chosen_score}, {reduction}, median {median})"
+    context.run.figure(
+        overlay_figure(test_set, reconstructions, maps, overlays, title), f"{APPLICATION}/overlays.png"
+    )
     return by_method(APPLICATION, results)

@@ -1,5 +1,8 @@
 """Anomaly detection and localisation metrics (torchmetrics): image AUROC/AP, pixel AP, best Dice."""
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 from torchmetrics.functional.classification import (
     binary_auroc,
@@ -8,6 +11,22 @@ from torchmetrics.functional.classification import (
 )
 
 PIXEL_THRESHOLDS = 200
+
+
+@contextlib.contextmanager
+def bincount_allowed() -> Iterator[None]:
+    """Let torchmetrics use ``torch.bincount`` on CPU while a run is in deterministic mode.
+
+    Under ``torch.use_deterministic_algorithms`` torchmetrics replaces bincount by a dense mesh of
+    pixels x thresholds (tens of GB for a few hundred slices); bincount on a CPU is deterministic.
+    """
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(False)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
 
 
 def detection_metrics(scores: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
@@ -30,8 +49,12 @@ def to_unit_interval(values: torch.Tensor) -> torch.Tensor:
     return (values - low) / (high - low) if high > low else torch.zeros_like(values)
 
 
-def localization_metrics(maps: torch.Tensor, masks: torch.Tensor) -> dict[str, float]:
-    """Pixel average precision and the best Dice over thresholds, pooled over every pixel of every image.
+def localization_metrics(
+    maps: torch.Tensor, masks: torch.Tensor, foreground: torch.Tensor | None = None
+) -> dict[str, float]:
+    """Pixel average precision and the best Dice over thresholds, pooled over the pixels of every image.
+
+    With ``foreground``, only its pixels count (the brain: background pixels are trivially normal).
 
     Both use ``PIXEL_THRESHOLDS`` evenly spaced thresholds on the maps scaled to [0, 1], as the MOOD
     challenge and the brain-MRI comparisons of reconstruction-based methods report them. Dice is F1, read
@@ -44,13 +67,19 @@ def localization_metrics(maps: torch.Tensor, masks: torch.Tensor) -> dict[str, f
         >>> round(m["pixel_ap"], 3), round(m["best_dice"], 3)
         (1.0, 1.0)
     """
+    if foreground is not None:
+        inside = foreground.expand_as(maps).flatten()
+        maps, masks = maps.flatten()[inside], masks.flatten()[inside]
     preds = to_unit_interval(maps.double().flatten()).float()
     target = masks.flatten().long()
-    precision, recall, thresholds = binary_precision_recall_curve(preds, target, thresholds=PIXEL_THRESHOLDS)
+    on_cpu = preds.device.type == "cpu"
+    with bincount_allowed() if on_cpu else contextlib.nullcontext():
+        precision, recall, thresholds = binary_precision_recall_curve(preds, target, PIXEL_THRESHOLDS)
+        pixel_ap = binary_average_precision(preds, target, thresholds=PIXEL_THRESHOLDS)
     dice = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
     best = int(dice.argmax())
     return {
-        "pixel_ap": float(binary_average_precision(preds, target, thresholds=PIXEL_THRESHOLDS)),
+        "pixel_ap": float(pixel_ap),
         "best_dice": float(dice[best]),
         "best_dice_threshold": float(thresholds[min(best, len(thresholds) - 1)]),
     }

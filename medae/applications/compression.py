@@ -1,4 +1,7 @@
-"""Compression: the autoencoder's code against PCA at the same numbers and JPEG at the same bytes."""
+"""Compression: the autoencoder's code against PCA at the same numbers and JPEG at the same bytes.
+
+Every method is scored on the test split and on each held-out set, whole image and foreground.
+"""
 
 import logging
 from dataclasses import dataclass
@@ -11,7 +14,7 @@ from medae.applications.figures import PROJECTIONS, latent_projection_figure
 from medae.applications.network_calls import decode, encode
 from medae.applications.registry import APPLICATIONS
 from medae.applications.requirements import requires
-from medae.applications.run_log import by_method
+from medae.applications.run_log import by_method, on_set
 from medae.applications.split_tensors import SplitTensors
 from medae.baselines.jpeg import jpeg_at_budget
 from medae.baselines.pca import PcaCodec
@@ -39,14 +42,14 @@ class CodeSize:
 
 
 def compression_metrics(
-    output: torch.Tensor, clean: torch.Tensor, value_range: tuple[float, float], size: CodeSize
+    output: torch.Tensor, split: SplitTensors, value_range: tuple[float, float], size: CodeSize
 ) -> dict[str, float]:
-    """``compression/psnr``, ``/ssim``, ``/code_numbers``, ``/code_bytes`` and ``/bits_per_pixel``."""
+    """PSNR and SSIM (whole, ``_fg``), ``/code_numbers``, ``/code_bytes`` and ``/bits_per_pixel``."""
     metrics = {
         f"{APPLICATION}/{key.split('/')[-1]}": value
-        for key, value in quality(output, clean, value_range).items()
+        for key, value in quality(output, split.image, value_range, split.mask).items()
     }
-    pixels = clean[0].numel()
+    pixels = split.image[0].numel()
     return metrics | {
         f"{APPLICATION}/code_numbers": float(size.numbers),
         f"{APPLICATION}/code_bytes": size.bytes,
@@ -77,28 +80,19 @@ def autoencoder_compression(
         bits = code_bits or FLOAT_BITS
         codes = quantize(codes, code_bits) if code_bits else codes
     size = CodeSize(codes[0].numel(), bits)
-    return compression_metrics(decode(network, codes), test.image, value_range, size), codes
+    return compression_metrics(decode(network, codes), test, value_range, size), codes
 
 
 def pca_compression(
-    train: torch.Tensor,
-    test: SplitTensors,
-    numbers: int,
-    value_range: tuple[float, float],
-    seed: int,
-    code_bits: int | None = None,
-) -> tuple[dict[str, float], int]:
-    """Metrics of PCA with ``numbers`` components (capped by the training set); the components used.
-
-    The scores are quantised to ``code_bits`` like the autoencoder's codes.
-    """
-    codec = PcaCodec(numbers, seed).fit(train)
+    codec: PcaCodec, test: SplitTensors, value_range: tuple[float, float], code_bits: int | None = None
+) -> dict[str, float]:
+    """Metrics of a fitted PCA codec, its scores quantised to ``code_bits`` like the autoencoder's codes."""
     scores = torch.from_numpy(codec.encode(test.input))
     if code_bits:
         scores = quantize(scores, code_bits)
-    output = codec.decode(scores.numpy()).clamp(*value_range)
+    output = codec.decode(scores.numpy())
     size = CodeSize(codec.components_used, code_bits or FLOAT_BITS)
-    return compression_metrics(output, test.image, value_range, size), codec.components_used
+    return compression_metrics(output, test, value_range, size)
 
 
 def jpeg_compression(
@@ -111,7 +105,7 @@ def jpeg_compression(
     results = [jpeg_at_budget(image[0], max_bytes) for image in to_unit(test.input, value_range)]
     output = torch.from_numpy(np.stack([r.image for r in results]))[:, None] * (high - low) + low
     size = CodeSize(1, 8)
-    metrics = compression_metrics(output, test.image, value_range, size)
+    metrics = compression_metrics(output, test, value_range, size)
     mean_bytes = float(np.mean([r.num_bytes for r in results]))
     metrics[f"{APPLICATION}/code_bytes"] = mean_bytes
     metrics[f"{APPLICATION}/code_numbers"] = mean_bytes
@@ -157,32 +151,43 @@ def evaluate(
         raise ConfigError(
             "application.projection", f"unknown '{projection}'; allowed: {', '.join(PROJECTIONS)}"
         )
-    value_range = context.module.value_range
-    test = context.split("test")
     if code_bits is not None and not 1 <= code_bits <= 16:
         raise ConfigError("application.code_bits", f"must be null or in [1, 16], got {code_bits}")
-    autoencoder, codes = autoencoder_compression(context.network, test, value_range, code_bits)
-    context.run.metrics(autoencoder)
-    context.run.tags(context.method_tags(APPLICATION, "autoencoder"))
-    context.run.figure(
-        latent_projection_figure(codes.float(), projection_groups(test), projection, context.seed),
-        f"{APPLICATION}/latent_{projection}.png",
-    )
-    results = {"autoencoder": autoencoder}
-    numbers = int(autoencoder[f"{APPLICATION}/code_numbers"])
-    if pca:
-        train = context.split("train").image
-        metrics, used = pca_compression(train, test, numbers, value_range, context.seed, code_bits)
-        if used < numbers:
-            log.warning(
-                "PCA capped at %d components (the training set's limit), the code has %d", used, numbers
+    value_range = context.module.value_range
+    sets = {name: context.split(name) for name in context.evaluation_sets}
+    results: dict[str, dict[str, float]] = {"autoencoder": {}, "pca": {}, "jpeg": {}}
+    qualities = []
+    codec = None
+    for name, split in sets.items():
+        autoencoder, codes = autoencoder_compression(context.network, split, value_range, code_bits)
+        results["autoencoder"] |= on_set(autoencoder, name)
+        if name == "test":
+            context.run.figure(
+                latent_projection_figure(codes.float(), projection_groups(split), projection, context.seed),
+                f"{APPLICATION}/latent_{projection}.png",
             )
-        context.run.baseline(APPLICATION, "pca", context.baseline_params | {"components": used}, metrics)
-        results["pca"] = metrics
+        numbers = int(autoencoder[f"{APPLICATION}/code_numbers"])
+        if pca:
+            codec = codec or PcaCodec(numbers, context.seed).fit(context.split("train").image)
+            results["pca"] |= on_set(pca_compression(codec, split, value_range, code_bits), name)
+        if jpeg:
+            metrics, mean_quality = jpeg_compression(
+                split, autoencoder[f"{APPLICATION}/code_bytes"], value_range
+            )
+            results["jpeg"] |= on_set(metrics, name)
+            qualities.append(mean_quality)
+    context.run.metrics(results["autoencoder"])
+    context.run.tags(context.method_tags(APPLICATION, "autoencoder"))
+    if codec is not None:
+        if codec.components_used < numbers:
+            log.warning(
+                "PCA capped at %d components (the training set's limit), the code has %d",
+                codec.components_used,
+                numbers,
+            )
+        params = context.baseline_params | {"components": codec.components_used}
+        context.run.baseline(APPLICATION, "pca", params, results["pca"])
     if jpeg:
-        metrics, mean_quality = jpeg_compression(test, autoencoder[f"{APPLICATION}/code_bytes"], value_range)
-        context.run.baseline(
-            APPLICATION, "jpeg", context.baseline_params | {"mean_quality": f"{mean_quality:.1f}"}, metrics
-        )
-        results["jpeg"] = metrics
-    return by_method(APPLICATION, results)
+        params = context.baseline_params | {"mean_quality": f"{np.mean(qualities):.1f}"}
+        context.run.baseline(APPLICATION, "jpeg", params, results["jpeg"])
+    return by_method(APPLICATION, {method: metrics for method, metrics in results.items() if metrics})

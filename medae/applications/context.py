@@ -49,13 +49,17 @@ class ApplicationContext:
         return cls(module, datamodule, run, cfg.seed, data_params(cfg))
 
     def split(self, name: str) -> SplitTensors:
-        """All batches of split ``name`` (with its seeded noise) stacked into tensors."""
-        loaders = {
-            "train": self.datamodule.train_dataloader,
-            "val": self.datamodule.val_dataloader,
-            "test": self.datamodule.test_dataloader,
-        }
-        return stack_batches(loaders[name]() if name != "train" else self.unshuffled_train())
+        """All batches of split or evaluation set ``name`` (with its seeded noise) stacked into tensors."""
+        if name == "train":
+            return stack_batches(self.unshuffled_train())
+        if name == "val":
+            return stack_batches(self.datamodule.val_dataloader())
+        return stack_batches(self.datamodule.evaluation_dataloader(name))
+
+    @property
+    def evaluation_sets(self) -> list[str]:
+        """``test`` and the data's held-out sets (e.g. ``colin27_brain``), which applications score alike."""
+        return self.datamodule.evaluation_sets
 
     def unshuffled_train(self) -> DataLoader:
         """Clean training images in their stored order."""

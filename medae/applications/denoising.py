@@ -1,4 +1,8 @@
-"""Denoising: the autoencoder against Gaussian filtering, NLM, TV and BM3D on the same noisy test images."""
+"""Denoising: the autoencoder against Gaussian filtering, NLM, TV and BM3D on the same noisy test images.
+
+Every method is scored on the test split and on each held-out set (another subject), whole image and
+foreground; each classical method's parameter is tuned on validation foreground PSNR.
+"""
 
 import time
 from collections.abc import Sequence
@@ -9,7 +13,7 @@ import torch
 from medae.applications.context import ApplicationContext
 from medae.applications.network_calls import reconstruct
 from medae.applications.registry import APPLICATIONS
-from medae.applications.run_log import RunLog, by_method
+from medae.applications.run_log import RunLog, by_method, on_set
 from medae.applications.split_tensors import SplitTensors
 from medae.baselines.denoisers import DENOISERS, Denoiser, denoise, get_denoiser
 from medae.data.intensity import from_unit, to_unit
@@ -20,20 +24,20 @@ APPLICATION = "denoising"
 
 
 def input_quality(split: SplitTensors, value_range: tuple[float, float]) -> dict[str, float]:
-    """PSNR/SSIM of the noisy inputs, as ``test/input_psnr`` and ``test/input_ssim``."""
+    """PSNR/SSIM of the noisy inputs, as ``test/input_psnr``, ``test/input_ssim_fg`` and so on."""
     return {
         key.replace("test/", "test/input_"): value
-        for key, value in quality(split.input, split.image, value_range).items()
+        for key, value in quality(split.input, split.image, value_range, split.mask).items()
     }
 
 
 def denoising_metrics(
-    output: torch.Tensor, split: SplitTensors, value_range: tuple[float, float], ms_per_image: float
+    output: torch.Tensor, split: SplitTensors, value_range: tuple[float, float]
 ) -> dict[str, float]:
-    """What every denoising run logs: test PSNR/SSIM of output and noisy input, the gain, ms per image."""
-    metrics = quality(output, split.image, value_range) | input_quality(split, value_range)
-    metrics["test/psnr_gain"] = metrics["test/psnr"] - metrics["test/input_psnr"]
-    metrics["test/ms_per_image"] = ms_per_image
+    """PSNR/SSIM (whole and foreground) of output and noisy input, and the PSNR gains, as ``test/*``."""
+    metrics = quality(output, split.image, value_range, split.mask) | input_quality(split, value_range)
+    for key in ("psnr", "psnr_fg"):
+        metrics[f"test/{key}_gain"] = metrics[f"test/{key}"] - metrics[f"test/input_{key}"]
     return metrics
 
 
@@ -48,25 +52,27 @@ class DenoiserResult:
 def tune_and_measure(
     denoiser: Denoiser,
     val: SplitTensors,
-    test: SplitTensors,
+    sets: dict[str, SplitTensors],
     noise_model: str,
     noise_std: float,
     sigma: str,
     value_range: tuple[float, float],
 ) -> DenoiserResult:
-    """Pick the grid factor with the best validation PSNR, then measure test PSNR/SSIM and ms per image."""
+    """Pick the grid factor with the best validation foreground PSNR; measure every set and ms per image."""
     val_noisy = to_unit(val.input, value_range)
     scores = {}
     for factor in denoiser.grid:
         output = from_unit(denoise(denoiser, val_noisy, noise_std, sigma, factor, noise_model), value_range)
-        scores[factor] = quality(output, val.image, value_range)["test/psnr"]
+        scores[factor] = quality(output, val.image, value_range, val.mask)["test/psnr_fg"]
     factor = max(denoiser.grid, key=lambda candidate: scores[candidate])
-    start = time.perf_counter()
-    output = denoise(denoiser, to_unit(test.input, value_range), noise_std, sigma, factor, noise_model)
-    ms_per_image = 1000 * (time.perf_counter() - start) / len(test.input)
-    return DenoiserResult(
-        denoising_metrics(from_unit(output, value_range), test, value_range, ms_per_image), factor
-    )
+    metrics = {}
+    for name, split in sets.items():
+        start = time.perf_counter()
+        output = denoise(denoiser, to_unit(split.input, value_range), noise_std, sigma, factor, noise_model)
+        if name == "test":
+            metrics["test/ms_per_image"] = 1000 * (time.perf_counter() - start) / len(split.input)
+        metrics |= on_set(denoising_metrics(from_unit(output, value_range), split, value_range), name)
+    return DenoiserResult(metrics, factor)
 
 
 def log_denoiser_run(
@@ -105,17 +111,22 @@ def evaluate(
     if tune_images < 1:
         raise ConfigError("application.tune_images", f"must be >= 1, got {tune_images}")
     denoisers = [get_denoiser(name, data.spatial_dims) for name in baselines]
-    test = context.split("test")
-    val = context.split("val")
-    val = val.head(tune_images)
+    sets = {name: context.split(name) for name in context.evaluation_sets}
+    val = context.split("val").head(tune_images)
     value_range = context.module.value_range
-    output, ms_per_image = reconstruct(context.network, test.input)
-    autoencoder = denoising_metrics(output, test, value_range, ms_per_image)
-    context.run.metrics({"test/ms_per_image": ms_per_image})
+    autoencoder = {}
+    for name, split in sets.items():
+        output, ms_per_image = reconstruct(context.network, split.input)
+        if name == "test":
+            autoencoder["test/ms_per_image"] = ms_per_image
+        autoencoder |= on_set(denoising_metrics(output, split, value_range), name)
+    context.run.metrics(
+        {"test/ms_per_image": autoencoder["test/ms_per_image"]}
+    )  # the test loop logged the rest
     context.run.tags(context.method_tags(APPLICATION, "autoencoder"))
     results = {"autoencoder": autoencoder}
     for denoiser in denoisers:
-        result = tune_and_measure(denoiser, val, test, data.noise_model, data.noise_std, sigma, value_range)
+        result = tune_and_measure(denoiser, val, sets, data.noise_model, data.noise_std, sigma, value_range)
         log_denoiser_run(context.run, denoiser, result, sigma, context.baseline_params)
         results[denoiser.name] = result.metrics
     return by_method(APPLICATION, results)

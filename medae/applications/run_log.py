@@ -100,15 +100,30 @@ def open_experiment(tracking_uri: str, experiment_name: str, artifact_location: 
     return RunLog(MlflowClient(tracking_uri), None, experiment_id)
 
 
-def by_method(application: str, results: dict[str, dict[str, float]]) -> dict[str, float]:
-    """Flatten ``{method: {"prefix/metric": value}}`` to ``{"<application>/<method>/<metric>": value}``.
+def on_set(metrics: dict[str, float], evaluation_set: str) -> dict[str, float]:
+    """Metric keys of the ``test`` split, renamed for another evaluation set.
 
     Example:
-        >>> by_method("denoising", {"bm3d": {"test/psnr": 30.0}})
-        {'denoising/bm3d/psnr': 30.0}
+        >>> on_set({"test/psnr": 30.0, "anomaly/image_auroc": 0.9}, "colin27_brain")
+        {'colin27_brain/psnr': 30.0, 'colin27_brain/anomaly/image_auroc': 0.9}
+    """
+    if evaluation_set == "test":
+        return dict(metrics)
+    return {f"{evaluation_set}/{key.removeprefix('test/')}": value for key, value in metrics.items()}
+
+
+def by_method(application: str, results: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Flatten ``{method: {"set/metric": value}}`` to ``{"<application>/<method>/<metric>": value}``.
+
+    The ``test/`` and ``<application>/`` parts of a key go; a held-out set's name stays.
+
+    Example:
+        >>> by_method("denoising", {"bm3d": {"test/psnr": 30.0, "colin27_brain/psnr": 28.0}})
+        {'denoising/bm3d/psnr': 30.0, 'denoising/bm3d/colin27_brain/psnr': 28.0}
     """
     return {
-        f"{application}/{method}/{key.split('/')[-1]}": value
+        f"{application}/{method}/"
+        + "/".join(p for p in key.split("/") if p not in ("test", application)): value
         for method, metrics in results.items()
         for key, value in metrics.items()
     }

@@ -8,27 +8,42 @@ from torch.utils.data import DataLoader
 
 @dataclass
 class SplitTensors:
-    """One split held in memory: clean images, network inputs (noisy when noise is on), labels if any."""
+    """One split held in memory: clean images, network inputs (noisy when noise is on), labels if any.
+
+    ``mask`` is the foreground that foreground metrics score (every pixel when the data has none).
+    """
 
     image: torch.Tensor
     input: torch.Tensor
     label: torch.Tensor | None
     ids: list[str] = field(default_factory=list)
     segmentation: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
 
     def head(self, count: int) -> "SplitTensors":
         """The first ``count`` samples."""
-        label = self.label[:count] if self.label is not None else None
-        segmentation = self.segmentation[:count] if self.segmentation is not None else None
-        return SplitTensors(self.image[:count], self.input[:count], label, self.ids[:count], segmentation)
+
+        def first(values: torch.Tensor | None) -> torch.Tensor | None:
+            return values[:count] if values is not None else None
+
+        return SplitTensors(
+            self.image[:count],
+            self.input[:count],
+            first(self.label),
+            self.ids[:count],
+            first(self.segmentation),
+            first(self.mask),
+        )
 
 
 def stack_batches(loader: DataLoader) -> SplitTensors:
     """Concatenate a loader's ``image``, ``input`` (``image`` when absent) and ``label`` entries."""
-    images, inputs, labels, ids, segmentations = [], [], [], [], []
+    images, inputs, labels, ids, segmentations, masks = [], [], [], [], [], []
     for batch in loader:
         if "segmentation" in batch:
             segmentations.append(torch.as_tensor(batch["segmentation"]).long())
+        if "mask" in batch:
+            masks.append(torch.as_tensor(batch["mask"]).bool())
         ids.extend(str(position) for position in batch.get("position", []))
         images.append(torch.as_tensor(batch["image"]).float())
         inputs.append(torch.as_tensor(batch.get("input", batch["image"])).float())
@@ -40,4 +55,5 @@ def stack_batches(loader: DataLoader) -> SplitTensors:
         label=torch.cat(labels) if labels else None,
         ids=ids or [str(index) for index in range(sum(len(image) for image in images))],
         segmentation=torch.cat(segmentations) if segmentations else None,
+        mask=torch.cat(masks) if masks else None,
     )

@@ -5,6 +5,7 @@ from pathlib import Path
 import torch
 
 from medae.applications.compression import autoencoder_compression, pca_compression
+from medae.baselines.pca import PcaCodec
 from medae.benchmarks.trained_models import train_for_benchmark
 
 # code sizes (numbers per 64 x 64 image) and the conv settings that give them
@@ -28,7 +29,7 @@ def measure(workdir: Path, quick: bool, seed: int) -> dict[str, dict[str, dict[s
         value_range = trained.module.value_range
         autoencoder, _ = autoencoder_compression(trained.module.network, trained.test, value_range, None)
         train = torch.stack([torch.as_tensor(item["image"]) for item in trained.datamodule.datasets["train"]])
-        pca, used = pca_compression(train, trained.test, numbers, value_range, seed)
+        pca = pca_compression(PcaCodec(numbers, seed).fit(train), trained.test, value_range)
         results[str(numbers)] = {
             "autoencoder": {key.split("/")[-1]: value for key, value in autoencoder.items()}
             | {"train_s": trained.train_s},

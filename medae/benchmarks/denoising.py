@@ -43,7 +43,7 @@ def measure(workdir: Path, quick: bool) -> dict[str, dict[str, dict[str, float]]
         test = trained.test.head(4) if quick else trained.test
         for name in BASELINES:
             figures[name] = tune_and_measure(
-                DENOISERS[name], val, test, "gaussian", sigma, "oracle", value_range
+                DENOISERS[name], val, {"test": test}, "gaussian", sigma, "oracle", value_range
             ).metrics
         results[str(sigma)] = {
             method: {key.split("/")[-1]: value for key, value in values.items()}

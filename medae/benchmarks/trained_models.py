@@ -39,6 +39,6 @@ def train_for_benchmark(overrides: list[str], root: Path) -> TrainedModel:
         module,
         datamodule,
         stack_batches(datamodule.val_dataloader()),
-        stack_batches(datamodule.test_dataloader()),
+        stack_batches(datamodule.evaluation_dataloader("test")),
         elapsed,
     )

@@ -58,9 +58,10 @@ class ReconstructionGridLogger(Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        """Log the first test batch."""
+        """Log the first batch of the test set and of each held-out set (``images/colin27_brain.png``)."""
         if batch_idx == 0:
-            self._log(trainer, pl_module, batch, outputs, "images/test.png")
+            name = getattr(pl_module, "test_sets", ["test"])[dataloader_idx]
+            self._log(trainer, pl_module, batch, outputs, f"images/{name}.png")
 
     def _log(
         self,

@@ -41,6 +41,7 @@ def intensity_transform(
     window_level_width: Sequence[float] | None = None,
     percentiles: Sequence[float] | None = None,
     zscore_clip: float = DEFAULT_ZSCORE_CLIP,
+    per_image: bool = True,
 ) -> Callable[[np.ndarray], np.ndarray]:
     """Build the per-image intensity mapping.
 
@@ -50,6 +51,8 @@ def intensity_transform(
         window_level_width: an explicit CT window ``[level, width]``; overrides ``window``.
         percentiles: ``[low, high]`` percentiles clipped to before scaling (MRI), e.g. ``[0.5, 99.5]``.
         zscore_clip: z-scores beyond this are clipped.
+        per_image: without a window or percentiles, min-max scale each image to [0, 1]; false keeps
+            the intensities of data already in [0, 1] (fixed grey levels: contrast between images stays).
 
     Example:
         >>> scale = intensity_transform("unit", window="brain")
@@ -81,8 +84,10 @@ def intensity_transform(
         clip = ScaleIntensityRange(level - width / 2, level + width / 2, 0.0, 1.0, clip=True)
     elif percentiles is not None:
         clip = ScaleIntensityRangePercentiles(percentiles[0], percentiles[1], 0.0, 1.0, clip=True)
-    else:
+    elif per_image:
         clip = ScaleIntensity(minv=0.0, maxv=1.0)
+    else:
+        clip = np.asarray
     if normalization == "zscore":
         standardize = NormalizeIntensity()
         return lambda image: np.clip(np.asarray(standardize(clip(image))), -zscore_clip, zscore_clip)

@@ -59,6 +59,9 @@ class MedMNISTDataModule(ReconstructionDataModule):
         labels_in: the splits that ``labels`` filters; ``[train, val]`` keeps every class in test, as
             anomaly detection needs.
         normalization: ``unit``, ``symmetric`` or ``zscore`` (see :mod:`medae.data.intensity`).
+        per_image_scaling: min-max scale every image on its own. Off by default: grey levels are
+            divided by 255, so brightness differences between images stay. Per-image scaling hands
+            intensity a shortcut (PneumoniaMNIST: the intensity baseline's AUROC comes from it).
         **kwargs: see :class:`ReconstructionDataModule`; ``image_size`` resizes the images.
     """
 
@@ -71,6 +74,7 @@ class MedMNISTDataModule(ReconstructionDataModule):
         labels: tuple[int, ...] | None = None,
         labels_in: tuple[str, ...] = SPLITS,
         normalization: str = "unit",
+        per_image_scaling: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -85,7 +89,7 @@ class MedMNISTDataModule(ReconstructionDataModule):
         if unknown:
             raise ConfigError("data.labels_in", f"unknown split {unknown[0]}; allowed: {', '.join(SPLITS)}")
         self.labels_in = tuple(labels_in)
-        self.scale = intensity_transform(normalization)
+        self.scale = intensity_transform(normalization, per_image=per_image_scaling)
         self.value_range = value_range(normalization, DEFAULT_ZSCORE_CLIP)
 
     def load_splits(self) -> dict[str, list[dict[str, Any]]]:

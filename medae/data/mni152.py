@@ -1,17 +1,23 @@
 """Default data: real T1 brain MRI from the MNI152 template that ships inside the nilearn wheel."""
 
+import logging
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
+import nibabel as nib
 import numpy as np
-from monai.transforms import Compose, EnsureTyped, ResizeD, ResizeWithPadOrCropD
+from monai.transforms import Compose, EnsureTyped, Lambdad, ResizeD, ResizeWithPadOrCropD
 
+from medae.data.colin27 import FILES as COLIN27_FILES
+from medae.data.colin27 import colin27_on_template
 from medae.data.intensity import FOREGROUND_LEVEL
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
 from medae.data.registry import DATA_SOURCES
 from medae.data.slab_split import DROPPED, SPLITS, slab_assignment
 from medae.errors import ConfigError, DataError
 
+log = logging.getLogger(__name__)
 # tissue classes of `tissue_labels`: 0 background and CSF, 1 grey matter, 2 white matter
 TISSUE_CLASSES = ("other", "grey_matter", "white_matter")
 TISSUE_PROBABILITY = 0.5
@@ -25,6 +31,11 @@ def mni152_template(kind: str = "t1") -> np.ndarray:
     Args:
         kind: ``t1`` (the T1 image), ``gm`` or ``wm`` (grey- and white-matter probability maps).
     """
+    return np.asarray(mni152_image(kind).get_fdata(dtype=np.float32))
+
+
+def mni152_image(kind: str = "t1") -> nib.Nifti1Image:
+    """The template of :func:`mni152_template` as a NIfTI image, with its grid (affine)."""
     try:
         from nilearn import datasets
     except ImportError as error:
@@ -36,7 +47,7 @@ def mni152_template(kind: str = "t1") -> np.ndarray:
         "gm": datasets.load_mni152_gm_template,
         "wm": datasets.load_mni152_wm_template,
     }
-    return np.asarray(loaders[kind](resolution=1).get_fdata(dtype=np.float32))
+    return loaders[kind](resolution=1)
 
 
 def one_hemisphere(volume: np.ndarray) -> np.ndarray:
@@ -57,7 +68,29 @@ def foreground_fraction(array: np.ndarray) -> float:
     return float((array > FOREGROUND_LEVEL).mean())
 
 
-@DATA_SOURCES.register("mni152")
+def voxel_overlap(foreground: np.ndarray, train: list, test: list, mirror: bool = False) -> float:
+    """Fraction of the test samples' foreground voxels that some training sample also holds.
+
+    Args:
+        foreground: boolean mask of the volume the samples were cut from (the brain).
+        train: index expressions of the training samples.
+        test: index expressions of the test samples.
+        mirror: count a voxel as seen when its left-right mirror image is in a training sample too
+            (the symmetric template's mirror voxels are identical).
+    """
+    seen = np.zeros(foreground.shape, dtype=bool)
+    tested = np.zeros(foreground.shape, dtype=bool)
+    for where in train:
+        seen[where] = True
+    for where in test:
+        tested[where] = True
+    if mirror:
+        seen |= np.flip(seen, axis=MIRROR_AXIS)
+    tested &= foreground
+    return float((seen & tested).sum() / max(tested.sum(), 1))
+
+
+@DATA_SOURCES.register("mni152", held_out_dir="${paths.colin27_dir}")
 class MNI152DataModule(ReconstructionDataModule):
     """Slices (2D) or blocks (3D) of the MNI152 T1 template, split without leakage.
 
@@ -66,11 +99,18 @@ class MNI152DataModule(ReconstructionDataModule):
     2D: slices along each axis in ``axes``, near-empty ones dropped; every axis is cut into
     ``num_slabs`` slabs that go whole to train, val or test, with ``slab_gap`` slices dropped where
     two splits meet. Slices are padded to a square and resized to ``image_size``.
+    One axis (the default, axial) is leak-free: no test voxel is in any training slice
+    (:meth:`voxel_overlap`). Slices along several axes cross each other, so most test voxels are also
+    in some training slice (86% for all three axes and 8 slabs; 92% counting mirror images).
     3D: cubic blocks of ``block_size`` voxels on a grid with ``slab_gap`` voxels between blocks, so no
     two blocks touch; near-empty blocks are dropped, the rest are assigned to splits and resized to
     ``image_size`` on each side.
     With ``tissue_labels``, every item also has a ``segmentation`` map of ``TISSUE_CLASSES`` from the
     grey- and white-matter probability maps that ship with the template.
+    Every item's ``mask`` is the brain: the template is skull-stripped, so its non-zero voxels.
+    ``held_out`` adds the Colin27 subject (:mod:`medae.data.colin27`) as evaluation sets
+    ``colin27_brain`` and ``colin27_head``, cut the same way (every ``held_out_stride``-th slice); they
+    are skipped with a warning when ``held_out_dir`` lacks the files (and silently when it is empty).
 
     Example:
         >>> data = MNI152DataModule(image_size=32)
@@ -81,17 +121,20 @@ class MNI152DataModule(ReconstructionDataModule):
 
     def __init__(
         self,
-        axes: tuple[int, ...] = (0, 1, 2),
+        axes: tuple[int, ...] = (2,),
         min_foreground: float = 0.1,
-        num_slabs: int = 8,
+        num_slabs: int = 10,
         slab_gap: int = 2,
         block_size: int = 48,
         tissue_labels: bool = False,
-        val_fraction: float = 0.15,
-        test_fraction: float = 0.15,
+        held_out: tuple[str, ...] = tuple(COLIN27_FILES),
+        held_out_dir: str = "",
+        held_out_stride: int = 3,
+        val_fraction: float = 0.2,
+        test_fraction: float = 0.2,
         **kwargs: Any,
     ) -> None:
-        # 0.15, not the sources' 0.1: the split that the presets and the README figures use
+        # 2 of 10 slabs each, not the sources' 0.1: one axis leaves fewer slices to split
         super().__init__(val_fraction=val_fraction, test_fraction=test_fraction, **kwargs)
         if not axes or any(axis not in (0, 1, 2) for axis in axes):
             raise ConfigError("data.axes", f"must be a non-empty subset of [0, 1, 2], got {list(axes)}")
@@ -113,11 +156,26 @@ class MNI152DataModule(ReconstructionDataModule):
         self.slab_gap = slab_gap
         self.block_size = block_size
         self.tissue_labels = tissue_labels
+        unknown = sorted(set(held_out) - set(COLIN27_FILES))
+        if unknown:
+            raise ConfigError(
+                "data.held_out", f"unknown set '{unknown[0]}'; allowed: {', '.join(COLIN27_FILES)}"
+            )
+        if held_out_stride < 1:
+            raise ConfigError("data.held_out_stride", f"must be >= 1, got {held_out_stride}")
+        self.held_out_kinds = tuple(held_out)
+        self.held_out_dir = Path(held_out_dir).expanduser()
+        self.held_out_stride = held_out_stride
 
     @cached_property
     def volume(self) -> np.ndarray:
         """The template as float32 in [0, 1]."""
         return mni152_template("t1")
+
+    @cached_property
+    def brain(self) -> np.ndarray:
+        """The brain mask as float32: the skull-stripped template's non-zero voxels."""
+        return (self.volume > 0).astype(np.float32)
 
     @cached_property
     def tissue(self) -> np.ndarray:
@@ -130,14 +188,65 @@ class MNI152DataModule(ReconstructionDataModule):
 
     def load_splits(self) -> dict[str, list[dict[str, Any]]]:
         """Cut the template into slices or blocks and assign them to splits."""
-        samples = self._slices(self.volume) if self.spatial_dims == 2 else self._blocks(self.volume)
         splits: dict[str, list[dict[str, Any]]] = {name: [] for name in SPLITS}
-        for split, where, position in samples:
-            item = {"image": self.volume[where][None], "position": position}
+        for split, where, position in self._samples():
+            item = {"image": self.volume[where][None], "mask": self.brain[where][None]}
+            item["position"] = position
             if self.tissue_labels:
                 item["segmentation"] = self.tissue[where][None]
             splits[SPLITS[split]].append(item)
         return splits
+
+    def _samples(self) -> list[tuple[int, tuple[Any, ...], str]]:
+        return self._slices(self.volume) if self.spatial_dims == 2 else self._blocks(self.volume)
+
+    def voxel_overlap(self, mirror: bool = False) -> float:
+        """Fraction of test brain voxels that some training sample holds (see :func:`voxel_overlap`)."""
+        samples = self._samples()
+        train = [where for split, where, _ in samples if SPLITS[split] == "train"]
+        test = [where for split, where, _ in samples if SPLITS[split] == "test"]
+        return voxel_overlap(self.brain > 0, train, test, mirror)
+
+    def load_held_out(self) -> dict[str, list[dict[str, Any]]]:
+        """Colin27's slices (or blocks) for each set of ``held_out``; none when its files are absent."""
+        if not self.held_out_kinds or not str(self.held_out_dir) or self.held_out_dir == Path():
+            return {}
+        missing = [name for name in COLIN27_FILES.values() if not (self.held_out_dir / name).is_file()]
+        if missing:
+            log.warning(
+                "held-out subject Colin27 not found (%s in data.held_out_dir=%s); "
+                "evaluating on the MNI152 test split only",
+                ", ".join(missing),
+                self.held_out_dir,
+            )
+            return {}
+        template = mni152_image("t1")
+        brain_median = float(np.median(self.volume[self.volume > 0]))
+        sets = {}
+        for kind in self.held_out_kinds:
+            subject = colin27_on_template(self.held_out_dir, kind, template, brain_median)
+            brain = subject.brain.astype(np.float32)
+            sets[f"colin27_{kind}"] = [
+                {"image": subject.image[where][None], "mask": brain[where][None], "position": position}
+                for where, position in self._held_out_samples(brain)
+            ]
+        return sets
+
+    def _held_out_samples(self, brain: np.ndarray) -> list[tuple[tuple[Any, ...], str]]:
+        """Every ``held_out_stride``-th non-empty slice along the training axes, or every non-empty block."""
+        if self.spatial_dims == 3:
+            return [(where, f"colin27:{position}") for _, where, position in self._blocks(brain, split=False)]
+        samples = []
+        for axis in self.axes:
+            kept = [
+                i
+                for i in range(brain.shape[axis])
+                if foreground_fraction(brain[axis_slice(axis, i)]) >= self.min_foreground
+            ]
+            samples += [
+                (axis_slice(axis, i), f"colin27:axis{axis}:{i}") for i in kept[:: self.held_out_stride]
+            ]
+        return samples
 
     def _slices(self, volume: np.ndarray) -> list[tuple[int, tuple[Any, ...], str]]:
         samples = []
@@ -159,8 +268,8 @@ class MNI152DataModule(ReconstructionDataModule):
             ]
         return samples
 
-    def _blocks(self, volume: np.ndarray) -> list[tuple[int, tuple[Any, ...], str]]:
-        volume = one_hemisphere(volume)
+    def _blocks(self, volume: np.ndarray, split: bool = True) -> list[tuple[int, tuple[Any, ...], str]]:
+        volume = one_hemisphere(volume) if split else volume
         step = self.block_size + self.slab_gap
         corners = [
             (x, y, z)
@@ -170,6 +279,8 @@ class MNI152DataModule(ReconstructionDataModule):
         ]
         blocks = [(c, tuple(slice(o, o + self.block_size) for o in c)) for c in corners]
         blocks = [(c, b) for c, b in blocks if foreground_fraction(volume[b]) >= self.min_foreground]
+        if not split:
+            return [(0, block, f"block:{c}") for c, block in blocks]
         if len(blocks) < 3:
             raise ConfigError(
                 "data.block_size", f"{self.block_size} leaves {len(blocks)} non-empty blocks; need >= 3"
@@ -190,11 +301,18 @@ class MNI152DataModule(ReconstructionDataModule):
             ResizeWithPadOrCropD("image", spatial_size=[side] * self.spatial_dims),
             ResizeD("image", spatial_size=size, anti_aliasing=True),
             EnsureTyped("image", dtype=np.float32, track_meta=False),
+            # the brain mask: a pixel is brain when most of the area it covers is
+            ResizeWithPadOrCropD("mask", spatial_size=[side] * self.spatial_dims),
+            ResizeD("mask", spatial_size=size, mode="area"),
+            Lambdad("mask", lambda mask: np.asarray(mask) > 0.5),
+            EnsureTyped("mask", track_meta=False),
         ]
-        if self.tissue_labels:
+        if self.tissue_labels:  # held-out subjects have no tissue maps
             transforms += [
-                ResizeWithPadOrCropD("segmentation", spatial_size=[side] * self.spatial_dims),
-                ResizeD("segmentation", spatial_size=size, mode="nearest"),
-                EnsureTyped("segmentation", dtype=np.int64, track_meta=False),
+                ResizeWithPadOrCropD(
+                    "segmentation", spatial_size=[side] * self.spatial_dims, allow_missing_keys=True
+                ),
+                ResizeD("segmentation", spatial_size=size, mode="nearest", allow_missing_keys=True),
+                EnsureTyped("segmentation", dtype=np.int64, track_meta=False, allow_missing_keys=True),
             ]
         return Compose(transforms)

@@ -4,6 +4,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
+from monai.transforms import Compose
 from torch.utils.data import Dataset
 
 from medae.data.noise import NOISE_MODELS
@@ -18,6 +19,8 @@ class NoisyPairs(Dataset):
         strength: noise strength; ``0`` makes ``input`` the clean image itself.
         seed: ``None`` draws fresh noise each time (training); an int fixes the noise of item ``i``
             to seed ``seed + i``, so every method and every epoch sees the same noisy images.
+        augment: random MONAI transforms applied to the clean item before the noise. They are seeded
+            per item from torch's generator, so the per-epoch seeding covers them too.
 
     Example:
         >>> pairs = NoisyPairs([{"image": torch.zeros(1, 4, 4)}], "gaussian", 0.1, seed=0)
@@ -26,9 +29,15 @@ class NoisyPairs(Dataset):
     """
 
     def __init__(
-        self, base: Sequence[Mapping[str, Any]], noise_model: str, strength: float, seed: int | None
+        self,
+        base: Sequence[Mapping[str, Any]],
+        noise_model: str,
+        strength: float,
+        seed: int | None,
+        augment: Compose | None = None,
     ) -> None:
         self.base = base
+        self.augment = augment
         self.noise = NOISE_MODELS[noise_model]
         self.strength = strength
         self.seed = seed
@@ -38,6 +47,9 @@ class NoisyPairs(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         item = dict(self.base[index])
+        if self.augment is not None:
+            self.augment.set_random_state(seed=int(torch.randint(2**31, (1,))))
+            item = self.augment(item)
         clean = item["image"]
         if self.strength == 0:
             item["input"] = clean

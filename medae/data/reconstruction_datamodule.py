@@ -5,18 +5,29 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from typing import Any
 
+import numpy as np
 import torch
 from lightning import LightningDataModule
 from monai.data import CacheDataset, DataLoader
-from monai.transforms import Compose
+from monai.transforms import (
+    Compose,
+    EnsureTyped,
+    RandAdjustContrastd,
+    RandAxisFlipd,
+    RandScaleIntensityd,
+    ScaleIntensityRanged,
+)
 from torch.utils.data import WeightedRandomSampler
 
+from medae.data.intensity import FOREGROUND_LEVEL
 from medae.data.noise import NOISE_MODELS
 from medae.data.noisy_pairs import NoisyPairs
 from medae.data.slab_split import SPLITS
 from medae.errors import ConfigError, DataError
 
 TEST_NOISE_OFFSET = 1_000_000
+TEST_SET = "test"
+AUGMENTATIONS = ("flip", "gamma", "scale")
 
 
 def batch_size(batch: dict[str, Any]) -> int:
@@ -25,10 +36,14 @@ def batch_size(batch: dict[str, Any]) -> int:
 
 
 class ReconstructionDataModule(LightningDataModule, ABC):
-    """Serve ``{"image": clean, "input": network input}`` batches for train, val and test.
+    """Serve ``{"image": clean, "input": network input, "mask": foreground}`` batches for train, val and test.
 
     Subclasses implement :meth:`load_splits` (the raw samples of each split) and
     :meth:`preprocessing` (the deterministic MONAI transforms, cached once by ``CacheDataset``).
+    A sample's ``mask`` marks the pixels that foreground metrics score: subclasses that know the anatomy
+    give it (a brain mask); otherwise it is every pixel above ``FOREGROUND_LEVEL`` of the value range.
+    Subclasses may add held-out evaluation sets (:meth:`load_held_out`, e.g. a subject never trained
+    on); the test loop then runs on ``test`` and on each of them (:attr:`evaluation_sets`).
 
     Args:
         spatial_dims: 2 for images, 3 for volumes.
@@ -44,6 +59,9 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         test_fraction: fraction of the data for testing.
         split_seed: seed of the train/val/test split, kept apart from the training seed.
         balance_classes: draw training samples with weights inverse to their label's frequency.
+        augmentation: random changes of the clean training images, before the noise (MONAI
+            transforms, each with probability 0.5): ``flip`` (a random axis, mask too), ``gamma``
+            (contrast, gamma in [0.7, 1.5]), ``scale`` (intensity times 0.8 to 1.2, clipped to the range).
     """
 
     value_range: tuple[float, float] = (0.0, 1.0)
@@ -63,6 +81,7 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         test_fraction: float = 0.1,
         split_seed: int = 0,
         balance_classes: bool = False,
+        augmentation: tuple[str, ...] = (),
     ) -> None:
         super().__init__()
         if spatial_dims not in (2, 3):
@@ -93,7 +112,14 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         self.test_fraction = test_fraction
         self.split_seed = split_seed
         self.balance_classes = balance_classes
+        unknown = sorted(set(augmentation) - set(AUGMENTATIONS))
+        if unknown:
+            raise ConfigError(
+                "data.augmentation", f"unknown '{unknown[0]}'; allowed: {', '.join(AUGMENTATIONS)}"
+            )
+        self.augmentation = tuple(augmentation)
         self.datasets: dict[str, CacheDataset] = {}
+        self.held_out: dict[str, CacheDataset] = {}
         self.skipped_files: list[str] = []
         self._fingerprint: str | None = None
 
@@ -104,6 +130,27 @@ class ReconstructionDataModule(LightningDataModule, ABC):
     @abstractmethod
     def preprocessing(self) -> Compose:
         """Return the deterministic transforms that bring a raw sample to its training shape and range."""
+
+    def load_held_out(self) -> dict[str, list[dict[str, Any]]]:
+        """Raw samples of extra evaluation sets, never trained on, by name (none by default)."""
+        return {}
+
+    def threshold_mask(self, item: dict[str, Any]) -> dict[str, Any]:
+        """Give a preprocessed item without a ``mask`` the pixels above ``FOREGROUND_LEVEL`` of the range."""
+        if "mask" not in item:
+            low, high = self.value_range
+            image = np.asarray(item["image"])
+            item = {
+                **item,
+                "mask": (image > low + FOREGROUND_LEVEL * (high - low)).any(axis=0, keepdims=True),
+            }
+        return item
+
+    @property
+    def evaluation_sets(self) -> list[str]:
+        """``test`` and the held-out sets, in the order of :meth:`test_dataloader`."""
+        self.setup()
+        return [TEST_SET, *self.held_out]
 
     def setup(self, stage: str | None = None) -> None:
         """Load, preprocess and cache every split once."""
@@ -118,10 +165,14 @@ class ReconstructionDataModule(LightningDataModule, ABC):
                 f"the {empty[0]} split is empty (samples per split: {sizes}); give more subjects or files, "
                 "or for a single volume fewer data.num_slabs or a smaller data.slab_gap",
             )
-        transform = self.preprocessing()
+        transform = Compose([self.preprocessing(), self.threshold_mask])
         self.datasets = {
             name: CacheDataset(splits[name], transform=transform, progress=False, num_workers=0)
             for name in SPLITS
+        }
+        self.held_out = {
+            name: CacheDataset(samples, transform=transform, progress=False, num_workers=0)
+            for name, samples in self.load_held_out().items()
         }
 
     @property
@@ -138,8 +189,28 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         weights = [1.0 / counts[label] for label in labels]
         return WeightedRandomSampler(weights, num_samples=len(labels), replacement=True)
 
+    def augment(self) -> Compose | None:
+        """The random transforms of ``augmentation``, or ``None``."""
+        if not self.augmentation:
+            return None
+        low, high = self.value_range
+        choices = {
+            "flip": [RandAxisFlipd(["image", "mask"], prob=0.5, allow_missing_keys=True)],
+            "gamma": [RandAdjustContrastd("image", prob=0.5, gamma=(0.7, 1.5))],
+            "scale": [
+                RandScaleIntensityd("image", factors=0.2, prob=0.5),
+                ScaleIntensityRanged("image", a_min=low, a_max=high, b_min=low, b_max=high, clip=True),
+            ],
+        }
+        transforms = [transform for name in self.augmentation for transform in choices[name]]
+        return Compose(
+            [*transforms, EnsureTyped(["image", "mask"], track_meta=False, allow_missing_keys=True)]
+        )
+
     def _loader(self, split: str, noise_seed: int | None, shuffle: bool) -> DataLoader:
-        pairs = NoisyPairs(self.datasets[split], self.noise_model, self.noise_std, noise_seed)
+        dataset = self.datasets[split] if split in self.datasets else self.held_out[split]
+        augment = self.augment() if split == "train" and shuffle else None
+        pairs = NoisyPairs(dataset, self.noise_model, self.noise_std, noise_seed, augment)
         sampler = self.class_balanced_sampler() if shuffle and self.balance_classes else None
         return DataLoader(
             pairs,
@@ -159,14 +230,20 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         """Validation batches with noise fixed per sample."""
         return self._loader("val", self.noise_seed, shuffle=False)
 
-    def test_dataloader(self) -> DataLoader:
-        """Test batches with noise fixed per sample, drawn apart from the validation noise."""
-        return self._loader("test", self.noise_seed + TEST_NOISE_OFFSET, shuffle=False)
+    def evaluation_dataloader(self, name: str) -> DataLoader:
+        """Batches of one evaluation set (``test`` or a held-out set), noise fixed per sample and per set."""
+        offset = (self.evaluation_sets.index(name) + 1) * TEST_NOISE_OFFSET
+        return self._loader(name, self.noise_seed + offset, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader | dict[str, DataLoader]:
+        """Test batches; with held-out sets, a loader per evaluation set (Lightning runs them in turn)."""
+        loaders = {name: self.evaluation_dataloader(name) for name in self.evaluation_sets}
+        return loaders if self.held_out else loaders[TEST_SET]
 
     def split_sizes(self) -> dict[str, int]:
-        """Number of samples in each split."""
+        """Number of samples in each split and each held-out set."""
         self.setup()
-        return {name: len(dataset) for name, dataset in self.datasets.items()}
+        return {name: len(dataset) for name, dataset in (self.datasets | self.held_out).items()}
 
     def fingerprint(self) -> str:
         """SHA-256 of every preprocessed sample of every split, in order, and the noise settings."""
@@ -174,9 +251,9 @@ class ReconstructionDataModule(LightningDataModule, ABC):
             return self._fingerprint
         self.setup()
         digest = hashlib.sha256(f"{self.noise_model}:{self.noise_std}:{self.noise_seed}".encode())
-        for name in SPLITS:
+        for name, dataset in (self.datasets | self.held_out).items():
             digest.update(name.encode())
-            for item in self.datasets[name]:
+            for item in dataset:
                 digest.update(torch.as_tensor(item["image"]).float().numpy().tobytes())
         self._fingerprint = digest.hexdigest()
         return self._fingerprint

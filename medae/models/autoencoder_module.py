@@ -23,8 +23,10 @@ class AutoencoderModule(LightningModule):
     """Train a network that maps ``batch["input"]`` to a reconstruction of ``batch["image"]``.
 
     With noise on, ``input`` is a corrupted copy of ``image`` (denoising); without, they are equal.
-    Logs ``{stage}/loss``, each loss and regularizer term, ``{stage}/psnr`` and ``{stage}/ssim``, the
-    PSNR/SSIM of the noisy input and the gain when inputs are corrupted, and ``val/psnr_best``.
+    Logs ``{stage}/loss``, each loss and regularizer term, ``{stage}/psnr`` and ``{stage}/ssim`` and their
+    foreground versions ``*_fg`` (on ``batch["mask"]``), of the reconstruction clamped to the data range;
+    the PSNR/SSIM of the noisy input and the gain when inputs are corrupted, and ``val/psnr_best``.
+    When the data has held-out sets, the test loop logs each under its own name (``colin27_brain/psnr``).
 
     Subclasses set ``config_class`` and ``network_class`` (built as ``network_class(config, value_range)``),
     and override :meth:`regularizer_weights` when the network returns extra loss terms.
@@ -68,8 +70,10 @@ class AutoencoderModule(LightningModule):
         self.loss = ReconstructionLoss(loss, self.value_range)
         data_range = self.value_range[1] - self.value_range[0]
         dims = self.config.spatial_dims
-        prefixes = [f"{stage}/{target}" for stage in STAGES for target in ("", "input_")]
-        self.quality = nn.ModuleDict({p: image_quality_metrics(dims, data_range, p) for p in prefixes})
+        self.quality = nn.ModuleDict(
+            {prefix: image_quality_metrics(dims, data_range, prefix) for prefix in self._prefixes(STAGES)}
+        )
+        self.test_sets: list[str] = ["test"]
         self.val_psnr_best = MaxMetric()
         self.val_psnr_best.persistent(True)  # a resumed run goes on from the best it had
         self.run_config: dict[str, Any] | None = None
@@ -83,9 +87,23 @@ class AutoencoderModule(LightningModule):
         """Weight of each regularizer the network returns, at the current step."""
         return {}
 
+    @staticmethod
+    def _prefixes(stages: list[str] | tuple[str, ...]) -> list[str]:
+        return [f"{stage}/{target}" for stage in stages for target in ("", "input_")]
+
     def quality_metrics(self, stage: str, of_input: bool = False) -> MetricCollection:
-        """PSNR/SSIM of the reconstructions, or of the network inputs, for ``stage``."""
+        """PSNR/SSIM of the reconstructions, or of the network inputs, for a stage or an evaluation set."""
         return self.quality[f"{stage}/input_" if of_input else f"{stage}/"]
+
+    def on_test_start(self) -> None:
+        """Name the test loaders after the data's evaluation sets; give each held-out set its metrics."""
+        datamodule = getattr(self.trainer, "datamodule", None)
+        self.test_sets = list(getattr(datamodule, "evaluation_sets", ["test"]))
+        data_range = self.value_range[1] - self.value_range[0]
+        for prefix in self._prefixes(self.test_sets):
+            if prefix not in self.quality:
+                metrics = image_quality_metrics(self.config.spatial_dims, data_range, prefix)
+                self.quality[prefix] = metrics.to(self.device)
 
     def forward(self, images: torch.Tensor) -> AutoencoderOutput:
         """Encode and decode ``images``."""
@@ -94,6 +112,7 @@ class AutoencoderModule(LightningModule):
     def _shared_step(
         self, batch: Mapping[str, torch.Tensor], stage: str
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Loss and logged metrics of a batch; ``stage`` is train, val, test or a held-out set's name."""
         batch = self._in_memory_format(batch)
         output = self(batch["input"])
         terms = self.loss(output.reconstruction, batch["image"])
@@ -106,19 +125,29 @@ class AutoencoderModule(LightningModule):
         logged |= {f"{stage}/{name}": value for name, value in output.diagnostics.items()}
         batch_size = batch["image"].shape[0]
         # sync_dist: under DDP, epoch means cover every rank's batches (torchmetrics objects sync themselves)
+        # held-out sets run as extra test loaders: their own names, no "/dataloader_idx_N" suffix
+        per_set = {"add_dataloader_idx": False}
         self.log_dict(
-            logged, on_step=False, on_epoch=True, prog_bar=False, batch_size=batch_size, sync_dist=True
+            logged,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=False,
+            batch_size=batch_size,
+            sync_dist=True,
+            **per_set,
         )
         reconstruction = output.reconstruction  # in eval mode deterministic: a VAE decodes its posterior mean
         if stage != "train" or self._train_quality_step():
-            self.quality_metrics(stage).update(reconstruction.detach().float(), batch["image"].float())
+            scored = reconstruction.detach().float().clamp(*self.value_range)
+            self.quality_metrics(stage).update(scored, batch["image"].float(), mask=batch.get("mask"))
             self.log_dict(
-                self.quality_metrics(stage), on_step=False, on_epoch=True, prog_bar=stage != "train"
+                self.quality_metrics(stage), on_step=False, on_epoch=True, prog_bar=stage == "val", **per_set
             )
         if stage != "train" and not torch.equal(batch["input"], batch["image"]):
             input_quality = self.quality_metrics(stage, of_input=True)
-            input_quality.update(batch["input"].float(), batch["image"].float())
-            self.log_dict(input_quality, on_step=False, on_epoch=True)
+            noisy = batch["input"].float().clamp(*self.value_range)
+            input_quality.update(noisy, batch["image"].float(), mask=batch.get("mask"))
+            self.log_dict(input_quality, on_step=False, on_epoch=True, **per_set)
         return total, reconstruction
 
     def use_channels_last(self) -> None:
@@ -151,9 +180,11 @@ class AutoencoderModule(LightningModule):
         _, reconstruction = self._shared_step(batch, "val")
         return {"reconstruction": reconstruction}
 
-    def test_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
-        """Update test metrics; return the reconstruction for image-grid callbacks."""
-        _, reconstruction = self._shared_step(batch, "test")
+    def test_step(
+        self, batch: Mapping[str, torch.Tensor], batch_idx: int, dataloader_idx: int = 0
+    ) -> dict[str, torch.Tensor]:
+        """Update the metrics of the loader's evaluation set; return the reconstruction for image grids."""
+        _, reconstruction = self._shared_step(batch, self.test_sets[dataloader_idx])
         return {"reconstruction": reconstruction}
 
     def on_train_start(self) -> None:
@@ -168,14 +199,19 @@ class AutoencoderModule(LightningModule):
             self.log("val/psnr_best", self.val_psnr_best.compute(), prog_bar=True, sync_dist=True)
 
     def on_test_epoch_end(self) -> None:
-        """Log the denoising gain on the test set."""
-        self._log_gain("test")
+        """Log the denoising gain on the test set and each held-out set."""
+        for name in self.test_sets:
+            self._log_gain(name)
 
     def _log_gain(self, stage: str) -> None:
-        input_psnr = self.quality_metrics(stage, of_input=True)["psnr"]
-        if input_psnr.update_called:
-            gain = self.quality_metrics(stage)["psnr"].compute() - input_psnr.compute()
-            self.log(f"{stage}/psnr_gain", gain, sync_dist=True)
+        if not self.quality_metrics(stage, of_input=True)["psnr"].update_called:
+            return
+        for metric in ("psnr", "psnr_fg"):
+            gain = (
+                self.quality_metrics(stage)[metric].compute()
+                - self.quality_metrics(stage, True)[metric].compute()
+            )
+            self.log(f"{stage}/{metric}_gain", gain, sync_dist=True)
 
     def configure_optimizers(self) -> dict[str, Any]:
         """Instantiate the ``_partial_`` optimiser, and the scheduler when one is configured."""

@@ -1,0 +1,232 @@
+"""The evaluation protocol of issue 14: foreground metrics, clamping, a leak-free split, the held-out
+subject, coarse noise, validation-tuned anomaly methods and paired statistics over seeds."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+import torch
+
+from medae.applications.anomaly import (
+    AnomalySet,
+    Scorer,
+    choose,
+    intensity_maps,
+    lesion_set,
+    validation_set,
+)
+from medae.applications.anomaly_metrics import localization_metrics
+from medae.applications.split_tensors import SplitTensors
+from medae.data.colin27 import colin27_on_template
+from medae.data.medmnist import MedMNISTDataModule
+from medae.data.mni152 import MNI152DataModule, mni152_image
+from medae.data.noise import coarse, gaussian
+from medae.errors import ConfigError, DataError
+from medae.metrics import ForegroundPSNR, quality
+from medae.train import train
+from tests.conftest import FAST_RUN, SHARED_DATA, compose_config, tracking_uri
+
+COLIN27 = SHARED_DATA / "colin27"
+needs_colin27 = pytest.mark.skipif(
+    not (COLIN27 / "ch2bet.nii.gz").is_file(), reason=f"Colin27 held-out subject not found in {COLIN27}"
+)
+
+
+def test_foreground_psnr_ignores_background_error_and_whole_image_psnr_does_not():
+    clean = torch.zeros(2, 1, 16, 16)
+    clean[:, :, 4:12, 4:12] = 0.5
+    mask = clean > 0
+    output = clean.clone()
+    output[~mask] = 0.1  # a constant error in the background only
+    scores = quality(output, clean, (0.0, 1.0), mask)
+    assert scores["test/psnr"] == pytest.approx(10 * np.log10(1 / (0.01 * 0.75)), abs=1e-3)
+    assert scores["test/psnr_fg"] > 100  # no error on the foreground
+    assert scores["test/ssim_fg"] > scores["test/ssim"]
+
+
+def test_outputs_are_clamped_to_the_data_range_before_scoring():
+    clean = torch.full((1, 1, 16, 16), 1.0)
+    overshoot = quality(clean + 0.5, clean, (0.0, 1.0))
+    assert overshoot["test/psnr"] > 100  # 1.5 clamps to 1.0: a perfect reconstruction
+
+
+def test_foreground_psnr_skips_images_without_foreground():
+    metric = ForegroundPSNR(data_range=1.0)
+    clean = torch.zeros(2, 1, 4, 4)
+    mask = torch.zeros(2, 1, 4, 4, dtype=torch.bool)
+    mask[0] = True
+    metric.update(clean + 0.1, clean, mask)
+    assert float(metric.compute()) == pytest.approx(20.0, abs=1e-4)
+
+
+def test_default_mni152_split_is_leak_free_and_three_axes_leak():
+    leak_free = MNI152DataModule()
+    assert leak_free.axes == (2,)
+    assert leak_free.voxel_overlap() == 0.0
+    assert leak_free.voxel_overlap(mirror=True) == 0.0
+    three_axes = MNI152DataModule(axes=(0, 1, 2), num_slabs=8, val_fraction=0.15, test_fraction=0.15)
+    assert three_axes.voxel_overlap() > 0.8
+    assert three_axes.voxel_overlap(mirror=True) > three_axes.voxel_overlap()
+
+
+def test_mni152_masks_are_the_brain():
+    data = MNI152DataModule(image_size=32)
+    data.setup()
+    item = data.datasets["test"][0]
+    mask, image = np.asarray(item["mask"]), np.asarray(item["image"])
+    assert mask.dtype == bool and 0.1 < mask.mean() < 0.9
+    assert image[~mask].mean() < 0.05 < image[mask].mean()
+
+
+@needs_colin27
+def test_colin27_lands_on_the_template_grid_with_the_template_brain_median():
+    template = mni152_image()
+    volume = np.asarray(template.get_fdata(dtype=np.float32))
+    median = float(np.median(volume[volume > 0]))
+    brain = colin27_on_template(COLIN27, "brain", template, median)
+    head = colin27_on_template(COLIN27, "head", template, median)
+    assert brain.image.shape == volume.shape == head.image.shape
+    assert np.median(brain.image[brain.brain]) == pytest.approx(median, abs=1e-3)
+    assert np.median(head.image[head.brain]) == pytest.approx(median, abs=1e-3)
+    assert brain.image[~brain.brain].max() == 0.0  # skull-stripped: background stays exactly zero
+    assert (head.image[~head.brain] > 0.1).mean() > 0.1  # skull and scalp are there
+    overlap = (brain.brain & (volume > 0)).sum() / brain.brain.sum()
+    assert overlap > 0.85  # registered: Colin27's brain sits inside the template's
+
+
+def test_a_missing_or_corrupt_colin27_file_is_named(tmp_path):
+    with pytest.raises(DataError, match="ch2bet.nii.gz"):
+        colin27_on_template(tmp_path, "brain", mni152_image(), 0.7)
+    (tmp_path / "ch2bet.nii.gz").write_bytes(b"not a nifti file")
+    with pytest.raises(DataError, match="not a readable NIfTI"):
+        colin27_on_template(tmp_path, "brain", mni152_image(), 0.7)
+    with pytest.raises(ConfigError, match="data.held_out"):
+        MNI152DataModule(held_out=("skull",))
+
+
+@needs_colin27
+def test_held_out_subject_is_an_evaluation_set_with_its_own_noise():
+    data = MNI152DataModule(image_size=32, noise_std=0.1, held_out_dir=str(COLIN27))
+    assert data.evaluation_sets == ["test", "colin27_brain", "colin27_head"]
+    loaders = data.test_dataloader()
+    assert list(loaders) == data.evaluation_sets
+    brain = next(iter(loaders["colin27_brain"]))
+    head = next(iter(loaders["colin27_head"]))
+    assert torch.equal(brain["mask"], head["mask"])  # the same brain mask scores both
+    assert head["image"][~head["mask"]].mean() > brain["image"][~brain["mask"]].mean()
+    again = next(iter(data.evaluation_dataloader("colin27_brain")))
+    assert torch.equal(brain["input"], again["input"])  # noise fixed per sample
+
+
+@needs_colin27
+def test_training_run_logs_foreground_metrics_on_test_and_on_colin27(tmp_path):
+    cfg = compose_config("train", [*FAST_RUN, f"paths.colin27_dir={COLIN27}"], tmp_path)
+    result = train(cfg)
+    for name in ("test", "colin27_brain", "colin27_head"):
+        for metric in ("psnr", "psnr_fg", "ssim", "ssim_fg"):
+            assert f"{name}/{metric}" in result.metrics
+    run = mlflow.MlflowClient(tracking_uri(tmp_path)).search_runs(["1"])[0]
+    assert {"colin27_brain/psnr_fg", "test/ssim_fg"} <= set(run.data.metrics)
+    assert "test/psnr/dataloader_idx_0" not in run.data.metrics
+
+
+def test_coarse_noise_is_smooth_and_stays_on_the_foreground():
+    image = torch.zeros(1, 64, 64)
+    image[:, 16:48, 16:48] = 0.5
+    generator = torch.Generator().manual_seed(0)
+    noise = coarse(image, 0.2, generator) - image
+    assert noise[:, :16].abs().max() == 0
+    inside = noise[:, 16:48, 16:48]
+    white = gaussian(image, 0.2, torch.Generator().manual_seed(0))[:, 16:48, 16:48] - 0.5
+    neighbour_step = (inside[:, 1:] - inside[:, :-1]).abs().mean()
+    white_step = (white[:, 1:] - white[:, :-1]).abs().mean()
+    assert neighbour_step < white_step / 5  # low-frequency: neighbours move together
+    assert 0.05 < float(inside.std()) < 0.3
+
+
+def test_validation_anomaly_set_uses_labels_when_the_split_has_both_kinds():
+    images = torch.rand(6, 1, 16, 16)
+    labelled = SplitTensors(images, images, torch.tensor([0, 0, 0, 1, 1, 1]))
+    assert validation_set(labelled, [0], ["noise"], 0, (0.0, 1.0)).labels.tolist() == [0, 0, 0, 1, 1, 1]
+    normal_only = SplitTensors(images, images, torch.zeros(6, dtype=torch.long))
+    lesioned = validation_set(normal_only, [0], ["noise"], 0, (0.0, 1.0))
+    assert len(lesioned.images) == 12 and lesioned.masks is not None
+
+
+def test_choose_picks_the_candidate_with_the_best_validation_auroc():
+    clean = torch.full((8, 1, 16, 16), 0.3)
+    data = lesion_set(clean, ["hyperintense"], 0, (0.0, 1.0))
+    candidates = {
+        "intensity": Scorer(intensity_maps, "max", 0),
+        "inverted": Scorer(lambda images: 1 - images, "mean", 0),
+    }
+    best, aurocs = choose(candidates, data)
+    assert best == "intensity" and aurocs["intensity"] == 1.0 and aurocs["inverted"] < 0.5
+
+
+def test_pixel_metrics_count_foreground_pixels_only():
+    maps = torch.zeros(1, 1, 8, 8)
+    masks = torch.zeros(1, 1, 8, 8, dtype=torch.bool)
+    masks[..., 2:4, 2:4] = True
+    maps[..., 2:4, 2:4] = 1.0
+    maps[..., 6:, 6:] = 2.0  # strong map values, but outside the foreground
+    foreground = torch.zeros(1, 1, 8, 8, dtype=torch.bool)
+    foreground[..., :5, :5] = True
+    assert localization_metrics(maps, masks)["pixel_ap"] < 0.9
+    assert localization_metrics(maps, masks, foreground)["pixel_ap"] == pytest.approx(1.0)
+    scorer = Scorer(intensity_maps, "mean", 0)
+    _, scores = scorer(AnomalySet(maps, torch.tensor([1]), masks, foreground))
+    assert float(scores[0]) == pytest.approx(4 / 25)
+
+
+def test_medmnist_keeps_grey_levels_unless_per_image_scaling(tmp_path):
+    images = np.full((4, 28, 28), 100, dtype=np.uint8)
+    images[:, :14] = 50
+    labels = np.zeros((4, 1), dtype=np.uint8)
+    arrays = {f"{split}_images": images for split in ("train", "val", "test")}
+    arrays |= {f"{split}_labels": labels for split in ("train", "val", "test")}
+    np.savez(tmp_path / "pneumoniamnist.npz", **arrays)
+    fixed = MedMNISTDataModule(root=str(tmp_path), image_size=28)
+    fixed.setup()
+    brightest = float(np.asarray(fixed.datasets["train"][0]["image"]).max())
+    assert brightest == pytest.approx(100 / 255, abs=1e-3)
+    scaled = MedMNISTDataModule(root=str(tmp_path), image_size=28, per_image_scaling=True)
+    scaled.setup()
+    assert float(np.asarray(scaled.datasets["train"][0]["image"]).max()) == pytest.approx(1.0)
+
+
+def test_augmentation_is_reproducible_from_the_torch_seed_and_checked():
+    data = MNI152DataModule(image_size=32, augmentation=("flip", "gamma", "scale"))
+    data.setup()
+    torch.manual_seed(3)
+    first = next(iter(data.train_dataloader()))
+    torch.manual_seed(3)
+    second = next(iter(data.train_dataloader()))
+    assert torch.equal(first["image"], second["image"])
+    assert float(first["image"].min()) >= 0.0 and float(first["image"].max()) <= 1.0
+    with pytest.raises(ConfigError, match="data.augmentation"):
+        MNI152DataModule(augmentation=("rotate",))
+
+
+def load_experiments_script():
+    path = Path(__file__).resolve().parents[1] / "experiments" / "run_applications.py"
+    spec = importlib.util.spec_from_file_location("run_applications", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["run_applications"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_paired_interval_and_references_of_the_results_table():
+    script = load_experiments_script()
+    mean, low, high = script.paired(np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
+    assert mean == 3.0 and low == pytest.approx(3 - 2.776 * np.sqrt(2.5) / np.sqrt(5), abs=1e-3)
+    assert high == pytest.approx(2 * mean - low)
+    methods = ["autoencoder (redcnn)", "baseline:bm3d", "finetune:1%", "scratch:1%", "finetune:10%"]
+    assert script.comparisons(methods) == [
+        ("autoencoder (redcnn)", "baseline:bm3d"),
+        ("finetune:1%", "scratch:1%"),
+    ]
