@@ -26,6 +26,8 @@ from medae.data.mni152 import MNI152DataModule, mni152_image
 from medae.data.noise import coarse, gaussian
 from medae.errors import ConfigError, DataError
 from medae.metrics import ForegroundPSNR, quality
+from medae.models.conv.torch_model import ConvAutoencoder, ConvAutoencoderConfig
+from medae.models.output_activation import output_activation
 from medae.train import train
 from tests.conftest import FAST_RUN, SHARED_DATA, compose_config, tracking_uri
 
@@ -230,3 +232,13 @@ def test_paired_interval_and_references_of_the_results_table():
         ("autoencoder (redcnn)", "baseline:bm3d"),
         ("finetune:1%", "scratch:1%"),
     ]
+
+
+def test_hard_output_activation_reaches_an_exactly_zero_background():
+    logits = torch.tensor([-10.0, 0.0, 10.0])
+    assert output_activation((0.0, 1.0), "hard")(logits).tolist() == [0.0, 0.5, 1.0]
+    assert float(output_activation((0.0, 1.0))(logits)[0]) > 0
+    net = ConvAutoencoder(ConvAutoencoderConfig(image_size=32, output_activation="hard"), (0.0, 1.0))
+    assert isinstance(net.output_activation, torch.nn.Hardsigmoid)
+    with pytest.raises(ConfigError, match="model.output_activation"):
+        ConvAutoencoder(ConvAutoencoderConfig(image_size=32, output_activation="relu"), (0.0, 1.0))

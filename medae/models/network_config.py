@@ -25,15 +25,19 @@ class NetworkConfig:
         spatial_dims: 2 for images, 3 for volumes (follows ``data.spatial_dims``).
         in_channels: image channels (follows ``data.channels``).
         image_size: side length of the input (follows ``data.image_size``).
+        output_activation: ``smooth`` (sigmoid, tanh) or ``hard`` (hard sigmoid, hard tanh: they reach
+            the ends of the data range, e.g. an exactly zero background); networks that clamp ignore it.
     """
 
     spatial_dims: int = 2
     in_channels: int = 1
     image_size: int = 64
+    output_activation: str = "smooth"
 
     def __post_init__(self) -> None:
         if self.spatial_dims not in (2, 3):
             raise ConfigError("model.spatial_dims", f"must be 2 or 3, got {self.spatial_dims}")
+
         self.require_positive("in_channels", "image_size")
 
     def require_positive(self, *names: str) -> None:

@@ -57,7 +57,7 @@ class ConvAutoencoder(nn.Module):
             norm=config.norm,
             dropout=config.dropout,
         )
-        self.output_activation = output_activation(value_range)
+        self.output_activation = output_activation(value_range, config.output_activation)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Map images to their bottleneck code."""

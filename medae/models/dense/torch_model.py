@@ -82,7 +82,7 @@ class DenseAutoencoder(nn.Module):
         self.decoder = FullyConnectedNet(
             config.latent_size, size, [config.hidden_units] * config.num_layers_decoder, dropout, act
         )
-        self.output_activation = output_activation(value_range)
+        self.output_activation = output_activation(value_range, config.output_activation)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Map images to their code."""

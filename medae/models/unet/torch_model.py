@@ -65,7 +65,7 @@ class UNet(nn.Module):
             norm=config.norm,
             dropout=config.dropout,
         )
-        self.output_activation = output_activation(value_range)
+        self.output_activation = output_activation(value_range, config.output_activation)
 
     def forward(self, images: torch.Tensor) -> AutoencoderOutput:
         """Denoise: the U-Net's output through the output activation; no latent code."""

@@ -77,7 +77,7 @@ class VariationalAutoencoder(nn.Module):
             use_sigmoid=False,
             use_mean_at_inference=True,
         )
-        self.output_activation = output_activation(value_range)
+        self.output_activation = output_activation(value_range, config.output_activation)
 
     def posterior(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior mean and log-variance."""

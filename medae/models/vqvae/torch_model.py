@@ -97,7 +97,7 @@ class VectorQuantizedAutoencoder(nn.Module):
             commitment_cost=config.commitment_cost,
             decay=config.decay,
         )
-        self.output_activation = output_activation(value_range)
+        self.output_activation = output_activation(value_range, config.output_activation)
 
     @property
     def code_bits(self) -> int:
