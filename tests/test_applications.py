@@ -45,6 +45,10 @@ def test_denoising_baselines_see_the_same_noisy_images(make_config, tmp_path):
     for run in runs.values():
         metrics = run.data.metrics
         assert run.info.status == "FINISHED"
+        assert run.data.tags["mlflow.parentRunId"] == result.run_id  # nested under the autoencoder's run
+        assert metrics["test/psnr_fg_gain"] == pytest.approx(
+            metrics["test/psnr_fg"] - metrics["test/input_psnr_fg"]
+        )
         # debug=limit tests the autoencoder on two batches; the application uses the whole test split
         assert metrics["test/input_psnr"] == pytest.approx(result.metrics["denoising/autoencoder/input_psnr"])
         assert metrics["test/psnr_gain"] == pytest.approx(metrics["test/psnr"] - metrics["test/input_psnr"])

@@ -58,8 +58,11 @@ def test_run_is_tracked_in_mlflow(make_config, tmp_path):
     assert int(tags["medae.num_parameters"]) > 10_000
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "config")}
     assert artifacts >= {"config/config.yaml", "config/config_unresolved.yaml"}
-    images = {a.path for a in client.list_artifacts(run.info.run_id, "images")}
-    assert "images/test.png" in images
+    images = [a.path for a in client.list_artifacts(run.info.run_id, "images")]
+    grids = [path.split("/")[-1] for path in images if path.endswith(".png") and "compressed" not in path]
+    assert any(name.startswith("test_reconstruction+step+") for name in grids), images
+    steps = {int(name.split("+")[2]) for name in grids if name.startswith("val_reconstruction+step+")}
+    assert steps == {0, 1}  # every logged epoch has its own step (debug=limit runs two epochs)
     checkpoints = {a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")}
     assert checkpoints == {"checkpoints/best.ckpt", "checkpoints/last.ckpt"}
     assert tags["medae.best_checkpoint"].startswith("best-epoch")

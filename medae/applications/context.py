@@ -21,7 +21,7 @@ class ApplicationContext:
     Attributes:
         module: the trained module with its best weights.
         datamodule: the set-up data module of the run.
-        run: the autoencoder's MLflow run; baseline runs are its siblings.
+        run: the autoencoder's MLflow run; baseline runs nest under it.
         seed: the run's seed, for everything an application draws at random.
         baseline_params: params copied into every baseline run (the data config), so runs compare.
     """

@@ -195,7 +195,7 @@ def log_mode_runs(
         percent = f"{100 * fraction:g}%"
         tags = context.method_tags(application, mode) | {"medae.label_fraction": str(fraction)}
         named = {f"{application}/{key.split('/')[-1]}": value for key, value in metrics.items()}
-        with context.run.sibling(f"{mode}:{percent}", tags) as run:
+        with context.run.compared_run(f"{mode}:{percent}", tags) as run:
             run.params(context.baseline_params | {"mode": mode, "label_fraction": fraction})
             run.metrics(named)
         flat |= {

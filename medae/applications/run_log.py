@@ -10,6 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from mlflow import MlflowClient
 from mlflow.entities import Run
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from medae.tracking_store import open_store
 
@@ -23,7 +24,7 @@ class RunLog:
     Args:
         client: the tracking client, or ``None`` when MLflow logging is off (``logger=none``).
         run_id: the run to log into.
-        experiment_id: the run's experiment, where :meth:`sibling` creates baseline runs.
+        experiment_id: the run's experiment, where :meth:`compared_run` creates baseline runs.
     """
 
     def __init__(self, client: MlflowClient | None, run_id: str | None, experiment_id: str | None) -> None:
@@ -69,16 +70,20 @@ class RunLog:
             self.client.log_text(self.run_id, text, artifact_file)
 
     @contextlib.contextmanager
-    def sibling(self, run_name: str, tags: Mapping[str, str]) -> Iterator["RunLog"]:
-        """A new run in the same experiment, tagged as compared with this one; FAILED if the body raises."""
+    def compared_run(self, run_name: str, tags: Mapping[str, str]) -> Iterator["RunLog"]:
+        """A new run in the same experiment, compared with this one; FAILED if the body raises.
+
+        It is tagged ``medae.compared_with`` and nested under this run (MLflow's parent tag), so the UI
+        groups an autoencoder run with its baselines.
+        """
         if not self.client:
             yield RunLog(None, None, None)
             return
-        compared_with = {COMPARED_WITH_TAG: self.run_id} if self.run_id else {}
-        run = self.client.create_run(self.experiment_id, run_name=run_name, tags={**compared_with, **tags})
-        sibling = RunLog(self.client, run.info.run_id, self.experiment_id)
+        linked = {COMPARED_WITH_TAG: self.run_id, MLFLOW_PARENT_RUN_ID: self.run_id} if self.run_id else {}
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags={**linked, **tags})
+        compared = RunLog(self.client, run.info.run_id, self.experiment_id)
         try:
-            yield sibling
+            yield compared
         except BaseException:
             self.client.set_terminated(run.info.run_id, "FAILED")
             raise
@@ -89,13 +94,13 @@ class RunLog:
     ) -> None:
         """Log a classical method's params and metrics as a run beside this one, tagged for filtering."""
         tags = {"medae.application": application, "medae.method": method, "medae.model": f"baseline:{method}"}
-        with self.sibling(f"baseline:{method}", tags) as run:
+        with self.compared_run(f"baseline:{method}", tags) as run:
             run.params({**params, "method": method})
             run.metrics(metrics)
 
 
 def open_experiment(tracking_uri: str, experiment_name: str, artifact_location: str | None) -> RunLog:
-    """A :class:`RunLog` with no run yet, whose :meth:`RunLog.sibling` creates runs in ``experiment_name``."""
+    """A :class:`RunLog` with no run yet; :meth:`RunLog.compared_run` creates runs in ``experiment_name``."""
     experiment_id = open_store(tracking_uri, experiment_name, artifact_location)
     return RunLog(MlflowClient(tracking_uri), None, experiment_id)
 

@@ -1,14 +1,20 @@
-"""Log PNG grids of clean images, noisy inputs and reconstructions to MLflow."""
+"""Log labelled image grids (clean, input, reconstruction, error) to MLflow, with a step per epoch."""
 
 from collections.abc import Mapping
+from math import ceil
 from typing import Any
 
 import numpy as np
 import torch
 from lightning import Callback, LightningModule, Trainer
+from PIL import Image, ImageDraw
 from skimage.util import montage
 
 from medae.tracking import find_mlflow_logger
+
+MIN_TILE = 96  # pixels per tile side, so a 32-pixel slice is still readable in the UI
+LABEL_WIDTH = 120
+PADDING = 2
 
 
 def to_display(images: torch.Tensor, value_range: tuple[float, float]) -> np.ndarray:
@@ -20,17 +26,43 @@ def to_display(images: torch.Tensor, value_range: tuple[float, float]) -> np.nda
     return ((images - low) / (high - low)).clamp(0, 1).numpy()
 
 
-class ReconstructionGridLogger(Callback):
-    """Log a grid per validation epoch (every ``every_n_epochs``) and one for the test set.
+def labelled_grid(rows: dict[str, np.ndarray]) -> np.ndarray:
+    """An RGB ``uint8`` grid: one row per ``(N, H, W)`` array in [0, 1], its name on the left.
 
-    Rows: clean images, noisy inputs (when the input is corrupted), reconstructions.
+    Tiles are enlarged by an integer factor (nearest neighbour) to at least ``MIN_TILE`` pixels.
+
+    Example:
+        >>> grid = labelled_grid({"clean": np.zeros((2, 32, 32)), "output": np.ones((2, 32, 32))})
+        >>> grid.shape, grid.dtype
+        ((198, 318, 3), dtype('uint8'))
+    """
+    first = next(iter(rows.values()))
+    factor = ceil(MIN_TILE / min(first.shape[1:]))
+    tiles = np.concatenate([row.repeat(factor, axis=1).repeat(factor, axis=2) for row in rows.values()])
+    grid = montage(tiles, grid_shape=(len(rows), len(first)), padding_width=PADDING, fill=1.0)
+    canvas = Image.new("L", (LABEL_WIDTH + grid.shape[1], grid.shape[0]), color=255)
+    canvas.paste(Image.fromarray((grid * 255).astype(np.uint8)), (LABEL_WIDTH, 0))
+    draw = ImageDraw.Draw(canvas)
+    tile_height = grid.shape[0] / len(rows)
+    for index, name in enumerate(rows):
+        draw.text((6, int((index + 0.45) * tile_height)), name, fill=0)
+    return np.asarray(canvas.convert("RGB"))
+
+
+class ReconstructionGridLogger(Callback):
+    """Log a grid of the first validation batch every ``every_n_epochs`` epochs, and one per test set.
+
+    Rows: clean images, noisy inputs (when the input is corrupted), reconstructions, and the absolute
+    error scaled to the grid's largest error (the row's label gives that maximum). Grids go through
+    ``log_image`` with a key and the epoch as step (``val_reconstruction``; ``test_reconstruction`` and
+    one per held-out set), so the MLflow UI's step slider walks through training.
 
     Args:
-        every_n_epochs: validation epochs between grids; the last epoch always gets one.
+        every_n_epochs: validation epochs between grids (1: every epoch); the last epoch always gets one.
         max_images: columns of the grid.
     """
 
-    def __init__(self, every_n_epochs: int = 20, max_images: int = 8) -> None:
+    def __init__(self, every_n_epochs: int = 5, max_images: int = 8) -> None:
         self.every_n_epochs = every_n_epochs
         self.max_images = max_images
 
@@ -47,7 +79,7 @@ class ReconstructionGridLogger(Callback):
         epoch = trainer.current_epoch
         last = epoch + 1 >= (trainer.max_epochs or 0)
         if batch_idx == 0 and not trainer.sanity_checking and (epoch % self.every_n_epochs == 0 or last):
-            self._log(trainer, pl_module, batch, outputs, f"images/val_epoch{epoch:03d}.png")
+            self._log(trainer, pl_module, batch, outputs, "val_reconstruction", epoch)
 
     def on_test_batch_end(
         self,
@@ -58,10 +90,10 @@ class ReconstructionGridLogger(Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        """Log the first batch of the test set and of each held-out set (``images/colin27_brain.png``)."""
+        """Log the first batch of the test set and of each held-out set (``colin27_brain_reconstruction``)."""
         if batch_idx == 0:
             name = getattr(pl_module, "test_sets", ["test"])[dataloader_idx]
-            self._log(trainer, pl_module, batch, outputs, f"images/{name}.png")
+            self._log(trainer, pl_module, batch, outputs, f"{name}_reconstruction", trainer.current_epoch)
 
     def _log(
         self,
@@ -69,16 +101,20 @@ class ReconstructionGridLogger(Callback):
         pl_module: LightningModule,
         batch: Mapping[str, Any],
         outputs: Mapping[str, torch.Tensor],
-        artifact_file: str,
+        key: str,
+        step: int,
     ) -> None:
         logger = find_mlflow_logger(trainer.loggers)
         if logger is None:
             return
         count = min(self.max_images, batch["image"].shape[0])
-        rows = [batch["image"]]
+        value_range = pl_module.value_range
+        clean = to_display(batch["image"][:count], value_range)
+        rows = {"clean": clean}
         if not torch.equal(batch["input"], batch["image"]):
-            rows.append(batch["input"])
-        rows.append(outputs["reconstruction"])
-        tiles = np.concatenate([to_display(row[:count], pl_module.value_range) for row in rows])
-        grid = montage(tiles, grid_shape=(len(rows), count), padding_width=2, fill=1.0)
-        logger.experiment.log_image(logger.run_id, (grid * 255).astype(np.uint8), artifact_file=artifact_file)
+            rows["input"] = to_display(batch["input"][:count], value_range)
+        rows["reconstruction"] = to_display(outputs["reconstruction"][:count], value_range)
+        error = np.abs(rows["reconstruction"] - clean)
+        largest = float(error.max())
+        rows[f"|error| (max {largest:.2f})"] = error / largest if largest > 0 else error
+        logger.experiment.log_image(logger.run_id, labelled_grid(rows), key=key, step=step)
