@@ -14,6 +14,7 @@ from medae.data.registry import build_datamodule
 from medae.data.slab_split import SPLITS
 from medae.errors import ConfigError, DataError, exit_on_user_error
 from medae.extensions import load_extensions
+from medae.logged_model import resolve_checkpoint
 from medae.models.capabilities import Encodes
 from medae.models.registry import load_module, require
 from medae.run_helpers import CONFIG_DIR, checkpoint_data_config
@@ -31,7 +32,10 @@ def encode_split(cfg: DictConfig) -> Path:
     """
     if cfg.split not in SPLITS:
         raise ConfigError("split", f"unknown '{cfg.split}'; allowed: {', '.join(SPLITS)}")
-    module = load_module(cfg.ckpt_path, trust=cfg.trust_checkpoint)
+    module = load_module(
+        resolve_checkpoint(cfg.ckpt_path, cfg.paths.tracking_uri, cfg.paths.cache_dir),
+        trust=cfg.trust_checkpoint,
+    )
     require(module.registry_name, (Encodes,), "encode")
     datamodule = build_datamodule(checkpoint_data_config(cfg, module))
     datamodule.setup()
@@ -49,7 +53,10 @@ def encode_split(cfg: DictConfig) -> Path:
 
 def decode_codes(cfg: DictConfig) -> Path:
     """Decode codes of :func:`encode_split` (same checkpoint); save ``images``, ``ids``, ``labels`` if any."""
-    module = load_module(cfg.ckpt_path, trust=cfg.trust_checkpoint)
+    module = load_module(
+        resolve_checkpoint(cfg.ckpt_path, cfg.paths.tracking_uri, cfg.paths.cache_dir),
+        trust=cfg.trust_checkpoint,
+    )
     require(module.registry_name, (Encodes,), "encode")
     path = Path(cfg.codes)
     try:

@@ -10,6 +10,7 @@ from omegaconf import DictConfig, open_dict
 from medae.data.registry import build_datamodule
 from medae.errors import exit_on_user_error
 from medae.extensions import load_extensions
+from medae.logged_model import resolve_checkpoint
 from medae.models.registry import load_module
 from medae.resumable_logger import run_status
 from medae.run_helpers import (
@@ -34,11 +35,12 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     The data config is the one stored in the checkpoint unless ``cfg.data`` chooses another.
     """
     L.seed_everything(cfg.seed, workers=True)
-    module = load_module(cfg.ckpt_path, trust=cfg.trust_checkpoint)
+    ckpt_path = resolve_checkpoint(cfg.ckpt_path, cfg.paths.tracking_uri, cfg.paths.cache_dir)
+    module = load_module(ckpt_path, trust=cfg.trust_checkpoint)
     data_cfg = checkpoint_data_config(cfg, module)
     datamodule = build_datamodule(data_cfg)
     datamodule.setup()
-    name_mlflow_run(cfg, f"eval:{module.registry_name}:{Path(cfg.ckpt_path).name}")
+    name_mlflow_run(cfg, f"eval:{module.registry_name}:{Path(ckpt_path).name}")
     trainer = build_trainer(cfg.trainer, logger=build_loggers(cfg) or False, callbacks=[])
     mlflow_logger = find_mlflow_logger(trainer.loggers)
     with run_status(mlflow_logger), StopSignals(trainer):

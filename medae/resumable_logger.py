@@ -8,13 +8,16 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from mlflow.entities import RunStatus
 from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+from torch import nn
 
 from medae.errors import ConfigError, Interrupted
+from medae.logged_model import log_network
 from medae.redaction import redact, redact_values
 from medae.run_liveness import HEARTBEAT_INTERVAL_S, Heartbeat, owner_tags
 from medae.tracking_store import DEFAULT_TRACKING_URI, open_store
@@ -54,6 +57,8 @@ class ResumableMLFlowLogger(MLFlowLogger):
         heartbeat_interval_s: seconds between heartbeat tags.
         system_metrics_interval_s: seconds between MLflow's system metrics (``system/*``: CPU, memory,
             disk, network, and GPU where pynvml finds one); 0 turns them off.
+        log_model: log the best network as the run's MLflow model (:mod:`medae.logged_model`).
+        register_as: also register it as a new version of this registered model.
     """
 
     def __init__(
@@ -67,10 +72,14 @@ class ResumableMLFlowLogger(MLFlowLogger):
         sync_every_n_saves: int = 1,
         heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
         system_metrics_interval_s: float = 10.0,
+        log_model: bool = True,
+        register_as: str | None = None,
     ) -> None:
         if sync_every_n_saves < 0:
             raise ConfigError("logger.mlflow.sync_every_n_saves", f"must be >= 0, got {sync_every_n_saves}")
         tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+        self.log_model = log_model
+        self.register_as = register_as
         if rank_zero_only.rank == 0:
             open_store(tracking_uri, experiment_name, artifact_location)
         super().__init__(
@@ -167,6 +176,15 @@ class ResumableMLFlowLogger(MLFlowLogger):
         """Leave the run open: Lightning calls this after each stage, and the run ends in :meth:`end_run`."""
 
     @rank_zero_only
+    @rank_zero_only
+    def log_network(self, network: nn.Module, example: torch.Tensor) -> str | None:
+        """Log ``network`` as the run's MLflow model (when ``log_model``); the model's URI."""
+        if not self.log_model:
+            return None
+        return log_network(
+            self._tracking_uri, self.run_id, self.experiment_id, network, example, self.register_as
+        )
+
     def end_run(self, status: str) -> None:
         """Upload a last checkpoint not yet uploaded, stop the heartbeat and end the run with ``status``.
 

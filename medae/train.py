@@ -136,6 +136,9 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
             trainer.test(module, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
             stop.check()
             metrics |= {key: float(value) for key, value in trainer.callback_metrics.items()}
+            if mlflow_logger is not None and cfg.train:  # the module holds the best weights after testing
+                example = torch.as_tensor(datamodule.datasets["test"][0]["image"])[None]
+                log.info("MLflow model %s", mlflow_logger.log_network(module.network, example))
         if application is not None:
             metrics |= application(ApplicationContext.of_run(module, datamodule, mlflow_logger, cfg))
     return TrainResult(
