@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first: a bare requirement would pull a multi-GB CUDA build
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[dev,sweep,server,cluster]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,sweep,server,cluster,ui]"
 	touch $(STAMP)
 
 setup: $(STAMP)

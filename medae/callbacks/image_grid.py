@@ -7,13 +7,14 @@ from typing import Any
 import numpy as np
 import torch
 from lightning import Callback, LightningModule, Trainer
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 from skimage.util import montage
 
 from medae.tracking import find_mlflow_logger
 
 MIN_TILE = 96  # pixels per tile side, so a 32-pixel slice is still readable in the UI
-LABEL_WIDTH = 120
+LABEL_WIDTH = 170
+LABEL_FONT_SIZE = 15
 PADDING = 2
 
 
@@ -34,7 +35,7 @@ def labelled_grid(rows: dict[str, np.ndarray]) -> np.ndarray:
     Example:
         >>> grid = labelled_grid({"clean": np.zeros((2, 32, 32)), "output": np.ones((2, 32, 32))})
         >>> grid.shape, grid.dtype
-        ((198, 318, 3), dtype('uint8'))
+        ((198, 368, 3), dtype('uint8'))
     """
     first = next(iter(rows.values()))
     factor = ceil(MIN_TILE / min(first.shape[1:]))
@@ -43,9 +44,10 @@ def labelled_grid(rows: dict[str, np.ndarray]) -> np.ndarray:
     canvas = Image.new("L", (LABEL_WIDTH + grid.shape[1], grid.shape[0]), color=255)
     canvas.paste(Image.fromarray((grid * 255).astype(np.uint8)), (LABEL_WIDTH, 0))
     draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=LABEL_FONT_SIZE)
     tile_height = grid.shape[0] / len(rows)
     for index, name in enumerate(rows):
-        draw.text((6, int((index + 0.45) * tile_height)), name, fill=0)
+        draw.text((6, int((index + 0.4) * tile_height)), name, fill=0, font=font)
     return np.asarray(canvas.convert("RGB"))
 
 

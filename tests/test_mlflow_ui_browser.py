@@ -1,0 +1,124 @@
+"""The MLflow UI as a user sees it, in headless Chromium (Debian's, through Playwright) on a loopback port.
+
+A two-job sweep is logged, ``mlflow ui`` serves its store, and the test checks that the experiment page
+lists the jobs by distinct, readable names, that a run page charts val/psnr and val/ssim, that the
+reconstruction grid renders, and that the logged model appears. Screenshots go to ``MEDAE_UI_SCREENSHOTS``
+(``docs/ui/`` holds a committed set) or the test's folder.
+"""
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from tests.conftest import medae, runs_in_store, tracking_uri
+from tests.tracking_server import free_port
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)"),
+]
+playwright = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed (pip install medae[ui])"
+)
+
+
+@contextlib.contextmanager
+def mlflow_ui(store: str) -> Iterator[str]:
+    """``mlflow ui`` on a free loopback port while the block runs; its URL."""
+    port = free_port()
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", store, "--host", "127.0.0.1"]
+    server = subprocess.Popen(
+        [*command, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=2)
+            break
+        except OSError:
+            assert server.poll() is None, server.stderr.read().decode()[-2000:]
+            time.sleep(0.5)
+    else:
+        server.kill()
+        pytest.fail("mlflow ui did not start within 120 s")
+    try:
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_mlflow_ui_shows_named_runs_charts_images_and_the_logged_model(tmp_path):
+    done = medae(
+        ["train", "-m", "debug=limit", "data.image_size=32", "optim.lr=0.001,0.002", "trainer.max_epochs=3"],
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    names = sorted(run.info.run_name for run in runs_in_store(tmp_path))
+    assert names == ["conv:optim.lr=0.001", "conv:optim.lr=0.002"]
+    shots = Path(os.environ.get("MEDAE_UI_SCREENSHOTS", tmp_path / "screenshots"))
+    check_ui(tmp_path, names, shots)
+
+
+def check_ui(root: Path, names: list[str], shots: Path) -> None:
+    """Drive the UI over the store in ``root``, whose experiment 1 holds runs ``names``; save screenshots."""
+    client = mlflow.MlflowClient(tracking_uri(root))
+    run = next(run for run in client.search_runs(["1"]) if run.info.run_name == names[0])
+    run_page = f"#/experiments/1/runs/{run.info.run_id}"
+    model_id = run.outputs.model_outputs[0].model_id
+    shots.mkdir(parents=True, exist_ok=True)
+    with mlflow_ui(tracking_uri(root)) as url, playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.set_default_timeout(60_000)
+
+        page.goto(f"{url}/#/experiments/1/runs")
+        page.locator(
+            "button[data-component-id='mlflow.assistant.chat_panel.close']"
+        ).click()  # room for the table
+        # the jobs nest under their sweep's parent run: open it with the expander in its name cell
+        page.locator("button[data-component-id*='runnamecellrenderer']").first.click()
+        for name in names:
+            page.get_by_text(name, exact=True).first.wait_for()
+        page.screenshot(path=shots / "experiment.png")
+
+        page.goto(f"{url}/{run_page}/model-metrics")
+        page.get_by_placeholder("Search metric charts").fill("val/")
+        for metric in ("val/psnr", "val/ssim"):
+            page.get_by_text(f"{names[0]} ({metric})", exact=True).first.wait_for()
+        page.locator(".js-plotly-plot .scatterlayer path").first.wait_for()  # the charts have drawn their lines
+        page.screenshot(path=shots / "run_charts.png")
+
+        page.goto(f"{url}/{run_page}/artifacts")
+        page.get_by_text("images", exact=True).first.click()
+        grid = next(name for name in image_names(client, run.info.run_id) if name.startswith("val_"))
+        page.get_by_text(grid, exact=True).first.click()
+        image = page.locator("img[src^='blob:']").first  # the preview of the selected artifact
+        image.wait_for()
+        page.wait_for_function("img => img.complete && img.naturalWidth > 400", arg=image.element_handle())
+        page.screenshot(path=shots / "image_grid.png")
+
+        page.goto(f"{url}/{run_page}")
+        page.get_by_text("Logged models", exact=False).first.wait_for()
+        link = page.locator(f"a[href*='{model_id}']").first
+        link.wait_for()
+        link.scroll_into_view_if_needed()
+        page.screenshot(path=shots / "logged_model.png")
+        browser.close()
+
+
+def image_names(client: mlflow.MlflowClient, run_id: str) -> list[str]:
+    """The full-size PNG grids of a run's ``images/`` artifacts."""
+    return [a.path.split("/")[-1] for a in client.list_artifacts(run_id, "images") if a.path.endswith(".png")]
