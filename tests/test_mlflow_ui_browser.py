@@ -9,18 +9,14 @@ reconstruction grid renders, and that the logged model appears. Screenshots go t
 import contextlib
 import os
 import shutil
-import subprocess
 import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
 import pytest
 
 from tests.conftest import medae, runs_in_store, tracking_uri
-from tests.tracking_server import free_port
+from tests.tracking_server import free_port, serving
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
@@ -33,31 +29,11 @@ playwright = pytest.importorskip(
 )
 
 
-@contextlib.contextmanager
-def mlflow_ui(store: str) -> Iterator[str]:
-    """``mlflow ui`` on a free loopback port while the block runs; its URL."""
+def mlflow_ui(store: str, log: Path) -> contextlib.AbstractContextManager[str]:
+    """``mlflow ui`` over ``store`` on a free loopback port while the block runs; its URL."""
     port = free_port()
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", store, "--host", "127.0.0.1"]
-    server = subprocess.Popen(
-        [*command, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/health", timeout=2)
-            break
-        except OSError:
-            assert server.poll() is None, server.stderr.read().decode()[-2000:]
-            time.sleep(0.5)
-    else:
-        server.kill()
-        pytest.fail("mlflow ui did not start within 120 s")
-    try:
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    return serving([*command, "--port", str(port)], port, log, 120)
 
 
 def test_mlflow_ui_shows_named_runs_charts_images_and_the_logged_model(tmp_path):
@@ -79,7 +55,7 @@ def check_ui(root: Path, names: list[str], shots: Path) -> None:
     run_page = f"#/experiments/1/runs/{run.info.run_id}"
     model_id = run.outputs.model_outputs[0].model_id
     shots.mkdir(parents=True, exist_ok=True)
-    with mlflow_ui(tracking_uri(root)) as url, playwright.sync_playwright() as driver:
+    with mlflow_ui(tracking_uri(root), root / "mlflow_ui.log") as url, playwright.sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.set_default_timeout(60_000)
@@ -98,7 +74,9 @@ def check_ui(root: Path, names: list[str], shots: Path) -> None:
         page.get_by_placeholder("Search metric charts").fill("val/")
         for metric in ("val/psnr", "val/ssim"):
             page.get_by_text(f"{names[0]} ({metric})", exact=True).first.wait_for()
-        page.locator(".js-plotly-plot .scatterlayer path").first.wait_for()  # the charts have drawn their lines
+        page.locator(
+            ".js-plotly-plot .scatterlayer path"
+        ).first.wait_for()  # the charts have drawn their lines
         page.screenshot(path=shots / "run_charts.png")
 
         page.goto(f"{url}/{run_page}/artifacts")

@@ -1,4 +1,4 @@
-"""Start ``python -m medae.server`` on a free loopback port for a test, and stop it after."""
+"""Start a server (``medae.server``, ``mlflow ui``) on a free loopback port for a test; stop it after."""
 
 import contextlib
 import os
@@ -22,6 +22,31 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
+def serving(
+    command: list[str], port: int, log: Path, timeout_s: float, env: dict | None = None
+) -> Iterator[str]:
+    """Run server ``command`` on loopback ``port``, its output in ``log``; yield its URL once healthy."""
+    url = f"http://127.0.0.1:{port}"
+    with open(log, "w") as output:
+        server = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    server.kill()
+                    pytest.fail(f"{command[2:4]} did not start on {url}: {log.read_text()[-2000:]}")
+                time.sleep(0.5)
+        try:
+            yield url
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+@contextlib.contextmanager
 def running_server(folder: Path, *options: str) -> Iterator[str]:
     """The server's URI while it runs; the admin's password is :data:`ADMIN_PASSWORD`."""
     pytest.importorskip(
@@ -30,21 +55,5 @@ def running_server(folder: Path, *options: str) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD}
     command = [sys.executable, "-m", "medae.server", "--port", str(port), "--folder", str(folder), *options]
-    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{uri}/health", timeout=2)
-            break
-        except OSError:
-            assert server.poll() is None, server.stdout.read()
-            time.sleep(0.5)
-    else:
-        server.kill()
-        pytest.fail("the tracking server did not start within 90 s")
-    try:
+    with serving(command, port, folder.with_suffix(".log"), 90, env) as uri:
         yield uri
-    finally:
-        server.terminate()
-        server.wait(timeout=30)

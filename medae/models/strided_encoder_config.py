@@ -48,6 +48,25 @@ class StridedEncoderConfig(NetworkConfig):
         if not 0 <= self.dropout < 1:
             raise ConfigError("model.dropout", f"must be in [0, 1), got {self.dropout}")
 
+    def monai_layers(self) -> dict[str, object]:
+        """The arguments MONAI's strided networks (AutoEncoder, VarAutoEncoder, UNet) share, from this config.
+
+        Example:
+            >>> StridedEncoderConfig().monai_layers()["up_kernel_size"]
+            3
+        """
+        return {
+            "spatial_dims": self.spatial_dims,
+            "channels": self.channels,
+            "strides": self.strides,
+            "kernel_size": self.kernel_size,
+            "up_kernel_size": self.kernel_size,
+            "num_res_units": self.num_res_units,
+            "act": self.act,
+            "norm": self.norm,
+            "dropout": self.dropout,
+        }
+
     @property
     def bottleneck_size(self) -> int:
         """Side length of the encoder's output."""

@@ -43,19 +43,11 @@ class ConvAutoencoder(nn.Module):
     def __init__(self, config: ConvAutoencoderConfig, value_range: tuple[float, float]) -> None:
         super().__init__()
         self.backbone = AutoEncoder(
-            spatial_dims=config.spatial_dims,
+            **config.monai_layers(),
             in_channels=config.in_channels,
             out_channels=config.in_channels,
-            channels=config.channels,
-            strides=config.strides,
-            kernel_size=config.kernel_size,
-            up_kernel_size=config.kernel_size,
-            num_res_units=config.num_res_units,
             inter_channels=[config.latent_channels],
             num_inter_units=0,
-            act=config.act,
-            norm=config.norm,
-            dropout=config.dropout,
         )
         self.output_activation = output_activation(value_range, config.output_activation)
 

@@ -53,17 +53,9 @@ class UNet(nn.Module):
     def __init__(self, config: UNetConfig, value_range: tuple[float, float]) -> None:
         super().__init__()
         self.backbone = MonaiUNet(
-            spatial_dims=config.spatial_dims,
+            **config.monai_layers() | {"channels": (*config.channels, config.bottom_channels)},
             in_channels=config.in_channels,
             out_channels=config.in_channels,
-            channels=(*config.channels, config.bottom_channels),
-            strides=config.strides,
-            kernel_size=config.kernel_size,
-            up_kernel_size=config.kernel_size,
-            num_res_units=config.num_res_units,
-            act=config.act,
-            norm=config.norm,
-            dropout=config.dropout,
         )
         self.output_activation = output_activation(value_range, config.output_activation)
 

@@ -62,18 +62,10 @@ class VariationalAutoencoder(nn.Module):
         super().__init__()
         self.latent_size = config.latent_size
         self.backbone = VarAutoEncoder(
-            spatial_dims=config.spatial_dims,
+            **config.monai_layers(),
             in_shape=(config.in_channels, *[config.image_size] * config.spatial_dims),
             out_channels=config.in_channels,
             latent_size=config.latent_size,
-            channels=config.channels,
-            strides=config.strides,
-            kernel_size=config.kernel_size,
-            up_kernel_size=config.kernel_size,
-            num_res_units=config.num_res_units,
-            act=config.act,
-            norm=config.norm,
-            dropout=config.dropout,
             use_sigmoid=False,
             use_mean_at_inference=True,
         )
