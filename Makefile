@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.medae-installed
 ARGS ?=
 
-.PHONY: setup train test test-fast sweep variants bench experiments ui server lint format clean
+.PHONY: setup train test test-fast sweep variants bench experiments notebooks ui server lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ bench: setup
 
 experiments: setup
 	$(BIN)/python experiments/run_applications.py $(ARGS)
+
+# re-execute the notebooks on small settings and keep their outputs (committed, so code hosts show the figures)
+notebooks: setup
+	$(BIN)/python notebooks/execute.py $(ARGS)
 
 ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
