@@ -275,8 +275,8 @@ def markdown(results: dict[str, dict[str, object]], command: str) -> str:
         "  a t-interval over seeds.",
         "- PCA fits at most one component fewer than the training images: 62 on the 63 training slices. At",
         "  256 numbers per image PCA therefore codes with 62 numbers, a quarter of the autoencoder's budget.",
-        "- PCA's anomaly maps and JPEG are deterministic, so their SD over seeds is 0; the paired",
-        "  differences still pair each seed's autoencoder with them.",
+        "- Baselines that draw nothing at random (the denoisers on fixed noise, JPEG) give the same figure",
+        "  on every seed (SD 0); the paired differences still pair each seed's autoencoder with them.",
     ]
     lines += ["", "## Who wins", ""]
     for name, result in results.items():
