@@ -176,10 +176,15 @@ def interval(mean: float, low: float, high: float) -> str:
 
 
 def winner(preset: Preset, values: dict[str, dict[str, list[float]]], metric: str, set_name: str) -> str:
-    """The method with the best mean of ``metric`` on ``set_name``."""
+    """The method with the best mean of ``metric`` on ``set_name``, and whether it leads the next clearly."""
     key = next(iter(on_set({metric: 0.0}, set_name)))
     means = {method: float(np.nanmean(v[key])) for method, v in values.items() if key in v}
-    return sorted(means, key=means.__getitem__, reverse=not preset.lower_is_better)[0]
+    ranked = sorted(means, key=means.__getitem__, reverse=not preset.lower_is_better)
+    if len(ranked) < 2:
+        return f"**{ranked[0]}** (alone)"
+    _, low, high = paired(np.asarray(values[ranked[0]][key]) - np.asarray(values[ranked[1]][key]))
+    clear = low > 0 or high < 0
+    return f"**{ranked[0]}**" + ("" if clear else f" (tied with {ranked[1]} within the 95% CI)")
 
 
 def verdicts(preset: Preset, values: dict[str, dict[str, list[float]]]) -> list[str]:
@@ -222,7 +227,8 @@ def preset_markdown(name: str, result: dict[str, object]) -> list[str]:
     for set_name, label in preset.sets.items():
         keys = [next(iter(on_set({metric: 0.0}, set_name))) for metric in preset.metrics]
         lines += ["", f"**{label}**: mean ± SD over seeds", ""]
-        lines += ["| method | " + " | ".join(preset.metrics) + " |", "|---|" + "---:|" * len(keys)]
+        header = " | ".join(metric.removeprefix("test/") for metric in preset.metrics)
+        lines += [f"| method | {header} |", "|---|" + "---:|" * len(keys)]
         for method, method_values in values.items():
             cells = [mean_sd(method_values[key]) if key in method_values else "" for key in keys]
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
@@ -235,7 +241,9 @@ def preset_markdown(name: str, result: dict[str, object]) -> list[str]:
             "",
         ]
         lines += [
-            "| method − reference | " + " | ".join(f"{m} ({preset.sets[s]})" for m, s in columns) + " |",
+            "| method − reference | "
+            + " | ".join(f"{m.removeprefix('test/')} ({preset.sets[s]})" for m, s in columns)
+            + " |",
             "|---|" + "---:|" * len(columns),
         ]
         for method, reference in pairs:
@@ -285,7 +293,7 @@ def markdown(results: dict[str, dict[str, object]], command: str) -> str:
         preset = PRESETS[name]
         metric = preset.headline[0]
         won = "; ".join(
-            f"{label}: **{winner(preset, result['values'], metric, set_name)}**"
+            f"{label}: {winner(preset, result['values'], metric, set_name)}"
             for set_name, label in preset.sets.items()
         )
         lines.append(f"- `{name}` by `{metric}`: {won}.")
@@ -310,7 +318,7 @@ def main() -> None:
     folder = args.output or ROOT / "experiments"
     previous = folder / "results.json"
     results: dict[str, dict[str, object]] = json.loads(previous.read_text()) if previous.is_file() else {}
-    results = {name: result for name, result in results.items() if name in PRESETS and "wall_s" in result}
+    results = {name: result for name, result in results.items() if name in PRESETS and "values" in result}
     shared = Path(os.environ.get("MEDAE_SHARED_DATA", SHARED_DATA))
     for name in [] if args.tables_only else args.only:
         preset = PRESETS[name]
