@@ -29,8 +29,8 @@ RUN = [
     "trainer.enable_progress_bar=false",
     "+callbacks.signal._target_=tests.signal_injection.SendSignal",
 ]
-# timing and Lightning's own "epoch" counter (logged once per log call) are not results
-NOT_RESULTS = ("epoch", "throughput/", "time")
+# timing, system metrics (sampled on a clock) and Lightning's own "epoch" counter are not results
+NOT_RESULTS = ("epoch", "throughput/", "time", "system/")
 
 
 def client_of(root: Path) -> mlflow.MlflowClient:
