@@ -5,6 +5,8 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.medae-installed
 ARGS ?=
+# Hydra plugins whose releases pin dependencies older than the rest of the stack (see pyproject.toml)
+NO_DEPS_PLUGINS := hydra-optuna-sweeper==1.3.0 hydra-ray-launcher==1.2.2
 
 .PHONY: setup train test test-fast sweep variants bench experiments notebooks ui server lint format clean
 
@@ -14,6 +16,7 @@ $(STAMP): pyproject.toml
 	# torch first: a bare requirement would pull a multi-GB CUDA build
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install --quiet -e ".[dev,sweep,server,cluster,ui]"
+	$(BIN)/python -m pip install --quiet --no-deps $(NO_DEPS_PLUGINS)
 	touch $(STAMP)
 
 setup: $(STAMP)

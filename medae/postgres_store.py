@@ -14,6 +14,8 @@ from pathlib import Path
 from medae.errors import ConfigError
 
 DATABASE = "mlflow"
+# Optuna's study tables in a database of their own: both Optuna and MLflow keep an alembic_version table
+OPTUNA_DATABASE = "optuna"
 USER = "medae"
 SERVER_BINARIES = Path("/usr/lib/postgresql")
 
@@ -76,7 +78,10 @@ def query(port: int, passfile: Path, sql: str, database: str = "postgres") -> st
 
 
 def start_cluster(folder: Path, port: int) -> tuple[str, Path]:
-    """Initialise (once) and start the cluster; return the backend store URI and the password file.
+    """Initialise (once) and start the cluster with MLflow's and Optuna's databases.
+
+    Returns:
+        MLflow's backend store URI and the password file.
 
     Example:
         ``uri, passfile = start_cluster(Path("server"), 5432)``, then run ``mlflow server`` with
@@ -100,9 +105,15 @@ def start_cluster(folder: Path, port: int) -> tuple[str, Path]:
     options = f"-p {port} -c listen_addresses=127.0.0.1 -k {sockets}"
     start = [binary("pg_ctl"), "-D", str(data), "-l", str(base / "server.log"), "-o", options, "-w", "start"]
     run_checked(as_cluster_owner(start), f"starting PostgreSQL (log: {base / 'server.log'})")
-    if not query(port, passfile, f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"):
-        query(port, passfile, f"CREATE DATABASE {DATABASE}")
-    return f"postgresql+psycopg2://{USER}@127.0.0.1:{port}/{DATABASE}", passfile
+    for database in (DATABASE, OPTUNA_DATABASE):
+        if not query(port, passfile, f"SELECT 1 FROM pg_database WHERE datname = '{database}'"):
+            query(port, passfile, f"CREATE DATABASE {database}")
+    return database_uri(port, DATABASE), passfile
+
+
+def database_uri(port: int, database: str) -> str:
+    """SQLAlchemy URI of one of the cluster's databases; the password comes from ``PGPASSFILE``."""
+    return f"postgresql+psycopg2://{USER}@127.0.0.1:{port}/{database}"
 
 
 def stop_cluster(folder: Path) -> None:

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from medae.errors import exit_on_user_error
-from medae.postgres_store import start_cluster, stop_cluster
+from medae.postgres_store import OPTUNA_DATABASE, database_uri, start_cluster, stop_cluster
 
 ADMIN_PASSWORD_VAR = "MLFLOW_AUTH_ADMIN_PASSWORD"
 MIN_PASSWORD_LENGTH = 12  # MLflow's own rule for the admin password
@@ -107,6 +107,8 @@ def main(argv: list[str] | None = None) -> None:
         args.backend_store_uri, passfile = exit_on_user_error(start_cluster, folder, args.postgres_port)
         environment["PGPASSFILE"] = str(passfile)
         print(f"PostgreSQL on 127.0.0.1:{args.postgres_port} (stop: python -m medae.server --stop-postgres)")
+        print(f"export MEDAE_OPTUNA_STORAGE={database_uri(args.postgres_port, OPTUNA_DATABASE)}")
+        print(f"export PGPASSFILE={passfile}")
     ini = folder / "basic_auth.ini"
     ini.write_text(auth_config(f"sqlite:///{folder / 'auth.db'}", args.admin_username))
     print(f"export MLFLOW_TRACKING_URI=http://{args.host}:{args.port}", flush=True)

@@ -46,7 +46,9 @@ def record_sweep_job(logger: MLFlowLogger | None, tracking_uri: str) -> None:
     sweep_dir = str(hydra.sweep.dir)
     tags = {"medae.sweep.job": str(hydra.job.num), SWEEP_DIR_TAG: sweep_dir}
     if "optuna" in str(hydra.sweeper.get("_target_", "")):
-        tags["medae.optuna.trial"] = str(hydra.job.num)  # job numbers are the new study's trial numbers
+        from medae.optuna_trial import link_trial  # optuna comes with medae[sweep]
+
+        tags |= link_trial(hydra.sweeper, list(hydra.overrides.task), hydra.job.num, logger.run_id)
     name = f"sweep {Path(sweep_dir).name}: {', '.join(sorted(swept_keys(hydra))) or 'jobs'}"
     tags[MLFLOW_PARENT_RUN_ID] = sweep_parent(logger, tracking_uri, sweep_dir, name)
     for key, value in tags.items():
