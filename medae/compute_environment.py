@@ -9,6 +9,8 @@ import platform
 from pathlib import Path
 
 import torch
+from mlflow.entities import Run
+from omegaconf import DictConfig, open_dict
 
 from medae.errors import ConfigError
 
@@ -48,3 +50,10 @@ def apply_num_threads(num_threads: int | None) -> None:
     if not isinstance(num_threads, int) or isinstance(num_threads, bool) or num_threads < 1:
         raise ConfigError("num_threads", f"must be an integer >= 1 or null, got {num_threads!r}")
     torch.set_num_threads(num_threads)
+
+
+def recorded_threads(cfg: DictConfig, run: Run) -> None:
+    """Set ``num_threads`` to the count the run recorded, unless its config fixed one."""
+    with open_dict(cfg):
+        if cfg.get("num_threads") is None and THREADS_TAG in run.data.tags:
+            cfg.num_threads = int(run.data.tags[THREADS_TAG])

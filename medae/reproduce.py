@@ -15,7 +15,7 @@ from pathlib import Path
 from mlflow.entities import Run
 from omegaconf import DictConfig, open_dict
 
-from medae.compute_environment import THREADS_TAG
+from medae.compute_environment import recorded_threads
 from medae.errors import exit_on_user_error
 from medae.logged_run import fetch_run, logged_config
 from medae.tracking_store import DEFAULT_TRACKING_URI, open_client
@@ -63,13 +63,6 @@ def logged_config_and_metrics(run_id: str, tracking_uri: str) -> tuple[DictConfi
     cfg = logged_config(client, run_id)
     metrics = {key: value for key, value in run.data.metrics.items() if key.startswith("test/")}
     return cfg, metrics, run
-
-
-def recorded_threads(cfg: DictConfig, run: Run) -> None:
-    """Set ``num_threads`` to the count the run recorded, unless its config fixed one."""
-    with open_dict(cfg):
-        if cfg.get("num_threads") is None and THREADS_TAG in run.data.tags:
-            cfg.num_threads = int(run.data.tags[THREADS_TAG])
 
 
 def reproduce(

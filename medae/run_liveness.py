@@ -22,18 +22,30 @@ HOST_TAG = "medae.host"
 PID_TAG = "medae.pid"
 PROCESS_START_TAG = "medae.process_start"
 HEARTBEAT_TAG = "medae.heartbeat"
+SLURM_JOB_TAG = "medae.slurm.job"
 HEARTBEAT_INTERVAL_S = 60.0
 # two processes with one pid started less than this apart are taken to be the same process
 START_TOLERANCE_S = 1.0
 
 
+def slurm_job() -> str | None:
+    """The SLURM job of this process (``<array job>_<task>`` for an array task); None outside SLURM.
+
+    SLURM keeps the id when it requeues a job, so a requeued job can find the run it started.
+    """
+    array_job, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    return f"{array_job}_{task}" if array_job and task else os.environ.get("SLURM_JOB_ID")
+
+
 def owner_tags() -> dict[str, str]:
-    """Tags naming this process as the owner of a run."""
+    """Tags naming this process (and its SLURM job, if any) as the owner of a run."""
+    job = slurm_job()
     return {
         HOST_TAG: socket.gethostname(),
         PID_TAG: str(os.getpid()),
         PROCESS_START_TAG: f"{psutil.Process().create_time():.3f}",
         HEARTBEAT_TAG: f"{time.time():.0f}",
+        **({SLURM_JOB_TAG: job} if job else {}),
     }
 
 

@@ -29,6 +29,7 @@ from medae.run_helpers import (
     to_plain,
 )
 from medae.safe_checkpoint import check_checkpoint
+from medae.slurm_requeue import continue_requeued_run
 from medae.stop_signals import StopSignals
 from medae.sweep_parent import record_sweep_job
 from medae.tracking import find_mlflow_logger, record_run_setup
@@ -151,8 +152,8 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    """Hydra entry point; returns the optimised metric to sweepers."""
-    result = exit_on_user_error(train, cfg)
+    """Hydra entry point; returns the optimised metric to sweepers. A requeued SLURM job continues its run."""
+    result = exit_on_user_error(train, exit_on_user_error(continue_requeued_run, cfg))
     for key in sorted(k for k in result.metrics if not k.startswith(("train/", "val/"))):
         log.info("%s = %.4f", key, result.metrics[key])
     return result.metric

@@ -94,6 +94,24 @@ def test_kill_9_then_resume_continues_the_same_run_bitwise(tmp_path, uninterrupt
 
 
 @pytest.mark.slow
+def test_a_requeued_slurm_job_continues_its_own_run_bitwise(tmp_path, uninterrupted):
+    # SLURM keeps the job id and counts restarts; Hydra gives the requeued job the same output folder
+    job = [*RUN, f"hydra.run.dir={tmp_path / 'job'}"]
+    killed = medae(job, tmp_path, MEDAE_TEST_SIGNAL=f"{signal.SIGKILL}@3", SLURM_JOB_ID="4242")
+    assert killed.returncode == -signal.SIGKILL
+    run_id = only_run(tmp_path).info.run_id
+    assert only_run(tmp_path).data.tags["medae.slurm.job"] == "4242"
+
+    requeued = medae(job, tmp_path, SLURM_JOB_ID="4242", SLURM_RESTART_COUNT="1")
+    assert requeued.returncode == 0, requeued.stderr[-3000:]
+    assert f"SLURM job 4242 restart 1: continuing run {run_id}" in requeued.stdout
+    assert "after epoch 2" in requeued.stderr
+    run = only_run(tmp_path)  # one run: the requeued job opened none
+    assert (run.info.run_id, run.data.tags["medae.resumes"]) == (run_id, "1")
+    assert_same_run(tmp_path, run_id, uninterrupted)
+
+
+@pytest.mark.slow
 def test_sigterm_exits_143_as_killed_and_resumes_from_the_store_alone(tmp_path, uninterrupted):
     stopped = medae(RUN, tmp_path, MEDAE_TEST_SIGNAL=f"{signal.SIGTERM}@2")
     run = only_run(tmp_path)
