@@ -2,8 +2,6 @@
 
 import contextlib
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from mlflow.entities import RunStatus
 from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 from torch import nn
 
+from medae.checkpoint_artifacts import store_checkpoint
 from medae.errors import ConfigError, Interrupted
 from medae.logged_model import log_network
 from medae.redaction import redact, redact_values
@@ -36,8 +35,9 @@ class ResumableMLFlowLogger(MLFlowLogger):
       at a step at or before the last step it already has. The steps a killed process logged after
       its last checkpoint are computed again, with the same values, and land once.
     - Whenever ModelCheckpoint saves, ``last.ckpt`` (every ``sync_every_n_saves`` saves) and the best
-      checkpoint (when it changes) are copied to the artifacts ``checkpoints/last.ckpt`` and
-      ``checkpoints/best.ckpt``, so a run can resume on another machine from the store alone.
+      checkpoint (when it changes) go to the artifacts ``checkpoints/last.ckpt`` and
+      ``checkpoints/best.ckpt``, so a run can resume on another machine from the store alone. A local
+      store gets hard links, so each checkpoint is stored once (:mod:`medae.checkpoint_artifacts`).
     - The run records its host, pid and a heartbeat (see :mod:`medae.run_liveness`); its name and
       tags pass through :func:`medae.redaction.redact`.
     - Lightning's ``finalize`` does not end the run, because testing and applications log into it
@@ -163,19 +163,11 @@ class ResumableMLFlowLogger(MLFlowLogger):
 
     @rank_zero_only
     def _upload(self, path: str, artifact: str) -> None:
-        folder, name = artifact.rsplit("/", 1)
-        with tempfile.TemporaryDirectory(dir=Path(path).parent, prefix=".sync-") as tmp:
-            staged = Path(tmp) / name
-            try:
-                os.link(path, staged)
-            except OSError:
-                shutil.copy2(path, staged)
-            self.experiment.log_artifact(self.run_id, str(staged), folder)
+        store_checkpoint(self.experiment, self.run_id, path, artifact)
 
     def finalize(self, status: str = "success") -> None:
         """Leave the run open: Lightning calls this after each stage, and the run ends in :meth:`end_run`."""
 
-    @rank_zero_only
     @rank_zero_only
     def log_network(self, network: nn.Module, example: torch.Tensor) -> str | None:
         """Log ``network`` as the run's MLflow model (when ``log_model``); the model's URI."""

@@ -7,6 +7,7 @@ state come back from the checkpoint, and each epoch is seeded from the run's see
 (:class:`medae.callbacks.epoch_seed.EpochSeed`), so the result equals an uninterrupted run.
 """
 
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -88,7 +89,9 @@ def restore_checkpoints(
     checkpoint = load_checkpoint(last, trust)
     if old_dir != str(new_dir):
         relocate(checkpoint, old_dir, str(new_dir))
-        torch.save(checkpoint, last)
+        staged = last.with_name(".last.ckpt.relocated")
+        torch.save(checkpoint, staged)
+        os.replace(staged, last)  # a new file: an artifact hard-linked to the old one keeps its content
     best = next((state.get("best_model_path") for state in checkpoint_states(checkpoint)), None)
     if best and not Path(best).is_file():
         download_artifact(client, run_id, BEST_ARTIFACT, Path(best))

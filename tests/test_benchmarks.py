@@ -8,7 +8,7 @@ from medae.benchmarks.report import markdown, targets
 
 
 def test_targets_are_judged_from_the_figures():
-    results = {
+    results: dict = {
         "overhead": {"ratio": 0.96, "medae_data_wait_fraction": 0.02},
         "denoising": {
             "0.1": {
@@ -21,8 +21,15 @@ def test_targets_are_judged_from_the_figures():
             "64": {"autoencoder": {"psnr": 26.0}, "pca": {"psnr": 27.0}},
         },
     }
+    results["data"] = {"nifti": {"cold_ratio_to_monai": 0.97}, "dicom": {"cold_ratio_to_monai": 0.9}}
+    results["sweep"] = {"ratio": 1.25}
+    results["storage"] = {"conv": {"run_mb": 1.4, "checkpoints_mb": 0.9, "checkpoints_if_copied_mb": 1.8}}
     judged = {t.name: t for t in targets(results)}
     assert not judged["pipeline overhead"].met and judged["pipeline overhead"].measured == "0.960"
+    assert judged["cold reads (nifti)"].met and not judged["cold reads (dicom)"].met
+    assert judged["sweep throughput (4 jobs, 2 cores)"].measured == "1.25"
+    assert not judged["sweep throughput (4 jobs, 2 cores)"].met
+    assert judged["storage per run"].met and judged["storage per run"].measured == "largest run conv: 1.4 MB"
     assert judged["data wait (default settings)"].met
     assert (
         judged["denoising PSNR at sigma 0.1"].met
@@ -53,15 +60,24 @@ def test_quick_benchmark_writes_json_and_markdown(tmp_path):
         "denoising PSNR at sigma 0.1",
         "denoising time at sigma 0.1",
         "compression vs PCA",
+        "cold reads (nifti)",
+        "cold reads (dicom)",
+        "sweep throughput (4 jobs, 2 cores)",
+        "storage per run",
     }
     overhead = results["overhead"]
     assert overhead["bare_images_per_s"] > 0 and overhead["medae_images_per_s"] > 0
     assert overhead["medae_peak_rss_mb"] > 100
     assert results["data"]["nifti"]["cached_images_per_s"] > results["data"]["nifti"]["cold_images_per_s"]
+    assert results["data"]["dicom"]["monai_cold_images_per_s"] > 0
+    sweep = results["sweep"]
+    assert sweep["ratio"] == pytest.approx(sweep["joblib_jobs_per_hour"] / sweep["basic_jobs_per_hour"])
     assert set(results["denoising"]["0.1"]) == {"autoencoder", "noisy input", "bm3d", "nlm", "tv"}
     assert results["denoising"]["0.1"]["bm3d"]["psnr"] > results["denoising"]["0.1"]["noisy input"]["psnr"]
     if "skipped" in results["gpu"]:
         assert results["gpu"]["skipped"] == "no CUDA device on this machine"
     report = (tmp_path / "report.md").read_text()
     assert report == markdown(results)
-    assert "## Targets" in report and "## 6. GPU readiness" in report
+    assert "## Targets" in report and "## 7. Sweep throughput" in report and "## 8. GPU readiness" in report
+    conv = results["storage"]["conv"]
+    assert conv["checkpoints_if_copied_mb"] == pytest.approx(2 * conv["checkpoints_mb"], rel=0.01)

@@ -8,6 +8,7 @@ import pytest
 import torch
 from omegaconf import open_dict
 
+from medae.checkpoint_artifacts import local_artifact_dir
 from medae.errors import ConfigError
 from medae.evaluate import evaluate
 from medae.reproduce import reproduce
@@ -66,6 +67,12 @@ def test_run_is_tracked_in_mlflow(make_config, tmp_path):
     checkpoints = {a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")}
     assert checkpoints == {"checkpoints/best.ckpt", "checkpoints/last.ckpt"}
     assert tags["medae.best_checkpoint"].startswith("best-epoch")
+    # the local store holds each checkpoint once: the artifacts are hard links to the output folder's files
+    artifact_dir = local_artifact_dir(run.info.artifact_uri) / "checkpoints"
+    local_dir = Path(tags["medae.output_dir"]) / "checkpoints"
+    for artifact, local in (("best.ckpt", tags["medae.best_checkpoint"]), ("last.ckpt", "last.ckpt")):
+        assert (artifact_dir / artifact).stat().st_ino == (local_dir / local).stat().st_ino
+        assert (local_dir / local).stat().st_nlink == 2
 
 
 def test_denoising_logs_input_metrics_and_gain(make_config, tmp_path):

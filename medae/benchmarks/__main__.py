@@ -9,7 +9,16 @@ from pathlib import Path
 
 import lightning as L
 
-from medae.benchmarks import compression, data_pipeline, denoising, gpu, memory, overhead
+from medae.benchmarks import (
+    compression,
+    data_pipeline,
+    denoising,
+    gpu,
+    memory,
+    overhead,
+    storage,
+    sweep_throughput,
+)
 from medae.benchmarks.report import environment, finalize, markdown
 
 SEED = 42
@@ -29,6 +38,8 @@ def run(output: Path, quick: bool) -> dict:
         results["denoising"] = denoising.measure(work, quick)
         results["compression"] = compression.measure(work, quick, SEED)
         results["memory"] = memory.measure()
+        results["storage"] = storage.measure(work, quick)
+        results["sweep"] = sweep_throughput.measure(work, quick)
         results["gpu"] = gpu.measure(work, steps=40 if quick else 200)
     results["wall_s"] = time.perf_counter() - start
     finalize(results)

@@ -3,6 +3,7 @@
 import logging
 from abc import abstractmethod
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,18 +135,31 @@ class FileDataModule(ReconstructionDataModule):
             if (stack[:, index] > threshold).mean() >= self.min_foreground
         ]
 
+    def load_samples(self, record: ImageRecord) -> list[tuple[int, np.ndarray]] | DataError:
+        """The record's samples, or the DataError that its file raised."""
+        try:
+            return self.samples(self.load(record))
+        except DataError as error:
+            return error
+
     def load_splits(self) -> dict[str, list[dict[str, Any]]]:
-        """Load every record, cut samples and split by subject (or by slab for a single volume)."""
+        """Load every record, cut samples and split by subject (or by slab for a single volume).
+
+        Files are read by ``data.num_workers`` threads (one when 0): decompression and NumPy release
+        the GIL, so the threads overlap.
+        """
         records = self.records()
+        with ThreadPoolExecutor(max_workers=max(1, self.num_workers)) as pool:
+            outcomes = list(pool.map(self.load_samples, records))
         loaded = []
-        for record in records:
-            try:
-                loaded.append((record, self.samples(self.load(record))))
-            except DataError as error:
-                if self.on_bad_file == "error":
-                    raise
-                self.skipped_files.append(str(error))
-                log.warning("skipped %s", error)
+        for record, outcome in zip(records, outcomes, strict=True):
+            if not isinstance(outcome, DataError):
+                loaded.append((record, outcome))
+                continue
+            if self.on_bad_file == "error":
+                raise outcome
+            self.skipped_files.append(str(outcome))
+            log.warning("skipped %s", outcome)
         if not loaded:
             raise DataError(str(self.root), f"no usable image: all {len(records)} files were skipped")
         if self.skipped_files:
