@@ -69,6 +69,17 @@ def test_dicom_series_is_stacked_by_position_not_by_name_or_instance(tmp_path):
     assert offsets == pytest.approx([10, 20, 0, 30])
 
 
+def test_a_dicom_series_is_cut_into_its_stored_slices(tmp_path):
+    write_ct_series(tmp_path / "dicom" / "series", positions=[5.0, -5.0, 0.0, 10.0])
+    data = DicomDataModule(root=str(tmp_path / "dicom"), layout="series", window="brain")
+    (record,) = data.records()
+    volume = data.load(record)
+    samples = data.samples(volume)
+    assert [index for index, _ in samples] == [0, 1, 2, 3]  # one sample per DICOM file, by position
+    assert all(sample.shape == (1, 128, 128) for _, sample in samples)  # CT_small's rows x columns
+    assert np.array_equal(samples[1][1], volume[:, 1])
+
+
 def test_dicom_source_splits_by_patient(tmp_path):
     sources = ["CT_small.dcm", "MR_small.dcm", "MR_small_RLE.dcm", "MR_small_jpeg_ls_lossless.dcm"] * 2
     patients = ["p1", "p2", "p3", "p4", "p1", "p2", "p3", "p4"]

@@ -66,7 +66,8 @@ def monai_reference(datamodule: FileDataModule, reader: str | None) -> float:
     transform = Compose([datamodule.preprocessing(), datamodule.threshold_mask])
     start, images = time.perf_counter(), 0
     for record in datamodule.records():
-        image = np.asarray(load(str(record.path)), dtype=np.float32)
+        # MONAI puts the slice axis last; the data module cuts along its own axis
+        image = np.moveaxis(np.asarray(load(str(record.path)), dtype=np.float32), -1, datamodule.axis + 1)
         for _, sample in datamodule.samples(np.asarray(datamodule.scale(image), dtype=np.float32)):
             transform({"image": sample})
             images += 1
@@ -87,6 +88,10 @@ def throughput(overrides: list[str], reader: str | None = None) -> dict[str, flo
     MONAI's reader (``reader``; None lets MONAI choose) reads the same files in the same run, for
     ``monai_cold_images_per_s``: every reader reads from the page cache, so the ratio compares pipelines.
     """
+    warm_up = build_datamodule(compose_train(overrides).data)  # one-time imports and decoder set-up
+    first = warm_up.records()[0]
+    warm_up.load(first)
+    LoadImage(reader=reader, image_only=True)(str(first.path))
     datamodule, cold = cold_setup(overrides)
     monai_cold = monai_reference(datamodule, reader)
     _, cold_two_workers = cold_setup([*overrides, "data.num_workers=2"])

@@ -31,10 +31,16 @@ class DicomDataModule(FileDataModule):
     ``layout: files``: each ``*.dcm`` file under ``root`` is one image (2D, or a multi-frame volume).
     ``layout: series``: each folder under ``root`` that holds files is one volume, its slices ordered by
     position. Samples of one PatientID always land in the same split.
+
+    Args:
+        layout: ``files`` or ``series``.
+        axis: the axis volumes are cut along. Volumes are ``(slices, rows, columns)``, so the default 0
+            gives the images as stored (a series' slices, a multi-frame file's frames).
+        **kwargs: see :class:`FileDataModule`.
     """
 
-    def __init__(self, layout: str = "files", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, layout: str = "files", axis: int = 0, **kwargs: Any) -> None:
+        super().__init__(axis=axis, **kwargs)
         if layout not in LAYOUTS:
             raise ConfigError("data.layout", f"unknown '{layout}'; allowed: {', '.join(LAYOUTS)}")
         self.layout = layout

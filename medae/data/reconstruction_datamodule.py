@@ -12,6 +12,7 @@ from monai.data import CacheDataset, DataLoader
 from monai.transforms import (
     Compose,
     EnsureTyped,
+    Lambda,
     RandAdjustContrastd,
     RandAxisFlipd,
     RandScaleIntensityd,
@@ -165,7 +166,9 @@ class ReconstructionDataModule(LightningDataModule, ABC):
                 f"the {empty[0]} split is empty (samples per split: {sizes}); give more subjects or files, "
                 "or for a single volume fewer data.num_slabs or a smaller data.slab_gap",
             )
-        transform = Compose([self.preprocessing(), self.threshold_mask])
+        # flat and all MONAI transforms: CacheDataset caches up to the first Randomizable or plain
+        # callable, and a nested Compose counts as Randomizable, which would leave nothing cached
+        transform = Compose([self.preprocessing(), Lambda(self.threshold_mask)]).flatten()
         self.datasets = {
             name: CacheDataset(splits[name], transform=transform, progress=False, num_workers=0)
             for name in SPLITS
