@@ -61,16 +61,22 @@ def write_dicom_series(folder: Path, slices: int, size: int) -> None:
 
 
 def monai_reference(datamodule: FileDataModule, reader: str | None) -> float:
-    """Images/s of MONAI's ``LoadImage`` on the data module's files, then its slicing and transforms."""
+    """Images/s of MONAI's ``LoadImage`` on the set-up data module's files, then its slicing and transforms.
+
+    Only the samples the data module kept are transformed and counted (a slab split drops the slices
+    between slabs), so both pipelines deliver the same images.
+    """
+    kept = {item["position"] for dataset in datamodule.datasets.values() for item in dataset.data}
     load = LoadImage(reader=reader, image_only=True, ensure_channel_first=True)
     transform = Compose([datamodule.preprocessing(), datamodule.threshold_mask])
     start, images = time.perf_counter(), 0
     for record in datamodule.records():
         # MONAI puts the slice axis last; the data module cuts along its own axis
         image = np.moveaxis(np.asarray(load(str(record.path)), dtype=np.float32), -1, datamodule.axis + 1)
-        for _, sample in datamodule.samples(np.asarray(datamodule.scale(image), dtype=np.float32)):
-            transform({"image": sample})
-            images += 1
+        for index, sample in datamodule.samples(np.asarray(datamodule.scale(image), dtype=np.float32)):
+            if f"{record.path.name}:{index}" in kept:
+                transform({"image": sample})
+                images += 1
     return images / (time.perf_counter() - start)
 
 

@@ -19,7 +19,9 @@ LAUNCHERS = {
 
 def sweep_args(launcher: str, quick: bool) -> list[str]:
     """``python -m medae train -m seed=0,1,2,3`` on the default data and model, with ``launcher``."""
-    job = ["debug=limit", "data.image_size=32", "trainer.max_epochs=1"] if quick else ["trainer.max_epochs=5"]
+    job = (
+        ["debug=limit", "data.image_size=32", "trainer.max_epochs=1"] if quick else ["trainer.max_epochs=40"]
+    )
     seeds = ",".join(str(seed) for seed in range(JOBS))
     return [
         "-m",
