@@ -118,7 +118,7 @@ def measure(workdir: Path, quick: bool, seed: int) -> dict[str, dict[str, float]
     """Write the files, then measure each source."""
     nifti, dicom = workdir / "nifti", workdir / "dicom" / "series-01"
     write_nifti_subjects(nifti, 3 if quick else 6, seed)
-    write_dicom_series(dicom, 40 if quick else 120, 128)
+    write_dicom_series(dicom, 80 if quick else 120, 128)
     return {
         "nifti": throughput(["data=nifti", f"data.root={nifti}"]),
         "dicom": throughput(
