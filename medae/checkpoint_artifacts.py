@@ -43,10 +43,10 @@ def link_or_copy(source: Path, destination: Path) -> None:
     os.replace(staged, destination)
 
 
-def store_checkpoint(client: MlflowClient, run_id: str, path: str, artifact: str) -> None:
-    """Log the checkpoint file ``path`` as the run's ``artifact`` (``folder/name``)."""
+def store_checkpoint(client: MlflowClient, run_id: str, artifact_uri: str, path: str, artifact: str) -> None:
+    """Log the checkpoint file ``path`` as the run's ``artifact`` (``folder/name``) under ``artifact_uri``."""
     folder, name = artifact.rsplit("/", 1)
-    local = local_artifact_dir(client.get_run(run_id).info.artifact_uri)
+    local = local_artifact_dir(artifact_uri)
     if local is not None:
         link_or_copy(Path(path), local / folder / name)
         return

@@ -100,6 +100,7 @@ class ResumableMLFlowLogger(MLFlowLogger):
         self._saves = 0
         self._synced_best: str | None = None
         self._unsynced_last: str | None = None
+        self._artifact_uri: str | None = None
         self._ended = False
 
     @property
@@ -163,7 +164,9 @@ class ResumableMLFlowLogger(MLFlowLogger):
 
     @rank_zero_only
     def _upload(self, path: str, artifact: str) -> None:
-        store_checkpoint(self.experiment, self.run_id, path, artifact)
+        if self._artifact_uri is None:  # fixed for the run: looked up once, not on every save
+            self._artifact_uri = self.experiment.get_run(self.run_id).info.artifact_uri
+        store_checkpoint(self.experiment, self.run_id, self._artifact_uri, path, artifact)
 
     def finalize(self, status: str = "success") -> None:
         """Leave the run open: Lightning calls this after each stage, and the run ends in :meth:`end_run`."""

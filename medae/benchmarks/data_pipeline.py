@@ -10,7 +10,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pydicom
-from monai.transforms import Compose, LoadImage
+from monai.transforms import LoadImage
 from pydicom.data import get_testdata_file
 from scipy import ndimage
 
@@ -68,7 +68,7 @@ def monai_reference(datamodule: FileDataModule, reader: str | None) -> float:
     """
     kept = {item["position"] for dataset in datamodule.datasets.values() for item in dataset.data}
     load = LoadImage(reader=reader, image_only=True, ensure_channel_first=True)
-    transform = Compose([datamodule.preprocessing(), datamodule.threshold_mask])
+    transform = datamodule.cached_transform()
     start, images = time.perf_counter(), 0
     for record in datamodule.records():
         # MONAI puts the slice axis last; the data module cuts along its own axis

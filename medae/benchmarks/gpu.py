@@ -6,7 +6,7 @@ import torch
 
 from medae.benchmarks.overhead import WARMUP_STEPS, medae_args
 from medae.benchmarks.step_timer import StepTimes
-from medae.benchmarks.subprocess_run import run_child
+from medae.benchmarks.subprocess_run import run_child, scratch_env
 
 SETTINGS: dict[str, list[str]] = {
     "32-true": ["trainer.precision=32-true"],
@@ -29,6 +29,6 @@ def measure(workdir: Path, steps: int) -> dict[str, object]:
     for name, overrides in SETTINGS.items():
         times_path = workdir / f"gpu_{len(results)}.json"
         args = [*medae_args(steps, times_path), "trainer=gpu", "data.batch_size=128", *overrides]
-        run_child(args, env={"MEDAE_ROOT": str(workdir)}, cwd=workdir)
+        run_child(args, env=scratch_env(workdir), cwd=workdir)
         results[name] = StepTimes.load(times_path).steady_state(WARMUP_STEPS)[0]
     return results

@@ -4,7 +4,7 @@ import statistics
 from pathlib import Path
 
 from medae.benchmarks.step_timer import StepTimes
-from medae.benchmarks.subprocess_run import run_child
+from medae.benchmarks.subprocess_run import run_child, scratch_env
 
 WARMUP_STEPS = 10
 
@@ -47,7 +47,7 @@ def measure(steps: int, repeats: int, workdir: Path) -> dict[str, float]:
         for name in LOOPS:
             times_path = workdir / f"{name}_{repeat}.json"
             args = loop_args(name, steps, times_path)
-            child = run_child(args, env={"MEDAE_ROOT": str(workdir)}, cwd=workdir)
+            child = run_child(args, env=scratch_env(workdir), cwd=workdir)
             times = StepTimes.load(times_path)
             images_per_s, wait = times.steady_state(WARMUP_STEPS)
             figures.setdefault(f"{name}_images_per_s", []).append(images_per_s)

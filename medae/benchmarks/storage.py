@@ -8,7 +8,7 @@ checkpoints under ``mlartifacts/`` are hard links to those in ``outputs/`` (see
 import os
 from pathlib import Path
 
-from medae.benchmarks.subprocess_run import run_child
+from medae.benchmarks.subprocess_run import run_child, scratch_env
 from medae.extensions import load_extensions
 from medae.models.registry import MODELS
 
@@ -39,7 +39,6 @@ def measure(workdir: Path, quick: bool) -> dict[str, dict[str, float]]:
     for variant in variants:
         root = workdir / f"storage_{variant}"
         root.mkdir(parents=True, exist_ok=True)
-        env = {"MEDAE_ROOT": str(root), "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db"}
         args = [
             "-m",
             "medae",
@@ -48,7 +47,7 @@ def measure(workdir: Path, quick: bool) -> dict[str, dict[str, float]]:
             "debug=limit",
             "trainer.enable_progress_bar=false",
         ]
-        run_child(args, env=env, cwd=root)
+        run_child(args, env=scratch_env(root), cwd=root)
         folders = [root / "outputs", root / "mlartifacts"]
         stored, copied = disk_usage(folders)
         checkpoints, checkpoint_copies = disk_usage(folders, ".ckpt")

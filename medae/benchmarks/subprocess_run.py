@@ -35,6 +35,11 @@ class ChildRun:
     output: str
 
 
+def scratch_env(root: Path) -> dict[str, str]:
+    """Environment that keeps a child ``medae`` run's outputs and MLflow store inside ``root``."""
+    return {"MEDAE_ROOT": str(root), "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db"}
+
+
 def run_child(args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> ChildRun:
     """Run ``python args...``; raise with its output tail if it fails."""
     launched_at = time.time()

@@ -8,7 +8,7 @@ in one job, so the second job fills the idle core.
 import time
 from pathlib import Path
 
-from medae.benchmarks.subprocess_run import run_child
+from medae.benchmarks.subprocess_run import run_child, scratch_env
 
 JOBS = 4
 LAUNCHERS = {
@@ -41,9 +41,8 @@ def measure(workdir: Path, quick: bool) -> dict[str, float]:
     for launcher in LAUNCHERS:
         root = workdir / f"sweep_{launcher}"
         root.mkdir(parents=True, exist_ok=True)
-        env = {"MEDAE_ROOT": str(root), "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db"}
         start = time.perf_counter()
-        run_child(sweep_args(launcher, quick), env=env, cwd=root)
+        run_child(sweep_args(launcher, quick), env=scratch_env(root), cwd=root)
         figures[f"{launcher}_wall_s"] = time.perf_counter() - start
         figures[f"{launcher}_jobs_per_hour"] = JOBS * 3600 / figures[f"{launcher}_wall_s"]
     figures["ratio"] = figures["joblib_jobs_per_hour"] / figures["basic_jobs_per_hour"]

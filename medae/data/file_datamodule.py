@@ -145,12 +145,15 @@ class FileDataModule(ReconstructionDataModule):
     def load_splits(self) -> dict[str, list[dict[str, Any]]]:
         """Load every record, cut samples and split by subject (or by slab for a single volume).
 
-        Files are read by ``data.num_workers`` threads (one when 0): decompression and NumPy release
-        the GIL, so the threads overlap.
+        With ``data.num_workers`` above 1, that many threads read the files: decompression and NumPy
+        release the GIL, so the threads overlap.
         """
         records = self.records()
-        with ThreadPoolExecutor(max_workers=max(1, self.num_workers)) as pool:
-            outcomes = list(pool.map(self.load_samples, records))
+        if self.num_workers > 1:
+            with ThreadPoolExecutor(max_workers=self.num_workers) as pool:
+                outcomes = list(pool.map(self.load_samples, records))
+        else:
+            outcomes = [self.load_samples(record) for record in records]
         loaded = []
         for record, outcome in zip(records, outcomes, strict=True):
             if not isinstance(outcome, DataError):

@@ -147,6 +147,14 @@ class ReconstructionDataModule(LightningDataModule, ABC):
             }
         return item
 
+    def cached_transform(self) -> Compose:
+        """:meth:`preprocessing`, then :meth:`threshold_mask`: what ``CacheDataset`` caches per sample.
+
+        Flat and all MONAI transforms: CacheDataset caches up to the first Randomizable or plain callable,
+        and a nested Compose counts as Randomizable, which would leave nothing cached.
+        """
+        return Compose([self.preprocessing(), Lambda(self.threshold_mask)]).flatten()
+
     @property
     def evaluation_sets(self) -> list[str]:
         """``test`` and the held-out sets, in the order of :meth:`test_dataloader`."""
@@ -166,9 +174,7 @@ class ReconstructionDataModule(LightningDataModule, ABC):
                 f"the {empty[0]} split is empty (samples per split: {sizes}); give more subjects or files, "
                 "or for a single volume fewer data.num_slabs or a smaller data.slab_gap",
             )
-        # flat and all MONAI transforms: CacheDataset caches up to the first Randomizable or plain
-        # callable, and a nested Compose counts as Randomizable, which would leave nothing cached
-        transform = Compose([self.preprocessing(), Lambda(self.threshold_mask)]).flatten()
+        transform = self.cached_transform()
         self.datasets = {
             name: CacheDataset(splits[name], transform=transform, progress=False, num_workers=0)
             for name in SPLITS
