@@ -22,13 +22,13 @@ def test_targets_are_judged_from_the_figures():
         },
     }
     results["data"] = {"nifti": {"cold_ratio_to_monai": 0.97}, "dicom": {"cold_ratio_to_monai": 0.9}}
-    results["sweep"] = {"ratio": 1.25}
+    results["sweep"] = {"small": {"ratio": 1.25}, "default": {"ratio": 0.9}}
     results["storage"] = {"conv": {"run_mb": 1.4, "checkpoints_mb": 0.9, "checkpoints_if_copied_mb": 1.8}}
     judged = {t.name: t for t in targets(results)}
     assert not judged["pipeline overhead"].met and judged["pipeline overhead"].measured == "0.960"
     assert judged["cold reads (nifti)"].met and not judged["cold reads (dicom)"].met
-    assert judged["sweep throughput (4 jobs, 2 cores)"].measured == "1.25"
-    assert not judged["sweep throughput (4 jobs, 2 cores)"].met
+    assert judged["sweep throughput (4 jobs, 2 cores, small model)"].measured == "1.25"
+    assert not judged["sweep throughput (4 jobs, 2 cores, small model)"].met
     assert judged["storage per run"].met and judged["storage per run"].measured == "largest run conv: 1.4 MB"
     assert judged["data wait (default settings)"].met
     assert (
@@ -62,16 +62,18 @@ def test_quick_benchmark_writes_json_and_markdown(tmp_path):
         "compression vs PCA",
         "cold reads (nifti)",
         "cold reads (dicom)",
-        "sweep throughput (4 jobs, 2 cores)",
+        "sweep throughput (4 jobs, 2 cores, small model)",
         "storage per run",
     }
     overhead = results["overhead"]
     assert overhead["bare_images_per_s"] > 0 and overhead["medae_images_per_s"] > 0
+    assert overhead["lightning_floor_images_per_s"] > 0
     assert overhead["medae_peak_rss_mb"] > 100
     assert results["data"]["nifti"]["cached_images_per_s"] > results["data"]["nifti"]["cold_images_per_s"]
     assert results["data"]["dicom"]["monai_cold_images_per_s"] > 0
-    sweep = results["sweep"]
+    sweep = results["sweep"]["small"]
     assert sweep["ratio"] == pytest.approx(sweep["joblib_jobs_per_hour"] / sweep["basic_jobs_per_hour"])
+    assert 0 < sweep["basic_busy_cores"] <= results["environment"]["cpu_cores"] + 0.5
     assert set(results["denoising"]["0.1"]) == {"autoencoder", "noisy input", "bm3d", "nlm", "tv"}
     assert results["denoising"]["0.1"]["bm3d"]["psnr"] > results["denoising"]["0.1"]["noisy input"]["psnr"]
     if "skipped" in results["gpu"]:

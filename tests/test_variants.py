@@ -55,11 +55,17 @@ def mni_batch() -> torch.Tensor:
 
 
 class LossHistory(Callback):
+    """Each epoch's logged training loss; the module logs its epoch means after callbacks' epoch-end hooks."""
+
     def __init__(self, key: str) -> None:
         self.key = key
         self.losses: list[float] = []
 
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if trainer.current_epoch > 0:
+            self.losses.append(float(trainer.callback_metrics[self.key]))
+
+    def on_train_end(self, trainer, pl_module) -> None:
         self.losses.append(float(trainer.callback_metrics[self.key]))
 
 

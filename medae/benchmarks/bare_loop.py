@@ -7,6 +7,8 @@ in-memory tensor: no Lightning, no logging, no metrics.
 
 import argparse
 import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -21,19 +23,44 @@ from medae.models.registry import build_module
 from medae.run_helpers import to_plain
 
 
+@dataclass
+class BareSetup:
+    """What ``medae train`` would train with: its network, optimiser, training images and batch size."""
+
+    network: torch.nn.Module
+    make_optimizer: Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimizer]
+    images: torch.Tensor
+    batch_size: int
+    deterministic: bool
+
+    @classmethod
+    def compose(cls, overrides: list[str]) -> "BareSetup":
+        """Compose the train config with ``overrides``, seed torch, and build its parts."""
+        cfg = compose_train(overrides)
+        torch.manual_seed(cfg.seed)
+        data = build_datamodule(cfg.data)
+        data.setup()
+        images = torch.stack([torch.as_tensor(item["image"]) for item in data.datasets["train"]])
+        module = build_module(
+            to_plain(cfg.model), to_plain(cfg.loss), to_plain(cfg.optim), None, data.value_range
+        )
+        partial_optimizer = instantiate(cfg.optim)
+        return cls(
+            module.network,
+            lambda params: partial_optimizer(params=params),
+            images,
+            cfg.data.batch_size,
+            bool(cfg.trainer.deterministic),
+        )
+
+
 def run(steps: int, times_path: str, overrides: list[str]) -> None:
     """Train for ``steps`` steps and save the step times."""
-    cfg = compose_train(overrides)
-    torch.manual_seed(cfg.seed)
-    torch.use_deterministic_algorithms(cfg.trainer.deterministic)  # as the Lightning trainer sets it
-    data = build_datamodule(cfg.data)
-    data.setup()
-    images = torch.stack([torch.as_tensor(item["image"]) for item in data.datasets["train"]])
-    network = build_module(
-        to_plain(cfg.model), to_plain(cfg.loss), to_plain(cfg.optim), None, data.value_range
-    ).network
-    optimizer = instantiate(cfg.optim)(params=network.parameters())
-    loader = DataLoader(images, batch_size=cfg.data.batch_size, shuffle=True)
+    setup = BareSetup.compose(overrides)
+    torch.use_deterministic_algorithms(setup.deterministic)  # as the Lightning trainer sets it
+    network = setup.network
+    optimizer = setup.make_optimizer(network.parameters())
+    loader = DataLoader(setup.images, batch_size=setup.batch_size, shuffle=True)
     times = StepTimes()
     network.train()
     epoch = 0
@@ -52,15 +79,15 @@ def run(steps: int, times_path: str, overrides: list[str]) -> None:
     times.save(Path(times_path))
 
 
-def main() -> None:
-    """Command-line entry."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def command_line(run_loop: Callable[[int, str, list[str]], None], doc: str | None) -> None:
+    """Parse ``--steps N --times PATH [overrides]`` and call ``run_loop`` with them."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
     parser.add_argument("--steps", type=int, required=True)
     parser.add_argument("--times", required=True)
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
-    run(args.steps, args.times, args.overrides)
+    run_loop(args.steps, args.times, args.overrides)
 
 
 if __name__ == "__main__":
-    main()
+    command_line(run, __doc__)

@@ -24,14 +24,16 @@ def medae_args(steps: int, times: Path) -> list[str]:
     ]
 
 
-# the loops compared: bare PyTorch, medae train as configured, and without callbacks (where time goes)
-LOOPS = ("bare", "medae", "medae_no_callbacks")
+# the loops compared: bare PyTorch, the same step under a bare Lightning Trainer, medae train as configured,
+# and without callbacks (where time goes)
+LOOPS = ("bare", "lightning_floor", "medae", "medae_no_callbacks")
 
 
 def loop_args(name: str, steps: int, times: Path) -> list[str]:
     """The child command of loop ``name``."""
-    if name == "bare":
-        return ["-m", "medae.benchmarks.bare_loop", "--steps", str(steps), "--times", str(times)]
+    if name in ("bare", "lightning_floor"):
+        module = "bare_loop" if name == "bare" else name
+        return ["-m", f"medae.benchmarks.{module}", "--steps", str(steps), "--times", str(times)]
     no_callbacks = ["callbacks=none"] if name == "medae_no_callbacks" else []
     return [*medae_args(steps, times), *no_callbacks]
 
@@ -57,6 +59,8 @@ def measure(steps: int, repeats: int, workdir: Path) -> dict[str, float]:
     result = {key: statistics.median(values) for key, values in figures.items()}
     result["ratio"] = result["medae_images_per_s"] / result["bare_images_per_s"]
     result["ratio_no_callbacks"] = result["medae_no_callbacks_images_per_s"] / result["bare_images_per_s"]
+    result["ratio_lightning_floor"] = result["lightning_floor_images_per_s"] / result["bare_images_per_s"]
+    result["ratio_to_lightning_floor"] = result["medae_images_per_s"] / result["lightning_floor_images_per_s"]
     result["steps"] = steps
     result["repeats"] = repeats
     return result

@@ -45,6 +45,11 @@ class StepTimes:
             images += self.batch_sizes[step - 1]
             elapsed += self.starts[step] - self.starts[step - 1]
             waiting += self.starts[step] - self.ends[step - 1]
+        if not elapsed:
+            raise ValueError(
+                f"steady_state: no two steps of one epoch after step {warmup} in {len(self.starts)} steps; "
+                "each epoch needs at least 2 steps (a smaller data.batch_size, or more steps)"
+            )
         return images / elapsed, waiting / elapsed
 
     def save(self, path: Path) -> None:
@@ -72,7 +77,12 @@ class StepTimer(Callback):
         self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int
     ) -> None:
         """Record the start."""
-        self.times.add_start(trainer.current_epoch, len(batch["image"]))
+        self.times.add_start(trainer.current_epoch, self.batch_size(batch))
+
+    @staticmethod
+    def batch_size(batch: Any) -> int:
+        """Images in a medae batch."""
+        return len(batch["image"])
 
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int

@@ -79,7 +79,8 @@ class ReconstructionGridLogger(Callback):
     ) -> None:
         """Log the first validation batch of selected epochs."""
         epoch = trainer.current_epoch
-        last = epoch + 1 >= (trainer.max_epochs or 0)
+        max_epochs = trainer.max_epochs or -1  # -1: no epoch limit (max_steps ends the run)
+        last = max_epochs > 0 and epoch + 1 >= max_epochs
         if batch_idx == 0 and not trainer.sanity_checking and (epoch % self.every_n_epochs == 0 or last):
             self._log(trainer, pl_module, batch, outputs, "val_reconstruction", epoch)
 

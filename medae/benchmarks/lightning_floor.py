@@ -1,0 +1,64 @@
+"""The least a Lightning loop costs: the bare loop's network, images and optimiser under a bare ``Trainer``.
+
+No logger, checkpoints, callbacks (bar the step timer), metrics or validation, so the gap between this
+loop and the bare loop is Lightning's own per-step cost, and the gap to ``medae train`` is medae's.
+``python -m medae.benchmarks.lightning_floor --steps 200 --times times.json [overrides]``
+"""
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from medae.benchmarks.bare_loop import BareSetup, command_line
+from medae.benchmarks.step_timer import StepTimer
+
+
+class FloorModule(L.LightningModule):
+    """The bare loop's step as a LightningModule."""
+
+    def __init__(self, setup: BareSetup) -> None:
+        super().__init__()
+        self.network = setup.network
+        self.make_optimizer = setup.make_optimizer
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        """MSE between the images and their reconstruction."""
+        return torch.nn.functional.mse_loss(self.network(batch).reconstruction, batch)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        """The configured optimiser."""
+        return self.make_optimizer(self.network.parameters())
+
+
+class ImageBatchTimer(StepTimer):
+    """The step timer for batches that are plain image tensors."""
+
+    @staticmethod
+    def batch_size(batch: torch.Tensor) -> int:
+        """Images in the batch."""
+        return len(batch)
+
+
+def run(steps: int, times_path: str, overrides: list[str]) -> None:
+    """Train for ``steps`` steps under a bare Trainer and save the step times."""
+    setup = BareSetup.compose(overrides)
+    trainer = L.Trainer(
+        max_steps=steps,
+        max_epochs=-1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        deterministic=setup.deterministic,
+        callbacks=[ImageBatchTimer(str(Path(times_path)))],
+    )
+    loader = DataLoader(setup.images, batch_size=setup.batch_size, shuffle=True)
+    trainer.fit(FloorModule(setup), train_dataloaders=loader)
+
+
+if __name__ == "__main__":
+    command_line(run, __doc__)
