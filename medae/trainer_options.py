@@ -74,3 +74,23 @@ def build_trainer(node: DictConfig, **objects: Any) -> lightning.Trainer:
         named = [name for name in re.findall(r"`(\w+)`", str(cause)) if name in options]
         key = f"trainer.{named[0]}" if named else "trainer"
         raise ConfigError(key, str(cause).strip().splitlines()[0]) from error
+
+
+def step_bounded_cpu_trainer(
+    max_steps: int, deterministic: bool, callbacks: list[lightning.Callback] | None = None
+) -> lightning.Trainer:
+    """A CPU Trainer for ``max_steps`` steps with no logger, checkpoints, progress bar or model summary.
+
+    For training inside another run (an application's probes, a benchmark loop), which tracks itself.
+    """
+    return lightning.Trainer(
+        max_steps=max_steps,
+        max_epochs=-1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        deterministic=deterministic,
+        callbacks=callbacks,
+    )

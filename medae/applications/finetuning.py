@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from torchmetrics import MetricCollection
 
 from medae.errors import ConfigError
+from medae.trainer_options import step_bounded_cpu_trainer
 
 if TYPE_CHECKING:
     from medae.applications.context import ApplicationContext
@@ -106,16 +107,7 @@ def fit_and_test(
     """Train for ``steps`` optimiser steps on ``train`` (the same for every label fraction); test."""
     L.seed_everything(seed, workers=True, verbose=False)
     module = SupervisedModule(network, metrics, lr, frozen, predict)
-    trainer = L.Trainer(
-        max_steps=steps,
-        max_epochs=-1,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        deterministic=True,
-    )
+    trainer = step_bounded_cpu_trainer(steps, deterministic=True)
     trainer.fit(module, DataLoader(TensorDataset(*train), batch_size=batch_size, shuffle=True))
     (results,) = trainer.test(module, DataLoader(TensorDataset(*test), batch_size=256), verbose=False)
     return {key: float(value) for key, value in results.items()}

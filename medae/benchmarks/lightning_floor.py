@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 
 from medae.benchmarks.bare_loop import BareSetup, command_line
 from medae.benchmarks.step_timer import StepTimer
+from medae.trainer_options import step_bounded_cpu_trainer
 
 
 class FloorModule(L.LightningModule):
@@ -44,17 +45,8 @@ class ImageBatchTimer(StepTimer):
 def run(steps: int, times_path: str, overrides: list[str]) -> None:
     """Train for ``steps`` steps under a bare Trainer and save the step times."""
     setup = BareSetup.compose(overrides)
-    trainer = L.Trainer(
-        max_steps=steps,
-        max_epochs=-1,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        deterministic=setup.deterministic,
-        callbacks=[ImageBatchTimer(str(Path(times_path)))],
+    trainer = step_bounded_cpu_trainer(
+        steps, setup.deterministic, callbacks=[ImageBatchTimer(str(Path(times_path)))]
     )
     loader = DataLoader(setup.images, batch_size=setup.batch_size, shuffle=True)
     trainer.fit(FloorModule(setup), train_dataloaders=loader)
