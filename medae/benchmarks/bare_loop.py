@@ -7,7 +7,7 @@ in-memory tensor: no Lightning, no logging, no metrics.
 
 import argparse
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +28,7 @@ class BareSetup:
     """What ``medae train`` would train with: its network, optimiser, training images and batch size."""
 
     network: torch.nn.Module
-    make_optimizer: Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimizer]
+    make_optimizer: Callable[..., torch.optim.Optimizer]  # the ``_partial_`` optimiser, called with params=
     images: torch.Tensor
     batch_size: int
     deterministic: bool
@@ -44,10 +44,9 @@ class BareSetup:
         module = build_module(
             to_plain(cfg.model), to_plain(cfg.loss), to_plain(cfg.optim), None, data.value_range
         )
-        partial_optimizer = instantiate(cfg.optim)
         return cls(
             module.network,
-            lambda params: partial_optimizer(params=params),
+            instantiate(cfg.optim),
             images,
             cfg.data.batch_size,
             bool(cfg.trainer.deterministic),
@@ -59,7 +58,7 @@ def run(steps: int, times_path: str, overrides: list[str]) -> None:
     setup = BareSetup.compose(overrides)
     torch.use_deterministic_algorithms(setup.deterministic)  # as the Lightning trainer sets it
     network = setup.network
-    optimizer = setup.make_optimizer(network.parameters())
+    optimizer = setup.make_optimizer(params=network.parameters())
     loader = DataLoader(setup.images, batch_size=setup.batch_size, shuffle=True)
     times = StepTimes()
     network.train()

@@ -30,7 +30,7 @@ class FloorModule(L.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """The configured optimiser."""
-        return self.make_optimizer(self.network.parameters())
+        return self.make_optimizer(params=self.network.parameters())
 
 
 class ImageBatchTimer(StepTimer):
