@@ -4,6 +4,7 @@ import importlib.util
 import shutil
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pydicom
 from pydicom.data import get_testdata_file
@@ -67,4 +68,19 @@ def write_grey_images(folder: Path, count: int, size: int = 24, seed: int = 0) -
         path = folder / f"image_{index:03d}.npy"
         np.save(path, rng.random((size, size)).astype(np.float32))
         paths.append(path)
+    return paths
+
+
+def write_template_blocks(folder: Path, count: int, size: int = 32) -> list[Path]:
+    """``count`` NIfTI files, each a different ``size``-voxel cube of the MNI152 T1 brain (a subject each)."""
+    from medae.data.mni152 import mni152_template
+
+    template = mni152_template()
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in range(count):
+        x, y, z = 50 + 6 * index, 60 + 5 * index, 50 + 4 * index
+        block = template[x : x + size, y : y + size, z : z + size]
+        paths.append(folder / f"block_{index:02d}.nii.gz")
+        nib.save(nib.Nifti1Image(block, np.eye(4)), paths[-1])
     return paths

@@ -24,6 +24,11 @@ def test_targets_are_judged_from_the_figures():
     results["data"] = {"nifti": {"cold_ratio_to_monai": 0.97}, "dicom": {"cold_ratio_to_monai": 0.9}}
     results["sweep"] = {"small": {"ratio": 1.25}, "default": {"ratio": 0.9}}
     results["storage"] = {"conv": {"run_mb": 1.4, "checkpoints_mb": 0.9, "checkpoints_if_copied_mb": 1.8}}
+    results["larger_than_memory"] = {
+        "sizes": {"100": {"disk_peak_rss_mb": 800.0}, "1000": {"disk_peak_rss_mb": 830.0}},
+        "disk_rss_growth_mb": 30.0,
+        "disk_max_data_wait_fraction": 0.12,
+    }
     judged = {t.name: t for t in targets(results)}
     assert not judged["pipeline overhead"].met and judged["pipeline overhead"].measured == "0.960"
     assert judged["cold reads (nifti)"].met and not judged["cold reads (dicom)"].met
@@ -41,6 +46,9 @@ def test_targets_are_judged_from_the_figures():
     )
     assert not judged["compression vs PCA"].met
     assert judged["compression vs PCA"].measured == "16: +1.00 dB, 64: -1.00 dB"
+    rss = judged["peak RSS, 3D, disk cache, 10x data"]
+    assert rss.met and rss.measured == "+3.8% (+30 MB)"
+    assert not judged["data wait, 3D, disk cache"].met
 
 
 @pytest.mark.slow
@@ -64,6 +72,8 @@ def test_quick_benchmark_writes_json_and_markdown(tmp_path):
         "cold reads (dicom)",
         "sweep throughput (4 jobs, 2 cores, small model)",
         "storage per run",
+        "peak RSS, 3D, disk cache, 10x data",
+        "data wait, 3D, disk cache",
     }
     overhead = results["overhead"]
     assert overhead["bare_images_per_s"] > 0 and overhead["medae_images_per_s"] > 0
@@ -76,10 +86,14 @@ def test_quick_benchmark_writes_json_and_markdown(tmp_path):
     assert 0 < sweep["basic_busy_cores"] <= results["environment"]["cpu_cores"] + 0.5
     assert set(results["denoising"]["0.1"]) == {"autoencoder", "noisy input", "bm3d", "nlm", "tv"}
     assert results["denoising"]["0.1"]["bm3d"]["psnr"] > results["denoising"]["0.1"]["noisy input"]["psnr"]
+    scale = results["larger_than_memory"]
+    assert [size["growth"] for size in scale["sizes"].values()] == [1, 3, 10]
+    assert all(size["disk_peak_rss_mb"] > 100 for size in scale["sizes"].values())
     if "skipped" in results["gpu"]:
         assert results["gpu"]["skipped"] == "no CUDA device on this machine"
     report = (tmp_path / "report.md").read_text()
     assert report == markdown(results)
     assert "## Targets" in report and "## 7. Sweep throughput" in report and "## 8. GPU readiness" in report
+    assert "## 9. Larger than memory" in report
     conv = results["storage"]["conv"]
     assert conv["checkpoints_if_copied_mb"] == pytest.approx(2 * conv["checkpoints_mb"], rel=0.01)

@@ -73,7 +73,7 @@ def test_a_dicom_series_is_cut_into_its_stored_slices(tmp_path):
     write_ct_series(tmp_path / "dicom" / "series", positions=[5.0, -5.0, 0.0, 10.0])
     data = DicomDataModule(root=str(tmp_path / "dicom"), layout="series", window="brain")
     (record,) = data.records()
-    volume = data.load(record)
+    volume = data.load(record.path)
     samples = data.samples(volume)
     assert [index for index, _ in samples] == [0, 1, 2, 3]  # one sample per DICOM file, by position
     assert all(sample.shape == (1, 128, 128) for _, sample in samples)  # CT_small's rows x columns

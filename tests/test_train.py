@@ -34,6 +34,11 @@ def test_fast_dev_run_trains_and_tests(make_config):
     assert -1 <= result.metrics["test/ssim"] <= 1
 
 
+def test_max_steps_may_end_a_run_before_its_first_validation(make_config):
+    result = train(make_config("trainer.max_steps=2", "trainer.max_epochs=-1", "test=false"))
+    assert result.best_checkpoint is None and math.isfinite(result.metrics["train/loss"])
+
+
 def test_run_is_tracked_in_mlflow(make_config, tmp_path):
     result = train(make_config())
     client = mlflow.MlflowClient(tracking_uri(tmp_path))

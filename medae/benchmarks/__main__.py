@@ -14,6 +14,7 @@ from medae.benchmarks import (
     data_pipeline,
     denoising,
     gpu,
+    larger_than_memory,
     memory,
     overhead,
     storage,
@@ -40,6 +41,7 @@ def run(output: Path, quick: bool) -> dict:
         results["memory"] = memory.measure()
         results["storage"] = storage.measure(work, quick)
         results["sweep"] = sweep_throughput.measure(work, quick)
+        results["larger_than_memory"] = larger_than_memory.measure(work, quick, SEED)
         results["gpu"] = gpu.measure(work, steps=40 if quick else 200)
     results["wall_s"] = time.perf_counter() - start
     finalize(results)

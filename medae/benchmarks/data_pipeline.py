@@ -96,7 +96,7 @@ def throughput(overrides: list[str], reader: str | None = None) -> dict[str, flo
     """
     warm_up = build_datamodule(compose_train(overrides).data)  # one-time imports and decoder set-up
     first = warm_up.records()[0]
-    warm_up.load(first)
+    warm_up.load(first.path)
     LoadImage(reader=reader, image_only=True)(str(first.path))
     datamodule, cold = cold_setup(overrides)
     monai_cold = monai_reference(datamodule, reader)

@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from medae.benchmarks.sweep_throughput import JOBS
+
 VERSIONED = (
     "medae",
     "torch",
@@ -84,10 +86,32 @@ def targets(results: dict[str, Any]) -> list[Target]:
     if small_sweep:
         found.append(
             Target(
-                "sweep throughput (4 jobs, 2 cores, small model)",
+                f"sweep throughput ({JOBS} jobs, 2 cores, small model)",
                 "joblib (2 x 1 thread) / basic jobs per hour >= 1.3",
                 f"{small_sweep['ratio']:.2f}",
                 small_sweep["ratio"] >= 1.3,
+            )
+        )
+    scale = results.get("larger_than_memory")
+    if scale:
+        growth = (
+            scale["disk_rss_growth_mb"] / scale["sizes"][min(scale["sizes"], key=int)]["disk_peak_rss_mb"]
+        )
+        found.append(
+            Target(
+                "peak RSS, 3D, disk cache, 10x data",
+                "grows < 5% from 1x to 10x the memory-capped set",
+                f"{100 * growth:+.1f}% ({scale['disk_rss_growth_mb']:+.0f} MB)",
+                growth < 0.05,
+            )
+        )
+        wait = scale["disk_max_data_wait_fraction"]
+        found.append(
+            Target(
+                "data wait, 3D, disk cache",
+                "< 10% of step time at every size",
+                f"{100 * wait:.1f}% (largest of 3 sizes)",
+                wait < 0.1,
             )
         )
     storage = results.get("storage")
@@ -266,7 +290,7 @@ def markdown(results: dict[str, Any]) -> str:
             ],
         )
     if "sweep" in results:
-        lines += ["", "## 7. Sweep throughput (4 jobs each, start-up included)", ""]
+        lines += ["", f"## 7. Sweep throughput ({JOBS} jobs each, start-up included)", ""]
         lines += _table(
             ["model", "launcher", "wall (s)", "jobs per hour", "ratio to basic", "busy cores"],
             [
@@ -286,6 +310,31 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["", "## 8. GPU readiness", ""]
         lines += _table(
             ["setting", "images/s or status"], [[key, value] for key, value in results["gpu"].items()]
+        )
+    if "larger_than_memory" in results:
+        scale = results["larger_than_memory"]
+        lines += [
+            "",
+            f"## 9. Larger than memory (3D NIfTI {'x'.join(map(str, scale['source_shape']))} volumes at "
+            f"{scale['image_size']}^3, {scale['steps']} steps; the memory cap lets the cache add "
+            f"{scale['memory_cap_mb']} MB, {scale['sample_mb']:.2f} MB a preprocessed volume)",
+            "",
+        ]
+        lines += _table(
+            ["volumes", "x capped set", "cache", "peak RSS (MB)", "data wait", "images/s", "start-up (s)"],
+            [
+                [
+                    count,
+                    size["growth"],
+                    mode,
+                    size[f"{mode}_peak_rss_mb"],
+                    f"{100 * size[f'{mode}_data_wait_fraction']:.1f}%",
+                    size[f"{mode}_images_per_s"],
+                    size[f"{mode}_startup_s"],
+                ]
+                for count, size in scale["sizes"].items()
+                for mode in ("memory", "disk")
+            ],
         )
     return "\n".join(lines) + "\n"
 

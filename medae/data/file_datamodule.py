@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from monai.transforms import Compose, EnsureTyped, ResizeD, SpatialPadD
+from monai.transforms import Compose, EnsureTyped, Lambda, ResizeD, SpatialPadD
 
 from medae.data.declared_size import DEFAULT_MAX_IMAGE_BYTES
 from medae.data.image_checks import check_finite, check_not_constant, check_spatial_dims
@@ -22,6 +22,15 @@ from medae.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 BAD_FILE_POLICIES = ("error", "skip")
+# what a sample holds before preprocessing: its pixels (data.cache=memory), or for disk and none caches
+# which part of its file to read later: ``None`` the whole file, an int that slice along ``axis``
+Sample = np.ndarray | int | None
+
+
+def file_stamp(path: Path) -> str:
+    """Size and modification time of a file: part of a disk-cached sample's key, so edits invalidate it."""
+    status = path.stat()
+    return f"{status.st_size}:{status.st_mtime_ns}"
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,11 @@ class FileDataModule(ReconstructionDataModule):
     scaled with the intensity preset, and cut into samples: 2D images as they are, 3D volumes into
     slices along ``axis`` (near-empty ones dropped) when ``spatial_dims`` is 2, or whole volumes when
     it is 3. Splits go by subject, stratified by label; a single volume is split by slabs instead.
+
+    With ``cache: memory`` every file is read at setup and its samples stay in memory. With ``disk`` or
+    ``none`` a sample holds only its file and slice, and is read when it is preprocessed, so memory
+    holds one file at a time: 3D training (``spatial_dims: 3``, one sample per file) reads nothing
+    until then, 2D training reads each file once at setup to find its slices.
 
     Args:
         root: the file or folder the source reads.
@@ -91,6 +105,15 @@ class FileDataModule(ReconstructionDataModule):
         if not 0 <= min_foreground < 1:
             raise ConfigError("data.min_foreground", f"must be in [0, 1), got {min_foreground}")
         self.root = Path(root).expanduser()
+        self.reading_settings = {
+            "normalization": normalization,
+            "window": window,
+            "window_level_width": window_level_width and list(window_level_width),
+            "percentiles": percentiles and list(percentiles),
+            "zscore_clip": zscore_clip,
+            "axis": axis,
+            "volume_index": volume_index,
+        }
         self.scale = intensity_transform(normalization, window, window_level_width, percentiles, zscore_clip)
         self.value_range = value_range(normalization, zscore_clip)
         self.axis = axis
@@ -100,15 +123,20 @@ class FileDataModule(ReconstructionDataModule):
         self.num_slabs = num_slabs
         self.slab_gap = slab_gap
         self.max_image_bytes = max_image_bytes
+        self.last_read: tuple[str, np.ndarray | None] = ("", None)
 
     @abstractmethod
     def records(self) -> list[ImageRecord]:
         """The files of the source, each with its subject and label."""
 
-    def load(self, record: ImageRecord) -> np.ndarray:
+    def preprocessing_settings(self) -> dict[str, Any]:
+        """The base settings and how files are read and scaled."""
+        return {**super().preprocessing_settings(), **self.reading_settings}
+
+    def load(self, path: Path) -> np.ndarray:
         """Read, check and scale one file into ``(C, *spatial)``."""
-        source = str(record.path)
-        image = read_image(record.path, self.channels, self.volume_index, self.max_image_bytes)
+        source = str(path)
+        image = read_image(path, self.channels, self.volume_index, self.max_image_bytes)
         check_finite(image, source)
         check_not_constant(image, source)
         if image.ndim - 1 not in (2, 3):
@@ -122,25 +150,74 @@ class FileDataModule(ReconstructionDataModule):
             check_spatial_dims(image, source, 3, "3D training (data.spatial_dims=3) needs volumes")
         return np.asarray(self.scale(image), dtype=np.float32)
 
-    def samples(self, image: np.ndarray) -> list[tuple[int, np.ndarray]]:
-        """``(slice index, sample)`` pairs: the image itself, or the non-empty slices of a volume."""
+    def sample_slices(self, image: np.ndarray) -> list[int] | None:
+        """The non-empty slices of a volume cut for 2D training, or ``None`` when the image is one sample."""
         if image.ndim - 1 == self.spatial_dims:
-            return [(0, image)]
+            return None
         low, high = image.min(), image.max()
         threshold = low + FOREGROUND_LEVEL * (high - low)
         stack = np.moveaxis(image, self.axis + 1, 1)
         return [
-            (index, stack[:, index])
+            index
             for index in range(stack.shape[1])
             if (stack[:, index] > threshold).mean() >= self.min_foreground
         ]
 
-    def load_samples(self, record: ImageRecord) -> list[tuple[int, np.ndarray]] | DataError:
-        """The record's samples, or the DataError that its file raised."""
+    def cut(self, image: np.ndarray, index: int | None) -> np.ndarray:
+        """Slice ``index`` along ``axis`` of a volume, or the image itself for ``None``."""
+        return (
+            image if index is None else np.ascontiguousarray(np.moveaxis(image, self.axis + 1, 1)[:, index])
+        )
+
+    def samples(self, image: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """``(slice index, sample)`` pairs: the image itself, or the non-empty slices of a volume."""
+        slices = self.sample_slices(image)
+        return [(0, image)] if slices is None else [(index, self.cut(image, index)) for index in slices]
+
+    def load_samples(self, record: ImageRecord) -> list[tuple[int, Sample]] | DataError:
+        """The record's ``(slice index, sample)`` pairs, or the DataError that its file raised.
+
+        With ``cache: memory`` samples are arrays. Otherwise they say what to read later: 3D training
+        reads nothing now (the file is one sample), 2D training reads the file to find its slices.
+        """
+        if self.cache != "memory" and self.spatial_dims == 3:
+            return [(0, None)]
         try:
-            return self.samples(self.load(record))
+            image = self.load(record.path)
         except DataError as error:
             return error
+        if self.cache == "memory":
+            return self.samples(image)
+        slices = self.sample_slices(image)
+        return [(0, None)] if slices is None else [(index, index) for index in slices]
+
+    def read_reference(self, item: dict[str, Any]) -> dict[str, Any]:
+        """A sample that names its file (disk and none caches) with its pixels read; the last file is kept."""
+        item = dict(item)
+        path, index = item.pop("image"), item.pop("slice")
+        del item["stamp"]
+        if self.last_read[0] != path:
+            self.last_read = (path, self.load(Path(path)))
+        return {**item, "image": self.cut(self.last_read[1], index)}
+
+    def cached_transform(self) -> Compose:
+        """The base transform, after :meth:`read_reference` for samples that name their file."""
+        transform = super().cached_transform()
+        if self.cache == "memory":
+            return transform
+        return Compose([Lambda(self.read_reference), *transform.transforms])
+
+    def setup(self, stage: str | None = None) -> None:
+        """The base setup; then the last file read is let go."""
+        super().setup(stage)
+        self.last_read = ("", None)
+
+    def reject(self, error: DataError) -> None:
+        """Stop at a bad file (``on_bad_file: error``), or leave it out and count it (``skip``)."""
+        if self.on_bad_file == "error":
+            raise error
+        self.skipped_files.append(str(error))
+        log.warning("skipped %s", error)
 
     def load_splits(self) -> dict[str, list[dict[str, Any]]]:
         """Load every record, cut samples and split by subject (or by slab for a single volume).
@@ -156,13 +233,10 @@ class FileDataModule(ReconstructionDataModule):
             outcomes = [self.load_samples(record) for record in records]
         loaded = []
         for record, outcome in zip(records, outcomes, strict=True):
-            if not isinstance(outcome, DataError):
+            if isinstance(outcome, DataError):
+                self.reject(outcome)
+            else:
                 loaded.append((record, outcome))
-                continue
-            if self.on_bad_file == "error":
-                raise outcome
-            self.skipped_files.append(str(outcome))
-            log.warning("skipped %s", outcome)
         if not loaded:
             raise DataError(str(self.root), f"no usable image: all {len(records)} files were skipped")
         if self.skipped_files:
@@ -181,8 +255,12 @@ class FileDataModule(ReconstructionDataModule):
         )
 
     @staticmethod
-    def _item(record: ImageRecord, index: int, sample: np.ndarray) -> dict[str, Any]:
-        item = {"image": sample, "subject": record.subject, "position": f"{record.path.name}:{index}"}
+    def _item(record: ImageRecord, index: int, sample: Sample) -> dict[str, Any]:
+        item = {"subject": record.subject, "position": f"{record.path.name}:{index}"}
+        if isinstance(sample, np.ndarray):
+            item["image"] = sample
+        else:
+            item |= {"image": str(record.path), "slice": sample, "stamp": file_stamp(record.path)}
         return item if record.label is None else {**item, "label": record.label}
 
     def _split_by_subject(self, loaded: list[tuple[ImageRecord, list]]) -> dict[str, list[dict[str, Any]]]:

@@ -1,14 +1,17 @@
 """Base LightningDataModule for reconstruction: cached MONAI datasets, seeded noise, fingerprint."""
 
 import hashlib
+import json
+import logging
 from abc import ABC, abstractmethod
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from lightning import LightningDataModule
-from monai.data import CacheDataset, DataLoader
+from monai.data import CacheDataset, DataLoader, Dataset, PersistentDataset
 from monai.transforms import (
     Compose,
     EnsureTyped,
@@ -20,15 +23,26 @@ from monai.transforms import (
 )
 from torch.utils.data import WeightedRandomSampler
 
+import medae
 from medae.data.intensity import FOREGROUND_LEVEL
 from medae.data.noise import NOISE_MODELS
 from medae.data.noisy_pairs import NoisyPairs
 from medae.data.slab_split import SPLITS
 from medae.errors import ConfigError, DataError
 
+log = logging.getLogger(__name__)
 TEST_NOISE_OFFSET = 1_000_000
 TEST_SET = "test"
 AUGMENTATIONS = ("flip", "gamma", "scale")
+CACHE_MODES = ("memory", "disk", "none")
+DISK_CACHE_SETTINGS = "settings.json"
+
+
+def data_error(error: BaseException) -> DataError | None:
+    """The DataError an exception is, or that it wraps (MONAI re-raises a transform's error as its cause)."""
+    while error is not None and not isinstance(error, DataError):
+        error = error.__cause__
+    return error
 
 
 def batch_size(batch: dict[str, Any]) -> int:
@@ -45,6 +59,9 @@ class ReconstructionDataModule(LightningDataModule, ABC):
     give it (a brain mask); otherwise it is every pixel above ``FOREGROUND_LEVEL`` of the value range.
     Subclasses may add held-out evaluation sets (:meth:`load_held_out`, e.g. a subject never trained
     on); the test loop then runs on ``test`` and on each of them (:attr:`evaluation_sets`).
+
+    ``setup()`` runs every sample through the preprocessing once: that fills the cache, checks every
+    sample and computes the :meth:`fingerprint`.
 
     Args:
         spatial_dims: 2 for images, 3 for volumes.
@@ -63,6 +80,11 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         augmentation: random changes of the clean training images, before the noise (MONAI
             transforms, each with probability 0.5): ``flip`` (a random axis, mask too), ``gamma``
             (contrast, gamma in [0.7, 1.5]), ``scale`` (intensity times 0.8 to 1.2, clipped to the range).
+        cache: where preprocessed samples are kept: ``memory`` (MONAI CacheDataset, the fastest),
+            ``disk`` (MONAI PersistentDataset under ``cache_dir``, for data larger than memory; later
+            runs with the same preprocessing reuse it) or ``none`` (preprocessed at every access).
+        cache_dir: root of the disk cache; each preprocessing setting gets its own folder, named by
+            a hash of :meth:`preprocessing_settings`.
     """
 
     value_range: tuple[float, float] = (0.0, 1.0)
@@ -83,6 +105,8 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         split_seed: int = 0,
         balance_classes: bool = False,
         augmentation: tuple[str, ...] = (),
+        cache: str = "memory",
+        cache_dir: str | None = None,
     ) -> None:
         super().__init__()
         if spatial_dims not in (2, 3):
@@ -119,8 +143,14 @@ class ReconstructionDataModule(LightningDataModule, ABC):
                 "data.augmentation", f"unknown '{unknown[0]}'; allowed: {', '.join(AUGMENTATIONS)}"
             )
         self.augmentation = tuple(augmentation)
-        self.datasets: dict[str, CacheDataset] = {}
-        self.held_out: dict[str, CacheDataset] = {}
+        if cache not in CACHE_MODES:
+            raise ConfigError("data.cache", f"unknown '{cache}'; allowed: {', '.join(CACHE_MODES)}")
+        if cache == "disk" and not cache_dir:
+            raise ConfigError("data.cache_dir", "is empty; data.cache=disk needs a folder to write to")
+        self.cache = cache
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
+        self.datasets: dict[str, Dataset] = {}
+        self.held_out: dict[str, Dataset] = {}
         self.skipped_files: list[str] = []
         self._fingerprint: str | None = None
 
@@ -161,12 +191,36 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         self.setup()
         return [TEST_SET, *self.held_out]
 
+    def preprocessing_settings(self) -> dict[str, Any]:
+        """What decides a preprocessed sample besides the raw sample itself (keys the disk cache)."""
+        return {
+            "source": f"{type(self).__module__}.{type(self).__qualname__}",
+            "medae": medae.__version__,
+            "spatial_dims": self.spatial_dims,
+            "channels": self.channels,
+            "image_size": self.image_size,
+            "value_range": list(self.value_range),
+        }
+
+    def disk_cache_folder(self) -> Path:
+        """``cache_dir/<hash of the preprocessing settings>``, the settings written beside the samples."""
+        settings = json.dumps(self.preprocessing_settings(), sort_keys=True, default=str)
+        folder = self.cache_dir / hashlib.sha256(settings.encode()).hexdigest()[:16]
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / DISK_CACHE_SETTINGS).write_text(settings + "\n")
+        return folder
+
     def setup(self, stage: str | None = None) -> None:
-        """Load, preprocess and cache every split once."""
+        """Load every split, preprocess every sample once (filling the cache) and fingerprint them."""
         if self.datasets:
             return
-        splits = self.load_splits()
-        sizes = {name: len(splits[name]) for name in SPLITS}
+        transform = self.cached_transform()
+        digest = hashlib.sha256(f"{self.noise_model}:{self.noise_std}:{self.noise_seed}".encode())
+        datasets = {
+            name: self.prepared(name, samples, transform, digest)
+            for name, samples in self.load_splits().items()
+        }
+        sizes = {name: len(datasets[name]) for name in SPLITS}
         empty = [name for name in SPLITS if not sizes[name]]
         if empty:
             raise DataError(
@@ -174,24 +228,53 @@ class ReconstructionDataModule(LightningDataModule, ABC):
                 f"the {empty[0]} split is empty (samples per split: {sizes}); give more subjects or files, "
                 "or for a single volume fewer data.num_slabs or a smaller data.slab_gap",
             )
-        transform = self.cached_transform()
-        self.datasets = {name: self.cache(splits[name], transform) for name in SPLITS}
-        self.held_out = {
-            name: self.cache(samples, transform) for name, samples in self.load_held_out().items()
+        held_out = {
+            name: self.prepared(name, samples, transform, digest)
+            for name, samples in self.load_held_out().items()
         }
+        self._fingerprint = digest.hexdigest()
+        self.datasets, self.held_out = datasets, held_out
 
-    @staticmethod
-    def cache(samples: list[dict[str, Any]], transform: Compose) -> CacheDataset:
-        """A CacheDataset of ``samples``, filled now in this thread.
+    def prepared(self, name: str, samples: list[dict[str, Any]], transform: Compose, digest: Any) -> Dataset:
+        """The dataset of ``samples`` in the ``cache`` mode, after preprocessing each sample once.
 
-        MONAI fills a cache in a new pool thread, where torch ops ran 20-40% slower on 2 cores (an OpenMP
-        team per thread); its runtime cache fills on first access, in the thread that asks, so every
-        sample is asked for once here (the cache is full before any loader worker starts).
+        Each sample is preprocessed in this thread: MONAI fills a CacheDataset in a new pool thread,
+        where torch ops ran 20-40% slower on 2 cores (an OpenMP team per thread); its runtime cache fills
+        on first access instead, so the cache is full before any loader worker starts. A sample whose
+        reading raises a :class:`DataError` goes to :meth:`reject`, and the dataset is built without it.
+        Memory-cached samples keep their labels and positions but not their raw pixels.
         """
-        dataset = CacheDataset(samples, transform=transform, progress=False, runtime_cache=True)
+        dataset = self.dataset(samples, transform)
+        digest.update(name.encode())
+        kept = []
         for index in range(len(dataset)):
-            dataset[index]
+            try:
+                item = dataset[index]
+            except Exception as error:  # MONAI wraps a transform's error; only DataErrors are the data's
+                cause = data_error(error)
+                if cause is None:
+                    raise
+                self.reject(cause)
+                continue
+            digest.update(torch.as_tensor(item["image"]).float().numpy().tobytes())
+            kept.append(samples[index])
+        if len(kept) < len(samples):
+            return self.prepared(name, kept, transform, hashlib.sha256())
+        if self.cache == "memory":  # the cache holds the preprocessed images: let the raw pixels go
+            dataset.data[:] = [{k: v for k, v in sample.items() if k != "image"} for sample in dataset.data]
         return dataset
+
+    def dataset(self, samples: list[dict[str, Any]], transform: Compose) -> Dataset:
+        """A MONAI dataset of ``samples`` that keeps their preprocessed form as ``cache`` says."""
+        if self.cache == "memory":
+            return CacheDataset(samples, transform=transform, progress=False, runtime_cache=True)
+        if self.cache == "disk":
+            return PersistentDataset(samples, transform=transform, cache_dir=self.disk_cache_folder())
+        return Dataset(samples, transform=transform)
+
+    def reject(self, error: DataError) -> None:
+        """Handle a sample that cannot be read or preprocessed: stop (file sources may skip it instead)."""
+        raise error
 
     @property
     def noisy(self) -> bool:
@@ -264,14 +347,6 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         return {name: len(dataset) for name, dataset in (self.datasets | self.held_out).items()}
 
     def fingerprint(self) -> str:
-        """SHA-256 of every preprocessed sample of every split, in order, and the noise settings."""
-        if self._fingerprint is not None:
-            return self._fingerprint
+        """SHA-256 of the noise settings and every preprocessed sample of every split, in order."""
         self.setup()
-        digest = hashlib.sha256(f"{self.noise_model}:{self.noise_std}:{self.noise_seed}".encode())
-        for name, dataset in (self.datasets | self.held_out).items():
-            digest.update(name.encode())
-            for item in dataset:
-                digest.update(torch.as_tensor(item["image"]).float().numpy().tobytes())
-        self._fingerprint = digest.hexdigest()
         return self._fingerprint

@@ -9,7 +9,16 @@ from medae.data.reconstruction_datamodule import ReconstructionDataModule
 from medae.registry import Registry, signature_defaults
 from medae.type_check import check_types
 
-DATA_SOURCES: Registry[type[ReconstructionDataModule]] = Registry("data", signature_defaults)
+# the disk cache of preprocessed samples (data.cache=disk) sits beside the fetched checkpoints
+DISK_CACHE_DIR = "${paths.cache_dir}/preprocessed"
+
+
+def data_source_defaults(source: type[ReconstructionDataModule]) -> dict[str, Any]:
+    """A source's constructor defaults, with the disk cache under ``paths.cache_dir``."""
+    return {**signature_defaults(source), "cache_dir": DISK_CACHE_DIR}
+
+
+DATA_SOURCES: Registry[type[ReconstructionDataModule]] = Registry("data", data_source_defaults)
 """``data=<name>``: the source's constructor defaults are its config. Register a source with
 ``@DATA_SOURCES.register("<name>")`` on a ``ReconstructionDataModule`` subclass."""
 
