@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 
 from medae.config_check import CONFIG_DIR, SEARCHPATH, check_overrides
 from medae.errors import exit_on_user_error
+from medae.garbage_collection import freeze_imported_objects
 
 USAGE = """usage: medae COMMAND [ARGS]
 
@@ -108,7 +109,9 @@ def run_hydra_command(command: str, args: list[str]) -> None:
     module, function = HYDRA_COMMANDS[command].split(":")
     # Lightning's DDP launcher starts the other ranks as `python -m <__main__'s module> ARGS`
     sys.modules["__main__"].__spec__ = importlib.util.find_spec(module)
-    getattr(importlib.import_module(module), function)()
+    entry = getattr(importlib.import_module(module), function)
+    freeze_imported_objects()
+    entry()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -127,7 +130,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         run_hydra_command(command, rest)
     elif command in ARGPARSE_COMMANDS:
         module, function = ARGPARSE_COMMANDS[command].split(":")
-        getattr(importlib.import_module(module), function)(rest)
+        entry = getattr(importlib.import_module(module), function)
+        freeze_imported_objects()
+        entry(rest)
     elif command in CATALOGS:
         from medae.catalog import format_catalog
 
