@@ -1,4 +1,5 @@
 import csv
+import threading
 from pathlib import Path
 
 import mlflow
@@ -8,6 +9,7 @@ import pytest
 import torch
 
 from medae.applications.split_tensors import stack_batches
+from medae.data import image_reading
 from medae.data.dicom import DicomDataModule
 from medae.data.dicom_reading import read_dicom_file, read_dicom_series
 from medae.data.folder import FolderDataModule
@@ -449,3 +451,18 @@ def test_bad_data_fails_before_any_mlflow_run(make_config, tmp_path):
     with pytest.raises(DataError, match="constant.npy: is constant"):
         train(make_config("data=folder", f"data.root={tmp_path / 'data'}"))
     assert mlflow.MlflowClient(tracking_uri(tmp_path)).get_experiment_by_name("medae") is None
+
+
+def test_files_are_read_with_one_monai_loader_per_thread(tmp_path, monkeypatch):
+    built = []
+    original = image_reading.LoadImage
+
+    def counting_loader(**options):
+        built.append(options)
+        return original(**options)
+
+    monkeypatch.setattr(image_reading, "LoadImage", counting_loader)
+    monkeypatch.setattr(image_reading, "_THREAD_STATE", threading.local())
+    paths = write_grey_images(tmp_path, count=5)
+    images = [image_reading.read_image(path, channels=1) for path in paths]
+    assert len(built) == 1 and all(image.shape == (1, 24, 24) for image in images)

@@ -1,5 +1,6 @@
 """Read any supported image file into ``(C, *spatial)`` float32, with errors that name the file."""
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,20 @@ from medae.errors import DataError
 DICOM_SUFFIXES = (".dcm", ".dicom")
 # ITU-R BT.601 luma weights for RGB to grey
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+_THREAD_STATE = threading.local()
+
+
+def image_loader() -> LoadImage:
+    """The calling thread's MONAI ``LoadImage``, built once.
+
+    Building one sets up every reader, and MONAI logs a warning for each optional decoder it lacks: built
+    per file, it flooded the log with the same lines.
+    """
+    if not hasattr(_THREAD_STATE, "loader"):
+        _THREAD_STATE.loader = LoadImage(image_only=False, ensure_channel_first=False)
+    return _THREAD_STATE.loader
 
 
 def is_dicom(path: Path) -> bool:
@@ -33,7 +48,7 @@ def read_raw(path: Path, max_bytes: int = DEFAULT_MAX_IMAGE_BYTES) -> tuple[np.n
         return array, array.shape[-1] == 3 and array.ndim >= 3
     check_declared_size(path, max_bytes)
     try:
-        image, meta = LoadImage(image_only=False, ensure_channel_first=False)(str(path))
+        image, meta = image_loader()(str(path))
     except Exception as error:
         raise DataError(str(path), f"cannot be read ({type(error).__name__}: {error})") from error
     array = np.asarray(image, dtype=np.float32)
