@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 import torch
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.functional.image import structural_similarity_index_measure
-from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
+from torchmetrics.image import PeakSignalNoiseRatio
 
 QUALITY_KEYS = ("psnr", "ssim", "psnr_fg", "ssim_fg")
 
@@ -74,12 +74,54 @@ class ForegroundPSNR(_ForegroundMean):
         return 10 * torch.log10(self.data_range**2 / mse.clamp(min=1e-12)), valid
 
 
-class ForegroundSSIM(_ForegroundMean):
+class SSIMOfLastBatch:
+    """torchmetrics' SSIM of a batch (each image's score and the full map), kept for the next caller.
+
+    The whole-image and the foreground SSIM of one batch share it, so the map is computed once.
+    """
+
+    def __init__(self, data_range: float) -> None:
+        self.data_range = data_range
+        self.batch: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.scores: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def __call__(self, preds: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-image SSIM (borders cropped, as torchmetrics reports it) and the full SSIM map."""
+        if self.batch is None or self.batch[0] is not preds or self.batch[1] is not target:
+            self.scores = structural_similarity_index_measure(
+                preds, target, data_range=self.data_range, reduction="none", return_full_image=True
+            )
+            self.batch = (preds, target)
+        return self.scores
+
+
+class WholeImageSSIM(_ForegroundMean):
+    """torchmetrics' SSIM of each image, averaged over images: ``StructuralSimilarityIndexMeasure``'s value.
+
+    Example:
+        >>> clean = torch.rand(2, 1, 32, 32)
+        >>> metric = WholeImageSSIM(SSIMOfLastBatch(data_range=1.0))
+        >>> metric.update(clean, clean)
+        >>> round(float(metric.compute()), 4)
+        1.0
+    """
+
+    def __init__(self, ssim: SSIMOfLastBatch) -> None:
+        super().__init__(ssim.data_range)
+        self.ssim = ssim
+
+    def per_image(self, preds: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> tuple:
+        """Each image's SSIM; the mask is ignored."""
+        scores, _ = self.ssim(preds, target)
+        return scores, torch.ones_like(scores, dtype=torch.bool)
+
+
+class ForegroundSSIM(WholeImageSSIM):
     """SSIM averaged over each image's foreground pixels (torchmetrics' full SSIM map), then over images.
 
     Example:
         >>> clean = torch.rand(2, 1, 32, 32)
-        >>> metric = ForegroundSSIM(data_range=1.0)
+        >>> metric = ForegroundSSIM(SSIMOfLastBatch(data_range=1.0))
         >>> metric.update(clean, clean, clean > 0.5)
         >>> round(float(metric.compute()), 4)
         1.0
@@ -87,9 +129,7 @@ class ForegroundSSIM(_ForegroundMean):
 
     def per_image(self, preds: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> tuple:
         """The SSIM map's mean over the mask."""
-        _, similarity = structural_similarity_index_measure(
-            preds, target, data_range=self.data_range, reduction="none", return_full_image=True
-        )
+        _, similarity = self.ssim(preds, target)
         return per_image_mean(similarity, mask)
 
 
@@ -104,12 +144,13 @@ def image_quality_metrics(spatial_dims: int, data_range: float, prefix: str) -> 
         ['val/psnr', 'val/psnr_fg', 'val/ssim', 'val/ssim_fg']
     """
     per_image = tuple(range(1, spatial_dims + 2))
+    ssim = SSIMOfLastBatch(data_range)
     return MetricCollection(
         {
             "psnr": PeakSignalNoiseRatio(data_range=data_range, dim=per_image),
-            "ssim": StructuralSimilarityIndexMeasure(data_range=data_range),
+            "ssim": WholeImageSSIM(ssim),
             "psnr_fg": ForegroundPSNR(data_range),
-            "ssim_fg": ForegroundSSIM(data_range),
+            "ssim_fg": ForegroundSSIM(ssim),
         },
         prefix=prefix,
         compute_groups=False,

@@ -9,7 +9,10 @@ import mlflow
 import numpy as np
 import pytest
 import torch
+from skimage.data import shepp_logan_phantom
+from torchmetrics.image import StructuralSimilarityIndexMeasure
 
+from medae import metrics
 from medae.applications.anomaly import (
     AnomalySet,
     Scorer,
@@ -25,7 +28,7 @@ from medae.data.medmnist import MedMNISTDataModule
 from medae.data.mni152 import MNI152DataModule, mni152_image
 from medae.data.noise import coarse, gaussian
 from medae.errors import ConfigError, DataError
-from medae.metrics import ForegroundPSNR, quality
+from medae.metrics import ForegroundPSNR, image_quality_metrics, quality
 from medae.models.conv.torch_model import ConvAutoencoder, ConvAutoencoderConfig
 from medae.models.output_activation import output_activation
 from medae.train import train
@@ -242,3 +245,24 @@ def test_hard_output_activation_reaches_an_exactly_zero_background():
     assert isinstance(net.output_activation, torch.nn.Hardsigmoid)
     with pytest.raises(ConfigError, match="model.output_activation"):
         ConvAutoencoder(ConvAutoencoderConfig(image_size=32, output_activation="relu"), (0.0, 1.0))
+
+
+def test_whole_image_ssim_is_torchmetrics_ssim_from_one_map_per_batch(monkeypatch):
+    calls = []
+    ssim = metrics.structural_similarity_index_measure
+
+    def counted(*args, **options):
+        calls.append(options)
+        return ssim(*args, **options)
+
+    monkeypatch.setattr(metrics, "structural_similarity_index_measure", counted)
+    phantom = torch.as_tensor(shepp_logan_phantom()[::4, ::4], dtype=torch.float32)[None, None]
+    clean = phantom.repeat(3, 1, 1, 1)
+    noisy = (clean + 0.05 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    collection = image_quality_metrics(2, 1.0, "val/")
+    collection.update(noisy, clean, mask=clean > 0.1)
+    assert len(calls) == 1  # whole-image and foreground SSIM share the map
+    reference = StructuralSimilarityIndexMeasure(data_range=1.0)(noisy, clean)
+    scores = collection.compute()
+    assert float(scores["val/ssim"]) == pytest.approx(float(reference), abs=1e-6)
+    assert 0.2 < float(scores["val/ssim"]) < 0.9 and float(scores["val/ssim_fg"]) != float(scores["val/ssim"])

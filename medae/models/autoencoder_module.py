@@ -192,7 +192,8 @@ class AutoencoderModule(LightningModule):
         quality = self.quality_metrics("train")
         if any(metric.update_called for metric in quality.values()):
             logged |= quality.compute()
-        self.log_dict(logged)
+        # compute() already synced the ranks; sync_dist averages equal values (and Lightning expects it)
+        self.log_dict(logged, sync_dist=True)
         for metrics in (*self.train_means.values(), quality):
             metrics.reset()
 
