@@ -4,6 +4,7 @@ The cold figure is set beside MONAI's own reader on the same files (``LoadImage`
 slicing, scaling and transforms), measured in the same run.
 """
 
+import statistics
 import time
 from pathlib import Path
 
@@ -88,27 +89,32 @@ def cold_setup(overrides: list[str]) -> tuple[FileDataModule, float]:
     return datamodule, sum(datamodule.split_sizes().values()) / (time.perf_counter() - start)
 
 
-def throughput(overrides: list[str], reader: str | None = None) -> dict[str, float]:
+def throughput(overrides: list[str], repeats: int, reader: str | None = None) -> dict[str, float]:
     """Images/s of fresh set-ups (cold; 0 and 2 workers) and of one pass over the cached training split.
 
     MONAI's reader (``reader``; None lets MONAI choose) reads the same files in the same run, for
     ``monai_cold_images_per_s``: every reader reads from the page cache, so the ratio compares pipelines.
+    Cold figures are medians of ``repeats`` runs, medae's and MONAI's alternating.
     """
     warm_up = build_datamodule(compose_train(overrides).data)  # one-time imports and decoder set-up
     first = warm_up.records()[0]
     warm_up.load(first.path)
     LoadImage(reader=reader, image_only=True)(str(first.path))
-    datamodule, cold = cold_setup(overrides)
-    monai_cold = monai_reference(datamodule, reader)
+    cold, monai_cold = [], []
+    for _ in range(repeats):
+        datamodule, images_per_s = cold_setup(overrides)
+        cold.append(images_per_s)
+        monai_cold.append(monai_reference(datamodule, reader))
     _, cold_two_workers = cold_setup([*overrides, "data.num_workers=2"])
     start = time.perf_counter()
     delivered = sum(len(batch["image"]) for batch in datamodule.train_dataloader())
     cached = time.perf_counter() - start
     return {
         "images": sum(datamodule.split_sizes().values()),
-        "cold_images_per_s": cold,
-        "monai_cold_images_per_s": monai_cold,
-        "cold_ratio_to_monai": cold / monai_cold,
+        "cold_images_per_s": statistics.median(cold),
+        "monai_cold_images_per_s": statistics.median(monai_cold),
+        "cold_ratio_to_monai": statistics.median(cold) / statistics.median(monai_cold),
+        "cold_repeats": repeats,
         "cold_images_per_s_2_workers": cold_two_workers,
         "cached_images_per_s": delivered / cached,
     }
@@ -119,10 +125,12 @@ def measure(workdir: Path, quick: bool, seed: int) -> dict[str, dict[str, float]
     nifti, dicom = workdir / "nifti", workdir / "dicom" / "series-01"
     write_nifti_subjects(nifti, 3 if quick else 6, seed)
     write_dicom_series(dicom, 80 if quick else 120, 128)
+    repeats = 1 if quick else 3
     return {
-        "nifti": throughput(["data=nifti", f"data.root={nifti}"]),
+        "nifti": throughput(["data=nifti", f"data.root={nifti}"], repeats),
         "dicom": throughput(
             ["data=dicom", "data.layout=series", f"data.root={dicom.parent}", "data.window=brain"],
+            repeats,
             reader="PydicomReader",
         ),
     }

@@ -54,7 +54,7 @@ def measure(workdir: Path, quick: bool, seed: int) -> dict[str, object]:
     Each size is written once; the disk cache starts empty, so set-up includes filling it.
     """
     base = max(8, round(MEMORY_CAP_MB / SAMPLE_MB)) // (8 if quick else 1)
-    steps = 30 if quick else 80
+    steps = 30 if quick else 120
     results: dict[str, object] = {
         "memory_cap_mb": MEMORY_CAP_MB,
         "sample_mb": SAMPLE_MB,

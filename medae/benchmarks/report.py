@@ -243,7 +243,8 @@ def markdown(results: dict[str, Any]) -> str:
             ],
         )
     if "data" in results:
-        lines += ["", "## 2. Data pipeline (files written by the benchmark)", ""]
+        repeats = next(iter(results["data"].values())).get("cold_repeats", 1)
+        lines += ["", f"## 2. Data pipeline (files written by the benchmark; cold: median of {repeats})", ""]
         lines += _table(
             [
                 "source",
