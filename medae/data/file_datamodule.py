@@ -209,8 +209,10 @@ class FileDataModule(ReconstructionDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         """The base setup; then the last file read is let go."""
-        super().setup(stage)
-        self.last_read = ("", None)
+        try:
+            super().setup(stage)
+        finally:
+            self.last_read = ("", None)
 
     def reject(self, error: DataError) -> None:
         """Stop at a bad file (``on_bad_file: error``), or leave it out and count it (``skip``)."""

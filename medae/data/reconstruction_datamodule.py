@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import logging
 from abc import ABC, abstractmethod
 from collections import Counter
 from pathlib import Path
@@ -30,7 +29,6 @@ from medae.data.noisy_pairs import NoisyPairs
 from medae.data.slab_split import SPLITS
 from medae.errors import ConfigError, DataError
 
-log = logging.getLogger(__name__)
 TEST_NOISE_OFFSET = 1_000_000
 TEST_SET = "test"
 AUGMENTATIONS = ("flip", "gamma", "scale")
@@ -216,10 +214,8 @@ class ReconstructionDataModule(LightningDataModule, ABC):
             return
         transform = self.cached_transform()
         digest = hashlib.sha256(f"{self.noise_model}:{self.noise_std}:{self.noise_seed}".encode())
-        datasets = {
-            name: self.prepared(name, samples, transform, digest)
-            for name, samples in self.load_splits().items()
-        }
+        splits = self.load_splits()
+        datasets = {name: self.prepared(name, splits[name], transform, digest) for name in SPLITS}
         sizes = {name: len(datasets[name]) for name in SPLITS}
         empty = [name for name in SPLITS if not sizes[name]]
         if empty:
