@@ -4,8 +4,9 @@ import importlib
 import importlib.util
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from omegaconf import OmegaConf
 
@@ -99,6 +100,14 @@ def searchpath_overrides(folders: list[str], overrides: list[str]) -> list[str]:
     return [*rest, f"hydra.searchpath=[{','.join(paths)}]"] if paths else rest
 
 
+def entry_point(target: str) -> Callable[..., Any]:
+    """The ``module:function`` a command runs, imported; then the objects imports created are frozen."""
+    module, function = target.split(":")
+    entry = getattr(importlib.import_module(module), function)
+    freeze_imported_objects()
+    return entry
+
+
 def run_hydra_command(command: str, args: list[str]) -> None:
     """Check the overrides in one line per error, then hand the arguments to the Hydra entry point."""
     folders, checked = user_config_dirs(args)
@@ -106,12 +115,10 @@ def run_hydra_command(command: str, args: list[str]) -> None:
         overrides = [arg for arg in checked if not arg.startswith("-")]
         exit_on_user_error(check_before_hydra, command, searchpath_overrides(folders, overrides))
     sys.argv = [f"medae {command}", *args]
-    module, function = HYDRA_COMMANDS[command].split(":")
+    target = HYDRA_COMMANDS[command]
     # Lightning's DDP launcher starts the other ranks as `python -m <__main__'s module> ARGS`
-    sys.modules["__main__"].__spec__ = importlib.util.find_spec(module)
-    entry = getattr(importlib.import_module(module), function)
-    freeze_imported_objects()
-    entry()
+    sys.modules["__main__"].__spec__ = importlib.util.find_spec(target.split(":")[0])
+    entry_point(target)()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -129,10 +136,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if command in HYDRA_COMMANDS:
         run_hydra_command(command, rest)
     elif command in ARGPARSE_COMMANDS:
-        module, function = ARGPARSE_COMMANDS[command].split(":")
-        entry = getattr(importlib.import_module(module), function)
-        freeze_imported_objects()
-        entry(rest)
+        entry_point(ARGPARSE_COMMANDS[command])(rest)
     elif command in CATALOGS:
         from medae.catalog import format_catalog
 

@@ -84,6 +84,5 @@ def measure(workdir: Path, quick: bool, seed: int) -> dict[str, object]:
     results["sizes"] = sizes
     first, last = sizes[min(sizes, key=int)], sizes[max(sizes, key=int)]
     results["disk_rss_growth_mb"] = last["disk_peak_rss_mb"] - first["disk_peak_rss_mb"]
-    results["memory_rss_growth_mb"] = last["memory_peak_rss_mb"] - first["memory_peak_rss_mb"]
     results["disk_max_data_wait_fraction"] = max(size["disk_data_wait_fraction"] for size in sizes.values())
     return results

@@ -59,8 +59,6 @@ def measure(steps: int, repeats: int, workdir: Path) -> dict[str, float]:
     result = {key: statistics.median(values) for key, values in figures.items()}
     result["ratio"] = result["medae_images_per_s"] / result["bare_images_per_s"]
     result["ratio_no_callbacks"] = result["medae_no_callbacks_images_per_s"] / result["bare_images_per_s"]
-    result["ratio_lightning_floor"] = result["lightning_floor_images_per_s"] / result["bare_images_per_s"]
-    result["ratio_to_lightning_floor"] = result["medae_images_per_s"] / result["lightning_floor_images_per_s"]
     result["steps"] = steps
     result["repeats"] = repeats
     return result

@@ -4,6 +4,7 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections import Counter
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +201,7 @@ class ReconstructionDataModule(LightningDataModule, ABC):
             "value_range": list(self.value_range),
         }
 
+    @cached_property
     def disk_cache_folder(self) -> Path:
         """``cache_dir/<hash of the preprocessing settings>``, the settings written beside the samples."""
         settings = json.dumps(self.preprocessing_settings(), sort_keys=True, default=str)
@@ -265,7 +267,7 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         if self.cache == "memory":
             return CacheDataset(samples, transform=transform, progress=False, runtime_cache=True)
         if self.cache == "disk":
-            return PersistentDataset(samples, transform=transform, cache_dir=self.disk_cache_folder())
+            return PersistentDataset(samples, transform=transform, cache_dir=self.disk_cache_folder)
         return Dataset(samples, transform=transform)
 
     def reject(self, error: DataError) -> None:
