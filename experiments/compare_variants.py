@@ -20,8 +20,8 @@ from pathlib import Path
 import mlflow
 import torch
 
-from medae.catalog import description
-from medae.extensions import load_extensions
+from medae.bootstrap import bootstrap
+from medae.commands.catalog import description
 from medae.models.registry import MODELS
 
 EXPERIMENT = "medae-variants"
@@ -106,7 +106,7 @@ def markdown(rows: list[dict[str, object]], minutes: float, overrides: list[str]
 
 def main() -> None:
     """Run the comparison and write the table."""
-    load_extensions()
+    bootstrap()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=2.0, help="training budget per variant")
     parser.add_argument("--variants", nargs="*", default=sorted(MODELS))

@@ -26,7 +26,7 @@ import mlflow
 import numpy as np
 from scipy import stats
 
-from medae.applications.run_log import compared_runs, on_set
+from medae.applications.parts.run_log import compared_runs, on_set
 from medae.benchmarks.compression import CODE_SIZES
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,9 +10,9 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from medae.config_check import CONFIG_DIR, SEARCHPATH, check_overrides
+from medae.bootstrap import freeze_imported_objects
+from medae.config.checks import CONFIG_DIR, SEARCHPATH, check_overrides
 from medae.errors import exit_on_user_error
-from medae.garbage_collection import freeze_imported_objects
 
 USAGE = """usage: medae COMMAND [ARGS]
 
@@ -34,22 +34,19 @@ commands:
              list the applications and their options (application=<name>)
 """
 HYDRA_COMMANDS = {
-    "train": "medae.train:main",
-    "eval": "medae.evaluate:main",
-    "baseline": "medae.baseline:main",
-    "encode": "medae.codes:encode_main",
-    "decode": "medae.codes:decode_main",
+    "train": "medae.commands.train:main",
+    "eval": "medae.commands.evaluate:main",
+    "baseline": "medae.commands.baseline:main",
+    "encode": "medae.commands.codes:encode_main",
+    "decode": "medae.commands.codes:decode_main",
 }
 ARGPARSE_COMMANDS = {
-    "reproduce": "medae.reproduce:main",
-    "resume": "medae.resume:main",
-    "runs": "medae.runs:main",
+    "reproduce": "medae.commands.reproduce:main",
+    "resume": "medae.commands.resume:main",
+    "runs": "medae.commands.runs:main",
 }
-CATALOGS = {
-    "models": "medae.models.registry:MODELS",
-    "data": "medae.data.registry:DATA_SOURCES",
-    "applications": "medae.applications.registry:APPLICATIONS",
-}
+# `medae models` lists the config group `model`, and so on
+CATALOGS = {"models": "model", "data": "data", "applications": "application"}
 COMMANDS = (*HYDRA_COMMANDS, *ARGPARSE_COMMANDS, *CATALOGS)
 CHECKED_FLAGS = ("-m", "--multirun")
 CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
@@ -57,11 +54,11 @@ CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
 
 def check_before_hydra(command: str, overrides: list[str]) -> None:
     """Check the overrides, required keys, output folder and tracking store before Hydra writes anything."""
+    from medae.tracking.store import check_reachable
+
     cfg = check_overrides(CONFIG_DIR, command, overrides)
     tracking_uri = OmegaConf.select(cfg, "logger.mlflow.tracking_uri")
     if tracking_uri:
-        from medae.tracking_store import check_reachable
-
         check_reachable(tracking_uri)
 
 
@@ -114,10 +111,10 @@ def run_hydra_command(command: str, args: list[str]) -> None:
     if all(arg in CHECKED_FLAGS for arg in checked if arg.startswith("-")):
         overrides = [arg for arg in checked if not arg.startswith("-")]
         exit_on_user_error(check_before_hydra, command, searchpath_overrides(folders, overrides))
-    sys.argv = [f"medae {command}", *args]
+    from medae.compat import hand_over_to_hydra
+
     target = HYDRA_COMMANDS[command]
-    # Lightning's DDP launcher starts the other ranks as `python -m <__main__'s module> ARGS`
-    sys.modules["__main__"].__spec__ = importlib.util.find_spec(target.split(":")[0])
+    hand_over_to_hydra(f"medae {command}", args, target.split(":")[0])
     entry_point(target)()
 
 
@@ -130,18 +127,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     command, rest = args[0], args[1:]
     if command in (*HYDRA_COMMANDS, "reproduce", "resume"):
-        from medae.extensions import load_extensions
+        from medae.bootstrap import bootstrap
 
-        exit_on_user_error(load_extensions)
+        exit_on_user_error(bootstrap)
     if command in HYDRA_COMMANDS:
         run_hydra_command(command, rest)
     elif command in ARGPARSE_COMMANDS:
         entry_point(ARGPARSE_COMMANDS[command])(rest)
     elif command in CATALOGS:
-        from medae.catalog import format_catalog
+        from medae.commands.catalog import format_catalog
 
-        module, registry = CATALOGS[command].split(":")
-        print(format_catalog(getattr(importlib.import_module(module), registry)))
+        print(exit_on_user_error(format_catalog, CATALOGS[command]))
     else:
         print(
             f"medae: error: unknown command '{command}'; allowed: {', '.join(COMMANDS)}",

@@ -53,7 +53,7 @@ class CapabilityError(MedaeError, ValueError):
 
 
 class Interrupted(Exception):
-    """The run was stopped by a signal (see :mod:`medae.stop_signals`).
+    """The run was stopped by a signal (see :mod:`medae.recovery.signals`).
 
     Attributes:
         signum: the signal's number.

@@ -3,7 +3,7 @@
 Whole-image scores of brain slices are dominated by the background, which is exactly zero in
 skull-stripped data: a method that leaves 0.01 there loses SSIM that says nothing about the brain.
 The ``*_fg`` metrics score only the pixels of a foreground mask (the brain, the body), as the data
-module defines it (``batch["mask"]``); without a mask every pixel is foreground.
+module defines it (``batch.mask``); without a mask every pixel is foreground.
 """
 
 from abc import ABC, abstractmethod

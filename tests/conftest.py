@@ -11,13 +11,13 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from medae.config_check import CONFIG_DIR
-from medae.extensions import load_extensions
+from medae.bootstrap import bootstrap
+from medae.config.checks import CONFIG_DIR
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 # 32-pixel slices, a few batches, two epochs: a complete run in seconds on one CPU core.
-load_extensions()  # test modules parametrize over the registries when they are collected
+bootstrap()  # test modules parametrize over the registries when they are collected
 FAST_RUN = ["debug=limit", "data.image_size=32", "data.batch_size=8", "trainer=cpu"]
 # sizes at which every variant runs through the pipeline: 32-pixel slices, 24-voxel blocks
 TEST_SIZES = {2: 32, 3: 24}
@@ -27,7 +27,7 @@ SMALL_OPTIONS: dict[str, dict[str, object]] = {"redcnn": {"channels": 8}}
 
 def compose_config(config_name: str, overrides: list[str], root: Path) -> DictConfig:
     """Compose a config the way `medae` does, with outputs and the MLflow store under ``root``."""
-    load_extensions()
+    bootstrap()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)

@@ -3,11 +3,11 @@ import pytest
 import torch
 
 from medae.applications.anomaly import lesion_set
-from medae.applications.anomaly_metrics import detection_metrics, localization_metrics
 from medae.applications.compression import quantize
-from medae.applications.finetuning import label_subset
 from medae.applications.generation import nearest_training_images
-from medae.applications.lesions import LESION_KINDS, add_lesion, add_visible_lesion
+from medae.applications.parts.anomaly_metrics import detection_metrics, localization_metrics
+from medae.applications.parts.finetuning import label_subset
+from medae.applications.parts.lesions import LESION_KINDS, add_lesion, add_visible_lesion
 from medae.errors import ConfigError
 
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from medae.applications import run_log
+from medae.applications.parts import run_log
+from medae.commands.train import train
 from medae.errors import ConfigError, MedaeError
 from medae.models.registry import load_module
-from medae.train import train
 from tests.conftest import FAST_RUN, medae, tracking_uri
 from tests.data_files import PNEUMONIAMNIST
 

@@ -6,8 +6,9 @@ import pytest
 import torch
 from monai.networks.nets import AutoEncoder
 
-from medae.applications.registry import build_application
-from medae.applications.requirements import needed_capabilities
+from medae.applications.parts.registry import build_application
+from medae.applications.parts.requirements import needed_capabilities
+from medae.commands.train import train
 from medae.errors import CapabilityError
 from medae.models.capabilities import (
     CAPABILITIES,
@@ -19,7 +20,6 @@ from medae.models.capabilities import (
     declared,
 )
 from medae.models.registry import MODELS, require, variants_with
-from medae.train import train
 from tests.conftest import SMALL_OPTIONS, medae, runs_in_store
 from tests.test_models import module_for
 

@@ -3,12 +3,12 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from medae.applications.registry import APPLICATIONS
-from medae.config_check import CONFIG_DIR, check_overrides, first_job_overrides
+from medae.applications.parts.registry import APPLICATIONS
+from medae.config.checks import CONFIG_DIR, check_overrides, first_job_overrides
+from medae.config.trainer_options import lightning_defaults
 from medae.data.registry import DATA_SOURCES
 from medae.errors import ConfigError
 from medae.models.registry import MODELS
-from medae.trainer_options import lightning_defaults
 from tests.conftest import compose_config
 
 REGISTRIES = {"model": MODELS, "data": DATA_SOURCES, "application": APPLICATIONS}

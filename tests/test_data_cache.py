@@ -37,9 +37,9 @@ def test_every_cache_mode_gives_the_same_samples(volumes, tmp_path):
     assert modes["memory"].split_sizes() == {"train": 4, "val": 1, "test": 1}
     memory_batch, disk_batch, none_batch = (next(iter(d.val_dataloader())) for d in modes.values())
     for batch in (disk_batch, none_batch):
-        assert torch.equal(batch["image"], memory_batch["image"])
-        assert torch.equal(batch["mask"], memory_batch["mask"])
-    assert memory_batch["image"].shape == (1, 1, 16, 16, 16)
+        assert torch.equal(batch.image, memory_batch.image)
+        assert torch.equal(batch.mask, memory_batch.mask)
+    assert memory_batch.image.shape == (1, 1, 16, 16, 16)
 
 
 def test_no_cache_mode_keeps_raw_pixels(volumes, tmp_path):

@@ -21,8 +21,9 @@ from medae.applications.anomaly import (
     lesion_set,
     validation_set,
 )
-from medae.applications.anomaly_metrics import localization_metrics
-from medae.applications.split_tensors import SplitTensors
+from medae.applications.parts.anomaly_metrics import localization_metrics
+from medae.applications.parts.split_tensors import SplitTensors
+from medae.commands.train import train
 from medae.data.colin27 import colin27_on_template
 from medae.data.medmnist import MedMNISTDataModule
 from medae.data.mni152 import MNI152DataModule, mni152_image
@@ -31,7 +32,6 @@ from medae.errors import ConfigError, DataError
 from medae.metrics import ForegroundPSNR, image_quality_metrics, quality
 from medae.models.conv.torch_model import ConvAutoencoder, ConvAutoencoderConfig
 from medae.models.output_activation import output_activation
-from medae.train import train
 from tests.conftest import FAST_RUN, SHARED_DATA, compose_config, tracking_uri
 
 COLIN27 = SHARED_DATA / "colin27"
@@ -120,10 +120,10 @@ def test_held_out_subject_is_an_evaluation_set_with_its_own_noise():
     assert list(loaders) == data.evaluation_sets
     brain = next(iter(loaders["colin27_brain"]))
     head = next(iter(loaders["colin27_head"]))
-    assert torch.equal(brain["mask"], head["mask"])  # the same brain mask scores both
-    assert head["image"][~head["mask"]].mean() > brain["image"][~brain["mask"]].mean()
+    assert torch.equal(brain.mask, head.mask)  # the same brain mask scores both
+    assert head.image[~head.mask].mean() > brain.image[~brain.mask].mean()
     again = next(iter(data.evaluation_dataloader("colin27_brain")))
-    assert torch.equal(brain["input"], again["input"])  # noise fixed per sample
+    assert torch.equal(brain.input, again.input)  # noise fixed per sample
 
 
 @needs_colin27
@@ -210,8 +210,8 @@ def test_augmentation_is_reproducible_from_the_torch_seed_and_checked():
     first = next(iter(data.train_dataloader()))
     torch.manual_seed(3)
     second = next(iter(data.train_dataloader()))
-    assert torch.equal(first["image"], second["image"])
-    assert float(first["image"].min()) >= 0.0 and float(first["image"].max()) <= 1.0
+    assert torch.equal(first.image, second.image)
+    assert float(first.image.min()) >= 0.0 and float(first.image.max()) <= 1.0
     with pytest.raises(ConfigError, match="data.augmentation"):
         MNI152DataModule(augmentation=("rotate",))
 

@@ -110,9 +110,9 @@ TOY_APPLICATION = '''
 
 import torch
 
-from medae.applications.context import ApplicationContext
-from medae.applications.network_calls import reconstruct
-from medae.applications.registry import APPLICATIONS
+from medae.applications.parts.context import ApplicationContext
+from medae.applications.parts.network_calls import reconstruct
+from medae.applications.parts.registry import APPLICATIONS
 
 
 @APPLICATIONS.register("error_quantile")

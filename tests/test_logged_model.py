@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
+from medae.commands.evaluate import evaluate
+from medae.commands.train import train
 from medae.errors import ConfigError
-from medae.evaluate import evaluate
-from medae.logged_model import resolve_checkpoint
-from medae.train import train
+from medae.tracking.logged_model import resolve_checkpoint
 from tests.conftest import FAST_RUN, compose_config, medae, tracking_uri
 
 

@@ -1,11 +1,13 @@
+import json
+
 import pytest
 import torch
 
-from medae.catalog import format_catalog
+from medae.commands.catalog import format_catalog, live_catalog, shipped_catalog
+from medae.config.type_check import check_types
 from medae.errors import ConfigError
 from medae.losses import LOSS_TERMS, ReconstructionLoss
 from medae.models.registry import MODELS, build_module, load_module
-from medae.type_check import check_types
 from tests.conftest import SMALL_OPTIONS, TEST_SIZES
 
 ADAM = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3}
@@ -63,11 +65,19 @@ def test_unknown_model_lists_registered_ones():
     assert set(allowed.split(", ")) == set(MODELS)
 
 
-def test_catalog_lists_every_variant_with_options():
-    catalog = format_catalog(MODELS)
+def test_catalog_lists_every_variant_with_options_and_capabilities():
+    catalog = format_catalog("model")
     for name in MODELS:
         assert f"\n{name}\n" in f"\n{catalog}\n"
     assert "latent_channels=8" in catalog
+    vae = catalog.split("\nvae\n")[1].split("\n")
+    assert vae[2] == "    capabilities: Encodes, HasPosterior, Samples"
+
+
+def test_shipped_catalog_is_what_the_registries_hold():
+    # `medae models` reads catalog.json without importing torch; regenerate it with
+    # `python -m medae.commands.catalog` after changing an entry
+    assert shipped_catalog() == json.loads(json.dumps(live_catalog()))
 
 
 @pytest.mark.parametrize("name", sorted(LOSS_TERMS))

@@ -13,9 +13,9 @@ import psutil
 import pytest
 import torch
 
-from medae.resumable_logger import LAST_ARTIFACT
-from medae.run_liveness import HOST_TAG, PID_TAG, PROCESS_START_TAG, Heartbeat, mark_dead_runs_killed
-from medae.tracking_store import open_client
+from medae.tracking.liveness import Heartbeat, mark_dead_runs_killed
+from medae.tracking.schema import HOST_TAG, LAST_ARTIFACT, PID_TAG, PROCESS_START_TAG
+from medae.tracking.store import open_client
 from tests.conftest import medae, medae_env, runs_in_store, tracking_uri
 from tests.data_files import write_grey_images
 
@@ -78,7 +78,10 @@ def test_kill_9_then_resume_continues_the_same_run_bitwise(tmp_path, uninterrupt
     run_id = only_run(tmp_path).info.run_id
     assert only_run(tmp_path).info.status == "RUNNING"  # nobody closed it
 
-    listing = medae(["runs"], tmp_path)
+    listing = medae(["runs"], tmp_path)  # a reader: the store is left as it is
+    assert listing.returncode == 0, listing.stderr
+    assert "marked KILLED" not in listing.stderr and only_run(tmp_path).info.status == "RUNNING"
+    listing = medae(["runs", "--repair"], tmp_path)
     assert listing.returncode == 0, listing.stderr
     assert f"{run_id} (" in listing.stderr and "marked KILLED" in listing.stderr
     assert f"medae resume {run_id}" in listing.stdout
@@ -248,7 +251,7 @@ def test_bad_input_ends_in_one_line_with_exit_2_and_no_run(tmp_path, args, env, 
 
 
 def test_any_trainer_argument_is_a_typed_key(make_config):
-    from medae.trainer_options import build_trainer
+    from medae.config.trainer_options import build_trainer
 
     cfg = make_config(
         "trainer.gradient_clip_val=0.5", "trainer.limit_train_batches=2", "trainer.num_sanity_val_steps=0"
@@ -263,7 +266,7 @@ def test_any_trainer_argument_is_a_typed_key(make_config):
 
 def test_dead_runs_are_marked_killed_and_live_ones_are_not(tmp_path, capsys):
     uri = tracking_uri(tmp_path)
-    client = open_client(uri)
+    client = open_client(uri, write=True)
     experiment = client.create_experiment("e")
     finished = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
@@ -287,7 +290,7 @@ def test_dead_runs_are_marked_killed_and_live_ones_are_not(tmp_path, capsys):
 
 
 def test_heartbeat_updates_its_tag(tmp_path):
-    client = open_client(tracking_uri(tmp_path))
+    client = open_client(tracking_uri(tmp_path), write=True)
     run_id = client.create_run(client.create_experiment("e")).info.run_id
     heartbeat = Heartbeat(tracking_uri(tmp_path), run_id, interval_s=0.05)
     heartbeat.start()

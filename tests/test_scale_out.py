@@ -11,9 +11,9 @@ import optuna
 import pytest
 from omegaconf import OmegaConf
 
-from medae.config_check import CONFIG_DIR, check_overrides
+from medae.config.checks import CONFIG_DIR, check_overrides
 from medae.errors import ConfigError
-from medae.postgres_store import DATABASE, OPTUNA_DATABASE, binary, database_uri, query, stop_cluster
+from medae.server.postgres import DATABASE, OPTUNA_DATABASE, binary, database_uri, query, stop_cluster
 from tests.conftest import medae, runs_in_store, tracking_uri
 from tests.tracking_server import ADMIN_PASSWORD, free_port, running_server
 

@@ -15,9 +15,9 @@ import torch
 from mlflow.exceptions import MlflowException
 from mlflow.server import get_app_client
 
+from medae.commands.train import train
 from medae.data.declared_size import check_declared_size, declared_bytes, dicom_bytes
 from medae.errors import DataError
-from medae.train import train
 from tests.conftest import medae, tracking_uri
 from tests.data_files import pydicom_file
 from tests.tracking_server import ADMIN_PASSWORD, running_server

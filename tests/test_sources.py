@@ -8,7 +8,8 @@ import pydicom
 import pytest
 import torch
 
-from medae.applications.split_tensors import stack_batches
+from medae.applications.parts.split_tensors import stack_batches
+from medae.commands.train import train
 from medae.data import image_reading
 from medae.data.dicom import DicomDataModule
 from medae.data.dicom_reading import read_dicom_file, read_dicom_series
@@ -18,7 +19,6 @@ from medae.data.intensity import CT_WINDOWS, intensity_transform, value_range
 from medae.data.medmnist import MedMNISTDataModule
 from medae.data.mednist import MedNISTDataModule
 from medae.errors import ConfigError, DataError
-from medae.train import train
 from tests.conftest import tracking_uri
 from tests.data_files import (
     NIBABEL_DATA,
@@ -184,7 +184,7 @@ def test_class_balanced_sampler_evens_out_labels(tmp_path):
     )
     data.setup()
     torch.manual_seed(0)
-    drawn = torch.cat([next(iter(data.train_dataloader()))["label"] for _ in range(20)])
+    drawn = torch.cat([next(iter(data.train_dataloader())).label for _ in range(20)])
     assert drawn.float().mean() == pytest.approx(0.5, abs=0.1)  # 1 in 6 without balancing
 
 
@@ -193,7 +193,7 @@ def test_unlabelled_images_have_no_label_end_to_end(tmp_path):
     data = FolderDataModule(root=str(tmp_path / "images"), image_size=16, batch_size=8)
     data.setup()
     assert all("label" not in item for name in data.datasets for item in data.datasets[name].data)
-    assert "label" not in next(iter(data.train_dataloader()))
+    assert next(iter(data.train_dataloader())).label is None
     assert stack_batches(data.test_dataloader()).label is None
     balanced = FolderDataModule(root=str(tmp_path / "images"), image_size=16, balance_classes=True)
     balanced.setup()

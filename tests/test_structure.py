@@ -1,10 +1,10 @@
-"""The package's shape: no import cycle, and no application borrowing from a sibling application."""
+"""The package's shape: layers that import one way, no cycle, a short top level, applications apart."""
 
 import ast
 from pathlib import Path
 
-from medae.applications.registry import APPLICATIONS
-from medae.extensions import load_extensions
+from medae.applications.parts.registry import APPLICATIONS
+from medae.bootstrap import bootstrap
 
 PACKAGE = Path(__file__).resolve().parents[1] / "medae"
 
@@ -26,7 +26,7 @@ def import_graph() -> dict[str, set[str]]:
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 imported.add(node.module)
                 imported |= {f"{node.module}.{alias.name}" for alias in node.names}
-            elif isinstance(node, ast.Constant) and isinstance(node.value, str):  # "medae.train:main"
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):  # "medae.x:main"
                 imported.add(node.value.partition(":")[0])
         graph[name] = {module for module in imported if module in modules and module != name}
     return graph
@@ -62,12 +62,59 @@ def test_find_cycle_finds_one():
 
 def test_medae_has_no_import_cycle():
     graph = import_graph()
-    assert "medae.train" in graph["medae.cli"]  # commands named as strings count
+    assert "medae.commands.train" in graph["medae.cli"]  # commands named as strings count
     assert find_cycle(graph) is None
 
 
+# the declared order, lowest first: a module may import modules of its own layer and of the layers below;
+# each package's __init__ docstring says the same in words
+LAYERS = (
+    ("medae", "medae.errors", "medae.compat", "medae.tracking.schema"),
+    ("medae.security",),
+    ("medae.config",),
+    ("medae.metrics", "medae.losses", "medae.data", "medae.models", "medae.baselines"),
+    ("medae.tracking", "medae.callbacks"),
+    ("medae.recovery",),
+    ("medae.applications",),
+    ("medae.bootstrap",),
+    ("medae.commands",),
+    ("medae.cli", "medae.__main__", "medae.server", "medae.benchmarks"),
+)
+
+
+def layer(module: str) -> int:
+    """The layer of ``module``: the one whose most specific prefix names it."""
+    best, found = -1, None
+    for index, prefixes in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:
+                best, found = len(prefix), index
+    assert found is not None, f"{module} is in no layer of LAYERS"
+    return found
+
+
+def test_layer_finds_the_most_specific_prefix():
+    assert layer("medae.tracking.schema") == 0 and layer("medae.tracking.store") == 4
+    assert layer("medae.applications.parts.registry") == 6 and layer("medae") == 0
+    assert layer("medae.commands.train") == 8
+
+
+def test_imports_point_down_the_declared_layers():
+    upward = [
+        f"{module} (layer {layer(module)}) imports {target} (layer {layer(target)})"
+        for module, targets in import_graph().items()
+        for target in sorted(targets)
+        if layer(target) > layer(module)
+    ]
+    assert upward == []
+
+
+def test_the_top_level_holds_at_most_8_modules():
+    assert len(list(PACKAGE.glob("*.py"))) <= 8
+
+
 def test_applications_import_no_sibling_application():
-    load_extensions()
+    bootstrap()
     applications = {evaluate.__module__ for evaluate in APPLICATIONS.values()}
     graph = import_graph()
     for application in applications:

@@ -8,12 +8,12 @@ import pytest
 import torch
 from omegaconf import open_dict
 
-from medae.checkpoint_artifacts import local_artifact_dir
+from medae.commands.evaluate import evaluate
+from medae.commands.reproduce import reproduce
+from medae.commands.train import train
 from medae.errors import ConfigError
-from medae.evaluate import evaluate
-from medae.reproduce import reproduce
-from medae.resumable_logger import ResumableMLFlowLogger
-from medae.train import train
+from medae.tracking.checkpoint_artifacts import local_artifact_dir
+from medae.tracking.logger import ResumableMLFlowLogger
 from tests.conftest import FAST_RUN, medae, runs_in_store, tracking_uri
 
 

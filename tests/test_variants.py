@@ -5,10 +5,11 @@ import pytest
 import torch
 from lightning import Callback
 
+from medae.commands.train import train
+from medae.data.batch import ReconstructionBatch
 from medae.data.mni152 import MNI152DataModule
 from medae.errors import ConfigError
 from medae.models.registry import MODELS, build_module
-from medae.train import train
 from tests.conftest import SMALL_OPTIONS, TEST_SIZES
 
 ADAM = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 3e-3}
@@ -72,7 +73,7 @@ class LossHistory(Callback):
 def fit_one_batch(module, batch: torch.Tensor, epochs: int, key: str = "train/loss") -> list[float]:
     history = LossHistory(key)
     loader = torch.utils.data.DataLoader(
-        [{"image": image, "input": image} for image in batch], batch_size=len(batch)
+        [{"image": image} for image in batch], batch_size=len(batch), collate_fn=ReconstructionBatch.collate
     )
     trainer = L.Trainer(
         max_epochs=epochs,

@@ -2,7 +2,7 @@
 
 The test set is either labelled (e.g. PneumoniaMNIST: normal vs pneumonia, image metrics only) or
 made from the clean images of the test split and of each held-out set: each appears once as it is
-and once with a synthetic lesion (:mod:`medae.applications.lesions`), which gives pixel masks too.
+and once with a synthetic lesion (:mod:`medae.applications.parts.lesions`), which gives pixel masks too.
 Intensity thresholding and PCA reconstruction error are scored on the same images as MLflow runs
 beside the autoencoder's. Every method is tuned the same way, on a validation anomaly set (the
 labelled validation split, or lesioned copies of the validation images): the autoencoder's score
@@ -19,14 +19,14 @@ import torch
 from monai.networks.layers import median_filter
 from torchmetrics.functional.image import structural_similarity_index_measure
 
-from medae.applications.anomaly_metrics import detection_metrics, localization_metrics
-from medae.applications.context import ApplicationContext
-from medae.applications.figures import image_rows_figure
-from medae.applications.lesions import LESION_KINDS, add_visible_lesion
-from medae.applications.registry import APPLICATIONS
-from medae.applications.requirements import requires
-from medae.applications.run_log import by_method, on_set
-from medae.applications.split_tensors import SplitTensors
+from medae.applications.parts.anomaly_metrics import detection_metrics, localization_metrics
+from medae.applications.parts.context import ApplicationContext
+from medae.applications.parts.figures import image_rows_figure
+from medae.applications.parts.lesions import LESION_KINDS, add_visible_lesion
+from medae.applications.parts.registry import APPLICATIONS
+from medae.applications.parts.requirements import requires
+from medae.applications.parts.run_log import by_method, on_set
+from medae.applications.parts.split_tensors import SplitTensors
 from medae.baselines.pca import PcaCodec
 from medae.errors import ConfigError
 from medae.models.capabilities import HasPosterior
@@ -239,7 +239,7 @@ def evaluate(
         median: median-filter every method's maps over this many pixels (0: off; Kascenas et al.: 5).
         synthetic_lesions: true: lesioned copies of the clean test images (and of each held-out set),
             with masks; false: the data's labels, with ``normal_labels`` as normal.
-        lesion_kinds: keys of :data:`medae.applications.lesions.LESION_KINDS`.
+        lesion_kinds: keys of :data:`medae.applications.parts.lesions.LESION_KINDS`.
         normal_labels: labels counted as normal when ``synthetic_lesions`` is false.
         baselines: ``intensity`` and/or ``pca``.
         pca_components: components of the PCA baseline, or ``auto``: the best of ``PCA_COMPONENTS``

@@ -12,17 +12,17 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC
 
-from medae.applications.context import ApplicationContext
-from medae.applications.finetuning import (
+from medae.applications.parts.context import ApplicationContext
+from medae.applications.parts.finetuning import (
     DEFAULT_FRACTIONS,
     MODES,
     SupervisedTask,
     reset_parameters,
     run_modes,
 )
-from medae.applications.network_calls import encode
-from medae.applications.registry import APPLICATIONS
-from medae.applications.requirements import requires
+from medae.applications.parts.network_calls import encode
+from medae.applications.parts.registry import APPLICATIONS
+from medae.applications.parts.requirements import requires
 from medae.errors import ConfigError
 from medae.models.capabilities import Encodes, HasDiscreteCode, has
 

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from medae.applications.context import ApplicationContext
-from medae.applications.figures import PROJECTIONS, latent_projection_figure
-from medae.applications.network_calls import decode, encode
-from medae.applications.registry import APPLICATIONS
-from medae.applications.requirements import requires
-from medae.applications.run_log import by_method, on_set
-from medae.applications.split_tensors import SplitTensors
+from medae.applications.parts.context import ApplicationContext
+from medae.applications.parts.figures import PROJECTIONS, latent_projection_figure
+from medae.applications.parts.network_calls import decode, encode
+from medae.applications.parts.registry import APPLICATIONS
+from medae.applications.parts.requirements import requires
+from medae.applications.parts.run_log import by_method, on_set
+from medae.applications.parts.split_tensors import SplitTensors
 from medae.baselines.jpeg import jpeg_at_budget
 from medae.baselines.pca import PcaCodec
 from medae.data.intensity import to_unit

@@ -10,15 +10,16 @@ from dataclasses import dataclass
 
 import torch
 
-from medae.applications.context import ApplicationContext
-from medae.applications.network_calls import reconstruct
-from medae.applications.registry import APPLICATIONS
-from medae.applications.run_log import RunLog, by_method, on_set
-from medae.applications.split_tensors import SplitTensors
+from medae.applications.parts.context import ApplicationContext
+from medae.applications.parts.network_calls import reconstruct
+from medae.applications.parts.registry import APPLICATIONS
+from medae.applications.parts.run_log import by_method, on_set
+from medae.applications.parts.split_tensors import SplitTensors
 from medae.baselines.denoisers import DENOISERS, Denoiser, denoise, get_denoiser
 from medae.data.intensity import from_unit, to_unit
 from medae.errors import ConfigError
 from medae.metrics import quality
+from medae.tracking.tracked_run import TrackedRun
 
 APPLICATION = "denoising"
 
@@ -76,7 +77,7 @@ def tune_and_measure(
 
 
 def log_denoiser_run(
-    parent: RunLog, denoiser: Denoiser, result: DenoiserResult, sigma: str, params: dict[str, str]
+    parent: TrackedRun, denoiser: Denoiser, result: DenoiserResult, sigma: str, params: dict[str, str]
 ) -> None:
     """One MLflow run for a tuned classical denoiser, beside the runs it is compared with."""
     parent.baseline(

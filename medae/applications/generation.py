@@ -2,10 +2,10 @@
 
 import torch
 
-from medae.applications.context import ApplicationContext
-from medae.applications.figures import image_rows_figure
-from medae.applications.registry import APPLICATIONS
-from medae.applications.requirements import requires
+from medae.applications.parts.context import ApplicationContext
+from medae.applications.parts.figures import image_rows_figure
+from medae.applications.parts.registry import APPLICATIONS
+from medae.applications.parts.requirements import requires
 from medae.errors import ConfigError
 from medae.models.capabilities import Samples
 

@@ -11,16 +11,16 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.segmentation import DiceScore
 
-from medae.applications.context import ApplicationContext
-from medae.applications.finetuning import (
+from medae.applications.parts.context import ApplicationContext
+from medae.applications.parts.finetuning import (
     DEFAULT_FRACTIONS,
     MODES,
     SupervisedTask,
     reset_parameters,
     run_modes,
 )
-from medae.applications.registry import APPLICATIONS
-from medae.applications.requirements import requires
+from medae.applications.parts.registry import APPLICATIONS
+from medae.applications.parts.requirements import requires
 from medae.errors import ConfigError
 from medae.models.capabilities import HasBackbone
 

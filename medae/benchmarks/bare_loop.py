@@ -17,10 +17,10 @@ from torch.utils.data import DataLoader
 
 from medae.benchmarks.step_timer import StepTimes
 from medae.benchmarks.subprocess_run import peak_rss_mb
-from medae.compose import compose_train
+from medae.commands.compose import compose_train
+from medae.config.run_parts import to_plain
 from medae.data.registry import build_datamodule
 from medae.models.registry import build_module
-from medae.run_helpers import to_plain
 
 
 @dataclass

@@ -15,7 +15,7 @@ from monai.transforms import LoadImage
 from pydicom.data import get_testdata_file
 from scipy import ndimage
 
-from medae.compose import compose_train
+from medae.commands.compose import compose_train
 from medae.data.file_datamodule import FileDataModule
 from medae.data.mni152 import MNI152DataModule
 from medae.data.registry import build_datamodule
@@ -107,7 +107,7 @@ def throughput(overrides: list[str], repeats: int, reader: str | None = None) ->
         monai_cold.append(monai_reference(datamodule, reader))
     _, cold_two_workers = cold_setup([*overrides, "data.num_workers=2"])
     start = time.perf_counter()
-    delivered = sum(len(batch["image"]) for batch in datamodule.train_dataloader())
+    delivered = sum(len(batch) for batch in datamodule.train_dataloader())
     cached = time.perf_counter() - start
     return {
         "images": sum(datamodule.split_sizes().values()),

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from medae.applications.denoising import input_quality, tune_and_measure
-from medae.applications.network_calls import reconstruct
+from medae.applications.parts.network_calls import reconstruct
 from medae.baselines.denoisers import DENOISERS
 from medae.benchmarks.trained_models import train_for_benchmark
 from medae.metrics import quality

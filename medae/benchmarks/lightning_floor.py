@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 
 from medae.benchmarks.bare_loop import BareSetup, command_line
 from medae.benchmarks.step_timer import StepTimer
-from medae.trainer_options import step_bounded_cpu_trainer
+from medae.config.trainer_options import step_bounded_cpu_trainer
 
 
 class FloorModule(L.LightningModule):

@@ -9,7 +9,7 @@ STAGES = ("imports", "data")
 
 def child(stage: str) -> None:
     """Import what the data module needs and, for ``data``, set up the default data module."""
-    from medae.compose import compose_train
+    from medae.commands.compose import compose_train
     from medae.data.registry import build_datamodule
 
     if stage == "data":

@@ -82,7 +82,7 @@ class StepTimer(Callback):
     @staticmethod
     def batch_size(batch: Any) -> int:
         """Images in a medae batch."""
-        return len(batch["image"])
+        return len(batch)
 
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int

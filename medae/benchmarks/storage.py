@@ -2,14 +2,14 @@
 
 Files are counted once per inode, as the disk stores them: with a local artifact store, the
 checkpoints under ``mlartifacts/`` are hard links to those in ``outputs/`` (see
-:mod:`medae.checkpoint_artifacts`). ``if_copied_mb`` counts every path, as a copy would store them.
+:mod:`medae.tracking.checkpoint_artifacts`). ``if_copied_mb`` counts every path, as a copy would store them.
 """
 
 import os
 from pathlib import Path
 
 from medae.benchmarks.subprocess_run import run_child, scratch_env
-from medae.extensions import load_extensions
+from medae.bootstrap import bootstrap
 from medae.models.registry import MODELS
 
 MB = 1024 * 1024
@@ -33,7 +33,7 @@ def disk_usage(folders: list[Path], suffix: str = "") -> tuple[float, float]:
 
 def measure(workdir: Path, quick: bool) -> dict[str, dict[str, float]]:
     """For each variant: MB per run stored, checkpoints alone, and what copies would take."""
-    load_extensions()
+    bootstrap()
     variants = ["conv"] if quick else sorted(MODELS)
     figures = {}
     for variant in variants:

@@ -4,13 +4,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from medae.applications.split_tensors import SplitTensors, stack_batches
-from medae.compose import compose_train
+from medae.applications.parts.split_tensors import SplitTensors, stack_batches
+from medae.commands.compose import compose_train
+from medae.commands.train import train
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
 from medae.data.registry import build_datamodule
 from medae.models.autoencoder_module import AutoencoderModule
 from medae.models.registry import load_module
-from medae.train import train
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Lightning callbacks that medae's configs name: image grids into the MLflow run, per-epoch seeds."""

@@ -2,7 +2,6 @@
 
 from collections.abc import Mapping
 from math import ceil
-from typing import Any
 
 import numpy as np
 import torch
@@ -10,7 +9,8 @@ from lightning import Callback, LightningModule, Trainer
 from PIL import Image, ImageDraw, ImageFont
 from skimage.util import montage
 
-from medae.tracking import find_mlflow_logger
+from medae.data.batch import ReconstructionBatch
+from medae.tracking.run_record import find_mlflow_logger
 
 MIN_TILE = 96  # pixels per tile side, so a 32-pixel slice is still readable in the UI
 LABEL_WIDTH = 170
@@ -73,7 +73,7 @@ class ReconstructionGridLogger(Callback):
         trainer: Trainer,
         pl_module: LightningModule,
         outputs: Mapping[str, torch.Tensor],
-        batch: Mapping[str, Any],
+        batch: ReconstructionBatch,
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
@@ -89,7 +89,7 @@ class ReconstructionGridLogger(Callback):
         trainer: Trainer,
         pl_module: LightningModule,
         outputs: Mapping[str, torch.Tensor],
-        batch: Mapping[str, Any],
+        batch: ReconstructionBatch,
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
@@ -102,7 +102,7 @@ class ReconstructionGridLogger(Callback):
         self,
         trainer: Trainer,
         pl_module: LightningModule,
-        batch: Mapping[str, Any],
+        batch: ReconstructionBatch,
         outputs: Mapping[str, torch.Tensor],
         key: str,
         step: int,
@@ -110,12 +110,12 @@ class ReconstructionGridLogger(Callback):
         logger = find_mlflow_logger(trainer.loggers)
         if logger is None:
             return
-        count = min(self.max_images, batch["image"].shape[0])
+        count = min(self.max_images, len(batch))
         value_range = pl_module.value_range
-        clean = to_display(batch["image"][:count], value_range)
+        clean = to_display(batch.image[:count], value_range)
         rows = {"clean": clean}
-        if not torch.equal(batch["input"], batch["image"]):
-            rows["input"] = to_display(batch["input"][:count], value_range)
+        if not torch.equal(batch.input, batch.image):
+            rows["input"] = to_display(batch.input[:count], value_range)
         rows["reconstruction"] = to_display(outputs["reconstruction"][:count], value_range)
         error = np.abs(rows["reconstruction"] - clean)
         largest = float(error.max())

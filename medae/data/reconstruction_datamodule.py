@@ -24,6 +24,7 @@ from monai.transforms import (
 from torch.utils.data import WeightedRandomSampler
 
 import medae
+from medae.data.batch import ReconstructionBatch
 from medae.data.intensity import FOREGROUND_LEVEL
 from medae.data.noise import NOISE_MODELS
 from medae.data.noisy_pairs import NoisyPairs
@@ -44,13 +45,15 @@ def data_error(error: BaseException) -> DataError | None:
     return error
 
 
-def batch_size(batch: dict[str, Any]) -> int:
+def batch_size(batch: ReconstructionBatch) -> int:
     """Number of samples in a batch (for Lightning's ThroughputMonitor)."""
-    return len(batch["image"])
+    return len(batch)
 
 
 class ReconstructionDataModule(LightningDataModule, ABC):
-    """Serve ``{"image": clean, "input": network input, "mask": foreground}`` batches for train, val and test.
+    """Serve typed batches (:class:`~medae.data.batch.ReconstructionBatch`) for train, val and test.
+
+    A batch holds the clean images, the network's input and the foreground mask.
 
     Subclasses implement :meth:`load_splits` (the raw samples of each split) and
     :meth:`preprocessing` (the deterministic MONAI transforms, cached once by ``CacheDataset``).
@@ -319,6 +322,14 @@ class ReconstructionDataModule(LightningDataModule, ABC):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
+            collate_fn=ReconstructionBatch.collate,
+        )
+
+    def clean_dataloader(self, split: str, batch_size: int | None = None) -> DataLoader:
+        """The clean samples of ``split`` in their stored order, without noise or augmentation."""
+        dataset = self.datasets[split] if split in self.datasets else self.held_out[split]
+        return DataLoader(
+            dataset, batch_size=batch_size or self.batch_size, collate_fn=ReconstructionBatch.collate
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -5,9 +5,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from medae.config.registry import Registry, signature_defaults
+from medae.config.type_check import check_types
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
-from medae.registry import Registry, signature_defaults
-from medae.type_check import check_types
 
 # the disk cache of preprocessed samples (data.cache=disk) sits beside the fetched checkpoints
 DISK_CACHE_DIR = "${paths.cache_dir}/preprocessed"

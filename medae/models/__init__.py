@@ -1,8 +1,8 @@
-"""Autoencoder variants; importing this package registers every one of them."""
+"""Autoencoder variants: one folder each (``torch_model.py`` + ``lightning_model.py``) and their registry.
 
-from medae.models.conv import lightning_model as _conv  # noqa: F401
-from medae.models.dense import lightning_model as _dense  # noqa: F401
-from medae.models.redcnn import lightning_model as _redcnn  # noqa: F401
-from medae.models.sparse import lightning_model as _sparse  # noqa: F401
-from medae.models.vae import lightning_model as _vae  # noqa: F401
-from medae.models.vqvae import lightning_model as _vqvae  # noqa: F401
+Each variant's config and capabilities live beside it.
+
+Importing this package registers nothing: :func:`medae.bootstrap.bootstrap` imports each variant's
+``lightning_model``, whose decorator registers it. It may import :mod:`medae.config`,
+:mod:`medae.security`, :mod:`medae.metrics`, :mod:`medae.losses` and the base modules.
+"""

@@ -9,6 +9,7 @@ from lightning import LightningModule
 from torch import nn
 from torchmetrics import MaxMetric, MeanMetric, MetricCollection
 
+from medae.data.batch import ReconstructionBatch
 from medae.errors import ConfigError
 from medae.losses import ReconstructionLoss
 from medae.metrics import image_quality_metrics
@@ -21,11 +22,11 @@ TRAIN_QUALITY_IMAGES = 4
 
 
 class AutoencoderModule(LightningModule):
-    """Train a network that maps ``batch["input"]`` to a reconstruction of ``batch["image"]``.
+    """Train a network that maps ``batch.input`` to a reconstruction of ``batch.image``.
 
     With noise on, ``input`` is a corrupted copy of ``image`` (denoising); without, they are equal.
     Logs ``{stage}/loss``, each loss and regularizer term, ``{stage}/psnr`` and ``{stage}/ssim`` and their
-    foreground versions ``*_fg`` (on ``batch["mask"]``), of the reconstruction clamped to the data range;
+    foreground versions ``*_fg`` (on ``batch.mask``), of the reconstruction clamped to the data range;
     the PSNR/SSIM of the noisy input and the gain when inputs are corrupted, and ``val/psnr_best``.
     When the data has held-out sets, the test loop logs each under its own name (``colin27_brain/psnr``).
 
@@ -111,13 +112,11 @@ class AutoencoderModule(LightningModule):
         """Encode and decode ``images``."""
         return self.network(images)
 
-    def _shared_step(
-        self, batch: Mapping[str, torch.Tensor], stage: str
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _shared_step(self, batch: ReconstructionBatch, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Loss and logged metrics of a batch; ``stage`` is train, val, test or a held-out set's name."""
         batch = self._in_memory_format(batch)
-        output = self(batch["input"])
-        terms = self.loss(output.reconstruction, batch["image"])
+        output = self(batch.input)
+        terms = self.loss(output.reconstruction, batch.image)
         total = terms.pop("total")
         for name, weight in self.regularizer_weights().items():
             total = total + weight * output.regularizers[name]
@@ -125,15 +124,15 @@ class AutoencoderModule(LightningModule):
         logged |= {f"{stage}/loss_{name}": value for name, value in terms.items()}
         logged |= {f"{stage}/{name}": value for name, value in output.regularizers.items()}
         logged |= {f"{stage}/{name}": value for name, value in output.diagnostics.items()}
-        batch_size = batch["image"].shape[0]
+        batch_size = len(batch)
         reconstruction = output.reconstruction  # in eval mode deterministic: a VAE decodes its posterior mean
         if stage == "train":
             self._update_train_means(logged, batch_size)
             if self._train_quality_step():
                 sample = slice(0, TRAIN_QUALITY_IMAGES)  # batches are shuffled: the first images are a sample
                 scored = reconstruction[sample].detach().float().clamp(*self.value_range)
-                mask = batch["mask"][sample] if "mask" in batch else None
-                self.quality_metrics(stage).update(scored, batch["image"][sample].float(), mask=mask)
+                mask = batch.mask[sample] if batch.mask is not None else None
+                self.quality_metrics(stage).update(scored, batch.image[sample].float(), mask=mask)
             return total, reconstruction
         # sync_dist: under DDP, epoch means cover every rank's batches (torchmetrics objects sync themselves)
         # held-out sets run as extra test loaders: their own names, no "/dataloader_idx_N" suffix
@@ -148,14 +147,14 @@ class AutoencoderModule(LightningModule):
             **per_set,
         )
         scored = reconstruction.detach().float().clamp(*self.value_range)
-        self.quality_metrics(stage).update(scored, batch["image"].float(), mask=batch.get("mask"))
+        self.quality_metrics(stage).update(scored, batch.image.float(), mask=batch.mask)
         self.log_dict(
             self.quality_metrics(stage), on_step=False, on_epoch=True, prog_bar=stage == "val", **per_set
         )
-        if not torch.equal(batch["input"], batch["image"]):
+        if not torch.equal(batch.input, batch.image):
             input_quality = self.quality_metrics(stage, of_input=True)
-            noisy = batch["input"].float().clamp(*self.value_range)
-            input_quality.update(noisy, batch["image"].float(), mask=batch.get("mask"))
+            noisy = batch.input.float().clamp(*self.value_range)
+            input_quality.update(noisy, batch.image.float(), mask=batch.mask)
             self.log_dict(input_quality, on_step=False, on_epoch=True, **per_set)
         return total, reconstruction
 
@@ -164,16 +163,15 @@ class AutoencoderModule(LightningModule):
         self.channels_last = True
         self.to(memory_format=torch.channels_last)
 
-    def _in_memory_format(self, batch: Mapping[str, Any]) -> Mapping[str, Any]:
+    def _in_memory_format(self, batch: ReconstructionBatch) -> ReconstructionBatch:
         """2D image batches in channels-last when :meth:`use_channels_last` was called."""
         if not self.channels_last:
             return batch
-        return {
-            key: value.contiguous(memory_format=torch.channels_last)
-            if isinstance(value, torch.Tensor) and value.ndim == 4
-            else value
-            for key, value in batch.items()
-        }
+        return batch.map(
+            lambda tensor: (
+                tensor.contiguous(memory_format=torch.channels_last) if tensor.ndim == 4 else tensor
+            )
+        )
 
     def _update_train_means(self, logged: Mapping[str, torch.Tensor], batch_size: int) -> None:
         """Add a training step's losses to their epoch means.
@@ -201,18 +199,18 @@ class AutoencoderModule(LightningModule):
         interval = self.train_quality_interval
         return interval > 0 and self.global_step % interval == 0
 
-    def training_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: ReconstructionBatch, batch_idx: int) -> torch.Tensor:
         """One optimisation step."""
         loss, _ = self._shared_step(batch, "train")
         return loss
 
-    def validation_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+    def validation_step(self, batch: ReconstructionBatch, batch_idx: int) -> dict[str, torch.Tensor]:
         """Update validation metrics; return the reconstruction for image-grid callbacks."""
         _, reconstruction = self._shared_step(batch, "val")
         return {"reconstruction": reconstruction}
 
     def test_step(
-        self, batch: Mapping[str, torch.Tensor], batch_idx: int, dataloader_idx: int = 0
+        self, batch: ReconstructionBatch, batch_idx: int, dataloader_idx: int = 0
     ) -> dict[str, torch.Tensor]:
         """Update the metrics of the loader's evaluation set; return the reconstruction for image grids."""
         _, reconstruction = self._shared_step(batch, self.test_sets[dataloader_idx])

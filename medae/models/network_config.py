@@ -5,9 +5,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 
+from medae.config.registry import NAME_KEY, plain
+from medae.config.type_check import check_types
 from medae.errors import ConfigError
-from medae.registry import NAME_KEY, plain
-from medae.type_check import check_types
 
 # shared fields that follow the data instead of having a default of their own in a run's config
 FOLLOWS_DATA = {

@@ -4,10 +4,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from medae.config.registry import Registry
 from medae.errors import CapabilityError, DataError
 from medae.models.capabilities import declared
-from medae.registry import Registry
-from medae.safe_checkpoint import load_checkpoint
+from medae.security.safe_checkpoint import load_checkpoint
 
 if TYPE_CHECKING:
     from medae.models.autoencoder_module import AutoencoderModule
@@ -51,7 +51,7 @@ def load_module(ckpt_path: str | Path, trust: bool = False) -> "AutoencoderModul
     Args:
         ckpt_path: the checkpoint.
         trust: unpickle any object it holds; otherwise only the types medae saves
-            (:func:`medae.safe_checkpoint.load_checkpoint`).
+            (:func:`medae.security.safe_checkpoint.load_checkpoint`).
     """
     checkpoint = load_checkpoint(ckpt_path, trust)
     try:

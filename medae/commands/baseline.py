@@ -1,0 +1,66 @@
+"""Run a classical denoiser as its own MLflow run: ``medae baseline method=bm3d [data overrides]``."""
+
+import logging
+
+import hydra
+from mlflow import MlflowClient
+from omegaconf import DictConfig
+
+from medae.applications.denoising import log_denoiser_run, tune_and_measure
+from medae.applications.parts.split_tensors import stack_batches
+from medae.baselines.denoisers import get_denoiser
+from medae.bootstrap import bootstrap
+from medae.config.run_parts import CONFIG_DIR
+from medae.data.registry import build_datamodule
+from medae.errors import ConfigError, exit_on_user_error
+from medae.tracking.run_record import data_params
+from medae.tracking.store import open_store
+from medae.tracking.tracked_run import TrackedRun
+
+bootstrap()  # the launcher entry: job processes of parallel launchers and DDP ranks start here
+
+log = logging.getLogger(__name__)
+
+
+def run_baseline(cfg: DictConfig) -> dict[str, float]:
+    """Tune ``cfg.method`` on validation images, measure it on the test images, log one MLflow run.
+
+    Example:
+        ``medae baseline method=nlm data.noise_model=rician data.noise_std=0.05``
+    """
+    datamodule = build_datamodule(cfg.data)
+    if not datamodule.noisy:
+        raise ConfigError(
+            "data.noise_std", "is 0; a denoising baseline needs noisy inputs, e.g. data.noise_std=0.1"
+        )
+    denoiser = get_denoiser(cfg.method, datamodule.spatial_dims)
+    datamodule.setup()
+    val = stack_batches(datamodule.val_dataloader())
+    val = val.head(cfg.tune_images)
+    sets = {
+        name: stack_batches(datamodule.evaluation_dataloader(name)) for name in datamodule.evaluation_sets
+    }
+    result = tune_and_measure(
+        denoiser, val, sets, datamodule.noise_model, datamodule.noise_std, cfg.sigma, datamodule.value_range
+    )
+    mlflow = cfg.get("logger", {}).get("mlflow") if cfg.get("logger") else None
+    parent = (
+        TrackedRun(
+            MlflowClient(mlflow.tracking_uri),
+            None,
+            open_store(mlflow.tracking_uri, mlflow.experiment_name, mlflow.artifact_location),
+        )
+        if mlflow
+        else TrackedRun(None, None, None)
+    )
+    log_denoiser_run(parent, denoiser, result, cfg.sigma, data_params(cfg))
+    return result.metrics
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="baseline")
+def main(cfg: DictConfig) -> float:
+    """Hydra entry point; returns the test PSNR to sweepers."""
+    metrics = exit_on_user_error(run_baseline, cfg)
+    for key in sorted(metrics):
+        log.info("%s = %.4f", key, metrics[key])
+    return metrics["test/psnr"]

@@ -1,0 +1,163 @@
+"""Train an autoencoder: ``medae train [overrides]`` or ``python -m medae train [overrides]``."""
+
+import logging
+from dataclasses import dataclass, field
+
+import hydra
+import lightning as L
+import torch
+from omegaconf import DictConfig
+
+from medae.applications.parts.context import ApplicationContext
+from medae.applications.parts.registry import build_application
+from medae.applications.parts.requirements import application_name, needed_capabilities
+from medae.bootstrap import bootstrap
+from medae.config.compute_environment import apply_num_threads
+from medae.config.run_parts import (
+    CONFIG_DIR,
+    absolute_data_paths,
+    build_callbacks,
+    build_loggers,
+    hydra_output_dir,
+    hydra_overrides_name,
+    name_mlflow_run,
+    to_plain,
+)
+from medae.config.trainer_options import build_trainer
+from medae.data.registry import build_datamodule
+from medae.errors import DataError, exit_on_user_error
+from medae.models.registry import build_module, require
+from medae.recovery.signals import StopSignals
+from medae.recovery.slurm_requeue import continue_requeued_run
+from medae.security.redaction import redact_values
+from medae.security.safe_checkpoint import check_checkpoint
+from medae.tracking.logger import run_status
+from medae.tracking.run_record import find_mlflow_logger, record_run_setup
+from medae.tracking.sweep_parent import record_sweep_job
+
+bootstrap()  # the launcher entry: job processes of parallel launchers and DDP ranks start here
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """Outcome of :func:`train`.
+
+    Attributes:
+        metric: value of ``optimized_metric`` (what a sweeper optimises), if it was logged.
+        run_id: the MLflow run id, when MLflow logging is on.
+        metrics: every metric the trainer holds at the end, train/val/test.
+        best_checkpoint: path of the best checkpoint, if one was saved.
+    """
+
+    metric: float | None
+    run_id: str | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    best_checkpoint: str | None = None
+
+
+def default_run_name(cfg: DictConfig) -> str:
+    """The model's name, followed by the command-line overrides that distinguish this job."""
+    overrides = hydra_overrides_name()
+    return f"{cfg.model.name}:{overrides}" if overrides else str(cfg.model.name)
+
+
+def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResult:
+    """Fit the configured model, test its best checkpoint, run the configured application, return the metric.
+
+    The MLflow run ends FINISHED, FAILED, or KILLED when SIGINT or SIGTERM stopped it
+    (:class:`medae.errors.Interrupted`). With ``logger.mlflow.run_id`` and ``ckpt_path`` set
+    (``medae resume``), training goes on in that run from the checkpoint.
+
+    Args:
+        cfg: the composed ``train`` config.
+        expected_fingerprint: stop before training, with a DataError, unless the data's fingerprint
+            is this (``medae reproduce`` passes the original run's).
+
+    Example:
+        ``medae train model.latent_channels=16`` composes ``conf/train.yaml`` and calls this; from
+        Python, ``train(cfg).metrics["test/psnr"]`` (see ``tests/conftest.py`` for composing ``cfg``).
+    """
+    apply_num_threads(cfg.get("num_threads"))
+    L.seed_everything(cfg.seed, workers=True)
+    trust_checkpoint = bool(cfg.get("trust_checkpoint"))
+    check_checkpoint(cfg.get("ckpt_path"), trust_checkpoint)
+    absolute_data_paths(cfg.data)
+    application = build_application(cfg.get("application"))
+    if application is not None:  # a model that cannot run the application stops before training
+        require(cfg.model.name, needed_capabilities(application), application_name(application))
+    datamodule = build_datamodule(cfg.data)
+    datamodule.setup()  # bad data stops the job before an MLflow run exists
+    if expected_fingerprint is not None and datamodule.fingerprint() != expected_fingerprint:
+        raise DataError(
+            f"data ({cfg.data.get('root', cfg.data.name)})",
+            f"fingerprint {datamodule.fingerprint()[:12]} differs from the original run's "
+            f"{expected_fingerprint[:12]}: the images or their preprocessing changed",
+        )
+    module = build_module(
+        to_plain(cfg.model),
+        to_plain(cfg.loss),
+        to_plain(cfg.optim),
+        to_plain(cfg.get("scheduler")),
+        datamodule.value_range,
+        cfg.train_quality_interval,
+    )
+    module.run_config = redact_values(to_plain(cfg))  # checkpoints are uploaded to the store
+    if cfg.channels_last:
+        module.use_channels_last()
+    if cfg.compile:
+        module.network = torch.compile(module.network)
+    name_mlflow_run(cfg, default_run_name(cfg))
+    loggers = build_loggers(cfg)
+    trainer = build_trainer(
+        cfg.trainer, callbacks=build_callbacks(cfg, bool(loggers)), logger=loggers or False
+    )
+    mlflow_logger = find_mlflow_logger(trainer.loggers)
+    with run_status(mlflow_logger), StopSignals(trainer) as stop:
+        if mlflow_logger is not None:
+            record_run_setup(mlflow_logger, cfg, datamodule, module, hydra_output_dir())
+            record_sweep_job(mlflow_logger, cfg.logger.mlflow.tracking_uri)
+            log.info(
+                "MLflow run %s in experiment '%s'", mlflow_logger.run_id, cfg.logger.mlflow.experiment_name
+            )
+        if cfg.train:
+            trainer.fit(
+                module,
+                datamodule=datamodule,
+                ckpt_path=cfg.get("ckpt_path"),
+                weights_only=not trust_checkpoint,
+            )
+            stop.check()
+        metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        if cfg.test:
+            if not best:
+                log.warning("No best checkpoint was saved; testing the current weights.")
+            trainer.test(module, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
+            stop.check()
+            metrics |= {key: float(value) for key, value in trainer.callback_metrics.items()}
+            if mlflow_logger is not None and cfg.train:  # the module holds the best weights after testing
+                example = torch.as_tensor(datamodule.datasets["test"][0]["image"])[None]
+                log.info("MLflow model %s", mlflow_logger.log_network(module.network, example))
+        if application is not None:
+            metrics |= application(ApplicationContext.of_run(module, datamodule, mlflow_logger, cfg))
+    return TrainResult(
+        metric=metrics.get(cfg.optimized_metric),
+        run_id=mlflow_logger.run_id if mlflow_logger else None,
+        metrics=metrics,
+        best_checkpoint=best or None,
+    )
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    """Hydra entry point; returns the optimised metric to sweepers. A requeued SLURM job continues its run."""
+    result = exit_on_user_error(train, exit_on_user_error(continue_requeued_run, cfg))
+    for key in sorted(k for k in result.metrics if not k.startswith(("train/", "val/"))):
+        log.info("%s = %.4f", key, result.metrics[key])
+    return result.metric
+
+
+if __name__ == "__main__":  # the other DDP ranks start here (see medae.cli)
+    main()

@@ -1,0 +1,116 @@
+"""Building the pieces of a run from its config: data paths, loggers, callbacks, Hydra job info."""
+
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from lightning import Callback
+from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.loggers import Logger
+from omegaconf import DictConfig, OmegaConf
+
+from medae.config.checks import CONFIG_DIR  # noqa: F401  (re-exported for the entry points)
+from medae.errors import ConfigError
+from medae.security.trusted_targets import check_trusted
+
+# data keys that name files or folders; relative values are taken from where medae started
+DATA_PATH_KEYS = ("root", "labels_csv")
+
+
+def instantiate_group(node: DictConfig | None) -> list[Any]:
+    """Instantiate every ``_target_`` entry of a callbacks or logger node."""
+    if not node:
+        return []
+    return [
+        instantiate(entry) for entry in node.values() if isinstance(entry, DictConfig) and "_target_" in entry
+    ]
+
+
+def absolute_data_paths(data: DictConfig) -> None:
+    """Make the data's file and folder paths absolute, so the logged config names what was read.
+
+    Example:
+        >>> data = OmegaConf.create({"root": "images", "image_size": 64})
+        >>> absolute_data_paths(data)
+        >>> Path(data.root).is_absolute()
+        True
+    """
+    for key in DATA_PATH_KEYS:
+        value = data.get(key)
+        if isinstance(value, str) and value != "???" and not Path(value).expanduser().is_absolute():
+            data[key] = str(Path(value).expanduser().resolve())
+
+
+def checkpoint_data_config(cfg: DictConfig, module: Any) -> DictConfig:
+    """``cfg.data`` when the command chose data, else the data config stored in the checkpoint."""
+    if cfg.get("data"):
+        return cfg.data
+    if module.run_config and "data" in module.run_config:
+        data = OmegaConf.create(module.run_config["data"])
+        if not cfg.get("trust_config"):
+            check_trusted(data, f"checkpoint {cfg.ckpt_path}")
+        return data
+    raise ConfigError("data", f"{cfg.ckpt_path} stores no data config; choose one with data=<name>")
+
+
+def build_loggers(cfg: DictConfig) -> list[Logger]:
+    """The configured loggers."""
+    return instantiate_group(cfg.get("logger"))
+
+
+def build_callbacks(cfg: DictConfig, with_loggers: bool) -> list[Callback]:
+    """The configured callbacks; the learning-rate monitor only when something logs what it reports."""
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    return [c for c in callbacks if with_loggers or not isinstance(c, LearningRateMonitor)]
+
+
+def name_mlflow_run(cfg: DictConfig, name: str) -> None:
+    """Give the MLflow run ``name`` unless the config names it already."""
+    if cfg.get("logger") and cfg.logger.get("mlflow") and not cfg.logger.mlflow.run_name:
+        cfg.logger.mlflow.run_name = name
+
+
+def hydra_output_dir() -> Path | None:
+    """The ``.hydra`` folder of the current Hydra job (config and overrides), if any."""
+    if not HydraConfig.initialized():
+        return None
+    return Path(HydraConfig.get().runtime.output_dir) / ".hydra"
+
+
+def sweep_job() -> DictConfig | None:
+    """Hydra's config of the running job when it is one job of a ``-m`` launch, else None."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return HydraConfig.get()
+
+
+def swept_keys(hydra: DictConfig) -> set[str]:
+    """The keys a ``-m`` launch varies: its sweep overrides (``multirun.yaml``) and the sweeper's params."""
+    launch = Path(hydra.sweep.dir) / "multirun.yaml"
+    overrides = list(OmegaConf.load(launch).hydra.overrides.task) if launch.is_file() else []
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    swept = {o.get_key_element() for o in parsed if o.is_sweep_override()}
+    return swept | set(hydra.sweeper.get("params") or {})
+
+
+def hydra_overrides_name() -> str:
+    """What tells this job apart: in a ``-m`` sweep, only the swept ``key=value`` pairs; else every override.
+
+    Empty outside Hydra.
+    """
+    if not HydraConfig.initialized():
+        return ""
+    hydra = sweep_job()
+    if hydra is None:
+        return HydraConfig.get().job.override_dirname
+    swept = swept_keys(hydra)
+    job = OverridesParser.create().parse_overrides(list(hydra.overrides.task))
+    return ",".join(o.input_line for o in job if o.get_key_element() in swept) or f"job{hydra.job.num}"
+
+
+def to_plain(node: DictConfig | None) -> Any:
+    """A resolved config node as plain Python containers."""
+    return OmegaConf.to_container(node, resolve=True) if node is not None else None

@@ -1,0 +1,5 @@
+"""What medae accepts from a store or a file it did not write, and what it never logs.
+
+Trusted ``_target_`` objects, checkpoints loaded without unpickling code, and credentials kept out of
+everything logged. It imports nothing of medae but :mod:`medae.errors` and :mod:`medae.compat`.
+"""

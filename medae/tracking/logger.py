@@ -1,0 +1,212 @@
+"""Lightning's MLflow logger, made to continue a run and to upload checkpoints as they are saved."""
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import MLFlowLogger
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
+from mlflow.entities import RunStatus
+from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+from torch import nn
+
+from medae.errors import ConfigError, Interrupted
+from medae.security.redaction import redact, redact_values
+from medae.tracking.checkpoint_artifacts import store_checkpoint
+from medae.tracking.liveness import HEARTBEAT_INTERVAL_S, Heartbeat, owner_tags
+from medae.tracking.logged_model import log_network
+from medae.tracking.schema import BEST_ARTIFACT, BEST_CHECKPOINT_TAG, LAST_ARTIFACT, store_uri
+from medae.tracking.store import open_store
+from medae.tracking.tracked_run import TrackedRun, ending
+
+
+class ResumableMLFlowLogger(MLFlowLogger):
+    """An ``MLFlowLogger`` that resumes runs, syncs checkpoints and leaves no run RUNNING by mistake.
+
+    Beyond Lightning's logger:
+
+    - ``run_id`` of an existing run continues it: the run is RUNNING again, and a metric is not logged
+      at a step at or before the last step it already has. The steps a killed process logged after
+      its last checkpoint are computed again, with the same values, and land once.
+    - Whenever ModelCheckpoint saves, ``last.ckpt`` (every ``sync_every_n_saves`` saves) and the best
+      checkpoint (when it changes) go to the artifacts ``checkpoints/last.ckpt`` and
+      ``checkpoints/best.ckpt``, so a run can resume on another machine from the store alone. A local
+      store gets hard links, so each checkpoint is stored once (:mod:`medae.tracking.checkpoint_artifacts`).
+    - The run records its host, pid and a heartbeat (see :mod:`medae.tracking.liveness`); its name and
+      tags pass through :func:`medae.security.redaction.redact`.
+    - Lightning's ``finalize`` does not end the run, because testing and applications log into it
+      afterwards: :meth:`end_run` (or :func:`run_status`) does.
+    - The store is opened with :func:`medae.tracking.store.open_store` (schema and experiment created
+      once under a lock; an unreachable server stops in seconds).
+
+    Args:
+        experiment_name: the MLflow experiment.
+        run_name: name of a new run.
+        tracking_uri: the store.
+        tags: tags of a new run.
+        artifact_location: artifact root of a new experiment.
+        run_id: an existing run to continue; ``None`` starts a new one.
+        sync_every_n_saves: upload ``last.ckpt`` every this many checkpoint saves (0: only when the run
+            ends). Uploads of the best checkpoint happen whenever it changes.
+        heartbeat_interval_s: seconds between heartbeat tags.
+        system_metrics_interval_s: seconds between MLflow's system metrics (``system/*``: CPU, memory,
+            disk, network, and GPU where pynvml finds one); 0 turns them off.
+        log_model: log the best network as the run's MLflow model (:mod:`medae.tracking.logged_model`).
+        register_as: also register it as a new version of this registered model.
+    """
+
+    def __init__(
+        self,
+        experiment_name: str = "medae",
+        run_name: str | None = None,
+        tracking_uri: str | None = None,
+        tags: dict[str, Any] | None = None,
+        artifact_location: str | None = None,
+        run_id: str | None = None,
+        sync_every_n_saves: int = 1,
+        heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
+        system_metrics_interval_s: float = 10.0,
+        log_model: bool = True,
+        register_as: str | None = None,
+    ) -> None:
+        if sync_every_n_saves < 0:
+            raise ConfigError("logger.mlflow.sync_every_n_saves", f"must be >= 0, got {sync_every_n_saves}")
+        tracking_uri = tracking_uri or store_uri()
+        self.log_model = log_model
+        self.register_as = register_as
+        if rank_zero_only.rank == 0:
+            open_store(tracking_uri, experiment_name, artifact_location)
+        super().__init__(
+            experiment_name=experiment_name,
+            run_name=redact(run_name) if run_name else None,
+            tracking_uri=tracking_uri,
+            tags=redact_values(dict(tags or {})),
+            artifact_location=artifact_location,
+            run_id=run_id,
+        )
+        self.resumed = run_id is not None
+        self.sync_every_n_saves = sync_every_n_saves
+        self.heartbeat_interval_s = heartbeat_interval_s
+        self._heartbeat: Heartbeat | None = None
+        self.system_metrics_interval_s = system_metrics_interval_s
+        self._system_metrics: SystemMetricsMonitor | None = None
+        self._last_steps: dict[str, int] = {}
+        self._saves = 0
+        self._synced_best: str | None = None
+        self._unsynced_last: str | None = None
+        self._artifact_uri: str | None = None
+        self._ended = False
+
+    @property
+    def started(self) -> bool:
+        """Whether the run exists (it is created on first use)."""
+        return self._initialized
+
+    @property
+    def experiment(self) -> Any:
+        """The MLflow client; on first use the run is created or re-opened and starts its heartbeat."""
+        first = not self._initialized
+        client = super().experiment
+        if first and self._initialized:
+            if self.resumed:
+                client.update_run(self._run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+            TrackedRun(client, self._run_id, None).tags(owner_tags())
+            self._heartbeat = Heartbeat(self._tracking_uri, self._run_id, self.heartbeat_interval_s)
+            self._heartbeat.start()
+            if self.system_metrics_interval_s > 0:  # CPU, memory, disk, network; GPU with pynvml
+                self._system_metrics = SystemMetricsMonitor(
+                    self._run_id,
+                    sampling_interval=self.system_metrics_interval_s,
+                    resume_logging=self.resumed,
+                    tracking_uri=self._tracking_uri,
+                )
+                self._system_metrics.start()
+        return client
+
+    @rank_zero_only
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """Log ``metrics`` at ``step``, leaving out those a resumed run already has at this step or later."""
+        if self.resumed:
+            metrics = {key: value for key, value in metrics.items() if (step or 0) > self._last_step(key)}
+            if not metrics:
+                return
+        super().log_metrics(metrics, step)
+
+    def _last_step(self, key: str) -> int:
+        if key not in self._last_steps:
+            history = self.experiment.get_metric_history(self.run_id, key)
+            self._last_steps[key] = max((metric.step for metric in history), default=-1)
+        return self._last_steps[key]
+
+    def after_save_checkpoint(self, checkpoint_callback: ModelCheckpoint) -> None:
+        """Upload the last checkpoint (every ``sync_every_n_saves`` saves) and a new best checkpoint."""
+        self._saves += 1
+        self._unsynced_last = checkpoint_callback.last_model_path or None
+        if self.sync_every_n_saves and self._saves % self.sync_every_n_saves == 0:
+            self._sync_last()
+        best = checkpoint_callback.best_model_path
+        if best and best != self._synced_best and Path(best).is_file():
+            self._upload(best, BEST_ARTIFACT)
+            TrackedRun(self.experiment, self.run_id, None).tags({BEST_CHECKPOINT_TAG: Path(best).name})
+            self._synced_best = best
+
+    def _sync_last(self) -> None:
+        if self._unsynced_last and Path(self._unsynced_last).is_file():
+            self._upload(self._unsynced_last, LAST_ARTIFACT)
+        self._unsynced_last = None
+
+    @rank_zero_only
+    def _upload(self, path: str, artifact: str) -> None:
+        if self._artifact_uri is None:  # fixed for the run: looked up once, not on every save
+            self._artifact_uri = self.experiment.get_run(self.run_id).info.artifact_uri
+        store_checkpoint(self.experiment, self.run_id, self._artifact_uri, path, artifact)
+
+    def finalize(self, status: str = "success") -> None:
+        """Leave the run open: Lightning calls this after each stage, and the run ends in :meth:`end_run`."""
+
+    @rank_zero_only
+    def log_network(self, network: nn.Module, example: torch.Tensor) -> str | None:
+        """Log ``network`` as the run's MLflow model (when ``log_model``); the model's URI."""
+        if not self.log_model:
+            return None
+        return log_network(
+            self._tracking_uri, self.run_id, self.experiment_id, network, example, self.register_as
+        )
+
+    def end_run(self, status: str) -> None:
+        """Upload a last checkpoint not yet uploaded, stop the heartbeat and end the run with ``status``.
+
+        Args:
+            status: ``FINISHED``, ``FAILED`` or ``KILLED``.
+        """
+        if not self._initialized or self._ended:
+            return
+        self._ended = True
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+        if self._system_metrics is not None:
+            self._system_metrics.finish()
+        try:
+            self._sync_last()
+        finally:
+            TrackedRun(self.experiment, self.run_id, self.experiment_id).end(status)
+
+
+@contextlib.contextmanager
+def run_status(logger: MLFlowLogger | None) -> Iterator[None]:
+    """End the logger's run as the block ends (:func:`medae.tracking.tracked_run.ending`).
+
+    An :class:`~medae.errors.Interrupted` learns the run's id, so the message can say how to resume it.
+    """
+    if not isinstance(logger, ResumableMLFlowLogger):
+        yield
+        return
+    try:
+        with ending(logger.end_run):
+            yield
+    except Interrupted as stop:
+        stop.run_id = logger.run_id if logger.started else None
+        raise

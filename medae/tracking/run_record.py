@@ -1,0 +1,178 @@
+"""What every MLflow run records besides metrics: parameters, tags, the config, the data's fingerprint."""
+
+import importlib.metadata
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from lightning import LightningModule
+from lightning.pytorch.loggers import Logger, MLFlowLogger
+from mlflow.data.code_dataset_source import CodeDatasetSource
+from mlflow.data.dataset_source import DatasetSource
+from mlflow.data.dataset_source_registry import resolve_dataset_source
+from mlflow.data.meta_dataset import MetaDataset
+from mlflow.entities import DatasetInput, InputTag
+from mlflow.exceptions import MlflowException
+from mlflow.utils.git_utils import get_git_branch, get_git_commit
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+from omegaconf import DictConfig, OmegaConf
+
+from medae.config.compute_environment import environment_tags
+from medae.data.reconstruction_datamodule import ReconstructionDataModule
+from medae.security.redaction import redact
+from medae.tracking.schema import MODEL_TAG, RESOLVED_CONFIG_ARTIFACT, TASK_TAG, UNRESOLVED_CONFIG_ARTIFACT
+from medae.tracking.store import store_lock
+from medae.tracking.tracked_run import TrackedRun
+
+TRACKED_PACKAGES = ("medae", "torch", "lightning", "monai", "torchmetrics", "hydra-core", "mlflow", "numpy")
+MAX_PARAM_LENGTH = 6000
+DIGEST_LENGTH = 36  # MLflow's limit on a dataset digest
+
+
+def find_mlflow_logger(loggers: Sequence[Logger]) -> MLFlowLogger | None:
+    """The MLflow logger among ``loggers``, if any."""
+    return next((logger for logger in loggers if isinstance(logger, MLFlowLogger)), None)
+
+
+def flatten_config(cfg: DictConfig) -> dict[str, str]:
+    """Resolved config as ``{"model.latent_channels": "8", ...}``, the form MLflow params take.
+
+    Hand-written, not ``MLFlowLogger.log_hyperparams``' flattening: that joins keys with ``/`` and cuts
+    values at 250 characters, where MLflow keeps 6000.
+
+    Example:
+        >>> flatten_config(OmegaConf.create({"a": {"b": 1, "c": [1, 2]}}))
+        {'a.b': '1', 'a.c': '[1, 2]'}
+    """
+    flat: dict[str, str] = {}
+
+    def visit(node: Any, prefix: str) -> None:
+        if isinstance(node, dict) and node:
+            for key, value in node.items():
+                visit(value, f"{prefix}.{key}" if prefix else str(key))
+        else:
+            flat[prefix] = str(node)[:MAX_PARAM_LENGTH]
+
+    visit(OmegaConf.to_container(cfg, resolve=True), "")
+    return flat
+
+
+def data_params(cfg: DictConfig) -> dict[str, str]:
+    """The ``data.*`` entries of :func:`flatten_config`: what makes runs on the same images comparable."""
+    return {key: value for key, value in flatten_config(cfg).items() if key.startswith("data.")}
+
+
+def git_state(directory: Path) -> dict[str, str]:
+    """Commit, branch and dirty flag of the repository holding ``directory`` (empty outside one).
+
+    MLflow's own git helpers, and GitPython (an MLflow dependency) for the uncommitted changes.
+    """
+    commit = get_git_commit(str(directory))
+    if commit is None:
+        return {}
+    from git import Repo
+
+    repository = Repo(directory, search_parent_directories=True)
+    return {
+        "mlflow.source.git.commit": commit,
+        "mlflow.source.git.branch": get_git_branch(str(directory)) or "",
+        "medae.git_dirty": str(repository.is_dirty(untracked_files=True)),
+    }
+
+
+def medae_source_commit() -> dict[str, str]:
+    """The commit of the medae source that runs, when it is a git checkout (an editable install)."""
+    commit = get_git_commit(str(Path(__file__).resolve().parent))
+    return {"medae.source.git.commit": commit} if commit else {}
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages a result depends on, as ``medae.version.<name>`` tags.
+
+    Tags, beside MLflow's run-context tags, so that the runs table filters and sorts by version.
+    """
+    versions = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            versions[f"medae.version.{name}"] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[f"medae.version.{name}"] = "not installed"
+    return versions
+
+
+def dataset_inputs(data: DictConfig, datamodule: ReconstructionDataModule) -> list[DatasetInput]:
+    """One MLflow dataset per split: ``<source>-<split>``, the data's fingerprint as digest, its size.
+
+    The source is the data's ``root`` where it has one, else the registered source's name (the
+    MNI152 template ships with nilearn).
+    """
+    root = data.get("root")
+    source: DatasetSource = CodeDatasetSource({"medae.data": str(data.name)})
+    if root:
+        with warnings.catch_warnings():  # MLflow registers its local source class twice and says so
+            warnings.simplefilter("ignore", UserWarning)
+            source = resolve_dataset_source(str(root))
+    digest = datamodule.fingerprint()[:DIGEST_LENGTH]
+    return [
+        DatasetInput(
+            MetaDataset(source, name=f"{data.name}-{split}", digest=digest)._to_mlflow_entity(),
+            tags=[InputTag(MLFLOW_DATASET_CONTEXT, split), InputTag("medae.samples", str(size))],
+        )
+        for split, size in datamodule.split_sizes().items()
+    ]
+
+
+def record_run_setup(
+    logger: MLFlowLogger,
+    cfg: DictConfig,
+    datamodule: ReconstructionDataModule,
+    module: LightningModule,
+    hydra_dir: Path | None,
+) -> None:
+    """Log the flattened config as params (once), tags, and the config and overrides as artifacts.
+
+    Values inside the job's own output folder (``paths.output_dir``, the checkpoint ``dirpath``,
+    ``trainer.default_root_dir``) differ between every two jobs, so they are ``medae.path.<key>`` tags.
+
+    Everything logged passes through :func:`medae.security.redaction.redact`. A resumed run
+    (``logger.resumed``) keeps the params and config it has and gets fresh environment tags only,
+    since its process and machine may have changed.
+    """
+    client, run_id = logger.experiment, logger.run_id
+    run = TrackedRun(client, run_id, logger.experiment_id)
+    if getattr(logger, "resumed", False):
+        run.tags(environment_tags())
+        return
+    params = flatten_config(cfg)
+    job_paths = {key: value for key, value in params.items() if value.startswith(str(cfg.paths.output_dir))}
+    # per-job folders are tags, so the UI's "diff only" shows only what was chosen differently
+    logger.log_hyperparams({key: redact(value) for key, value in params.items() if key not in job_paths})
+    tags = {
+        **git_state(Path.cwd()),  # the user's repository, when medae runs inside one
+        **medae_source_commit(),
+        **package_versions(),
+        **environment_tags(),
+        "medae.output_dir": str(cfg.paths.output_dir),
+        "medae.data_fingerprint": datamodule.fingerprint(),
+        "medae.split_sizes": str(datamodule.split_sizes()),
+        MODEL_TAG: cfg.model.name,
+        TASK_TAG: str(cfg.get("task_name", "")),
+        "medae.num_parameters": str(sum(p.numel() for p in module.parameters())),
+        "medae.skipped_files": str(len(datamodule.skipped_files)),
+        **{f"medae.path.{key}": value for key, value in job_paths.items()},
+    }
+    run.tags({key: redact(value) for key, value in tags.items()})
+    datasets = dataset_inputs(cfg.data, datamodule)
+    with store_lock(cfg.logger.mlflow.tracking_uri):  # parallel jobs would insert the same dataset twice
+        try:
+            client.log_inputs(run_id, datasets=datasets)
+        except MlflowException:  # a job on another machine inserted it in between: now it is reused
+            client.log_inputs(run_id, datasets=datasets)
+    run.text(redact(OmegaConf.to_yaml(cfg, resolve=True)), RESOLVED_CONFIG_ARTIFACT)
+    run.text(redact(OmegaConf.to_yaml(cfg)), UNRESOLVED_CONFIG_ARTIFACT)
+    if datamodule.skipped_files:
+        run.text("\n".join(datamodule.skipped_files) + "\n", "data/skipped_files.txt")
+    if hydra_dir is not None and hydra_dir.is_dir():
+        for path in sorted(hydra_dir.glob("*.yaml")):
+            run.text(redact(path.read_text()), f"config/hydra/{path.name}")

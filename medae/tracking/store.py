@@ -1,0 +1,150 @@
+"""Opening an MLflow tracking store: it must answer, its schema and experiment are created once.
+
+Several medae processes may start at the same moment on a new sqlite store (a plain command, a
+joblib sweep, a job array). MLflow creates the sqlite schema on first use, and two processes that
+do so together fail ("table ... already exists"). :func:`open_store` creates the schema and the
+experiment under a file lock beside the database, before any logger touches it.
+"""
+
+import contextlib
+import hashlib
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from filelock import FileLock
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from medae.errors import ConfigError
+from medae.tracking.liveness import mark_dead_runs_killed
+
+TRACKING_URI_KEY = "logger.mlflow.tracking_uri"
+SERVER_TIMEOUT_S = 5.0
+LOCK_TIMEOUT_S = 300.0
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI, else None.
+
+    Example:
+        >>> sqlite_path("sqlite:////data/mlflow.db")
+        PosixPath('/data/mlflow.db')
+        >>> sqlite_path("http://127.0.0.1:5000") is None
+        True
+    """
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(unquote(uri[len("sqlite:///") :]))
+
+
+def check_reachable(uri: str) -> None:
+    """Raise a ConfigError unless the store at ``uri`` can be used, within :data:`SERVER_TIMEOUT_S`.
+
+    An HTTP server must answer ``/health``; a sqlite database must lie in an existing folder.
+    """
+    parts = urlparse(uri)
+    if parts.scheme in ("http", "https"):
+        address = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # without user:password
+        try:
+            with urllib.request.urlopen(f"{address.rstrip('/')}/health", timeout=SERVER_TIMEOUT_S):
+                return
+        except urllib.error.HTTPError as error:
+            if error.code in (
+                401,
+                403,
+            ):  # an authenticating server answers, and the client authenticates later
+                return
+            reason = f"HTTP {error.code}"
+        except (urllib.error.URLError, OSError) as error:
+            reason = str(getattr(error, "reason", error))
+        raise ConfigError(
+            TRACKING_URI_KEY,
+            f"no MLflow tracking server answers at {address} within {SERVER_TIMEOUT_S:g} s ({reason}); "
+            "start it, or set MLFLOW_TRACKING_URI to a store that runs",
+        )
+    database = sqlite_path(uri)
+    if database is not None and not database.parent.is_dir():
+        raise ConfigError(
+            TRACKING_URI_KEY,
+            f"the folder {database.parent} of the sqlite store {uri} does not exist; "
+            "create it first (medae creates the database file, not its folder)",
+        )
+
+
+@contextlib.contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Serialise schema and experiment creation for ``uri`` on this machine."""
+    database = sqlite_path(uri)
+    if database is not None:
+        lock_file = database.with_name(database.name + ".lock")
+    else:
+        lock_file = (
+            Path(tempfile.gettempdir()) / f"medae-{hashlib.sha256(uri.encode()).hexdigest()[:16]}.lock"
+        )
+    with FileLock(lock_file, timeout=LOCK_TIMEOUT_S):
+        yield
+
+
+def open_client(uri: str, write: bool = False) -> MlflowClient:
+    """A client of the store at ``uri``, checked first.
+
+    Args:
+        uri: the store.
+        write: the caller writes runs; the sqlite schema is then created or migrated once, under the
+            lock, and runs left RUNNING by processes of this host that are gone are marked KILLED.
+            A reader (``write=False``) changes nothing, and a sqlite store that does not exist is an
+            error rather than a new empty database.
+    """
+    check_reachable(uri)
+    database = sqlite_path(uri)
+    if not write and database is not None and not database.is_file():
+        raise ConfigError(
+            TRACKING_URI_KEY,
+            f"no MLflow store at {uri}; train a model first, or point MEDAE_ROOT or MLFLOW_TRACKING_URI "
+            "at the store",
+        )
+    if not write:
+        return MlflowClient(uri)
+    with store_lock(uri):
+        client = MlflowClient(uri)
+        client.search_experiments(max_results=1)  # creates or migrates the schema
+    mark_dead_runs_killed(client)
+    return client
+
+
+def open_store(uri: str, experiment_name: str, artifact_location: str | None = None) -> str:
+    """Open the store (:func:`open_client`) and create the experiment once; return the experiment id.
+
+    Example:
+        ``open_store("sqlite:///mlflow.db", "medae")`` from any number of processes at once.
+    """
+    client = open_client(uri, write=True)
+    with store_lock(uri):
+        experiment = client.get_experiment_by_name(experiment_name)
+        if experiment is not None and experiment.lifecycle_stage == "deleted":
+            raise ConfigError(
+                "logger.mlflow.experiment_name",
+                f"experiment '{experiment_name}' is deleted in {uri}; restore it "
+                f"(mlflow experiments restore --experiment-id {experiment.experiment_id}) "
+                "or choose another name",
+            )
+        if experiment is None:
+            experiment_id = create_experiment(client, experiment_name, artifact_location)
+        else:
+            experiment_id = experiment.experiment_id
+    return experiment_id
+
+
+def create_experiment(client: MlflowClient, name: str, artifact_location: str | None) -> str:
+    """Create experiment ``name``, or find it when a process on another machine created it meanwhile."""
+    try:
+        return client.create_experiment(name, artifact_location=artifact_location)
+    except MlflowException:
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id

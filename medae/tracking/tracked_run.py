@@ -1,0 +1,125 @@
+"""One MLflow run as medae writes it: metrics, params, tags, figures, text, runs beside it, its end state.
+
+Every command and application writes a run through a :class:`TrackedRun`, which takes its store's client
+explicitly (no process-global tracking URI), and ends runs through :func:`ending`, so FINISHED, FAILED
+and KILLED mean the same everywhere.
+"""
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from matplotlib.figure import Figure
+from mlflow import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+from medae.errors import Interrupted
+from medae.tracking.schema import COMPARED_WITH_TAG, END_REASON_TAG, FAILED, FINISHED, KILLED
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def ending(end: Callable[[str], None]) -> Iterator[None]:
+    """Call ``end`` with the run's final state when the block leaves.
+
+    FINISHED when it completes, KILLED when a signal stopped it (:class:`medae.errors.Interrupted`), FAILED
+    on any other error (which is raised again).
+    """
+    try:
+        yield
+    except Interrupted:
+        end(KILLED)
+        raise
+    except BaseException:
+        end(FAILED)
+        raise
+    end(FINISHED)
+
+
+class TrackedRun:
+    """Metrics, params, tags, figures and the end state of one MLflow run; a no-op without a client.
+
+    Args:
+        client: the store's client, or ``None`` when MLflow logging is off (``logger=none``).
+        run_id: the run to log into; ``None`` for an experiment without a run yet.
+        experiment_id: the run's experiment, where :meth:`compared_run` creates runs beside it.
+
+    Example:
+        >>> TrackedRun(None, None, None).metrics({"test/psnr": 30.0})  # logging off: nothing happens
+    """
+
+    def __init__(self, client: MlflowClient | None, run_id: str | None, experiment_id: str | None) -> None:
+        self.client = client
+        self.run_id = run_id
+        self.experiment_id = experiment_id
+
+    @property
+    def logging(self) -> bool:
+        """Whether calls reach MLflow."""
+        return self.client is not None and self.run_id is not None
+
+    def metrics(self, values: Mapping[str, float], step: int = 0) -> None:
+        """Log each metric at ``step``."""
+        for key, value in values.items():
+            log.debug("%s%s = %.4f", f"[{self.run_id[:8]}] " if self.run_id else "", key, value)
+            if self.logging:
+                self.client.log_metric(self.run_id, key, float(value), step=step)
+
+    def params(self, values: Mapping[str, Any]) -> None:
+        """Log params (values as strings)."""
+        if self.logging:
+            for key, value in values.items():
+                self.client.log_param(self.run_id, key, str(value))
+
+    def tags(self, values: Mapping[str, Any]) -> None:
+        """Set tags (values as strings)."""
+        if self.logging:
+            for key, value in values.items():
+                self.client.set_tag(self.run_id, key, str(value))
+
+    def figure(self, figure: Figure, artifact_file: str) -> None:
+        """Store a matplotlib figure as an artifact of the run, then close it."""
+        import matplotlib.pyplot as plt
+
+        if self.logging:
+            self.client.log_figure(self.run_id, figure, artifact_file)
+        plt.close(figure)
+
+    def text(self, text: str, artifact_file: str) -> None:
+        """Store text (a config, a CSV table, a report) as an artifact of the run."""
+        if self.logging:
+            self.client.log_text(self.run_id, text, artifact_file)
+
+    def end(self, status: str, reason: str | None = None) -> None:
+        """End the run as ``status`` (``FINISHED``, ``FAILED`` or ``KILLED``), with ``reason`` as a tag."""
+        if self.logging:
+            if reason:
+                self.client.set_tag(self.run_id, END_REASON_TAG, reason)
+            self.client.set_terminated(self.run_id, status)
+
+    @contextlib.contextmanager
+    def compared_run(self, run_name: str, tags: Mapping[str, str]) -> Iterator["TrackedRun"]:
+        """A new run in the same experiment, compared with this one, ended as the block ends (:func:`ending`).
+
+        It is tagged ``medae.compared_with`` and nested under this run (MLflow's parent tag), so the UI
+        groups an autoencoder run with its baselines.
+        """
+        if not self.client:
+            yield TrackedRun(None, None, None)
+            return
+        linked = {COMPARED_WITH_TAG: self.run_id, MLFLOW_PARENT_RUN_ID: self.run_id} if self.run_id else {}
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags={**linked, **tags})
+        compared = TrackedRun(self.client, run.info.run_id, self.experiment_id)
+        with ending(compared.end):
+            yield compared
+
+    def baseline(
+        self, application: str, method: str, params: Mapping[str, Any], metrics: Mapping[str, float]
+    ) -> None:
+        """Log a classical method's params and metrics as a run beside this one, tagged for filtering."""
+        tags = {"medae.application": application, "medae.method": method, "medae.model": f"baseline:{method}"}
+        with self.compared_run(f"baseline:{method}", tags) as run:
+            run.params({**params, "method": method})
+            run.metrics(metrics)
