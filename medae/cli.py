@@ -27,7 +27,7 @@ commands:
   reproduce  re-train an MLflow run from its logged config and compare: medae reproduce RUN_ID
              [--allow-data-change]
   resume     continue an interrupted run in the same MLflow run: medae resume RUN_ID
-  runs       list the store's runs with their real state: medae runs [--experiment NAME]
+  runs       list the store's runs (reads only): medae runs [--experiment NAME] [--repair]
   models     list the autoencoder variants and their options (model=<name>)
   data       list the data sources and their options (data=<name>)
   applications

@@ -2,7 +2,7 @@
 
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 Result = TypeVar("Result")
@@ -25,6 +25,21 @@ class ConfigError(MedaeError, ValueError):
     def __init__(self, key: str, problem: str) -> None:
         super().__init__(f"{key}: {problem}")
         self.key = key
+
+
+def check_choices(key: str, chosen: Iterable[str], allowed: Iterable[str], what: str = "value") -> None:
+    """Raise a ConfigError naming the first of ``chosen`` that is not in ``allowed``, and listing those.
+
+    Example:
+        >>> check_choices("data.augmentation", ["flip", "rotate"], ["flip", "gamma"])
+        Traceback (most recent call last):
+        ...
+        medae.errors.ConfigError: data.augmentation: unknown value 'rotate'; allowed: flip, gamma
+    """
+    allowed = list(allowed)
+    unknown = sorted(set(chosen) - set(allowed))
+    if unknown:
+        raise ConfigError(key, f"unknown {what} '{unknown[0]}'; allowed: {', '.join(allowed)}")
 
 
 class DataError(MedaeError, ValueError):

@@ -13,8 +13,6 @@ from torchmetrics import Metric, MetricCollection
 from torchmetrics.functional.image import structural_similarity_index_measure
 from torchmetrics.image import PeakSignalNoiseRatio
 
-QUALITY_KEYS = ("psnr", "ssim", "psnr_fg", "ssim_fg")
-
 
 def per_image_mean(values: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean of ``values`` ``(N, C, *spatial)`` over each image's mask; and which images have mask pixels."""

@@ -44,6 +44,38 @@ def compose_config(config_name: str, overrides: list[str], root: Path) -> DictCo
     return cfg
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """A test outside the ``slow`` tier fails when it (or a fixture it sets up) starts a process or fits.
+
+    ``make test-fast`` is the tier a contributor runs on every change; this keeps it honest. Module-scoped
+    fixtures count for the first test that sets them up, which under ``-m "not slow"`` is a fast one.
+    """
+    if item.get_closest_marker("slow"):
+        yield
+        return
+    import lightning
+
+    def refuse(what: str) -> Callable[..., None]:
+        def fail(*args: object, **kwargs: object) -> None:
+            pytest.fail(f"{what} in a test outside the slow tier: mark it @pytest.mark.slow")
+
+        return fail
+
+    patches = [
+        (subprocess.Popen, "__init__", "a process started"),
+        (lightning.Trainer, "fit", "a model fitted"),
+    ]
+    originals = [getattr(owner, name) for owner, name, _ in patches]
+    for owner, name, what in patches:
+        setattr(owner, name, refuse(what))
+    try:
+        yield
+    finally:
+        for (owner, name, _), original in zip(patches, originals, strict=True):
+            setattr(owner, name, original)
+
+
 def tracking_uri(root: Path) -> str:
     return f"sqlite:///{root}/mlflow.db"
 

@@ -35,7 +35,19 @@ def test_targets_are_judged_from_the_figures():
         "disk_rss_growth_mb": 30.0,
         "disk_max_data_wait_fraction": 0.12,
     }
+    results["overhead"]["medae_images_per_s"] = 920.0
+    results["cli_startup"] = {
+        "models": {"median_s": 0.3, "heavy_imports": []},
+        "runs": {"median_s": 2.1, "heavy_imports": []},
+        "data": {"median_s": 0.4, "heavy_imports": ["torch"]},
+    }
     judged = {t.name: t for t in targets(results)}
+    floor = judged["medae against the bare Lightning floor"]
+    assert not floor.met and floor.measured == "0.939"  # 920 / 980
+    assert judged["medae models start-up"].met and judged["medae models start-up"].measured == "0.30 s"
+    assert not judged["medae runs start-up"].met and "MLflow" in judged["medae runs start-up"].limit
+    assert judged["medae data start-up"].measured == "0.40 s, imports torch"
+    assert not judged["medae data start-up"].met
     assert not judged["pipeline overhead"].met and judged["pipeline overhead"].measured == "0.960"
     assert "reaches 0.980 of bare; medae reaches 0.980 of that" in judged["pipeline overhead"].limit
     assert judged["cold reads (nifti)"].met and not judged["cold reads (dicom)"].met
@@ -73,6 +85,8 @@ def test_quick_benchmark_writes_json_and_markdown(tmp_path):
     assert results["environment"]["quick"] is True and results["environment"]["cpu_cores"] >= 1
     assert {t["name"] for t in results["targets"]} == {
         "pipeline overhead",
+        "medae against the bare Lightning floor",
+        *(f"medae {command} start-up" for command in ("--help", "models", "data", "applications", "runs")),
         "data wait (default settings)",
         "denoising PSNR at sigma 0.1",
         "denoising time at sigma 0.1",
@@ -103,6 +117,7 @@ def test_quick_benchmark_writes_json_and_markdown(tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert report == markdown(results)
     assert "## Targets" in report and "## 7. Sweep throughput" in report and "## 8. GPU readiness" in report
-    assert "## 9. Larger than memory" in report
+    assert "## 9. Larger than memory" in report and "## 0. Command start-up" in report
+    assert all(not figures["heavy_imports"] for figures in results["cli_startup"].values())
     conv = results["storage"]["conv"]
     assert conv["checkpoints_if_copied_mb"] == pytest.approx(2 * conv["checkpoints_mb"], rel=0.01)

@@ -118,8 +118,16 @@ def test_unknown_group_option_lists_every_option():
     assert set(allowed.split(", ")) == {option for group, option in group_options() if group == "model"}
 
 
-def test_good_overrides_pass():
-    check_overrides(CONFIG_DIR, "train", ["model.latent_channels=16", "optim.lr=1e-3,3e-4", "debug=limit"])
+def test_good_overrides_pass_and_compose_the_first_job():
+    cfg = check_overrides(
+        CONFIG_DIR, "train", ["model.latent_channels=16", "optim.lr=1e-3,3e-4", "debug=limit"]
+    )
+    assert (cfg.model.latent_channels, cfg.optim.lr) == (16, 1e-3)  # a sweep is checked on its first job
+    assert (cfg.trainer.max_epochs, cfg.trainer.limit_train_batches, cfg.trainer.limit_test_batches) == (
+        2,
+        3,
+        2,
+    )
 
 
 def repeated_defaults(yaml_file: Path, base: dict) -> dict:

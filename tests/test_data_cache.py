@@ -119,6 +119,7 @@ def test_bad_cache_settings_are_refused(volumes):
         FolderDataModule(root=str(volumes), cache="disk")
 
 
+@pytest.mark.slow
 def test_medae_train_on_volumes_with_the_disk_cache(volumes, tmp_path):
     overrides = [
         "data=nifti",

@@ -126,6 +126,7 @@ def test_held_out_subject_is_an_evaluation_set_with_its_own_noise():
     assert torch.equal(brain.input, again.input)  # noise fixed per sample
 
 
+@pytest.mark.slow
 @needs_colin27
 def test_training_run_logs_foreground_metrics_on_test_and_on_colin27(tmp_path):
     cfg = compose_config("train", [*FAST_RUN, f"paths.colin27_dir={COLIN27}"], tmp_path)

@@ -183,6 +183,7 @@ def test_a_new_application_is_one_module_and_one_yaml(tmp_path):
     assert 0 < run.data.metrics["error_quantile/autoencoder"] < 1
 
 
+@pytest.mark.slow
 def test_an_extension_that_cannot_be_imported_is_named(tmp_path):
     result = medae(["train", "model=tiny"], tmp_path, MEDAE_EXTENSIONS="tiny.no_such_module")
     assert result.returncode == 2

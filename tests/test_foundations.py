@@ -175,6 +175,7 @@ def test_compat_mlflow_tracking_uri_is_restored(tmp_path):
     assert mlflow.get_tracking_uri() == before
 
 
+@pytest.mark.slow
 def test_importing_medae_packages_registers_nothing_and_leaves_sys_path_alone():
     script = (
         "import sys\npath = list(sys.path)\n"

@@ -20,6 +20,7 @@ def registered_run(tmp_path_factory):
     return root, train(cfg)
 
 
+@pytest.mark.slow
 def test_run_logs_its_best_network_as_an_mlflow_model(registered_run):
     root, result = registered_run
     client = mlflow.MlflowClient(tracking_uri(root))
@@ -38,6 +39,7 @@ def test_run_logs_its_best_network_as_an_mlflow_model(registered_run):
     assert version.run_id == result.run_id
 
 
+@pytest.mark.slow
 def test_references_resolve_to_the_runs_best_checkpoint_fetched_once(registered_run, tmp_path):
     root, result = registered_run
     uri = tracking_uri(root)
@@ -52,6 +54,7 @@ def test_references_resolve_to_the_runs_best_checkpoint_fetched_once(registered_
         resolve_checkpoint("models:/brain-ae/7", uri, tmp_path)
 
 
+@pytest.mark.slow
 def test_eval_and_encode_take_a_registered_model(registered_run, make_config, tmp_path):
     root, result = registered_run
     store = tracking_uri(root)

@@ -210,6 +210,7 @@ def test_reproduce_stops_when_the_data_changed(tmp_path):
     assert "reproduced run" in allowed.stdout
 
 
+@pytest.mark.slow
 def test_unreachable_tracking_server_stops_within_15_s_and_writes_nothing(tmp_path):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -241,6 +242,7 @@ def test_unreachable_tracking_server_stops_within_15_s_and_writes_nothing(tmp_pa
         ),
     ],
 )
+@pytest.mark.slow
 def test_bad_input_ends_in_one_line_with_exit_2_and_no_run(tmp_path, args, env, line):
     done = medae(["train", "debug=limit", "data.image_size=32", *args], tmp_path, **env)
     assert done.returncode == 2, done.stderr[-3000:]
@@ -264,6 +266,7 @@ def test_any_trainer_argument_is_a_typed_key(make_config):
     )
 
 
+@pytest.mark.slow
 def test_dead_runs_are_marked_killed_and_live_ones_are_not(tmp_path, capsys):
     uri = tracking_uri(tmp_path)
     client = open_client(uri, write=True)

@@ -72,6 +72,7 @@ def test_a_logged_config_that_names_an_untrusted_target_is_refused(trained_run, 
     assert stolen.read_text() == config.read_text()
 
 
+@pytest.mark.slow
 def test_a_checkpoint_whose_pickle_runs_code_is_refused(tmp_path):
     marker = tmp_path / "code-ran"
     checkpoint = tmp_path / "hostile.ckpt"
@@ -88,6 +89,7 @@ def test_a_checkpoint_whose_pickle_runs_code_is_refused(tmp_path):
     assert marker.exists()
 
 
+@pytest.mark.slow
 def test_medae_checkpoints_load_with_the_safe_unpickler(trained_run, tmp_path):
     (checkpoint,) = (tmp_path / "outputs").rglob("last.ckpt")
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
@@ -105,6 +107,7 @@ def write_nifti_bomb(path: Path, shape: tuple[int, ...]) -> None:
         stream.write(header.binaryblock + b"\0" * 4 + b"\0" * 64)
 
 
+@pytest.mark.slow
 def test_a_nifti_bomb_is_refused_before_decompression(tmp_path):
     folder = tmp_path / "volumes"
     folder.mkdir()
@@ -148,6 +151,7 @@ def scanned_text(client: mlflow.MlflowClient, run_id: str, folder: Path) -> str:
     return "\n".join(parts)
 
 
+@pytest.mark.slow
 def test_no_secret_reaches_params_tags_artifacts_or_checkpoints(make_config, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", PASSWORD)
     cfg = make_config(

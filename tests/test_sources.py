@@ -243,7 +243,7 @@ def test_pneumoniamnist_label_filter_can_spare_the_test_split():
     )
     data.setup()
     assert data.split_sizes() == {"train": 1213, "val": 135, "test": 624}
-    with pytest.raises(ConfigError, match="data.labels_in: unknown split tset"):
+    with pytest.raises(ConfigError, match="data.labels_in: unknown split 'tset'; allowed: train, val, test"):
         MedMNISTDataModule(root=str(PNEUMONIAMNIST.parent), labels=(0,), labels_in=("tset",))
 
 
@@ -386,6 +386,7 @@ def test_2d_file_among_volumes_is_refused_for_3d_training(tmp_path):
 # --- through the pipeline ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_skipped_files_are_logged_to_mlflow(make_config, tmp_path):
     write_grey_images(tmp_path / "data", 12, size=32)
     bad_file("nan", tmp_path / "data")
@@ -414,6 +415,7 @@ SOURCES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", sorted(SOURCES))
 def test_every_source_trains(make_config, tmp_path, source):
     if source == "medmnist" and not PNEUMONIAMNIST.is_file():
@@ -429,6 +431,7 @@ def test_every_source_trains(make_config, tmp_path, source):
     assert np.isfinite(result.metrics["test/psnr"]) and result.metrics["test/psnr"] > 0
 
 
+@pytest.mark.slow
 def test_symmetric_normalisation_trains_and_refuses_bce(make_config, tmp_path):
     write_grey_images(tmp_path / "data", 6, size=32)
     overrides = [

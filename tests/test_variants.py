@@ -19,6 +19,7 @@ def model_overrides(name: str) -> list[str]:
     return [f"model={name}", *(f"model.{key}={value}" for key, value in SMALL_OPTIONS.get(name, {}).items())]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(MODELS))
 @pytest.mark.parametrize("spatial_dims", [2, 3])
 def test_every_variant_trains_through_the_pipeline(make_config, name, spatial_dims):
@@ -35,6 +36,7 @@ def test_every_variant_trains_through_the_pipeline(make_config, name, spatial_di
     assert result.metrics["test/psnr"] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["mse", "l1", "bce", "ssim"])
 def test_every_loss_option_trains(make_config, loss):
     result = train(make_config("debug=fast_dev_run", "logger=none", "loss.mse=0", f"loss.{loss}=1"))
@@ -42,6 +44,7 @@ def test_every_loss_option_trains(make_config, loss):
     assert result.metrics["train/loss"] == pytest.approx(result.metrics[f"train/loss_{loss}"], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_weighted_loss_sum_trains(make_config):
     result = train(make_config("debug=fast_dev_run", "logger=none", "loss.mse=1", "loss.ssim=0.5"))
     expected = result.metrics["train/loss_mse"] + 0.5 * result.metrics["train/loss_ssim"]
@@ -93,6 +96,7 @@ def vae(**options):
     return build_module(model, {"mse": 1.0}, ADAM, None, (0.0, 1.0))
 
 
+@pytest.mark.slow
 def test_vae_kl_is_positive_and_overfitting_one_batch_lowers_the_loss(mni_batch):
     torch.manual_seed(0)
     module = vae()
@@ -126,6 +130,7 @@ def test_vae_kl_weight_warms_up_linearly():
     assert weights == [1.0, 2.0, 3.0, 4.0, 4.0, 4.0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("penalty", "weight"), [("l1", 0.1), ("kl", 5.0)])
 def test_sparsity_penalty_makes_the_code_sparser_and_still_reconstructs(mni_batch, penalty, weight):
     def train_sparse(sparsity_weight: float) -> tuple[float, list[float]]:
@@ -174,6 +179,7 @@ def test_bce_is_refused_for_data_outside_unit_range():
         build_module({"name": "conv", "image_size": 32}, {"bce": 1.0}, ADAM, None, (-1.0, 1.0))
 
 
+@pytest.mark.slow
 def test_vqvae_codebook_does_not_collapse_at_the_default_learning_rate(mni_batch):
     # MONAI's default normal init collapses to one code (perplexity 1.0 here); kaiming_uniform keeps ~2
     torch.manual_seed(0)

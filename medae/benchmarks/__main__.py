@@ -10,6 +10,7 @@ from pathlib import Path
 import lightning as L
 
 from medae.benchmarks import (
+    cli_startup,
     compression,
     data_pipeline,
     denoising,
@@ -38,6 +39,7 @@ def run(output: Path, quick: bool) -> dict:
     results: dict = {"environment": environment(SEED, quick)}
     with tempfile.TemporaryDirectory(prefix="medae-bench-") as scratch:
         work = Path(scratch)
+        results["cli_startup"] = cli_startup.measure(work, quick)
         results["overhead"] = overhead.measure(
             steps=40 if quick else 200, repeats=1 if quick else 3, workdir=work
         )

@@ -8,21 +8,18 @@ import lightning as L
 from omegaconf import DictConfig, open_dict
 
 from medae.bootstrap import bootstrap
+from medae.commands.session import session
 from medae.config.run_parts import (
     CONFIG_DIR,
-    build_loggers,
     checkpoint_data_config,
     hydra_output_dir,
     name_mlflow_run,
 )
-from medae.config.trainer_options import build_trainer
 from medae.data.registry import build_datamodule
 from medae.errors import exit_on_user_error
 from medae.models.registry import load_module
-from medae.recovery.signals import StopSignals
 from medae.tracking.logged_model import resolve_checkpoint
-from medae.tracking.logger import run_status
-from medae.tracking.run_record import find_mlflow_logger, record_run_setup
+from medae.tracking.run_record import record_run_setup
 
 bootstrap()  # the launcher entry: job processes of parallel launchers and DDP ranks start here
 
@@ -41,17 +38,15 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     datamodule = build_datamodule(data_cfg)
     datamodule.setup()
     name_mlflow_run(cfg, f"eval:{module.registry_name}:{Path(ckpt_path).name}")
-    trainer = build_trainer(cfg.trainer, logger=build_loggers(cfg) or False, callbacks=[])
-    mlflow_logger = find_mlflow_logger(trainer.loggers)
-    with run_status(mlflow_logger), StopSignals(trainer):
-        if mlflow_logger is not None:
+    with session(cfg, callbacks=[]) as run:
+        if run.mlflow_logger is not None:
             run_cfg = cfg.copy()
             with open_dict(run_cfg):
                 run_cfg.data = data_cfg
                 run_cfg.model = module.hparams.model
-            record_run_setup(mlflow_logger, run_cfg, datamodule, module, hydra_output_dir())
-        (metrics,) = trainer.test(module, datamodule=datamodule)
-    return {key: float(value) for key, value in metrics.items()}
+            record_run_setup(run.mlflow_logger, run_cfg, datamodule, module, hydra_output_dir())
+        per_loader = run.trainer.test(module, datamodule=datamodule)  # one dict per evaluation set
+    return {key: float(value) for metrics in per_loader for key, value in metrics.items()}
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")

@@ -12,27 +12,24 @@ from medae.applications.parts.context import ApplicationContext
 from medae.applications.parts.registry import build_application
 from medae.applications.parts.requirements import application_name, needed_capabilities
 from medae.bootstrap import bootstrap
+from medae.commands.session import session
 from medae.config.compute_environment import apply_num_threads
 from medae.config.run_parts import (
     CONFIG_DIR,
     absolute_data_paths,
     build_callbacks,
-    build_loggers,
     hydra_output_dir,
     hydra_overrides_name,
     name_mlflow_run,
     to_plain,
 )
-from medae.config.trainer_options import build_trainer
 from medae.data.registry import build_datamodule
 from medae.errors import DataError, exit_on_user_error
 from medae.models.registry import build_module, require
-from medae.recovery.signals import StopSignals
 from medae.recovery.slurm_requeue import continue_requeued_run
 from medae.security.redaction import redact_values
 from medae.security.safe_checkpoint import check_checkpoint
-from medae.tracking.logger import run_status
-from medae.tracking.run_record import find_mlflow_logger, record_run_setup
+from medae.tracking.run_record import record_run_setup
 from medae.tracking.sweep_parent import record_sweep_job
 
 bootstrap()  # the launcher entry: job processes of parallel launchers and DDP ranks start here
@@ -109,12 +106,8 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
     if cfg.compile:
         module.network = torch.compile(module.network)
     name_mlflow_run(cfg, default_run_name(cfg))
-    loggers = build_loggers(cfg)
-    trainer = build_trainer(
-        cfg.trainer, callbacks=build_callbacks(cfg, bool(loggers)), logger=loggers or False
-    )
-    mlflow_logger = find_mlflow_logger(trainer.loggers)
-    with run_status(mlflow_logger), StopSignals(trainer) as stop:
+    with session(cfg, build_callbacks(cfg, with_loggers=bool(cfg.get("logger")))) as run:
+        trainer, mlflow_logger, stop = run.trainer, run.mlflow_logger, run.stop
         if mlflow_logger is not None:
             record_run_setup(mlflow_logger, cfg, datamodule, module, hydra_output_dir())
             record_sweep_job(mlflow_logger, cfg.logger.mlflow.tracking_uri)

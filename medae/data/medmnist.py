@@ -13,7 +13,7 @@ from medae.data.intensity import DEFAULT_ZSCORE_CLIP, intensity_transform, value
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
 from medae.data.registry import DATA_SOURCES
 from medae.data.slab_split import SPLITS
-from medae.errors import ConfigError, DataError
+from medae.errors import ConfigError, DataError, check_choices
 
 SIZES = (28, 64, 128, 224)
 MAX_GREY = 255.0
@@ -85,9 +85,7 @@ class MedMNISTDataModule(ReconstructionDataModule):
         self.size = size
         self.download = download
         self.labels = tuple(labels) if labels is not None else None
-        unknown = sorted(set(labels_in) - set(SPLITS))
-        if unknown:
-            raise ConfigError("data.labels_in", f"unknown split {unknown[0]}; allowed: {', '.join(SPLITS)}")
+        check_choices("data.labels_in", labels_in, SPLITS, what="split")
         self.labels_in = tuple(labels_in)
         self.scale = intensity_transform(normalization, per_image=per_image_scaling)
         self.value_range = value_range(normalization, DEFAULT_ZSCORE_CLIP)

@@ -15,7 +15,7 @@ from medae.data.intensity import FOREGROUND_LEVEL
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
 from medae.data.registry import DATA_SOURCES
 from medae.data.slab_split import DROPPED, SPLITS, slab_assignment
-from medae.errors import ConfigError, DataError
+from medae.errors import ConfigError, DataError, check_choices
 
 log = logging.getLogger(__name__)
 # tissue classes of `tissue_labels`: 0 background and CSF, 1 grey matter, 2 white matter
@@ -156,11 +156,7 @@ class MNI152DataModule(ReconstructionDataModule):
         self.slab_gap = slab_gap
         self.block_size = block_size
         self.tissue_labels = tissue_labels
-        unknown = sorted(set(held_out) - set(COLIN27_FILES))
-        if unknown:
-            raise ConfigError(
-                "data.held_out", f"unknown set '{unknown[0]}'; allowed: {', '.join(COLIN27_FILES)}"
-            )
+        check_choices("data.held_out", held_out, COLIN27_FILES, what="set")
         if held_out_stride < 1:
             raise ConfigError("data.held_out_stride", f"must be >= 1, got {held_out_stride}")
         self.held_out_kinds = tuple(held_out)

@@ -29,7 +29,7 @@ from medae.data.intensity import FOREGROUND_LEVEL
 from medae.data.noise import NOISE_MODELS
 from medae.data.noisy_pairs import NoisyPairs
 from medae.data.slab_split import SPLITS
-from medae.errors import ConfigError, DataError
+from medae.errors import ConfigError, DataError, check_choices
 
 TEST_NOISE_OFFSET = 1_000_000
 TEST_SET = "test"
@@ -139,11 +139,7 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         self.test_fraction = test_fraction
         self.split_seed = split_seed
         self.balance_classes = balance_classes
-        unknown = sorted(set(augmentation) - set(AUGMENTATIONS))
-        if unknown:
-            raise ConfigError(
-                "data.augmentation", f"unknown '{unknown[0]}'; allowed: {', '.join(AUGMENTATIONS)}"
-            )
+        check_choices("data.augmentation", augmentation, AUGMENTATIONS)
         self.augmentation = tuple(augmentation)
         if cache not in CACHE_MODES:
             raise ConfigError("data.cache", f"unknown '{cache}'; allowed: {', '.join(CACHE_MODES)}")

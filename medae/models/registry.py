@@ -32,17 +32,15 @@ def require(model: str, capabilities: Iterable[type], application: str) -> None:
             raise CapabilityError(model, application, capability.__name__, variants_with(capability))
 
 
-def build_module(
-    model: Mapping[str, Any],
-    loss: Mapping[str, float],
-    optim: Mapping[str, Any],
-    scheduler: Mapping[str, Any] | None,
-    value_range: tuple[float, float],
-    train_quality_interval: int = 10,
-) -> "AutoencoderModule":
-    """Build the LightningModule that ``model.name`` selects."""
+def build_module(model: Mapping[str, Any], *args: Any, **kwargs: Any) -> "AutoencoderModule":
+    """Build the LightningModule that ``model.name`` selects; the other arguments are its constructor's.
+
+    Example:
+        ``build_module({"name": "vae"}, {"mse": 1.0}, optim, None, (0.0, 1.0))`` builds a
+        :class:`~medae.models.vae.lightning_model.VaeModule` (see :class:`AutoencoderModule` for the rest).
+    """
     module_class, _ = MODELS.build(model)
-    return module_class(model, loss, optim, scheduler, value_range, train_quality_interval)
+    return module_class(model, *args, **kwargs)
 
 
 def load_module(ckpt_path: str | Path, trust: bool = False) -> "AutoencoderModule":

@@ -66,8 +66,3 @@ class StridedEncoderConfig(NetworkConfig):
             "norm": self.norm,
             "dropout": self.dropout,
         }
-
-    @property
-    def bottleneck_size(self) -> int:
-        """Side length of the encoder's output."""
-        return self.image_size // prod(self.strides)

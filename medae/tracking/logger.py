@@ -88,6 +88,8 @@ class ResumableMLFlowLogger(MLFlowLogger):
             run_id=run_id,
         )
         self.resumed = run_id is not None
+        self.store = tracking_uri
+        self._started = False
         self.sync_every_n_saves = sync_every_n_saves
         self.heartbeat_interval_s = heartbeat_interval_s
         self._heartbeat: Heartbeat | None = None
@@ -102,26 +104,27 @@ class ResumableMLFlowLogger(MLFlowLogger):
 
     @property
     def started(self) -> bool:
-        """Whether the run exists (it is created on first use)."""
-        return self._initialized
+        """Whether the run exists (it is created on first use, by rank 0)."""
+        return self._started
 
     @property
     def experiment(self) -> Any:
         """The MLflow client; on first use the run is created or re-opened and starts its heartbeat."""
-        first = not self._initialized
         client = super().experiment
-        if first and self._initialized:
+        if not self._started and rank_zero_only.rank == 0:  # other ranks get Lightning's dummy
+            self._started = True
+            run_id = self.run_id
             if self.resumed:
-                client.update_run(self._run_id, status=RunStatus.to_string(RunStatus.RUNNING))
-            TrackedRun(client, self._run_id, None).tags(owner_tags())
-            self._heartbeat = Heartbeat(self._tracking_uri, self._run_id, self.heartbeat_interval_s)
+                client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+            TrackedRun(client, run_id, None).tags(owner_tags())
+            self._heartbeat = Heartbeat(self.store, run_id, self.heartbeat_interval_s)
             self._heartbeat.start()
             if self.system_metrics_interval_s > 0:  # CPU, memory, disk, network; GPU with pynvml
                 self._system_metrics = SystemMetricsMonitor(
-                    self._run_id,
+                    run_id,
                     sampling_interval=self.system_metrics_interval_s,
                     resume_logging=self.resumed,
-                    tracking_uri=self._tracking_uri,
+                    tracking_uri=self.store,
                 )
                 self._system_metrics.start()
         return client
@@ -172,9 +175,7 @@ class ResumableMLFlowLogger(MLFlowLogger):
         """Log ``network`` as the run's MLflow model (when ``log_model``); the model's URI."""
         if not self.log_model:
             return None
-        return log_network(
-            self._tracking_uri, self.run_id, self.experiment_id, network, example, self.register_as
-        )
+        return log_network(self.store, self.run_id, self.experiment_id, network, example, self.register_as)
 
     def end_run(self, status: str) -> None:
         """Upload a last checkpoint not yet uploaded, stop the heartbeat and end the run with ``status``.
@@ -182,7 +183,7 @@ class ResumableMLFlowLogger(MLFlowLogger):
         Args:
             status: ``FINISHED``, ``FAILED`` or ``KILLED``.
         """
-        if not self._initialized or self._ended:
+        if not self._started or self._ended:
             return
         self._ended = True
         if self._heartbeat is not None:
