@@ -18,10 +18,8 @@ from medae.config.compute_environment import recorded_threads
 from medae.errors import exit_on_user_error
 from medae.security.trusted_targets import Trust, add_trust_flags, check_trusted
 from medae.tracking.logged_run import fetch_run, logged_config
-from medae.tracking.schema import root_dir, store_uri
+from medae.tracking.schema import FINGERPRINT_TAG, root_dir, store_uri
 from medae.tracking.store import open_client
-
-FINGERPRINT_TAG = "medae.data_fingerprint"
 
 
 @dataclass

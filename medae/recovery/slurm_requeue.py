@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 from medae.recovery.continuation import continuation_config, count_resume
 from medae.tracking.liveness import slurm_job
-from medae.tracking.schema import KILLED, SLURM_JOB_TAG
+from medae.tracking.schema import KILLED, OUTPUT_DIR_TAG, SLURM_JOB_TAG
 from medae.tracking.store import open_client
 from medae.tracking.tracked_run import TrackedRun
 
@@ -33,7 +33,7 @@ def unfinished_run(client: MlflowClient, job: str, output_dir: str) -> Run | Non
     experiments = [experiment.experiment_id for experiment in client.search_experiments()]
     query = f"tags.`{SLURM_JOB_TAG}` = '{job}' and attributes.status != 'FINISHED'"
     runs = client.search_runs(experiments, filter_string=query, order_by=["attributes.start_time DESC"])
-    return next((run for run in runs if run.data.tags.get("medae.output_dir") == output_dir), None)
+    return next((run for run in runs if run.data.tags.get(OUTPUT_DIR_TAG) == output_dir), None)
 
 
 def continue_requeued_run(cfg: DictConfig) -> DictConfig:

@@ -86,8 +86,7 @@ class Heartbeat:
     """
 
     def __init__(self, tracking_uri: str, run_id: str, interval_s: float = HEARTBEAT_INTERVAL_S) -> None:
-        self.client = MlflowClient(tracking_uri)
-        self.run_id = run_id
+        self.run = TrackedRun(MlflowClient(tracking_uri), run_id, None)
         self.interval_s = interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="medae-heartbeat", daemon=True)
@@ -105,9 +104,9 @@ class Heartbeat:
     def _beat(self) -> None:
         while not self._stop.wait(self.interval_s):
             try:
-                self.client.set_tag(self.run_id, HEARTBEAT_TAG, f"{time.time():.0f}")
+                self.run.tags({HEARTBEAT_TAG: f"{time.time():.0f}"})
             except Exception as error:  # a store that is briefly away must not end training
-                print(f"medae: warning: heartbeat of run {self.run_id} failed: {error}", file=sys.stderr)
+                print(f"medae: warning: heartbeat of run {self.run.run_id} failed: {error}", file=sys.stderr)
 
 
 def running_runs(client: MlflowClient) -> Iterable[tuple[Run, str]]:

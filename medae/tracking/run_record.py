@@ -21,7 +21,14 @@ from omegaconf import DictConfig, OmegaConf
 from medae.config.compute_environment import environment_tags
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
 from medae.security.redaction import redact
-from medae.tracking.schema import MODEL_TAG, RESOLVED_CONFIG_ARTIFACT, TASK_TAG, UNRESOLVED_CONFIG_ARTIFACT
+from medae.tracking.schema import (
+    FINGERPRINT_TAG,
+    MODEL_TAG,
+    OUTPUT_DIR_TAG,
+    RESOLVED_CONFIG_ARTIFACT,
+    TASK_TAG,
+    UNRESOLVED_CONFIG_ARTIFACT,
+)
 from medae.tracking.store import store_lock
 from medae.tracking.tracked_run import TrackedRun
 
@@ -153,8 +160,8 @@ def record_run_setup(
         **medae_source_commit(),
         **package_versions(),
         **environment_tags(),
-        "medae.output_dir": str(cfg.paths.output_dir),
-        "medae.data_fingerprint": datamodule.fingerprint(),
+        OUTPUT_DIR_TAG: str(cfg.paths.output_dir),
+        FINGERPRINT_TAG: datamodule.fingerprint(),
         "medae.split_sizes": str(datamodule.split_sizes()),
         MODEL_TAG: cfg.model.name,
         TASK_TAG: str(cfg.get("task_name", "")),

@@ -15,7 +15,16 @@ from mlflow import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from medae.errors import Interrupted
-from medae.tracking.schema import COMPARED_WITH_TAG, END_REASON_TAG, FAILED, FINISHED, KILLED
+from medae.tracking.schema import (
+    APPLICATION_TAG,
+    COMPARED_WITH_TAG,
+    END_REASON_TAG,
+    FAILED,
+    FINISHED,
+    KILLED,
+    METHOD_TAG,
+    MODEL_TAG,
+)
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +128,7 @@ class TrackedRun:
         self, application: str, method: str, params: Mapping[str, Any], metrics: Mapping[str, float]
     ) -> None:
         """Log a classical method's params and metrics as a run beside this one, tagged for filtering."""
-        tags = {"medae.application": application, "medae.method": method, "medae.model": f"baseline:{method}"}
+        tags = {APPLICATION_TAG: application, METHOD_TAG: method, MODEL_TAG: f"baseline:{method}"}
         with self.compared_run(f"baseline:{method}", tags) as run:
             run.params({**params, "method": method})
             run.metrics(metrics)

@@ -11,6 +11,7 @@ from medae.applications.parts.split_tensors import SplitTensors, stack_batches
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
 from medae.models.autoencoder_module import AutoencoderModule
 from medae.tracking.run_record import data_params
+from medae.tracking.schema import APPLICATION_TAG, METHOD_TAG
 from medae.tracking.tracked_run import TrackedRun
 
 
@@ -72,4 +73,4 @@ class ApplicationContext:
 
     def method_tags(self, application: str, method: str) -> dict[str, str]:
         """Tags that let the MLflow UI filter one application's runs by method."""
-        return {"medae.application": application, "medae.method": method}
+        return {APPLICATION_TAG: application, METHOD_TAG: method}
