@@ -1,17 +1,16 @@
-"""The ``medae`` command: train, eval, reproduce, models."""
+"""The ``medae`` command: train, eval, reproduce, resume, runs and the catalogs.
+
+It imports only the standard library at the top: ``medae --help`` and the catalogs answer without torch,
+Lightning or MLflow, and each command imports what it needs when it runs.
+"""
 
 import importlib
-import importlib.util
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
-
-from medae.bootstrap import freeze_imported_objects
-from medae.config.checks import CONFIG_DIR, SEARCHPATH, check_overrides
 from medae.errors import exit_on_user_error
 
 USAGE = """usage: medae COMMAND [ARGS]
@@ -54,6 +53,9 @@ CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
 
 def check_before_hydra(command: str, overrides: list[str]) -> None:
     """Check the overrides, required keys, output folder and tracking store before Hydra writes anything."""
+    from omegaconf import OmegaConf
+
+    from medae.config.checks import CONFIG_DIR, check_overrides
     from medae.tracking.store import check_reachable
 
     cfg = check_overrides(CONFIG_DIR, command, overrides)
@@ -87,6 +89,8 @@ def searchpath_overrides(folders: list[str], overrides: list[str]) -> list[str]:
         >>> searchpath_overrides(["/conf"], ["hydra.searchpath=[pkg://lab.conf]", "data=mine"])
         ['data=mine', 'hydra.searchpath=[file:///conf,pkg://lab.conf]']
     """
+    from medae.config.checks import SEARCHPATH
+
     paths = [f"file://{Path(folder).expanduser().resolve()}" for folder in folders]
     rest = []
     for override in overrides:
@@ -99,6 +103,8 @@ def searchpath_overrides(folders: list[str], overrides: list[str]) -> list[str]:
 
 def entry_point(target: str) -> Callable[..., Any]:
     """The ``module:function`` a command runs, imported; then the objects imports created are frozen."""
+    from medae.bootstrap import freeze_imported_objects
+
     module, function = target.split(":")
     entry = getattr(importlib.import_module(module), function)
     freeze_imported_objects()
