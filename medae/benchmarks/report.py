@@ -72,7 +72,7 @@ def targets(results: dict[str, Any]) -> list[Target]:
                 f"{overhead['ratio']:.3f}",
                 overhead["ratio"] >= 0.99,
                 f"a bare Lightning Trainer with the same step reaches {floor:.3f} of bare; medae reaches "
-                f"{overhead['ratio'] / floor:.3f} of that (metrics, callbacks, logger, dict batches)",
+                f"{overhead['ratio'] / floor:.3f} of that (metrics, callbacks, logger, typed batches)",
             )
         )
         of_floor = overhead["medae_images_per_s"] / overhead["lightning_floor_images_per_s"]

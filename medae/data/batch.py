@@ -45,10 +45,12 @@ class ReconstructionBatch:
     def collate(cls, samples: Sequence[Mapping[str, Any]]) -> "ReconstructionBatch":
         """One batch from a list of sample dictionaries (MONAI's collate for each key); the loaders' collate.
 
-        A sample without ``input`` is its own input.
+        A sample without ``input``, or whose ``input`` is its ``image`` (no noise), is its own input: the
+        batch then holds one stacked tensor for both.
         """
-        stacked = list_data_collate([{k: v for k, v in s.items() if k in SAMPLE_KEYS} for s in samples])
-        return cls.from_mapping(stacked)
+        own_input = all(sample.get("input", sample["image"]) is sample["image"] for sample in samples)
+        keys = [key for key in SAMPLE_KEYS if key in samples[0] and not (own_input and key == "input")]
+        return cls.from_mapping(list_data_collate([{key: sample[key] for key in keys} for sample in samples]))
 
     @classmethod
     def from_mapping(cls, batch: Mapping[str, Any]) -> "ReconstructionBatch":

@@ -151,7 +151,7 @@ class AutoencoderModule(LightningModule):
         self.log_dict(
             self.quality_metrics(stage), on_step=False, on_epoch=True, prog_bar=stage == "val", **per_set
         )
-        if not torch.equal(batch.input, batch.image):
+        if batch.input is not batch.image and not torch.equal(batch.input, batch.image):
             input_quality = self.quality_metrics(stage, of_input=True)
             noisy = batch.input.float().clamp(*self.value_range)
             input_quality.update(noisy, batch.image.float(), mask=batch.mask)
