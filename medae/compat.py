@@ -1,7 +1,8 @@
 """Every use of a library's private or process-global API in medae, in one place.
 
-Each is listed with the versions it was checked against; ``tests/test_compat.py`` fails loudly when a
-library changes what is used here.
+Each was checked against lightning 2.6.6, hydra-core 1.3.8, optuna 5.1.0 and mlflow 3.17.2; the
+``test_compat_*`` tests in ``tests/test_foundations.py`` fail loudly when a library changes what is used
+here.
 
 Nothing else in medae touches a private attribute of torch, Lightning, Hydra, MLflow or Optuna, or swaps
 a process-global setting.
@@ -12,9 +13,6 @@ import importlib.util
 import sys
 from collections.abc import Iterator
 from typing import Any
-
-# the versions each use below was checked against (the test suite runs on the installed ones)
-CHECKED_WITH = {"lightning": "2.6.6", "hydra-core": "1.3.8", "optuna": "5.1.0", "mlflow": "3.17.2"}
 
 
 def hand_over_to_hydra(program: str, args: list[str], module: str) -> None:
