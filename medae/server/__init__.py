@@ -1,5 +1,5 @@
-"""The authenticated team tracking server (``python -m medae.server``, ``make server``) and its private
-PostgreSQL cluster.
+"""The authenticated team tracking server and its private PostgreSQL cluster.
 
-It may import :mod:`medae.errors` only; nothing else in medae imports it.
+Started with ``python -m medae.server`` (``make server``). It may import :mod:`medae.errors` only;
+nothing else in medae imports it.
 """
