@@ -54,17 +54,18 @@ class ReconstructionBatch:
 
     @classmethod
     def from_mapping(cls, batch: Mapping[str, Any]) -> "ReconstructionBatch":
-        """A batch from a mapping with the same keys (``input``, ``mask`` and ``label`` optional)."""
-        image = torch.as_tensor(batch["image"])
-        given = batch.get("input")
+        """A batch from a mapping with the same keys; every key but ``image`` may be missing or ``None``."""
+
+        def tensor(key: str) -> torch.Tensor | None:
+            return None if batch.get(key) is None else torch.as_tensor(batch[key])
+
+        image, given, label = torch.as_tensor(batch["image"]), tensor("input"), tensor("label")
         return cls(
             image=image,
-            input=image if given is None else torch.as_tensor(given),
-            mask=None if batch.get("mask") is None else torch.as_tensor(batch["mask"]),
-            label=None if batch.get("label") is None else torch.as_tensor(batch["label"]).reshape(-1),
-            segmentation=None
-            if batch.get("segmentation") is None
-            else torch.as_tensor(batch["segmentation"]),
+            input=image if given is None else given,
+            mask=tensor("mask"),
+            label=None if label is None else label.reshape(-1),
+            segmentation=tensor("segmentation"),
             position=None if batch.get("position") is None else list(batch["position"]),
         )
 
