@@ -20,16 +20,35 @@ def fetch_run(client: MlflowClient, run_id: str) -> Run:
         raise DataError(f"run {run_id}", f"not found in the MLflow store {client.tracking_uri}") from error
 
 
+# what configs stored by earlier medae versions name that has since moved: text -> its name now
+RENAMED = {
+    "medae.resumable_logger.ResumableMLFlowLogger": "medae.tracking.logger.ResumableMLFlowLogger",
+    "${cwd:}": "${root_dir:}",
+}
+
+
+def upgrade(text: str) -> str:
+    """A stored config's text with the names that moved since it was logged replaced by their names now.
+
+    Example:
+        >>> upgrade("root_dir: ${oc.env:MEDAE_ROOT,${cwd:}}")
+        'root_dir: ${oc.env:MEDAE_ROOT,${root_dir:}}'
+    """
+    for old, new in RENAMED.items():
+        text = text.replace(old, new)
+    return text
+
+
 def logged_config(
     client: MlflowClient, run_id: str, artifact: str = UNRESOLVED_CONFIG_ARTIFACT
 ) -> DictConfig:
-    """A config medae logged with the run (unresolved by default, as the user wrote it)."""
+    """A config medae logged with the run (unresolved by default, as the user wrote it), upgraded."""
     with tempfile.TemporaryDirectory() as tmp:
         try:
             path = client.download_artifacts(run_id, artifact, tmp)
         except (MlflowException, OSError) as error:
             raise DataError(f"run {run_id}", f"has no {artifact}; was it logged by medae?") from error
-        return OmegaConf.load(path)
+        return OmegaConf.create(upgrade(Path(path).read_text()))
 
 
 def download_artifact(client: MlflowClient, run_id: str, artifact: str, destination: Path) -> bool:
