@@ -128,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Dispatch ``medae COMMAND ARGS``."""
     args = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keeps one-line messages alone
+    # MLflow's own "View run" line prints the tracking URI's user and password; medae prints it without them
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     if not args or args[0] in ("-h", "--help", "help"):
         print(USAGE)
         return

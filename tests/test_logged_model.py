@@ -1,5 +1,8 @@
 """A training run logs its best network as an MLflow model; eval, encode and decode take MLflow references."""
 
+import os
+from pathlib import Path
+
 import mlflow
 import numpy as np
 import pytest
@@ -7,7 +10,10 @@ import torch
 
 from medae.commands.evaluate import evaluate
 from medae.commands.train import train
-from medae.errors import ConfigError
+from medae.errors import ConfigError, DataError
+from medae.inference.model_package import load_network
+from medae.models.registry import load_module
+from medae.tracking.checkpoint_artifacts import local_artifact_dir
 from medae.tracking.logged_model import resolve_checkpoint
 from tests.conftest import FAST_RUN, compose_config, medae, tracking_uri
 
@@ -30,9 +36,13 @@ def test_run_logs_its_best_network_as_an_mlflow_model(registered_run):
     assert logged.name == "model" and logged.source_run_id == result.run_id
     assert logged.status.to_proto() == 2  # READY
     mlflow.set_tracking_uri(tracking_uri(root))
-    model = mlflow.pytorch.load_model(f"runs:/{result.run_id}/model")
     images = torch.rand(2, 1, 32, 32)
-    assert model(images).shape == images.shape
+    served = mlflow.pyfunc.load_model(f"runs:/{result.run_id}/model").predict(images.numpy())
+    with torch.no_grad():  # the package holds the best checkpoint's weights, rebuilt without pickle
+        packaged = load_network(f"runs:/{result.run_id}/model")(images).reconstruction.numpy()
+        best = load_module(result.best_checkpoint).network.eval()(images).reconstruction.numpy()
+    assert served.shape == images.shape
+    assert np.abs(served - best).max() == 0.0 and np.abs(packaged - best).max() == 0.0
     info = mlflow.models.get_model_info(f"runs:/{result.run_id}/model")
     assert list(info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == [-1, 1, 32, 32]
     version = client.get_model_version("brain-ae", "1")
@@ -47,7 +57,7 @@ def test_references_resolve_to_the_runs_best_checkpoint_fetched_once(registered_
         resolve_checkpoint(reference, uri, tmp_path)
         for reference in (result.run_id, f"runs:/{result.run_id}/model", "models:/brain-ae/1")
     }
-    fetched = tmp_path / result.run_id / "best.ckpt"
+    (fetched,) = (tmp_path / result.run_id).glob("*/best.ckpt")
     assert paths == {str(fetched)}
     assert fetched.read_bytes()[:2] == b"PK"  # a torch zip checkpoint
     with pytest.raises(ConfigError, match="models:/brain-ae/7"):
@@ -69,3 +79,71 @@ def test_eval_and_encode_take_a_registered_model(registered_run, make_config, tm
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert np.load(codes)["codes"].shape[1:] == (8, 4, 4)
+
+
+class RunsCode:
+    """Pickles as a call of os.system: unpickling it would create ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+@pytest.mark.slow
+def test_a_tampered_logged_model_runs_no_code(registered_run, tmp_path):
+    root, result = registered_run
+    mlflow.set_tracking_uri(tracking_uri(root))
+    (package,) = (root / "mlartifacts").rglob("weights.safetensors")
+    saved = package.read_bytes()
+    marker = tmp_path / "code-ran"
+    try:
+        torch.save({"weights": RunsCode(marker)}, package)  # a payload where the weights were
+        for load in (mlflow.pyfunc.load_model, mlflow.pytorch.load_model, load_network):
+            with pytest.raises(Exception) as refused:
+                load(f"runs:/{result.run_id}/model")
+            assert "not a medae model package" in str(refused.value) or load is not load_network
+        assert not marker.exists()
+    finally:
+        package.write_bytes(saved)
+    # a package whose MLmodel names another loader is refused before anything is read
+    mlmodel = package.parents[2] / "MLmodel"
+    text = mlmodel.read_text()
+    try:
+        mlmodel.write_text(
+            text.replace("loader_module: medae.inference.model_package", "loader_module: mlflow.pytorch")
+        )
+        with pytest.raises(DataError, match="its loader is 'mlflow.pytorch'"):
+            load_network(f"runs:/{result.run_id}/model")
+    finally:
+        mlmodel.write_text(text)
+
+
+@pytest.mark.slow
+def test_a_cached_checkpoint_is_fetched_again_when_the_run_changed(registered_run, tmp_path):
+    root, result = registered_run
+    uri = tracking_uri(root)
+    client = mlflow.MlflowClient(uri)
+    first = Path(resolve_checkpoint(result.run_id, uri, tmp_path))
+    assert resolve_checkpoint(result.run_id, uri, tmp_path) == str(first)
+    # the run goes on (a resume) and ends later with another best checkpoint
+    replacement = tmp_path / "new" / "best.ckpt"
+    replacement.parent.mkdir()
+    replacement.write_bytes(first.read_bytes() + b"\0" * 10)
+    stored = local_artifact_dir(client.get_run(result.run_id).info.artifact_uri) / "checkpoints" / "best.ckpt"
+    original = stored.read_bytes()
+    try:
+        stored.unlink()  # the store holds a hard link to the run's own file; write a new one
+        stored.write_bytes(replacement.read_bytes())
+        client.set_terminated(
+            result.run_id, "FINISHED", end_time=client.get_run(result.run_id).info.end_time + 1000
+        )
+        second = Path(resolve_checkpoint(result.run_id, uri, tmp_path))
+        assert second != first and second.read_bytes() == replacement.read_bytes()
+        assert not first.exists() and [p.name for p in (tmp_path / result.run_id).iterdir()] == [
+            second.parent.name
+        ]
+    finally:
+        stored.unlink()
+        stored.write_bytes(original)

@@ -13,8 +13,16 @@ import psutil
 import pytest
 import torch
 
-from medae.tracking.liveness import Heartbeat, mark_dead_runs_killed
-from medae.tracking.schema import HOST_TAG, LAST_ARTIFACT, PID_TAG, PROCESS_START_TAG
+from medae.errors import DataError
+from medae.tracking.liveness import Heartbeat, lease_token, machine, mark_dead_runs_killed, take_lease
+from medae.tracking.schema import (
+    HOST_TAG,
+    LAST_ARTIFACT,
+    LEASE_EXPIRES_TAG,
+    LEASE_TAG,
+    PID_TAG,
+    PROCESS_START_TAG,
+)
 from medae.tracking.store import open_client
 from tests.conftest import medae, medae_env, runs_in_store, tracking_uri
 from tests.data_files import write_grey_images
@@ -89,9 +97,24 @@ def test_kill_9_then_resume_continues_the_same_run_bitwise(tmp_path, uninterrupt
     # epoch 3 logged its validation metrics before the kill; they must not land twice
     assert [step for step, _ in histories(tmp_path, run_id)["val/psnr"]] == [2, 5, 8, 11]
 
-    resumed = medae(["resume", run_id, "--trust-config"], tmp_path)  # its callback is the test's
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "after epoch 2" in resumed.stderr
+    # two resumes at once: one takes the run's lease, the other is refused in one line
+    command = [
+        sys.executable,
+        "-m",
+        "medae",
+        "resume",
+        run_id,
+        "--trust-config",
+    ]  # its callback is the test's
+    both = [
+        subprocess.Popen(command, cwd=tmp_path, env=medae_env(tmp_path), stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    ended = sorted(((p.wait(timeout=600), p.stderr.read()) for p in both), key=lambda done: done[0])
+    (resumed_code, resumed), (refused_code, refused) = ended
+    assert (resumed_code, refused_code) == (0, 2), refused[-3000:]
+    assert "after epoch 2" in resumed
+    assert "Traceback" not in refused and f"medae: error: run {run_id}: " in refused.strip().splitlines()[-1]
     assert client_of(tmp_path).get_run(run_id).data.tags["medae.resumes"] == "1"
     assert_same_run(tmp_path, run_id, uninterrupted)
 
@@ -303,3 +326,42 @@ def test_heartbeat_updates_its_tag(tmp_path):
     heartbeat.stop()
     beat = float(client.get_run(run_id).data.tags["medae.heartbeat"])
     assert abs(beat - time.time()) < 30
+
+
+def test_the_lease_decides_who_owns_a_run_not_the_host_name(tmp_path):
+    client = open_client(tracking_uri(tmp_path), write=True)
+    experiment = client.create_experiment("e")
+    parent = psutil.Process(os.getppid())  # a process that outlives the test
+    now = time.time()
+    here = f"{machine()}/{parent.pid}/{parent.create_time():.3f}"
+    other_namespace = f"{machine().split('/')[0]}/1/{os.getpid()}/1.000"  # same kernel, another pid namespace
+    leases = {
+        "alive here": (here, now + 180),
+        "dead here": (f"{machine()}/{parent.pid}/1.000", now + 180),  # the pid was reused by a later process
+        "live in another namespace": (other_namespace, now + 180),
+        "expired elsewhere": ("another-boot/7/12/1.000", now - 1),
+        "released": (here, 0),
+    }
+    ids = {
+        name: client.create_run(
+            experiment,
+            run_name=name,
+            tags={
+                HOST_TAG: socket.gethostname(),
+                PID_TAG: "1",
+                LEASE_TAG: lease,
+                LEASE_EXPIRES_TAG: f"{expires:.0f}",
+            },
+        ).info.run_id
+        for name, (lease, expires) in leases.items()
+    }
+    assert {run.info.run_name for run in mark_dead_runs_killed(client)} == {
+        "dead here",
+        "expired elsewhere",
+        "released",
+    }
+    for name in ("alive here", "live in another namespace"):
+        with pytest.raises(DataError, match=rf"run {ids[name]}: is owned by process 1 on "):
+            take_lease(client, ids[name], settle_s=0)
+    take_lease(client, ids["released"], settle_s=0)
+    assert client.get_run(ids["released"]).data.tags[LEASE_TAG] == lease_token()

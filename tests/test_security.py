@@ -3,6 +3,7 @@
 import gzip
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from mlflow.server import get_app_client
 from medae.commands.train import train
 from medae.data.declared_size import check_declared_size, declared_bytes, dicom_bytes
 from medae.errors import DataError
+from medae.security.trusted_targets import is_trusted
 from tests.conftest import medae, tracking_uri
 from tests.data_files import pydicom_file
 from tests.tracking_server import ADMIN_PASSWORD, running_server
@@ -45,31 +47,68 @@ def trained_run(make_config, tmp_path) -> str:
     return train(make_config("trainer.max_epochs=1")).run_id
 
 
+def hostile_callbacks(marker: Path, source: Path) -> dict[str, str]:
+    """Callback nodes that would each leave ``marker`` behind, by the routes an attacker has tried."""
+    return {
+        "run_cmd": f"_target_: monai.utils.run_cmd\n    _args_: [[touch, {marker}]]",
+        "re-exported torch.save": f"_target_: torch.optim.optimizer.torch.save\n    obj: 1\n    f: {marker}",
+        "re-exported copyfile": (
+            "_target_: medae.tracking.checkpoint_artifacts.shutil.copyfile\n"
+            f"    src: {source}\n    dst: {marker}"
+        ),
+        "re-exported os.system": (
+            f"_target_: medae.commands.reproduce.os.system\n    _args_: [touch {marker}]"
+        ),
+        "looked up": f"_target_: hydra.utils.get_method\n    path: shutil.copyfile\n    x: {marker}",
+        "smuggled by a resolver": (
+            "_target_: lightning.pytorch.callbacks.Timer\n"
+            f'    duration: "${{oc.create:{{_target_: os.system, '
+            f'_args_: [touch {marker}]}}}}"'
+        ),
+    }
+
+
 @pytest.mark.slow
-def test_a_logged_config_that_names_an_untrusted_target_is_refused(trained_run, tmp_path):
+def test_a_logged_config_that_names_code_medae_does_not_build_is_refused(trained_run, tmp_path):
     client = mlflow.MlflowClient(tracking_uri(tmp_path))
     config = Path(client.download_artifacts(trained_run, "config/config_unresolved.yaml", str(tmp_path)))
-    stolen = tmp_path / "overwritten"
-    hostile = config.read_text().replace(
-        "callbacks:\n",
-        f"callbacks:\n  steal:\n    _target_: shutil.copyfile\n    src: {config}\n    dst: {stolen}\n",
-        1,
-    )
-    client.log_text(trained_run, hostile, "config/config_unresolved.yaml")
-
-    refused = medae(["reproduce", trained_run], tmp_path)
-    assert refused.returncode == 2
-    assert last_error_line(refused) == (
-        f"medae: error: callbacks.steal._target_: shutil.copyfile is not allowed in a config from run "
-        f"{trained_run} (allowed: medae, torch.optim, lightning, monai, hydra_plugins); pass --trust-config "
-        "(trust_config=true for medae eval) only if you trust its author"
-    )
+    original = config.read_text()
+    marker = tmp_path / "code-ran"
     client.set_terminated(trained_run, "KILLED")
-    assert "shutil.copyfile is not allowed" in last_error_line(medae(["resume", trained_run], tmp_path))
-    assert not stolen.exists()
-    # the threat is real: trusting the config runs the copy
+    for route, node in hostile_callbacks(marker, config).items():
+        hostile = original.replace("callbacks:\n", f"callbacks:\n  hostile:\n    {node}\n", 1)
+        client.log_text(trained_run, hostile, "config/config_unresolved.yaml")
+        for command in (["reproduce", trained_run], ["resume", trained_run]):
+            refused = medae(command, tmp_path)
+            assert refused.returncode == 2, (route, refused.stderr[-2000:])
+            line = last_error_line(refused)
+            assert line.startswith("medae: error: callbacks.hostile.") and "--trust-config" in line, (
+                route,
+                line,
+            )
+            assert not marker.exists(), route
+    # the threat is real: trusting the config runs the command
+    run_cmd = hostile_callbacks(marker, config)["run_cmd"]
+    hostile = original.replace("callbacks:\n", f"callbacks:\n  hostile:\n    {run_cmd}\n", 1)
+    client.log_text(trained_run, hostile, "config/config_unresolved.yaml")
     medae(["reproduce", trained_run, "--trust-config"], tmp_path)
-    assert stolen.read_text() == config.read_text()
+    assert marker.exists()
+
+
+def test_only_the_objects_medae_builds_pass_by_identity_not_by_name():
+    accepted = ["torch.optim.Adam", "torch.optim.lr_scheduler.CosineAnnealingLR", "lightning.Trainer"]
+    accepted += ["lightning.pytorch.callbacks.ModelCheckpoint", "medae.tracking.logger.ResumableMLFlowLogger"]
+    refused = ["monai.utils.run_cmd", "torch.optim.optimizer.torch.save", "torch.save", "builtins.eval"]
+    refused += ["medae.tracking.checkpoint_artifacts.shutil.copyfile", "medae.commands.reproduce.os.system"]
+    refused += [
+        "lightning.pytorch.callbacks.LambdaCallback",
+        "torch.optim.lr_scheduler.LambdaLR",
+        "medaevil.x",
+    ]
+    assert [is_trusted(target) for target in accepted] == [True] * len(accepted)
+    assert [is_trusted(target) for target in refused] == [False] * len(refused)
+    # a module the config names is never imported to resolve it
+    assert not is_trusted("antigravity.fly") and "antigravity" not in sys.modules
 
 
 @pytest.mark.slow
@@ -168,8 +207,9 @@ def test_no_secret_reaches_params_tags_artifacts_or_checkpoints(make_config, tmp
 
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory):
-    with running_server(tmp_path_factory.mktemp("server")) as uri:
-        yield uri, ADMIN_PASSWORD
+    folder = tmp_path_factory.mktemp("server")
+    with running_server(folder) as uri:
+        yield uri, ADMIN_PASSWORD, folder
 
 
 def as_user(monkeypatch, uri: str, user: str | None, password: str | None) -> mlflow.MlflowClient:
@@ -183,7 +223,7 @@ def as_user(monkeypatch, uri: str, user: str | None, password: str | None) -> ml
 
 @pytest.mark.slow
 def test_the_team_server_refuses_strangers_and_readers_and_admits_writers(auth_server, monkeypatch, tmp_path):
-    uri, admin_password = auth_server
+    uri, admin_password, folder = auth_server
     admin = as_user(monkeypatch, uri, "admin", admin_password)
     experiment = admin.create_experiment(f"team-{time.monotonic_ns()}")
     users = get_app_client("basic-auth", tracking_uri=uri)
@@ -204,9 +244,17 @@ def test_the_team_server_refuses_strangers_and_readers_and_admits_writers(auth_s
     done = medae(
         ["train", "debug=limit", "data.image_size=32", f"logger.mlflow.experiment_name={experiment_name}"],
         tmp_path,
-        MLFLOW_TRACKING_URI=uri,
+        MLFLOW_TRACKING_URI=uri.replace("://", "://writer:writer-password-12@"),
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "View run" in done.stdout and "writer-password-12" not in done.stdout + done.stderr
+    # the password hashes and the server's stores are readable by the server's user only
+    assert {
+        path.name: path.stat().st_mode & 0o777 for path in (folder / "auth.db", folder / "mlflow.db")
+    } == {
+        "auth.db": 0o600,
+        "mlflow.db": 0o600,
+    }
     writer = mlflow.MlflowClient(uri)
     (run,) = writer.search_runs([experiment])
     assert run.info.status == "FINISHED"

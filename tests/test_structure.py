@@ -77,7 +77,7 @@ LAYERS = (
     ("medae.recovery",),
     ("medae.applications",),
     ("medae.bootstrap",),
-    ("medae.commands",),
+    ("medae.commands", "medae.inference"),
     ("medae.cli", "medae.__main__", "medae.server", "medae.benchmarks"),
 )
 

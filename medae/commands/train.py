@@ -25,6 +25,7 @@ from medae.config.run_parts import (
 )
 from medae.data.registry import build_datamodule
 from medae.errors import DataError, exit_on_user_error
+from medae.inference.model_package import log_package
 from medae.models.registry import build_module, require
 from medae.recovery.slurm_requeue import continue_requeued_run
 from medae.security.redaction import redact_values
@@ -132,7 +133,7 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
             metrics |= {key: float(value) for key, value in trainer.callback_metrics.items()}
             if mlflow_logger is not None and cfg.train:  # the module holds the best weights after testing
                 example = torch.as_tensor(datamodule.datasets["test"][0]["image"])[None]
-                log.info("MLflow model %s", mlflow_logger.log_network(module.network, example))
+                log.info("MLflow model %s", log_package(mlflow_logger, module, example))
         if application is not None:
             metrics |= application(ApplicationContext.of_run(module, datamodule, mlflow_logger, cfg))
     return TrainResult(

@@ -37,6 +37,16 @@ def redact(text: str) -> str:
     return text
 
 
+def without_user_info(uri: str) -> str:
+    """``uri`` without the ``user:password@`` part of its address, for a line a person reads.
+
+    Example:
+        >>> without_user_info("http://alice:s3cret@127.0.0.1:5000/#/experiments/1")
+        'http://127.0.0.1:5000/#/experiments/1'
+    """
+    return re.sub(r"(://)[^/\s@]+@", r"\1", uri, count=1)
+
+
 def redact_values(value: Any) -> Any:
     """A copy of nested dicts and lists with every string passed through :func:`redact`.
 

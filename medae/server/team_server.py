@@ -101,12 +101,17 @@ def main(argv: list[str] | None = None) -> None:
         )
         raise SystemExit(2)
     folder = Path(args.folder).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
+    os.umask(0o077)  # the server's files (auth.db holds password hashes) are its owner's alone
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for secret in (folder / "auth.db", folder / "basic_auth.ini", folder / "mlflow.db"):
+        if secret.exists():  # written by an earlier version with the default umask
+            secret.chmod(0o600)
     environment = dict(os.environ)
     if args.postgres:
         args.backend_store_uri, passfile = exit_on_user_error(start_cluster, folder, args.postgres_port)
         environment["PGPASSFILE"] = str(passfile)
-        print(f"PostgreSQL on 127.0.0.1:{args.postgres_port} (stop: python -m medae.server --stop-postgres)")
+        stop = f"python -m medae.server --stop-postgres --folder {folder}"
+        print(f"PostgreSQL on 127.0.0.1:{args.postgres_port} (stop: {stop})")
         print(f"export MEDAE_OPTUNA_STORAGE={database_uri(args.postgres_port, OPTUNA_DATABASE)}")
         print(f"export PGPASSFILE={passfile}")
     ini = folder / "basic_auth.ini"

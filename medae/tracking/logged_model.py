@@ -1,24 +1,27 @@
 """A run's network as an MLflow model; MLflow references (``runs:/``, ``models:/``, run ids) to checkpoints.
 
-At the end of a run the best network is logged as an MLflow PyTorch model named ``model`` (MLmodel,
-signature, input example, pip requirements), linked to the run, and optionally registered. The
-model maps images to reconstructions, so ``mlflow.pytorch.load_model("runs:/<id>/model")`` or
-``models:/<name>/<version>`` works anywhere. The full training state stays in the run's
+At the end of a run the best network is logged as an MLflow model named ``model`` (MLmodel, signature,
+input example, pip requirements), linked to the run, and optionally registered. It is a
+``python_function`` model of weights and config that :mod:`medae.inference.model_package` writes and
+loads, so ``mlflow.pyfunc.load_model("runs:/<id>/model")`` or ``models:/<name>/<version>`` unpickles
+nothing. The full training state stays in the run's
 ``checkpoints/best.ckpt``; ``medae eval|encode|decode`` take any of those references and fetch that
 checkpoint once into a local cache.
 """
 
-import copy
+import os
 import re
+import shutil
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import torch
 from mlflow.entities import LoggedModelOutput
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
-from torch import nn
+from mlflow.models import ModelSignature
 
+import medae
 from medae.compat import mlflow_tracking_uri
 from medae.errors import ConfigError, DataError
 from medae.tracking.schema import BEST_ARTIFACT, MODEL_ARTIFACT
@@ -26,54 +29,44 @@ from medae.tracking.schema import BEST_ARTIFACT, MODEL_ARTIFACT
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-class ReconstructionModel(nn.Module):
-    """A medae network as MLflow serves it: images ``(N, C, *spatial)`` in, reconstructions out."""
-
-    def __init__(self, network: nn.Module) -> None:
-        super().__init__()
-        self.network = network
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """The reconstruction of ``images``."""
-        return self.network(images).reconstruction
-
-
 def log_network(
     tracking_uri: str,
     run_id: str,
     experiment_id: str,
-    network: nn.Module,
-    example: torch.Tensor,
+    package: Path,
+    loader_module: str,
+    signature: ModelSignature,
+    example: np.ndarray,
     register_as: str | None = None,
 ) -> str:
-    """Log ``network`` as the run's MLflow model ``model``; register a version when ``register_as``; its URI.
+    """Log a model package folder as the run's MLflow model ``model``; register it when ``register_as``.
 
     Args:
         tracking_uri: the store.
         run_id: the run the model comes from (MLflow lists it under the run's logged models).
         experiment_id: the run's experiment.
-        network: the trained network, evaluated in eval mode on CPU.
-        example: one input batch ``(1, C, *spatial)``, stored as the input example and used for the signature.
+        package: the folder of weights and config that ``loader_module`` reads (no pickle).
+        loader_module: the module whose ``_load_pyfunc`` rebuilds the model from ``package``.
+        signature: the model's input and output shapes.
+        example: one input batch, stored as the input example.
         register_as: a registered model name, or ``None``.
+
+    Returns:
+        The model's URI.
     """
-    network = getattr(network, "_orig_mod", network)  # the module under torch.compile
-    model = ReconstructionModel(copy.deepcopy(network)).cpu().eval()
-    example_array = example.detach().float().cpu().numpy()
-    with torch.no_grad():
-        signature = infer_signature(example_array, model(torch.from_numpy(example_array)).numpy())
     with mlflow_tracking_uri(tracking_uri):
         logged = mlflow.initialize_logged_model(
             name=MODEL_ARTIFACT, source_run_id=run_id, experiment_id=experiment_id
         )
-        info = mlflow.pytorch.log_model(
-            model,
+        info = mlflow.pyfunc.log_model(
             name=MODEL_ARTIFACT,
             model_id=logged.model_id,
+            loader_module=loader_module,
+            data_path=str(package),
             signature=signature,
-            input_example=example_array,
-            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "medae"],
+            input_example=example,
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"medae=={medae.__version__}"],
             registered_model_name=register_as,
-            serialization_format="pickle",  # any network, also those torch.export cannot trace
         )
         mlflow.MlflowClient(tracking_uri).log_outputs(run_id, [LoggedModelOutput(logged.model_id, 0)])
     return info.model_uri
@@ -104,7 +97,9 @@ def is_reference(ckpt_path: str) -> bool:
 def resolve_checkpoint(ckpt_path: str, tracking_uri: str, cache_dir: str | Path) -> str:
     """A local checkpoint for ``ckpt_path``: a file as it is, or an MLflow reference's run's best checkpoint.
 
-    The checkpoint is downloaded once, to ``cache_dir/<run id>/best.ckpt``.
+    The checkpoint is cached as ``cache_dir/<run id>/<end time>-<size>/best.ckpt``: a run that was resumed
+    (or is still running) has another end time or size, so its new best checkpoint is fetched again and
+    the older copies are removed.
 
     Example:
         >>> resolve_checkpoint("outputs/best.ckpt", "sqlite:///mlflow.db", "/tmp/cache")
@@ -114,12 +109,32 @@ def resolve_checkpoint(ckpt_path: str, tracking_uri: str, cache_dir: str | Path)
         return ckpt_path
     client = mlflow.MlflowClient(tracking_uri)
     run_id = source_run(ckpt_path, client)
-    target = Path(cache_dir) / run_id
-    cached = target / Path(BEST_ARTIFACT).name
-    if not cached.is_file():
-        target.mkdir(parents=True, exist_ok=True)
+    folder, name = BEST_ARTIFACT.rsplit("/", 1)
+    try:
+        run = client.get_run(run_id)
+        size = next(
+            (item.file_size for item in client.list_artifacts(run_id, folder) if item.path == BEST_ARTIFACT),
+            None,
+        )
+    except MlflowException as error:
+        raise ConfigError(
+            "ckpt_path", f"'{ckpt_path}' is not in the tracking store: {error.message}"
+        ) from error
+    if size is None:
+        raise DataError(ckpt_path, f"run {run_id} has no {BEST_ARTIFACT} artifact")
+    version = Path(cache_dir) / run_id / f"{run.info.end_time or 'running'}-{size}"
+    cached = version / name
+    if run.info.end_time is None or not cached.is_file():
+        staged = version.with_name(f".{version.name}.{os.getpid()}.partial")
+        shutil.rmtree(staged, ignore_errors=True)
         try:
-            return client.download_artifacts(run_id, BEST_ARTIFACT, str(target))
+            fetched = client.download_artifacts(run_id, BEST_ARTIFACT, str(staged))
         except (MlflowException, OSError) as error:
-            raise DataError(ckpt_path, f"run {run_id} has no {BEST_ARTIFACT} artifact ({error})") from error
+            raise DataError(ckpt_path, f"cannot fetch {BEST_ARTIFACT} of run {run_id} ({error})") from error
+        version.mkdir(parents=True, exist_ok=True)
+        os.replace(fetched, cached)
+        shutil.rmtree(staged, ignore_errors=True)
+    for older in version.parent.iterdir():
+        if older != version and not older.name.startswith("."):
+            shutil.rmtree(older, ignore_errors=True)
     return str(cached)

@@ -5,18 +5,18 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
+import numpy as np
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from mlflow.entities import RunStatus
+from mlflow.models import ModelSignature
 from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
-from torch import nn
 
 from medae.errors import ConfigError, Interrupted
 from medae.security.redaction import redact, redact_values
 from medae.tracking.checkpoint_artifacts import store_checkpoint
-from medae.tracking.liveness import HEARTBEAT_INTERVAL_S, Heartbeat, owner_tags
+from medae.tracking.liveness import HEARTBEAT_INTERVAL_S, Heartbeat, owner_tags, release_lease
 from medae.tracking.logged_model import log_network
 from medae.tracking.schema import BEST_ARTIFACT, BEST_CHECKPOINT_TAG, LAST_ARTIFACT, store_uri
 from medae.tracking.store import open_store
@@ -116,7 +116,7 @@ class ResumableMLFlowLogger(MLFlowLogger):
             run_id = self.run_id
             if self.resumed:
                 client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
-            TrackedRun(client, run_id, None).tags(owner_tags())
+            TrackedRun(client, run_id, None).tags(owner_tags(self.heartbeat_interval_s))
             self._heartbeat = Heartbeat(self.store, run_id, self.heartbeat_interval_s)
             self._heartbeat.start()
             if self.system_metrics_interval_s > 0:  # CPU, memory, disk, network; GPU with pynvml
@@ -171,11 +171,25 @@ class ResumableMLFlowLogger(MLFlowLogger):
         """Leave the run open: Lightning calls this after each stage, and the run ends in :meth:`end_run`."""
 
     @rank_zero_only
-    def log_network(self, network: nn.Module, example: torch.Tensor) -> str | None:
-        """Log ``network`` as the run's MLflow model (when ``log_model``); the model's URI."""
+    def log_network(
+        self, package: Path, loader_module: str, signature: ModelSignature, example: np.ndarray
+    ) -> str | None:
+        """Log a model package as the run's MLflow model (when ``log_model``); the model's URI.
+
+        See :func:`medae.tracking.logged_model.log_network` for the arguments.
+        """
         if not self.log_model:
             return None
-        return log_network(self.store, self.run_id, self.experiment_id, network, example, self.register_as)
+        return log_network(
+            self.store,
+            self.run_id,
+            self.experiment_id,
+            package,
+            loader_module,
+            signature,
+            example,
+            self.register_as,
+        )
 
     def end_run(self, status: str) -> None:
         """Upload a last checkpoint not yet uploaded, stop the heartbeat and end the run with ``status``.
@@ -193,6 +207,7 @@ class ResumableMLFlowLogger(MLFlowLogger):
         try:
             self._sync_last()
         finally:
+            release_lease(self.experiment, self.run_id)
             TrackedRun(self.experiment, self.run_id, self.experiment_id).end(status)
 
 

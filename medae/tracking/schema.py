@@ -16,6 +16,8 @@ HOST_TAG = "medae.host"
 PID_TAG = "medae.pid"
 PROCESS_START_TAG = "medae.process_start"
 HEARTBEAT_TAG = "medae.heartbeat"
+LEASE_TAG = "medae.lease"
+LEASE_EXPIRES_TAG = "medae.lease_expires"
 SLURM_JOB_TAG = "medae.slurm.job"
 END_REASON_TAG = "medae.end_reason"
 # what a run is

@@ -15,6 +15,7 @@ from mlflow import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from medae.errors import Interrupted
+from medae.security.redaction import without_user_info
 from medae.tracking.schema import (
     APPLICATION_TAG,
     COMPARED_WITH_TAG,
@@ -107,6 +108,10 @@ class TrackedRun:
             if reason:
                 self.client.set_tag(self.run_id, END_REASON_TAG, reason)
             self.client.set_terminated(self.run_id, status)
+            if self.client.tracking_uri.startswith(("http://", "https://")):
+                host = without_user_info(self.client.tracking_uri).rstrip("/")
+                experiment = self.experiment_id or self.client.get_run(self.run_id).info.experiment_id
+                print(f"View run {self.run_id} at: {host}/#/experiments/{experiment}/runs/{self.run_id}")
 
     @contextlib.contextmanager
     def compared_run(self, run_name: str, tags: Mapping[str, str]) -> Iterator["TrackedRun"]:
