@@ -61,7 +61,7 @@ def check_before_hydra(command: str, overrides: list[str]) -> None:
     cfg = check_overrides(CONFIG_DIR, command, overrides)
     tracking_uri = OmegaConf.select(cfg, "logger.mlflow.tracking_uri")
     if tracking_uri:
-        check_reachable(tracking_uri)
+        check_reachable(tracking_uri, write=True)
 
 
 def user_config_dirs(args: list[str]) -> tuple[list[str], list[str]]:
@@ -130,6 +130,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keeps one-line messages alone
     # MLflow's own "View run" line prints the tracking URI's user and password; medae prints it without them
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    # MLflow retries a request for minutes by default; a store that is away is handled by medae instead
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     if not args or args[0] in ("-h", "--help", "help"):
         print(USAGE)
         return

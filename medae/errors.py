@@ -74,6 +74,7 @@ class Interrupted(Exception):
         signum: the signal's number.
         exit_code: the shell's convention for a process ended by that signal, 128 + ``signum``.
         run_id: the MLflow run that was ended as KILLED, once it is known.
+        task: that run's command (``train``, ``eval``, ``baseline``), which decides how to go on.
     """
 
     def __init__(self, signum: int) -> None:
@@ -81,6 +82,21 @@ class Interrupted(Exception):
         self.signum = signum
         self.exit_code = 128 + signum
         self.run_id: str | None = None
+        self.task: str | None = None
+
+
+def how_to_continue(run_id: str, task: str | None) -> str:
+    """How to go on after a KILLED run: resume a training run, run any other command again.
+
+    Example:
+        >>> how_to_continue("abc", "train")
+        'continue it: medae resume abc'
+        >>> how_to_continue("abc", "eval")
+        'what it logged is kept; run the eval command again to redo it'
+    """
+    if task == "train":
+        return f"continue it: medae resume {run_id}"
+    return f"what it logged is kept; run the {task or 'same'} command again to redo it"
 
 
 def user_error_message(error: BaseException) -> str | None:
@@ -100,8 +116,10 @@ def exit_on_user_error(task: Callable[..., Result], *args: Any) -> Result:
     try:
         return task(*args)
     except Interrupted as stop:
-        resume = f"; its MLflow run is KILLED, continue it: medae resume {stop.run_id}" if stop.run_id else ""
-        print(f"medae: {stop}{resume}", file=sys.stderr)
+        advice = (
+            f"; its MLflow run is KILLED, {how_to_continue(stop.run_id, stop.task)}" if stop.run_id else ""
+        )
+        print(f"medae: {stop}{advice}", file=sys.stderr)
         sys.exit(stop.exit_code)
     except Exception as error:
         message = user_error_message(error)

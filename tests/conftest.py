@@ -115,6 +115,12 @@ def medae(
     )
 
 
+def last_error_line(done: subprocess.CompletedProcess) -> str:
+    """The last line a failed command printed, which must be its only message: no traceback before it."""
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    return done.stderr.strip().splitlines()[-1]
+
+
 @pytest.fixture
 def make_config(tmp_path: Path) -> Iterator[Callable[..., DictConfig]]:
     """Compose ``train`` or ``eval`` with FAST_RUN and extra overrides, rooted in tmp_path."""

@@ -4,10 +4,14 @@
 checkpoint is saved (ModelCheckpoint runs after other callbacks), so a resumed run must not log
 those metrics twice. Other signals are sent after the second training batch of the epoch. Without
 the variable the callback does nothing, so a resumed run's config may keep it.
+
+``MEDAE_TEST_EPOCH_SLEEP=4`` makes every training epoch last 4 s longer, so that a test has time to act
+while the run trains.
 """
 
 import os
 import signal
+import time
 
 from lightning import Callback, LightningModule, Trainer
 
@@ -31,6 +35,9 @@ class SendSignal(Callback):
             and not trainer.sanity_checking
         ):
             os.kill(os.getpid(), signal.SIGKILL)
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        time.sleep(float(os.environ.get("MEDAE_TEST_EPOCH_SLEEP", "0")))
 
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs, batch, batch_idx

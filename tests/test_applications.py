@@ -1,6 +1,10 @@
 """Each application end to end on tiny settings: its metrics, its baseline runs and artifacts in MLflow."""
 
 import math
+import signal
+import subprocess
+import sys
+import time
 
 import mlflow
 import numpy as np
@@ -11,7 +15,7 @@ from medae.applications.parts import run_log
 from medae.commands.train import train
 from medae.errors import ConfigError, MedaeError
 from medae.models.registry import load_module
-from tests.conftest import FAST_RUN, medae, tracking_uri
+from tests.conftest import FAST_RUN, medae, medae_env, runs_in_store, tracking_uri
 from tests.data_files import PNEUMONIAMNIST
 
 pytestmark = pytest.mark.slow
@@ -199,3 +203,36 @@ def test_unknown_application_option_stops_before_training(make_config):
         match="application.stepz: is not an option of application 'segmentation'; allowed: label_fractions",
     ):
         train(make_config("application=segmentation", "+application.stepz=3", "logger=none"))
+
+
+def test_a_stopped_baseline_keeps_what_it_logged_and_says_to_run_it_again(tmp_path):
+    command = [
+        sys.executable,
+        "-m",
+        "medae",
+        "baseline",
+        "method=bm3d",
+        "data.noise_std=0.1",
+        "tune_images=24",
+    ]
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=medae_env(tmp_path), stderr=subprocess.PIPE, text=True
+    )
+    client = mlflow.MlflowClient(tracking_uri(tmp_path))
+    deadline = time.monotonic() + 300
+    tuned: list = []
+    while not tuned and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+        runs = (
+            client.search_runs([e.experiment_id for e in client.search_experiments()])
+            if runs_in_store(tmp_path)
+            else []
+        )
+        tuned = [run for run in runs if "tune/psnr_fg" in run.data.metrics]
+    process.send_signal(signal.SIGTERM)
+    stderr = process.communicate(timeout=120)[1]
+    assert process.returncode == 128 + signal.SIGTERM, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1] == "medae: stopped by SIGTERM"
+    run = client.get_run(tuned[0].info.run_id)
+    assert run.info.status == "KILLED" and run.data.tags["medae.task"] == "baseline"
+    assert 20 < client.get_metric_history(run.info.run_id, "tune/psnr_fg")[0].value < 60

@@ -1,11 +1,14 @@
 """Runs survive kill -9, signals and parallel starts; bad input ends in one line."""
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -24,8 +27,9 @@ from medae.tracking.schema import (
     PROCESS_START_TAG,
 )
 from medae.tracking.store import open_client
-from tests.conftest import medae, medae_env, runs_in_store, tracking_uri
+from tests.conftest import last_error_line, medae, medae_env, runs_in_store, tracking_uri
 from tests.data_files import write_grey_images
+from tests.tracking_server import free_port
 
 # six short epochs with a callback that can send a signal (tests/signal_injection.py)
 RUN = [
@@ -365,3 +369,243 @@ def test_the_lease_decides_who_owns_a_run_not_the_host_name(tmp_path):
             take_lease(client, ids[name], settle_s=0)
     take_lease(client, ids["released"], settle_s=0)
     assert client.get_run(ids["released"]).data.tags[LEASE_TAG] == lease_token()
+
+
+@contextlib.contextmanager
+def small_disk(folder: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` at ``folder`` for the block; the test skips where mounting is not allowed."""
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(
+            f"cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN): {mounted.stderr.decode().strip()}"
+        )
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.mark.slow
+def test_a_full_disk_ends_the_run_in_one_line_keeps_whole_checkpoints_and_resumes(tmp_path):
+    with small_disk(tmp_path / "disk", "1300k") as disk:
+        job = [*RUN[:-1], f"hydra.run.dir={disk / 'run'}"]
+        full = medae(job, tmp_path)
+        assert full.returncode == 2, full.stderr[-3000:]
+        line = last_error_line(full)
+        assert line.startswith(f"medae: error: {disk / 'run' / 'checkpoints'}/") and (
+            "cannot be written (No space left on device); the earlier checkpoints are kept" in line
+        ), line
+        run = only_run(tmp_path)
+        assert run.info.status == "FAILED"
+        checkpoints = sorted((disk / "run" / "checkpoints").iterdir())
+        assert checkpoints and all(not path.name.startswith(".") for path in checkpoints)
+        for path in checkpoints:  # every file left is a whole checkpoint
+            assert "epoch" in torch.load(path, map_location="cpu", weights_only=True)
+        subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+        resumed = medae(["resume", run.info.run_id], tmp_path)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert client_of(tmp_path).get_run(run.info.run_id).info.status == "FINISHED"
+        steps = [step for step, _ in histories(tmp_path, run.info.run_id)["val/psnr"]]
+        assert steps == sorted(set(steps)) and len(steps) == 6
+
+
+@contextlib.contextmanager
+def plain_server(folder: Path, port: int) -> Iterator[subprocess.Popen]:
+    """An ``mlflow server`` without authentication on loopback ``port``, its stores in ``folder``."""
+    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}", "--workers", "1"]
+    command += ["--artifacts-destination", str(folder / "artifacts")]
+    with open(folder / "server.log", "a") as log:
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+            break
+        except OSError:
+            assert server.poll() is None and time.monotonic() < deadline, (folder / "server.log").read_text()[
+                -2000:
+            ]
+            time.sleep(0.5)
+    try:
+        yield server
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=30)
+
+
+def wait_for_metric(uri: str, key: str, process: subprocess.Popen) -> str:
+    """The id of the run that first logs ``key``, waiting while ``process`` runs."""
+    client = mlflow.MlflowClient(uri)
+    while process.poll() is None:
+        runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+        for run in runs:
+            if key in run.data.metrics:
+                return run.info.run_id
+        time.sleep(0.5)
+    raise AssertionError(f"the run ended before logging {key}: {process.stderr.read()[-3000:]}")
+
+
+@pytest.mark.slow
+def test_a_tracking_server_that_goes_away_loses_nothing(tmp_path):
+    folder, port = tmp_path / "server", free_port()
+    folder.mkdir()
+    uri = f"http://127.0.0.1:{port}"
+    start = [sys.executable, "-m", "medae", *RUN, "trainer.max_epochs=20"]
+    env = medae_env(tmp_path, MLFLOW_TRACKING_URI=uri, MEDAE_TEST_EPOCH_SLEEP="4")
+    with plain_server(folder, port) as server:
+        training = subprocess.Popen(start, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+        run_id = wait_for_metric(uri, "val/psnr", training)
+        os.killpg(server.pid, signal.SIGKILL)  # the server is gone for good
+        gone = time.monotonic()
+        stderr = training.communicate(timeout=300)[1]
+    assert time.monotonic() - gone < 60, stderr[-3000:]
+    assert training.returncode == 2, stderr[-3000:]
+    line = last_error_line(subprocess.CompletedProcess(start, 2, "", stderr))
+    assert line.startswith(
+        f"medae: error: {uri}: did not answer for 40 s, so training stopped; the last checkpoint is "
+    )
+    assert line.endswith(f"When it answers again: medae resume {run_id}")
+    unsent = [path for path in (tmp_path / "outputs").rglob("unsent-metrics.jsonl")]
+    assert len(unsent) == 1 and unsent[0].read_text().count("\n") >= 1
+    # the server returns: resume sends what waited and goes on in the same run, each epoch once
+    with plain_server(folder, port):
+        resume = ["resume", run_id, "--tracking-uri", uri, "--trust-config"]  # its callback is the test's
+        resumed = medae(resume, tmp_path, MLFLOW_TRACKING_URI=uri)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert "metric batches that waited while the store was away" in resumed.stderr
+        client = mlflow.MlflowClient(uri)
+        assert client.get_run(run_id).info.status == "FINISHED"
+        steps = [m.step for m in client.get_metric_history(run_id, "val/psnr")]
+    assert steps == sorted(set(steps)) and len(steps) == 20
+    assert not unsent[0].exists()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, Path, str]:
+    """A finished one-epoch run: its root (store and outputs), its last checkpoint and its run id."""
+    root = tmp_path_factory.mktemp("trained")
+    done = medae(["train", "debug=limit", "data.image_size=32", "trainer.max_epochs=1"], root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (checkpoint,) = (root / "outputs").rglob("last.ckpt")
+    return root, checkpoint, only_run(root).info.run_id
+
+
+@pytest.fixture(scope="module")
+def read_only(tmp_path_factory) -> Iterator[Path]:
+    """A read-only folder (a tmpfs mounted read-only); the test skips where mounting is not allowed."""
+    folder = tmp_path_factory.mktemp("read-only")
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(
+            f"cannot mount a read-only tmpfs (needs root or CAP_SYS_ADMIN): {mounted.stderr.decode().strip()}"
+        )
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+FAST = ["debug=limit", "data.image_size=32"]
+# (command line, environment, the one line's start); {ckpt}, {png}, {ro}, {bad_db}, {run} are filled in
+MORE_BAD_INPUTS = {
+    "seed": (["train", "seed=abc"], {}, "seed: must be an integer like 42, got 'abc'"),
+    "channels": (
+        ["train", *FAST, "data.channels=7"],
+        {},
+        "data.channels: is 7, but the images of MNI152DataModule have 1; set data.channels=1",
+    ),
+    "new top-level key": (
+        ["train", "+foo=1"],
+        {},
+        "+foo: is not a key of medae's train config; allowed: callbacks, ",
+    ),
+    "no gpu": (
+        ["train", *FAST, "trainer.accelerator=gpu"],
+        {},
+        "trainer.accelerator: No supported gpu backend found! (available here: cpu, auto)",
+    ),
+    "another variant": (
+        ["train", *FAST, "model=vae", "ckpt_path={ckpt}"],
+        {},
+        "ckpt_path: {ckpt} holds a 'conv' model, not 'vae'; choose model=conv",
+    ),
+    "another size": (
+        ["train", *FAST, "model.latent_channels=16", "ckpt_path={ckpt}"],
+        {},
+        "ckpt_path: {ckpt} does not fit model 'conv' as configured: ",
+    ),
+    "image as checkpoint": (
+        ["eval", "ckpt_path={png}"],
+        {},
+        "{png}: is not a PyTorch checkpoint (it starts with b'\\x89PNG'); give a .ckpt that medae saved",
+    ),
+    "data key without data": (
+        ["eval", "ckpt_path={ckpt}", "data.image_size=32"],
+        {},
+        "data.image_size: this command has no data config to change; choose one first, e.g. data=<name>",
+    ),
+    "unimportable target": (
+        ["train", *FAST, "+callbacks.x._target_=a.b"],
+        {},
+        "callbacks.x._target_: cannot import 'a.b'",
+    ),
+    "read-only output_dir": (
+        ["train", "paths.output_dir={ro}/out"],
+        {},
+        "paths.output_dir: {ro}/out cannot be written (Read-only file system)",
+    ),
+    "read-only encode output": (
+        ["encode", "ckpt_path={ckpt}", "output={ro}/codes.npz"],
+        {},
+        "output: {ro} cannot be written (Read-only file system)",
+    ),
+    "read-only store": (
+        ["train"],
+        {"MLFLOW_TRACKING_URI": "sqlite:///{ro}/mlflow.db"},
+        "logger.mlflow.tracking_uri: {ro} cannot be written (Read-only file system)",
+    ),
+    "corrupt store": (
+        ["train"],
+        {"MLFLOW_TRACKING_URI": "sqlite:///{bad_db}"},
+        "logger.mlflow.tracking_uri: {bad_db} is not a readable MLflow sqlite store (file is not a database)",
+    ),
+    "bad thread tag": (
+        ["reproduce", "{run}"],
+        {},
+        "run {run}: its tag medae.torch_threads is 'abc', not a number of threads",
+    ),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", MORE_BAD_INPUTS)
+def test_more_bad_input_ends_in_one_line(case, trained, read_only, tmp_path):
+    if case == "no gpu" and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    root, checkpoint, run_id = trained
+    png, bad_db = tmp_path / "scan.png", tmp_path / "broken" / "mlflow.db"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    bad_db.parent.mkdir()
+    bad_db.write_bytes(bytes(range(256)) * 20)
+    names = {"ckpt": checkpoint, "png": png, "ro": read_only, "bad_db": bad_db, "run": run_id}
+    args, env, line = MORE_BAD_INPUTS[case]
+    fill = lambda text: text.format(**names)  # noqa: E731
+    client = client_of(root)
+    threads = client.get_run(run_id).data.tags["medae.torch_threads"]
+    if case == "bad thread tag":
+        client.set_tag(run_id, "medae.torch_threads", "abc")
+    try:
+        done = medae(
+            [fill(arg) for arg in args],
+            root if case == "bad thread tag" else tmp_path,
+            **{k: fill(v) for k, v in env.items()},
+        )
+    finally:
+        client.set_tag(run_id, "medae.torch_threads", threads)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert last_error_line(done).startswith(f"medae: error: {fill(line)}"), last_error_line(done)

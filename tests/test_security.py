@@ -2,7 +2,6 @@
 
 import gzip
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from medae.commands.train import train
 from medae.data.declared_size import check_declared_size, declared_bytes, dicom_bytes
 from medae.errors import DataError
 from medae.security.trusted_targets import is_trusted
-from tests.conftest import medae, tracking_uri
+from tests.conftest import last_error_line, medae, tracking_uri
 from tests.data_files import pydicom_file
 from tests.tracking_server import ADMIN_PASSWORD, running_server
 
@@ -35,11 +34,6 @@ class RunsCode:
 
     def __reduce__(self):
         return os.system, (f"touch {self.marker}",)
-
-
-def last_error_line(done: subprocess.CompletedProcess) -> str:
-    assert "Traceback" not in done.stderr, done.stderr[-3000:]
-    return done.stderr.strip().splitlines()[-1]
 
 
 @pytest.fixture

@@ -4,9 +4,11 @@ Every method is scored on the test split and on each held-out set (another subje
 foreground; each classical method's parameter is tuned on validation foreground PSNR.
 """
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -22,6 +24,7 @@ from medae.metrics import quality
 from medae.tracking.tracked_run import TrackedRun
 
 APPLICATION = "denoising"
+log = logging.getLogger(__name__)
 
 
 def input_quality(split: SplitTensors, value_range: tuple[float, float]) -> dict[str, float]:
@@ -58,34 +61,67 @@ def tune_and_measure(
     noise_std: float,
     sigma: str,
     value_range: tuple[float, float],
+    run: TrackedRun | None = None,
 ) -> DenoiserResult:
-    """Pick the grid factor with the best validation foreground PSNR; measure every set and ms per image."""
+    """Pick the grid factor with the best validation foreground PSNR; measure every set and ms per image.
+
+    Each candidate's validation score (``tune/psnr_fg`` at its step in the grid) and each set's metrics go
+    to ``run`` as soon as they are known, and one line per candidate to the log.
+    """
+    run = run or TrackedRun(None, None, None)
     val_noisy = to_unit(val.input, value_range)
     scores = {}
-    for factor in denoiser.grid:
+    for step, factor in enumerate(denoiser.grid):
         output = from_unit(denoise(denoiser, val_noisy, noise_std, sigma, factor, noise_model), value_range)
         scores[factor] = quality(output, val.image, value_range, val.mask)["test/psnr_fg"]
+        run.metrics({"tune/psnr_fg": scores[factor], f"tune/{denoiser.parameter}": factor}, step=step)
+        log.info(
+            "%s: %s = %g gives validation PSNR_fg %.2f dB (%d of %d)",
+            denoiser.name,
+            denoiser.parameter,
+            factor,
+            scores[factor],
+            step + 1,
+            len(denoiser.grid),
+        )
     factor = max(denoiser.grid, key=lambda candidate: scores[candidate])
+    run.params({denoiser.parameter: factor})
     metrics = {}
     for name, split in sets.items():
         start = time.perf_counter()
         output = denoise(denoiser, to_unit(split.input, value_range), noise_std, sigma, factor, noise_model)
+        measured = on_set(denoising_metrics(from_unit(output, value_range), split, value_range), name)
         if name == "test":
-            metrics["test/ms_per_image"] = 1000 * (time.perf_counter() - start) / len(split.input)
-        metrics |= on_set(denoising_metrics(from_unit(output, value_range), split, value_range), name)
+            measured["test/ms_per_image"] = 1000 * (time.perf_counter() - start) / len(split.input)
+        run.metrics(measured)
+        metrics |= measured
     return DenoiserResult(metrics, factor)
 
 
-def log_denoiser_run(
-    parent: TrackedRun, denoiser: Denoiser, result: DenoiserResult, sigma: str, params: dict[str, str]
-) -> None:
-    """One MLflow run for a tuned classical denoiser, beside the runs it is compared with."""
-    parent.baseline(
-        APPLICATION,
-        denoiser.name,
-        params | {"sigma": sigma, denoiser.parameter: result.factor},
-        result.metrics,
-    )
+def measure_denoiser(
+    parent: TrackedRun,
+    denoiser: Denoiser,
+    val: SplitTensors,
+    sets: dict[str, SplitTensors],
+    data: Any,
+    sigma: str,
+    params: dict[str, str],
+) -> DenoiserResult:
+    """Tune and measure a classical denoiser in its own MLflow run beside ``parent``, logging as it goes.
+
+    Args:
+        parent: the run it is compared with (a no-op run for ``medae baseline`` without a parent).
+        denoiser: the method.
+        val: validation images for tuning.
+        sets: the sets to measure.
+        data: the datamodule (noise model, noise level, value range).
+        sigma: ``oracle`` or ``estimate``.
+        params: the data's params, logged with the method's.
+    """
+    with parent.baseline_run(APPLICATION, denoiser.name, params | {"sigma": sigma}) as run:
+        return tune_and_measure(
+            denoiser, val, sets, data.noise_model, data.noise_std, sigma, data.value_range, run
+        )
 
 
 @APPLICATIONS.register("denoising")
@@ -127,7 +163,6 @@ def evaluate(
     context.run.tags(context.method_tags(APPLICATION, "autoencoder"))
     results = {"autoencoder": autoencoder}
     for denoiser in denoisers:
-        result = tune_and_measure(denoiser, val, sets, data.noise_model, data.noise_std, sigma, value_range)
-        log_denoiser_run(context.run, denoiser, result, sigma, context.baseline_params)
+        result = measure_denoiser(context.run, denoiser, val, sets, data, sigma, context.baseline_params)
         results[denoiser.name] = result.metrics
     return by_method(APPLICATION, results)

@@ -10,6 +10,7 @@ from PIL import Image, ImageDraw, ImageFont
 from skimage.util import montage
 
 from medae.data.batch import ReconstructionBatch
+from medae.tracking.logger import ResumableMLFlowLogger
 from medae.tracking.run_record import find_mlflow_logger
 
 MIN_TILE = 96  # pixels per tile side, so a 32-pixel slice is still readable in the UI
@@ -120,4 +121,12 @@ class ReconstructionGridLogger(Callback):
         error = np.abs(rows["reconstruction"] - clean)
         largest = float(error.max())
         rows[f"|error| (max {largest:.2f})"] = error / largest if largest > 0 else error
-        logger.experiment.log_image(logger.run_id, labelled_grid(rows), key=key, step=step)
+        grid = labelled_grid(rows)
+
+        def log() -> None:
+            logger.experiment.log_image(logger.run_id, grid, key=key, step=step)
+
+        if isinstance(logger, ResumableMLFlowLogger):  # a store that is away does not stop training
+            logger.outage.attempt(log)
+        else:
+            log()

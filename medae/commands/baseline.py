@@ -6,13 +6,14 @@ import hydra
 from mlflow import MlflowClient
 from omegaconf import DictConfig
 
-from medae.applications.denoising import log_denoiser_run, tune_and_measure
+from medae.applications.denoising import measure_denoiser
 from medae.applications.parts.split_tensors import stack_batches
 from medae.baselines.denoisers import get_denoiser
 from medae.bootstrap import bootstrap
 from medae.config.run_parts import CONFIG_DIR
 from medae.data.registry import build_datamodule
 from medae.errors import ConfigError, exit_on_user_error
+from medae.recovery.signals import StopSignals
 from medae.tracking.run_record import data_params
 from medae.tracking.store import open_store
 from medae.tracking.tracked_run import TrackedRun
@@ -40,9 +41,6 @@ def run_baseline(cfg: DictConfig) -> dict[str, float]:
     sets = {
         name: stack_batches(datamodule.evaluation_dataloader(name)) for name in datamodule.evaluation_sets
     }
-    result = tune_and_measure(
-        denoiser, val, sets, datamodule.noise_model, datamodule.noise_std, cfg.sigma, datamodule.value_range
-    )
     mlflow = cfg.get("logger", {}).get("mlflow") if cfg.get("logger") else None
     parent = (
         TrackedRun(
@@ -53,8 +51,8 @@ def run_baseline(cfg: DictConfig) -> dict[str, float]:
         if mlflow
         else TrackedRun(None, None, None)
     )
-    log_denoiser_run(parent, denoiser, result, cfg.sigma, data_params(cfg))
-    return result.metrics
+    with StopSignals():  # a stop ends the method's run KILLED, with what it logged so far
+        return measure_denoiser(parent, denoiser, val, sets, datamodule, cfg.sigma, data_params(cfg)).metrics
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="baseline")

@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 
 from medae.config.run_parts import build_loggers
 from medae.config.trainer_options import build_trainer
+from medae.recovery.atomic_checkpoint import AtomicCheckpointIO
 from medae.recovery.signals import StopSignals
 from medae.tracking.logger import run_status
 from medae.tracking.run_record import find_mlflow_logger
@@ -32,7 +33,8 @@ def session(cfg: DictConfig, callbacks: list[Callback]) -> Iterator[Session]:
     as the block does.
     """
     loggers = build_loggers(cfg)
-    trainer = build_trainer(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    plugins = {} if cfg.trainer.get("plugins") else {"plugins": [AtomicCheckpointIO()]}
+    trainer = build_trainer(cfg.trainer, callbacks=callbacks, logger=loggers or False, **plugins)
     mlflow_logger = find_mlflow_logger(trainer.loggers)
     with run_status(mlflow_logger), StopSignals(trainer) as stop:
         yield Session(trainer, mlflow_logger, stop)

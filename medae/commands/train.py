@@ -26,10 +26,10 @@ from medae.config.run_parts import (
 from medae.data.registry import build_datamodule
 from medae.errors import DataError, exit_on_user_error
 from medae.inference.model_package import log_package
-from medae.models.registry import build_module, require
+from medae.models.registry import build_module, check_fits, require
 from medae.recovery.slurm_requeue import continue_requeued_run
 from medae.security.redaction import redact_values
-from medae.security.safe_checkpoint import check_checkpoint
+from medae.security.safe_checkpoint import load_checkpoint
 from medae.tracking.run_record import record_run_setup
 from medae.tracking.sweep_parent import record_sweep_job
 
@@ -80,7 +80,8 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
     apply_num_threads(cfg.get("num_threads"))
     L.seed_everything(cfg.seed, workers=True)
     trust_checkpoint = bool(cfg.get("trust_checkpoint"))
-    check_checkpoint(cfg.get("ckpt_path"), trust_checkpoint)
+    ckpt_path = cfg.get("ckpt_path")
+    checkpoint = load_checkpoint(ckpt_path, trust_checkpoint) if ckpt_path else None
     absolute_data_paths(cfg.data)
     application = build_application(cfg.get("application"))
     if application is not None:  # a model that cannot run the application stops before training
@@ -101,6 +102,9 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
         datamodule.value_range,
         cfg.train_quality_interval,
     )
+    if checkpoint is not None:
+        check_fits(checkpoint, module, ckpt_path)
+        del checkpoint
     module.run_config = redact_values(to_plain(cfg))  # checkpoints are uploaded to the store
     if cfg.channels_last:
         module.use_channels_last()

@@ -12,7 +12,7 @@ import torch
 from mlflow.entities import Run
 from omegaconf import DictConfig, open_dict
 
-from medae.errors import ConfigError
+from medae.errors import ConfigError, DataError
 from medae.tracking.schema import THREADS_TAG
 
 
@@ -54,5 +54,12 @@ def apply_num_threads(num_threads: int | None) -> None:
 def recorded_threads(cfg: DictConfig, run: Run) -> None:
     """Set ``num_threads`` to the count the run recorded, unless its config fixed one."""
     with open_dict(cfg):
-        if cfg.get("num_threads") is None and THREADS_TAG in run.data.tags:
-            cfg.num_threads = int(run.data.tags[THREADS_TAG])
+        recorded = run.data.tags.get(THREADS_TAG)
+        if cfg.get("num_threads") is None and recorded is not None:
+            if not recorded.isdigit() or int(recorded) < 1:
+                raise DataError(
+                    f"run {run.info.run_id}",
+                    f"its tag {THREADS_TAG} is {recorded!r}, not a number of threads; "
+                    "set the thread count yourself: medae train num_threads=<n> (or fix the tag)",
+                )
+            cfg.num_threads = int(recorded)

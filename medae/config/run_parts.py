@@ -5,6 +5,7 @@ from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning import Callback
@@ -21,12 +22,24 @@ DATA_PATH_KEYS = ("root", "labels_csv")
 
 
 def instantiate_group(node: DictConfig | None) -> list[Any]:
-    """Instantiate every ``_target_`` entry of a callbacks or logger node."""
-    if not node:
-        return []
-    return [
-        instantiate(entry) for entry in node.values() if isinstance(entry, DictConfig) and "_target_" in entry
-    ]
+    """Instantiate every ``_target_`` entry of a callbacks or logger node.
+
+    Raises:
+        ConfigError: a ``_target_`` names nothing that can be imported.
+    """
+    built = []
+    for name, entry in (node or {}).items():
+        if isinstance(entry, DictConfig) and "_target_" in entry:
+            try:
+                built.append(instantiate(entry))
+            except InstantiationException as error:
+                if not str(error).startswith("Error locating target"):
+                    raise
+                key = f"{node._get_full_key(name)}._target_"
+                raise ConfigError(
+                    key, f"cannot import '{entry._target_}'; name a class as module.Class"
+                ) from error
+    return built
 
 
 def absolute_data_paths(data: DictConfig) -> None:

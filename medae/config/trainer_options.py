@@ -71,9 +71,21 @@ def build_trainer(node: DictConfig, **objects: Any) -> lightning.Trainer:
         cause = error.__cause__ or error
         if not isinstance(cause, (MisconfigurationException, ValueError, TypeError)):
             raise
-        named = [name for name in re.findall(r"`(\w+)`", str(cause)) if name in options]
+        message = str(cause).strip().splitlines()[0]
+        named = [name for name in re.findall(r"`(\w+)`", message) if name in options]
+        named += [
+            name for name, value in options.items() if isinstance(value, str) and value and value in message
+        ]
         key = f"trainer.{named[0]}" if named else "trainer"
-        raise ConfigError(key, str(cause).strip().splitlines()[0]) from error
+        if key == "trainer.accelerator":
+            message += f" (available here: {', '.join(available_accelerators())})"
+        raise ConfigError(key, message) from error
+
+
+def available_accelerators() -> list[str]:
+    """The ``trainer.accelerator`` values this machine runs: cpu, auto, and gpu or mps where present."""
+    gpu = ["gpu"] if torch.cuda.is_available() else []
+    return ["cpu", "auto", *gpu, *(["mps"] if torch.backends.mps.is_available() else [])]
 
 
 def step_bounded_cpu_trainer(

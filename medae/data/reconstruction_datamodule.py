@@ -225,6 +225,13 @@ class ReconstructionDataModule(LightningDataModule, ABC):
                 f"the {empty[0]} split is empty (samples per split: {sizes}); give more subjects or files, "
                 "or for a single volume fewer data.num_slabs or a smaller data.slab_gap",
             )
+        found = torch.as_tensor(datasets["train"][0]["image"]).shape[0]
+        if found != self.channels:
+            raise ConfigError(
+                "data.channels",
+                f"is {self.channels}, but the images of {type(self).__name__} have {found}; "
+                f"set data.channels={found}",
+            )
         held_out = {
             name: self.prepared(name, samples, transform, digest)
             for name, samples in self.load_held_out().items()

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from medae.config.registry import Registry
-from medae.errors import CapabilityError, DataError
+from medae.errors import CapabilityError, ConfigError, DataError
 from medae.models.capabilities import declared
 from medae.security.safe_checkpoint import load_checkpoint
 
@@ -41,6 +41,29 @@ def build_module(model: Mapping[str, Any], *args: Any, **kwargs: Any) -> "Autoen
     """
     module_class, _ = MODELS.build(model)
     return module_class(model, *args, **kwargs)
+
+
+def check_fits(checkpoint: Mapping[str, Any], module: "AutoencoderModule", path: str) -> None:
+    """Raise a ConfigError unless the checkpoint at ``path`` holds weights of ``module``'s variant and sizes.
+
+    Example:
+        ``train model=vae ckpt_path=<a conv checkpoint>`` stops here, before any training, with
+        ``ckpt_path: ... holds a 'conv' model, not 'vae'; choose model=conv``.
+    """
+    stored = (checkpoint.get("hyper_parameters") or {}).get("model", {}).get("name")
+    if stored and stored != module.registry_name:
+        raise ConfigError(
+            "ckpt_path",
+            f"{path} holds a '{stored}' model, not '{module.registry_name}'; choose model={stored}",
+        )
+    expected = module.state_dict()
+    for key, tensor in (checkpoint.get("state_dict") or {}).items():
+        if key in expected and tuple(tensor.shape) != tuple(expected[key].shape):
+            raise ConfigError(
+                "ckpt_path",
+                f"{path} does not fit model '{stored}' as configured: {key} has shape {list(tensor.shape)} "
+                f"there and {list(expected[key].shape)} here; use the model settings it was trained with",
+            )
 
 
 def load_module(ckpt_path: str | Path, trust: bool = False) -> "AutoencoderModule":

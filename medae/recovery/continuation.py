@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from medae.config.compute_environment import recorded_threads
 from medae.errors import DataError
-from medae.security.safe_checkpoint import load_checkpoint
+from medae.security.safe_checkpoint import UnreadableCheckpoint, load_checkpoint
 from medae.security.trusted_targets import Trust, check_trusted
 from medae.tracking.liveness import take_lease
 from medae.tracking.logged_run import download_artifact, logged_config
@@ -33,6 +33,7 @@ from medae.tracking.schema import (
     RESUMES_TAG,
     root_dir,
 )
+from medae.tracking.store_outage import send_saved
 from medae.tracking.tracked_run import TrackedRun
 
 CHECKPOINT_PATH_KEYS = ("dirpath", "best_model_path", "kth_best_model_path", "last_model_path")
@@ -87,24 +88,48 @@ def checkpoint_states(checkpoint: dict[str, Any]) -> list[dict[str, Any]]:
     return [state for key, state in callbacks.items() if key.startswith("ModelCheckpoint")]
 
 
+def newest_readable(
+    client: MlflowClient, run_id: str, folder: Path, trust: bool
+) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint of the run that loads whole, and its content; None when there is none.
+
+    Tried in order: ``last.ckpt`` (from the run's artifacts when the folder lacks it), the folder's other
+    checkpoints from newest to oldest, the run's best-checkpoint artifact. A truncated file (a full disk,
+    a machine that died while writing) is skipped with one line.
+    """
+    last = folder / "last.ckpt"
+    if not last.is_file():
+        download_artifact(client, run_id, LAST_ARTIFACT, last)
+    local = sorted(folder.glob("*.ckpt"), key=lambda path: (path != last, -path.stat().st_mtime))
+    best = folder / Path(BEST_ARTIFACT).name
+    for path in [*local, best]:
+        if path == best and (best in local or not download_artifact(client, run_id, BEST_ARTIFACT, best)):
+            break
+        try:
+            return path, load_checkpoint(path, trust)
+        except UnreadableCheckpoint as error:
+            print(f"medae: skipping {error}; trying an earlier checkpoint", file=sys.stderr)
+    return None
+
+
 def restore_checkpoints(
     client: MlflowClient, run_id: str, old_dir: str, new_dir: Path, trust: bool
 ) -> Path | None:
-    """``last.ckpt`` in ``new_dir`` (from the run's artifacts when missing) and its best checkpoint."""
-    last = new_dir / "last.ckpt"
-    if not last.is_file() and not download_artifact(client, run_id, LAST_ARTIFACT, last):
+    """The newest readable checkpoint in ``new_dir`` (:func:`newest_readable`), with its best checkpoint."""
+    found = newest_readable(client, run_id, new_dir, trust)
+    if found is None:
         return None
-    checkpoint = load_checkpoint(last, trust)
+    path, checkpoint = found
     if old_dir != str(new_dir):
         relocate(checkpoint, old_dir, str(new_dir))
-        staged = last.with_name(".last.ckpt.relocated")
+        staged = path.with_name(f".{path.name}.relocated")
         torch.save(checkpoint, staged)
-        os.replace(staged, last)  # a new file: an artifact hard-linked to the old one keeps its content
+        os.replace(staged, path)  # a new file: an artifact hard-linked to the old one keeps its content
     best = next((state.get("best_model_path") for state in checkpoint_states(checkpoint)), None)
     if best and not Path(best).is_file():
         download_artifact(client, run_id, BEST_ARTIFACT, Path(best))
-    print(f"medae: resuming run {run_id} after epoch {checkpoint['epoch']} from {last}", file=sys.stderr)
-    return last
+    print(f"medae: resuming run {run_id} after epoch {checkpoint['epoch']} from {path}", file=sys.stderr)
+    return path
 
 
 def resume_config(client: MlflowClient, run: Run, tracking_uri: str, trust: Trust) -> DictConfig:
@@ -127,6 +152,9 @@ def continuation_config(
     run_id = run.info.run_id
     resolved = logged_config(client, run_id, RESOLVED_CONFIG_ARTIFACT)
     output_dir = writable_output_dir(Path(resolved.paths.output_dir))
+    sent = send_saved(Path(resolved.paths.output_dir), TrackedRun(client, run_id, None).metrics)
+    if sent:
+        print(f"medae: sent {sent} metric batches that waited while the store was away", file=sys.stderr)
     with open_dict(cfg):
         cfg.paths.root_dir = resolved.paths.root_dir
         cfg.paths.output_dir = str(output_dir)

@@ -24,14 +24,14 @@ class StopSignals:
 
     Args:
         trainer: the Lightning trainer that fits and tests; a signal while it runs stops it after the
-            current batch.
+            current batch. Without one (a command that trains nothing), a signal stops at once.
 
     Example:
         >>> with StopSignals(Trainer(logger=False, enable_progress_bar=False)):  # doctest: +SKIP
         ...     trainer.fit(module)  # SIGTERM: raises Interrupted(15) after the current batch
     """
 
-    def __init__(self, trainer: Trainer) -> None:
+    def __init__(self, trainer: Trainer | None = None) -> None:
         self.trainer = trainer
         self.received: int | None = None
         self._previous: dict[int, object] = {}
@@ -58,7 +58,7 @@ class StopSignals:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         first = self.received is None
         self.received = signum
-        if self.trainer.state.status == TrainerStatus.RUNNING:
+        if self.trainer is not None and self.trainer.state.status == TrainerStatus.RUNNING:
             request_trainer_stop(self.trainer)
         elif first:
             raise Interrupted(signum)

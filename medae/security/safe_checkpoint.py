@@ -15,6 +15,14 @@ import torch
 
 from medae.errors import DataError
 
+
+class UnreadableCheckpoint(DataError):
+    """A checkpoint file that is missing, truncated or not a checkpoint at all (not one that was refused)."""
+
+
+# what a file torch.save wrote starts with: a zip archive, or (before torch 1.6) a pickle's protocol byte
+ZIP_MAGIC = b"PK\x03\x04"
+PICKLE_PROTOCOL = b"\x80"
 TRUST_HINT = "load it only if you trust its author (trust_checkpoint=true, or --trust-checkpoint)"
 
 
@@ -29,22 +37,24 @@ def load_checkpoint(path: str | Path, trust: bool = False) -> dict[str, Any]:
     """Load a checkpoint on the CPU; without ``trust``, only the types medae saves can come back.
 
     Raises:
-        DataError: the file is missing, is not a checkpoint, or holds other objects.
+        UnreadableCheckpoint: the file is missing or is not a whole checkpoint.
+        DataError: it holds objects of other types.
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(str(path), "checkpoint file not found")
+        raise UnreadableCheckpoint(str(path), "checkpoint file not found")
+    with open(path, "rb") as stream:
+        start = stream.read(4)
+    if start != ZIP_MAGIC and start[:1] != PICKLE_PROTOCOL:
+        raise UnreadableCheckpoint(
+            str(path),
+            f"is not a PyTorch checkpoint (it starts with {start!r}); give a .ckpt that medae saved",
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=not trust)
     except pickle.UnpicklingError as error:
         raise refusal(path, error) from error
     except Exception as error:
-        raise DataError(
+        raise UnreadableCheckpoint(
             str(path), f"is not a readable checkpoint ({type(error).__name__}: {error})"
         ) from error
-
-
-def check_checkpoint(path: str | Path | None, trust: bool = False) -> None:
-    """Raise a DataError unless ``path`` is None or a checkpoint that :func:`load_checkpoint` loads."""
-    if path is not None:
-        load_checkpoint(path, trust)

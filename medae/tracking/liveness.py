@@ -23,7 +23,7 @@ import psutil
 from mlflow import MlflowClient
 from mlflow.entities import Run
 
-from medae.errors import DataError
+from medae.errors import DataError, how_to_continue
 from medae.tracking.schema import (
     HEARTBEAT_TAG,
     HOST_TAG,
@@ -33,6 +33,7 @@ from medae.tracking.schema import (
     PID_TAG,
     PROCESS_START_TAG,
     SLURM_JOB_TAG,
+    TASK_TAG,
 )
 from medae.tracking.tracked_run import TrackedRun
 
@@ -221,8 +222,7 @@ def mark_dead_runs_killed(client: MlflowClient) -> list[Run]:
         killed.append(run)
         print(
             f"medae: run {run.info.run_id} ({run.info.run_name}) was left RUNNING by {holder(run)}, "
-            "which is gone; marked KILLED. "
-            f"Continue it: medae resume {run.info.run_id}",
+            f"which is gone; marked KILLED: {how_to_continue(run.info.run_id, run.data.tags.get(TASK_TAG))}",
             file=sys.stderr,
         )
     return killed

@@ -1,6 +1,7 @@
 """Lightning's MLflow logger, made to continue a run and to upload checkpoints as they are saved."""
 
 import contextlib
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,16 @@ from medae.security.redaction import redact, redact_values
 from medae.tracking.checkpoint_artifacts import store_checkpoint
 from medae.tracking.liveness import HEARTBEAT_INTERVAL_S, Heartbeat, owner_tags, release_lease
 from medae.tracking.logged_model import log_network
-from medae.tracking.schema import BEST_ARTIFACT, BEST_CHECKPOINT_TAG, LAST_ARTIFACT, store_uri
+from medae.tracking.schema import (
+    BEST_ARTIFACT,
+    BEST_CHECKPOINT_TAG,
+    FINISHED,
+    LAST_ARTIFACT,
+    TASK_TAG,
+    store_uri,
+)
 from medae.tracking.store import open_store
+from medae.tracking.store_outage import StoreOutage, StoreUnavailable
 from medae.tracking.tracked_run import TrackedRun, ending
 
 
@@ -98,6 +107,7 @@ class ResumableMLFlowLogger(MLFlowLogger):
         self._last_steps: dict[str, int] = {}
         self._saves = 0
         self._synced_best: str | None = None
+        self.outage = StoreOutage(tracking_uri, run_id)
         self._unsynced_last: str | None = None
         self._artifact_uri: str | None = None
         self._ended = False
@@ -113,7 +123,7 @@ class ResumableMLFlowLogger(MLFlowLogger):
         client = super().experiment
         if not self._started and rank_zero_only.rank == 0:  # other ranks get Lightning's dummy
             self._started = True
-            run_id = self.run_id
+            run_id = self.outage.run_id = self.run_id
             if self.resumed:
                 client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
             TrackedRun(client, run_id, None).tags(owner_tags(self.heartbeat_interval_s))
@@ -131,7 +141,13 @@ class ResumableMLFlowLogger(MLFlowLogger):
 
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        """Log ``metrics`` at ``step``, leaving out those a resumed run already has at this step or later."""
+        """Log ``metrics`` at ``step``, leaving out those a resumed run already has at this step or later.
+
+        While the store does not answer, metrics wait in order and go out when it does (:attr:`outage`).
+        """
+        self.outage.send_metrics(metrics, step, self._send_metrics)
+
+    def _send_metrics(self, metrics: Mapping[str, float], step: int | None) -> None:
         if self.resumed:
             metrics = {key: value for key, value in metrics.items() if (step or 0) > self._last_step(key)}
             if not metrics:
@@ -148,13 +164,17 @@ class ResumableMLFlowLogger(MLFlowLogger):
         """Upload the last checkpoint (every ``sync_every_n_saves`` saves) and a new best checkpoint."""
         self._saves += 1
         self._unsynced_last = checkpoint_callback.last_model_path or None
+        self.outage.checkpoint = self._unsynced_last or checkpoint_callback.best_model_path or None
         if self.sync_every_n_saves and self._saves % self.sync_every_n_saves == 0:
-            self._sync_last()
+            self.outage.attempt(self._sync_last)
         best = checkpoint_callback.best_model_path
         if best and best != self._synced_best and Path(best).is_file():
-            self._upload(best, BEST_ARTIFACT)
-            TrackedRun(self.experiment, self.run_id, None).tags({BEST_CHECKPOINT_TAG: Path(best).name})
-            self._synced_best = best
+            self.outage.attempt(lambda: self._sync_best(best))
+
+    def _sync_best(self, best: str) -> None:
+        self._upload(best, BEST_ARTIFACT)
+        TrackedRun(self.experiment, self.run_id, None).tags({BEST_CHECKPOINT_TAG: Path(best).name})
+        self._synced_best = best
 
     def _sync_last(self) -> None:
         if self._unsynced_last and Path(self._unsynced_last).is_file():
@@ -192,7 +212,11 @@ class ResumableMLFlowLogger(MLFlowLogger):
         )
 
     def end_run(self, status: str) -> None:
-        """Upload a last checkpoint not yet uploaded, stop the heartbeat and end the run with ``status``.
+        """Send what waits, upload a last checkpoint not yet uploaded, and end the run with ``status``.
+
+        While the store does not answer this waits for it, up to the outage limit; then the metrics not
+        sent go to a file beside the checkpoints and, for a run that finished, :class:`StoreUnavailable`
+        says so in one line (a run that failed or was killed keeps its own error).
 
         Args:
             status: ``FINISHED``, ``FAILED`` or ``KILLED``.
@@ -205,10 +229,18 @@ class ResumableMLFlowLogger(MLFlowLogger):
         if self._system_metrics is not None:
             self._system_metrics.finish()
         try:
-            self._sync_last()
-        finally:
-            release_lease(self.experiment, self.run_id)
-            TrackedRun(self.experiment, self.run_id, self.experiment_id).end(status)
+            while not self.outage.attempt(lambda: self._finish(status)):
+                time.sleep(1.0)
+        except StoreUnavailable:
+            self.outage.save_unsent()
+            if status == FINISHED:
+                raise
+
+    def _finish(self, status: str) -> None:
+        self.outage.drain(self._send_metrics)
+        self._sync_last()
+        release_lease(self.experiment, self.run_id)
+        TrackedRun(self.experiment, self.run_id, self.experiment_id).end(status)
 
 
 @contextlib.contextmanager
@@ -224,5 +256,7 @@ def run_status(logger: MLFlowLogger | None) -> Iterator[None]:
         with ending(logger.end_run):
             yield
     except Interrupted as stop:
-        stop.run_id = logger.run_id if logger.started else None
+        if logger.started:
+            stop.run_id = logger.run_id
+            stop.task = logger.experiment.get_run(logger.run_id).data.tags.get(TASK_TAG)
         raise

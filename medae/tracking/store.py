@@ -8,6 +8,8 @@ experiment under a file lock beside the database, before any logger touches it.
 
 import contextlib
 import hashlib
+import os
+import sqlite3
 import tempfile
 import urllib.error
 import urllib.request
@@ -19,6 +21,7 @@ from filelock import FileLock
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from medae.config.checks import writable_folder_problem
 from medae.errors import ConfigError
 from medae.tracking.liveness import mark_dead_runs_killed
 
@@ -41,10 +44,11 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(unquote(uri[len("sqlite:///") :]))
 
 
-def check_reachable(uri: str) -> None:
+def check_reachable(uri: str, write: bool = False) -> None:
     """Raise a ConfigError unless the store at ``uri`` can be used, within :data:`SERVER_TIMEOUT_S`.
 
-    An HTTP server must answer ``/health``; a sqlite database must lie in an existing folder.
+    An HTTP server must answer ``/health``; a sqlite database must lie in an existing folder and be a
+    database, and for a process that ``write``s, its folder must be writable with space to spare.
     """
     parts = urlparse(uri)
     if parts.scheme in ("http", "https"):
@@ -73,6 +77,34 @@ def check_reachable(uri: str) -> None:
             f"the folder {database.parent} of the sqlite store {uri} does not exist; "
             "create it first (medae creates the database file, not its folder)",
         )
+    if database is not None:
+        check_sqlite_store(database, write)
+
+
+def check_sqlite_store(database: Path, write: bool) -> None:
+    """Raise a ConfigError unless ``database`` is an sqlite file (or absent), and, to ``write``, writable.
+
+    sqlite writes journal files beside the database, so its folder must be writable too.
+    """
+    if database.is_file():
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as connection:
+                connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as error:
+            raise ConfigError(
+                TRACKING_URI_KEY,
+                f"{database} is not a readable MLflow sqlite store ({error}); restore it from a backup, "
+                "or point MEDAE_ROOT or MLFLOW_TRACKING_URI at another store",
+            ) from error
+    if not write:
+        return
+    problem = writable_folder_problem(database.parent)
+    if problem is None and database.is_file() and not os.access(database, os.W_OK):
+        problem = f"{database} is read-only"
+    if problem:
+        raise ConfigError(
+            TRACKING_URI_KEY, f"{problem}; the sqlite store cannot take runs. Point MEDAE_ROOT elsewhere"
+        )
 
 
 @contextlib.contextmanager
@@ -99,7 +131,7 @@ def open_client(uri: str, write: bool = False) -> MlflowClient:
             A reader (``write=False``) changes nothing, and a sqlite store that does not exist is an
             error rather than a new empty database.
     """
-    check_reachable(uri)
+    check_reachable(uri, write)
     database = sqlite_path(uri)
     if not write and database is not None and not database.is_file():
         raise ConfigError(

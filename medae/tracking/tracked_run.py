@@ -25,6 +25,7 @@ from medae.tracking.schema import (
     KILLED,
     METHOD_TAG,
     MODEL_TAG,
+    TASK_TAG,
 )
 
 log = logging.getLogger(__name__)
@@ -129,11 +130,22 @@ class TrackedRun:
         with ending(compared.end):
             yield compared
 
+    @contextlib.contextmanager
+    def baseline_run(
+        self, application: str, method: str, params: Mapping[str, Any]
+    ) -> Iterator["TrackedRun"]:
+        """A run beside this one for a classical method, open while the method works, so it logs as it goes.
+
+        Killed, it ends KILLED with what it logged; its ``medae.task`` tag is ``baseline``.
+        """
+        tags = {APPLICATION_TAG: application, METHOD_TAG: method, MODEL_TAG: f"baseline:{method}"}
+        with self.compared_run(f"baseline:{method}", {**tags, TASK_TAG: "baseline"}) as run:
+            run.params({**params, "method": method})
+            yield run
+
     def baseline(
         self, application: str, method: str, params: Mapping[str, Any], metrics: Mapping[str, float]
     ) -> None:
         """Log a classical method's params and metrics as a run beside this one, tagged for filtering."""
-        tags = {APPLICATION_TAG: application, METHOD_TAG: method, MODEL_TAG: f"baseline:{method}"}
-        with self.compared_run(f"baseline:{method}", tags) as run:
-            run.params({**params, "method": method})
+        with self.baseline_run(application, method, params) as run:
             run.metrics(metrics)
