@@ -332,7 +332,7 @@ def test_heartbeat_updates_its_tag(tmp_path):
     assert abs(beat - time.time()) < 30
 
 
-def test_the_lease_decides_who_owns_a_run_not_the_host_name(tmp_path):
+def test_the_lease_decides_who_owns_a_run_not_the_host_name(tmp_path, capsys):
     client = open_client(tracking_uri(tmp_path), write=True)
     experiment = client.create_experiment("e")
     parent = psutil.Process(os.getppid())  # a process that outlives the test
@@ -345,6 +345,7 @@ def test_the_lease_decides_who_owns_a_run_not_the_host_name(tmp_path):
         "live in another namespace": (other_namespace, now + 180),
         "expired elsewhere": ("another-boot/7/12/1.000", now - 1),
         "released": (here, 0),
+        "dead eval": (f"{machine()}/{parent.pid}/1.000", now + 180),
     }
     ids = {
         name: client.create_run(
@@ -355,15 +356,17 @@ def test_the_lease_decides_who_owns_a_run_not_the_host_name(tmp_path):
                 PID_TAG: "1",
                 LEASE_TAG: lease,
                 LEASE_EXPIRES_TAG: f"{expires:.0f}",
+                "medae.task": "eval" if name == "dead eval" else "train",
             },
         ).info.run_id
         for name, (lease, expires) in leases.items()
     }
-    assert {run.info.run_name for run in mark_dead_runs_killed(client)} == {
-        "dead here",
-        "expired elsewhere",
-        "released",
-    }
+    killed = {run.info.run_name for run in mark_dead_runs_killed(client)}
+    assert killed == {"dead here", "expired elsewhere", "released", "dead eval"}
+    said = capsys.readouterr().err
+    assert f"continue it: medae resume {ids['dead here']}" in said
+    assert f"run {ids['dead eval']} (dead eval) was left RUNNING by process 1 on " in said
+    assert "marked KILLED: what it logged is kept; run the eval command again to redo it" in said
     for name in ("alive here", "live in another namespace"):
         with pytest.raises(DataError, match=rf"run {ids[name]}: is owned by process 1 on "):
             take_lease(client, ids[name], settle_s=0)
