@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from medae.errors import DataError
+from medae.recovery.continuation import newest_readable
 from medae.tracking.liveness import Heartbeat, lease_token, machine, mark_dead_runs_killed, take_lease
 from medae.tracking.schema import (
     HOST_TAG,
@@ -319,17 +320,24 @@ def test_dead_runs_are_marked_killed_and_live_ones_are_not(tmp_path, capsys):
     assert f"medae resume {ids['dead']}" in capsys.readouterr().err
 
 
-def test_heartbeat_updates_its_tag(tmp_path):
+def test_heartbeat_renews_the_lease_until_another_process_takes_it(tmp_path):
     client = open_client(tracking_uri(tmp_path), write=True)
-    run_id = client.create_run(client.create_experiment("e")).info.run_id
+    run_id = client.create_run(
+        client.create_experiment("e"), tags={HOST_TAG: "elsewhere", PID_TAG: "7"}
+    ).info.run_id
     heartbeat = Heartbeat(tracking_uri(tmp_path), run_id, interval_s=0.05)
     heartbeat.start()
     deadline = time.monotonic() + 10
-    while "medae.heartbeat" not in client.get_run(run_id).data.tags and time.monotonic() < deadline:
+    while LEASE_TAG not in client.get_run(run_id).data.tags and time.monotonic() < deadline:
+        time.sleep(0.05)
+    tags = client.get_run(run_id).data.tags
+    assert tags[LEASE_TAG] == lease_token() and abs(float(tags["medae.heartbeat"]) - time.time()) < 30
+    client.set_tag(run_id, LEASE_TAG, "another-boot/1/7/1.000")  # resumed elsewhere while this one stalled
+    while heartbeat.lost is None and time.monotonic() < deadline:
         time.sleep(0.05)
     heartbeat.stop()
-    beat = float(client.get_run(run_id).data.tags["medae.heartbeat"])
-    assert abs(beat - time.time()) < 30
+    assert heartbeat.lost.startswith("process 7 on elsewhere")
+    assert client.get_run(run_id).data.tags[LEASE_TAG] == "another-boot/1/7/1.000"
 
 
 def test_the_lease_decides_who_owns_a_run_not_the_host_name(tmp_path, capsys):
@@ -612,3 +620,15 @@ def test_more_bad_input_ends_in_one_line(case, trained, read_only, tmp_path):
         client.set_tag(run_id, "medae.torch_threads", threads)
     assert done.returncode == 2, done.stderr[-3000:]
     assert last_error_line(done).startswith(f"medae: error: {fill(line)}"), last_error_line(done)
+
+
+def test_resume_starts_from_the_newest_checkpoint_that_loads(tmp_path, capsys):
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    torch.save({"epoch": 0}, folder / "best-epoch000.ckpt")
+    torch.save({"epoch": 4}, folder / "last.ckpt")
+    whole = (folder / "last.ckpt").read_bytes()
+    (folder / "last.ckpt").write_bytes(whole[: len(whole) // 3])  # cut short by a full disk
+    path, checkpoint = newest_readable(None, "run", folder, trust=False)
+    assert (path.name, checkpoint["epoch"]) == ("best-epoch000.ckpt", 0)
+    assert f"medae: skipping {folder / 'last.ckpt'}: is not a readable checkpoint" in capsys.readouterr().err

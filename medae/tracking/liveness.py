@@ -169,7 +169,10 @@ def heartbeat_age(run: Run) -> float | None:
 
 
 class Heartbeat:
-    """A daemon thread that sets the run's heartbeat tag every ``interval_s`` seconds until stopped.
+    """A daemon thread that renews the run's lease every ``interval_s`` seconds until stopped.
+
+    If another process holds the lease when it comes to renew it (this one stalled past the lease's
+    expiry and the run was resumed elsewhere), it stops renewing and :attr:`lost` names that process.
 
     Args:
         tracking_uri: the store.
@@ -182,6 +185,7 @@ class Heartbeat:
         self.interval_s = interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="medae-heartbeat", daemon=True)
+        self.lost: str | None = None
 
     def start(self) -> None:
         """Start beating."""
@@ -196,6 +200,11 @@ class Heartbeat:
     def _beat(self) -> None:
         while not self._stop.wait(self.interval_s):
             try:
+                run = self.run.client.get_run(self.run.run_id)
+                lease = run.data.tags.get(LEASE_TAG)
+                if lease and lease != lease_token():
+                    self.lost = holder(run)
+                    return
                 self.run.tags(lease_tags(self.interval_s))
             except Exception as error:  # a store that is briefly away must not end training
                 print(f"medae: warning: heartbeat of run {self.run.run_id} failed: {error}", file=sys.stderr)

@@ -14,7 +14,7 @@ from mlflow.entities import RunStatus
 from mlflow.models import ModelSignature
 from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
-from medae.errors import ConfigError, Interrupted
+from medae.errors import ConfigError, DataError, Interrupted
 from medae.security.redaction import redact, redact_values
 from medae.tracking.checkpoint_artifacts import store_checkpoint
 from medae.tracking.liveness import HEARTBEAT_INTERVAL_S, Heartbeat, owner_tags, release_lease
@@ -144,7 +144,16 @@ class ResumableMLFlowLogger(MLFlowLogger):
         """Log ``metrics`` at ``step``, leaving out those a resumed run already has at this step or later.
 
         While the store does not answer, metrics wait in order and go out when it does (:attr:`outage`).
+
+        Raises:
+            DataError: another process took the run over (:attr:`Heartbeat.lost`); this one stops.
         """
+        if self._heartbeat is not None and self._heartbeat.lost:
+            raise DataError(
+                f"run {self.run_id}",
+                f"was taken over by {self._heartbeat.lost} after this process missed its lease; "
+                "this process stops so that one process owns the run",
+            )
         self.outage.send_metrics(metrics, step, self._send_metrics)
 
     def _send_metrics(self, metrics: Mapping[str, float], step: int | None) -> None:
@@ -228,6 +237,8 @@ class ResumableMLFlowLogger(MLFlowLogger):
             self._heartbeat.stop()
         if self._system_metrics is not None:
             self._system_metrics.finish()
+        if self._heartbeat is not None and self._heartbeat.lost:
+            return  # the run is another process's now
         try:
             while not self.outage.attempt(lambda: self._finish(status)):
                 time.sleep(1.0)
