@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first: a bare requirement would pull a multi-GB CUDA build
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[dev,sweep,server,cluster,ui]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,sweep,server,cluster,ui,export]"
 	$(BIN)/python -m pip install --quiet --no-deps $(NO_DEPS_PLUGINS)
 	touch $(STAMP)
 

@@ -23,6 +23,10 @@ commands:
              e.g. medae baseline method=bm3d data.noise_std=0.1   (methods: gaussian, nlm, tv, bm3d)
   encode     write the latent codes of a split: medae encode ckpt_path=PATH [split=test] [output=codes.npz]
   decode     restore images from codes: medae decode ckpt_path=PATH codes=codes.npz [output=decoded.npz]
+  predict    apply a model to new scans, results in each scan's grid:
+             medae predict ckpt_path=REF input=FILE|SERIES|FOLDER output=FOLDER [reference=FILE]
+  export     write a model as ONNX or TorchScript with a JSON sidecar:
+             medae export ckpt_path=REF format=onnx|torchscript output=FILE
   reproduce  re-train an MLflow run from its logged config and compare: medae reproduce RUN_ID
              [--allow-data-change]
   resume     continue an interrupted run in the same MLflow run: medae resume RUN_ID
@@ -38,6 +42,8 @@ HYDRA_COMMANDS = {
     "baseline": "medae.commands.baseline:main",
     "encode": "medae.commands.codes:encode_main",
     "decode": "medae.commands.codes:decode_main",
+    "predict": "medae.commands.predict:main",
+    "export": "medae.commands.export:main",
 }
 ARGPARSE_COMMANDS = {
     "reproduce": "medae.commands.reproduce:main",

@@ -37,7 +37,9 @@ def test_run_logs_its_best_network_as_an_mlflow_model(registered_run):
     assert logged.status.to_proto() == 2  # READY
     mlflow.set_tracking_uri(tracking_uri(root))
     images = torch.rand(2, 1, 32, 32)
-    served = mlflow.pyfunc.load_model(f"runs:/{result.run_id}/model").predict(images.numpy())
+    served = mlflow.pyfunc.load_model(f"runs:/{result.run_id}/model").predict(
+        images.numpy(), params={"preprocessed": True}
+    )
     with torch.no_grad():  # the package holds the best checkpoint's weights, rebuilt without pickle
         packaged = load_network(f"runs:/{result.run_id}/model")(images).reconstruction.numpy()
         best = load_module(result.best_checkpoint).network.eval()(images).reconstruction.numpy()

@@ -15,6 +15,7 @@ from medae.benchmarks import (
     data_pipeline,
     denoising,
     gpu,
+    inference,
     larger_than_memory,
     memory,
     overhead,
@@ -50,6 +51,7 @@ def run(output: Path, quick: bool) -> dict:
         results["storage"] = storage.measure(work, quick)
         results["sweep"] = sweep_throughput.measure(work, quick)
         results["larger_than_memory"] = larger_than_memory.measure(work, quick, SEED)
+        results["inference"] = inference.measure(work, quick)
         results["gpu"] = gpu.measure(work, steps=40 if quick else 200)
     results["wall_s"] = time.perf_counter() - start
     finalize(results)

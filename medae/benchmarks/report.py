@@ -193,6 +193,18 @@ def targets(results: dict[str, Any]) -> list[Target]:
                 "MLflow's own import (about 1 s) and opening the sqlite store" if not heavy else "",
             )
         )
+    applying = results.get("inference")
+    if applying:
+        found.append(
+            Target(
+                "medae predict against a bare loop",
+                "predict / bare loop slices/s >= 0.9",
+                f"{applying['predict_ratio']:.2f}",
+                applying["predict_ratio"] >= 0.9,
+                "predict also maps intensities back, resizes each slice back to the scan's grid and writes a "
+                "NIfTI per scan; the bare loop only reads, scales and runs the network",
+            )
+        )
     return found
 
 
@@ -391,6 +403,31 @@ def markdown(results: dict[str, Any]) -> str:
                 ]
                 for count, size in scale["sizes"].items()
                 for mode in ("memory", "disk")
+            ],
+        )
+    if "inference" in results:
+        applying = results["inference"]
+        lines += [
+            "",
+            f"## 10. Applying a model ({applying['files']} NIfTI volumes of "
+            f"{applying['slices_per_file']:.0f} slices; median of alternating runs)",
+            "",
+        ]
+        lines += _table(
+            ["loop", "slices or images/s", "ratio"],
+            [
+                [
+                    "medae predict (read, map, slice, resize, network, invert, write)",
+                    applying["predict_slices_per_s"],
+                    applying["predict_ratio"],
+                ],
+                ["bare loop (nibabel, min-max, F.interpolate, network)", applying["bare_slices_per_s"], 1.0],
+                [
+                    "onnxruntime, CPU, batches of 32 (medae export)",
+                    applying["onnxruntime_images_per_s"],
+                    applying["onnxruntime_ratio"],
+                ],
+                ["PyTorch, CPU, batches of 32", applying["pytorch_images_per_s"], 1.0],
             ],
         )
     return "\n".join(lines) + "\n"

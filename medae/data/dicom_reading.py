@@ -71,3 +71,32 @@ def read_dicom_series(folder: Path, max_bytes: int = DEFAULT_MAX_IMAGE_BYTES) ->
     if len(shapes) > 1:
         raise DataError(str(folder), f"mixes slice shapes {sorted(shapes)}; a series needs one shape")
     return np.stack(slices)
+
+
+def series_affine(folder: Path) -> np.ndarray:
+    """The RAS voxel-to-world affine of the ``(slices, H, W)`` array :func:`read_dicom_series` returns.
+
+    From the headers alone (no pixels): rows and columns follow ImageOrientationPatient scaled by
+    PixelSpacing, slices step from the first ImagePositionPatient to the last, and DICOM's LPS patient
+    axes become NIfTI's RAS (x and y negated). A series without that geometry gets 1 mm voxels.
+    """
+    datasets = [
+        pydicom.dcmread(path, stop_before_pixels=True) for path in sorted(folder.iterdir()) if path.is_file()
+    ]
+    try:
+        datasets.sort(key=slice_position)
+        rows, columns = np.asarray(datasets[0].ImageOrientationPatient, dtype=float).reshape(2, 3)
+        row_spacing, column_spacing = (float(v) for v in datasets[0].PixelSpacing)
+        first = np.asarray(datasets[0].ImagePositionPatient, dtype=float)
+        last = np.asarray(datasets[-1].ImagePositionPatient, dtype=float)
+    except (AttributeError, ValueError):
+        return np.eye(4)
+    normal = np.cross(rows, columns)
+    step = (
+        (last - first) / (len(datasets) - 1)
+        if len(datasets) > 1
+        else normal * float(getattr(datasets[0], "SliceThickness", 1.0) or 1.0)
+    )
+    lps = np.eye(4)
+    lps[:3, 0], lps[:3, 1], lps[:3, 2], lps[:3, 3] = step, columns * row_spacing, rows * column_spacing, first
+    return np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps

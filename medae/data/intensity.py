@@ -1,6 +1,7 @@
 """Intensity presets: CT windows, MRI percentile scaling, and the target range of the data."""
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -92,6 +93,78 @@ def intensity_transform(
         standardize = NormalizeIntensity()
         return lambda image: np.clip(np.asarray(standardize(clip(image))), -zscore_clip, zscore_clip)
     return lambda image: np.asarray(clip(image)) * (high - low) + low
+
+
+@dataclass(frozen=True)
+class FittedIntensity:
+    """:func:`intensity_transform` with its per-image values fixed on one image, to apply to others or invert.
+
+    Attributes:
+        lowest, highest: the image intensities that map to the bottom and top of the unit range (window,
+            percentiles or the image's own minimum and maximum; values beyond are clipped).
+        target: the range after mapping (:data:`TARGET_RANGES`), or the z-score clip as ``(-c, c)``.
+        zscore: ``(mean, std)`` of the unit-range image for ``zscore``, else None.
+    """
+
+    lowest: float
+    highest: float
+    target: tuple[float, float]
+    zscore: tuple[float, float] | None = None
+
+    def forward(self, image: np.ndarray) -> np.ndarray:
+        """``image`` mapped as the fitted image was (float32)."""
+        span = np.float32(self.highest - self.lowest)
+        unit = np.clip((np.asarray(image, dtype=np.float32) - np.float32(self.lowest)) / span, 0, 1)
+        if self.zscore is not None:
+            mean, std = (np.float32(value) for value in self.zscore)
+            return np.clip((unit - mean) / std, *self.target).astype(np.float32, copy=False)
+        low, high = (np.float32(value) for value in self.target)
+        return unit * (high - low) + low
+
+    def inverse(self, values: np.ndarray) -> np.ndarray:
+        """Mapped ``values`` back to the fitted image's units (float32); clipped values come back at the bounds."""
+        values = np.asarray(values, dtype=np.float32)
+        if self.zscore is not None:
+            unit = values * np.float32(self.zscore[1]) + np.float32(self.zscore[0])
+        else:
+            low, high = (np.float32(value) for value in self.target)
+            unit = (values - low) / (high - low)
+        return unit * np.float32(self.highest - self.lowest) + np.float32(self.lowest)
+
+
+def fit_intensity(
+    image: np.ndarray,
+    normalization: str,
+    window: str | None = None,
+    window_level_width: Sequence[float] | None = None,
+    percentiles: Sequence[float] | None = None,
+    zscore_clip: float = DEFAULT_ZSCORE_CLIP,
+    per_image: bool = True,
+) -> FittedIntensity:
+    """The mapping :func:`intensity_transform` (same arguments) gives ``image``, with its values fixed.
+
+    Example:
+        >>> image = np.array([[-1000.0, 40.0, 1000.0]])
+        >>> fitted = fit_intensity(image, "unit", window="brain")
+        >>> fitted.forward(image).tolist(), fitted.inverse(fitted.forward(image)).tolist()
+        ([[0.0, 0.5, 1.0]], [[0.0, 40.0, 80.0]])
+    """
+    level_width = window_level_width or (CT_WINDOWS[window] if window else None)
+    if level_width is not None:
+        level, width = level_width
+        lowest, highest = level - width / 2, level + width / 2
+    elif percentiles is not None:
+        lowest, highest = (float(v) for v in np.percentile(image, list(percentiles)))
+    elif per_image:
+        lowest, highest = float(np.min(image)), float(np.max(image))
+    else:
+        lowest, highest = 0.0, 1.0
+    highest = highest if highest > lowest else lowest + 1.0
+    target = value_range(normalization, zscore_clip)
+    if normalization != "zscore":
+        return FittedIntensity(lowest, highest, target)
+    unit = np.clip((np.asarray(image, dtype=np.float64) - lowest) / (highest - lowest), 0.0, 1.0)
+    return FittedIntensity(lowest, highest, target, (float(unit.mean()), float(unit.std()) or 1.0))
 
 
 def to_unit(images: torch.Tensor, value_range: tuple[float, float]) -> np.ndarray:

@@ -9,7 +9,7 @@ store. :func:`load_network` gives the torch network and refuses a package whose 
 Example:
     >>> import mlflow  # doctest: +SKIP
     >>> model = mlflow.pyfunc.load_model("runs:/<RUN_ID>/model")  # doctest: +SKIP
-    >>> model.predict(images)  # (N, C, H, W) float32 in, reconstructions out  # doctest: +SKIP
+    >>> model.predict(scans)  # (N, C, H, W) float32 scans in their own units  # doctest: +SKIP
 """
 
 import json
@@ -21,7 +21,8 @@ import mlflow
 import numpy as np
 import torch
 import yaml
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature
+from mlflow.types import ParamSchema, ParamSpec, Schema, TensorSpec
 from omegaconf import OmegaConf
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -29,6 +30,7 @@ from torch import nn
 
 from medae.bootstrap import bootstrap
 from medae.errors import DataError
+from medae.inference.preprocessing import ScanPreprocessing
 from medae.models.registry import MODELS
 
 LOADER_MODULE = __name__
@@ -52,15 +54,21 @@ def write_package(folder: Path, module: Any) -> Path:
         if OmegaConf.is_config(module.hparams.model)
         else dict(module.hparams.model)
     )
-    config = {"format": FORMAT_VERSION, "model": model, "value_range": list(module.value_range)}
+    preprocessing = ScanPreprocessing.from_data_config((module.run_config or {}).get("data", {}))
+    config = {
+        "format": FORMAT_VERSION,
+        "model": model,
+        "value_range": list(module.value_range),
+        "preprocessing": preprocessing.to_dict(),
+    }
     (package / CONFIG_FILE).write_text(json.dumps(config, indent=2))
     state = {key: value.detach().cpu().contiguous() for key, value in network.state_dict().items()}
     save_file(state, str(package / WEIGHTS_FILE))
     return package
 
 
-def read_package(package: str | Path) -> nn.Module:
-    """The network a package folder holds, rebuilt from the installed registry, on CPU in eval mode.
+def read_package(package: str | Path) -> tuple[nn.Module, ScanPreprocessing]:
+    """The network of a package folder (rebuilt from the installed registry) and its preprocessing.
 
     Raises:
         DataError: a file is missing or is not what the package format allows.
@@ -74,29 +82,49 @@ def read_package(package: str | Path) -> nn.Module:
             module_class.config_class.from_mapping(config["model"]), tuple(config["value_range"])
         )
         network.load_state_dict(load_file(str(package / WEIGHTS_FILE)))
+        preprocessing = ScanPreprocessing.from_dict(config["preprocessing"])
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as error:
         raise DataError(
             str(package), f"is not a medae model package ({type(error).__name__}: {error})"
         ) from error
-    return network.eval()
+    return network.eval(), preprocessing
 
 
 class PackagedModel:
-    """What ``mlflow.pyfunc`` calls: float32 images ``(N, C, *spatial)`` in, reconstructions out."""
+    """What ``mlflow.pyfunc`` (and ``mlflow models serve``) calls: scans in, reconstructions out.
 
-    def __init__(self, network: nn.Module) -> None:
+    ``predict`` takes float32 scans ``(N, C, *spatial)`` in their own units and any size (HU for CT),
+    applies the run's preprocessing to each, runs the network and returns each reconstruction in the
+    scan's size and units. With ``params={"preprocessed": True}`` it takes and returns the network's own
+    inputs ``(N, C, S, S)``.
+    """
+
+    def __init__(self, network: nn.Module, preprocessing: ScanPreprocessing) -> None:
         self.network = network
+        self.preprocessing = preprocessing
 
+    @torch.no_grad()
     def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> np.ndarray:
-        """The network's reconstruction of ``model_input``."""
-        images = torch.as_tensor(np.asarray(model_input, dtype=np.float32))
-        with torch.no_grad():
-            return self.network(images).reconstruction.numpy()
+        """Reconstructions of ``model_input``."""
+        images = np.asarray(model_input, dtype=np.float32)
+        if (params or {}).get("preprocessed"):
+            return self.network(torch.from_numpy(images)).reconstruction.numpy()
+        restored = []
+        for index, image in enumerate(images):
+            inputs, restore = self.preprocessing.prepare(image, f"input {index}")
+            restored.append(restore(self.network(inputs).reconstruction))
+        return np.stack(restored)
+
+    def signature(self, spatial_dims: int) -> ModelSignature:
+        """Scans of any size in, reconstructions of the same size out; the ``preprocessed`` switch."""
+        shape = (-1, self.preprocessing.channels, *[-1] * spatial_dims)
+        images = Schema([TensorSpec(np.dtype(np.float32), shape)])
+        return ModelSignature(images, images, ParamSchema([ParamSpec("preprocessed", "boolean", False)]))
 
 
 def _load_pyfunc(data_path: str) -> PackagedModel:
     """MLflow's entry point for a ``python_function`` model whose ``loader_module`` is this module."""
-    return PackagedModel(read_package(data_path))
+    return PackagedModel(*read_package(data_path))
 
 
 def log_package(logger: Any, module: Any, example: torch.Tensor) -> str | None:
@@ -110,10 +138,9 @@ def log_package(logger: Any, module: Any, example: torch.Tensor) -> str | None:
     example_array = example.detach().float().cpu().numpy()
     with tempfile.TemporaryDirectory() as folder:
         package = write_package(Path(folder), module)
-        output = PackagedModel(read_package(package)).predict(example_array)
-        return logger.log_network(
-            package, LOADER_MODULE, infer_signature(example_array, output), example_array
-        )
+        model = PackagedModel(*read_package(package))
+        model.predict(example_array)  # the package loads and runs before it is logged
+        return logger.log_network(package, LOADER_MODULE, model.signature(example.ndim - 2), example_array)
 
 
 def load_network(model_uri: str) -> nn.Module:
@@ -131,4 +158,4 @@ def load_network(model_uri: str) -> nn.Module:
             f"not {LOADER_MODULE}); "
             "refused, since loading it could run code",
         )
-    return read_package(local / flavor.get("data", "data"))
+    return read_package(local / flavor.get("data", "data"))[0]

@@ -1,0 +1,137 @@
+"""One scan through a trained model: results written over the scan, and a row of the predictions table.
+
+What is written follows the run's application: the reconstruction (``denoised`` for a denoising run) in
+the scan's units; for an anomaly run also the anomaly map (in the network's intensity units) and image
+scores, scored as the run chose on validation data (``anomaly.*`` params); latent codes for a compression
+run, or when asked (``codes``), from a network that encodes. Given a reference scan (clean or full dose,
+in the same grid), PSNR and SSIM over the whole image and over the foreground, slice by slice for a 2D
+model, with medae's metric definitions.
+"""
+
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from medae.applications.anomaly import postprocess, reconstruction_maps, reduce_maps
+from medae.data.intensity import FOREGROUND_LEVEL, fit_intensity
+from medae.errors import DataError
+from medae.inference.scans import Scan, read_scan
+from medae.inference.trained_model import TrainedModel
+from medae.metrics import quality
+
+
+def foreground(images: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
+    """Pixels above :data:`FOREGROUND_LEVEL` of the range in any channel, as training's masks."""
+    low, high = value_range
+    return (images > low + FOREGROUND_LEVEL * (high - low)).any(dim=1, keepdim=True)
+
+
+def as_samples(volume: np.ndarray, model: TrainedModel) -> torch.Tensor:
+    """A scan ``(C, *spatial)`` as the samples the metrics score: its slices for a 2D model, else itself."""
+    prep = model.preprocessing
+    if volume.ndim - 1 == prep.spatial_dims:
+        return torch.from_numpy(volume)[None]
+    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(volume, prep.axis + 1, 0)))
+
+
+def reference_quality(
+    image: np.ndarray, reference: Scan, scan: Scan, model: TrainedModel
+) -> dict[str, float]:
+    """PSNR and SSIM of ``image`` against ``reference``, both mapped as the reference's intensities are."""
+    if reference.pixels.shape != scan.pixels.shape:
+        raise DataError(
+            str(reference.path),
+            f"is {list(reference.pixels.shape)}, the scan {list(scan.pixels.shape)}; "
+            "a reference must be in the scan's grid",
+        )
+    fitted = fit_intensity(reference.pixels, **model.preprocessing.intensity)
+    clean = as_samples(fitted.forward(reference.pixels), model)
+    output = as_samples(fitted.forward(image), model)
+    value_range = model.preprocessing.value_range
+    mask = foreground(clean, value_range)
+    scored = mask.flatten(1).any(dim=1)  # slices without foreground are left out, as training drops them
+    metrics = quality(output[scored], clean[scored], value_range, mask[scored])
+    return {f"reference_{key.removeprefix('test/')}": value for key, value in metrics.items()}
+
+
+def anomaly_results(
+    model: TrainedModel, inputs: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Reconstructions, post-processed anomaly maps and image scores, as the run's application chose."""
+    low, high = model.preprocessing.value_range
+    score = model.anomaly["anomaly.anomaly_score"]
+    maps, reconstructions = reconstruction_maps(
+        model.network, inputs, "l2" if score == "elbo" else score, high - low
+    )
+    inside = foreground(inputs, (low, high))
+    maps = postprocess(maps, inside, int(model.anomaly["anomaly.median"]))
+    return reconstructions, maps, reduce_maps(maps, model.anomaly["anomaly.reduction"], inside)
+
+
+@torch.no_grad()
+def predict_scan(
+    model: TrainedModel,
+    path: Path,
+    folder: Path,
+    reference: Path | None = None,
+    sliding_window: bool = False,
+    max_image_bytes: int = 2**32,
+    codes: bool = False,
+    writer: Executor | None = None,
+) -> tuple[dict[str, Any], list[Future]]:
+    """Predict one scan, write its results into ``folder``; its row of the predictions table and the writes.
+
+    Args:
+        model: the trained model.
+        path: the scan (a file or a DICOM series folder).
+        folder: where its results go.
+        reference: a clean or full-dose scan in the same grid, to score against.
+        sliding_window: run over windows at the scan's own resolution instead of resizing.
+        max_image_bytes: the most pixel bytes a file may declare.
+        codes: also write latent codes.
+        writer: an executor that writes the result files while the next scan is computed; without one they
+            are written before this returns. The futures it returns raise what a write raised.
+
+    Raises:
+        DataError: the scan (or its reference) cannot be read, or does not fit the model.
+    """
+    writes: list[Future] = []
+
+    def save(job: Callable[[], None]) -> None:
+        if writer is None:
+            job()
+        else:
+            writes.append(writer.submit(job))
+
+    prep = model.preprocessing
+    scan = read_scan(path, prep.channels, max_image_bytes)
+    inputs, restore = prep.prepare(scan.pixels, str(path), sliding_window)
+    row: dict[str, Any] = {"file": str(path), "shape": "x".join(str(s) for s in scan.pixels.shape[1:])}
+    row["samples"] = len(inputs)
+    if model.application == "anomaly" and not sliding_window:
+        outputs, maps, scores = anomaly_results(model, inputs)
+        anomaly_map, top = restore(maps, in_scan_units=False), float(maps.max()) or 1.0
+        save(lambda: scan.write(anomaly_map, scan.result_path(folder, "anomaly_map"), (0.0, top)))
+        row |= {
+            "anomaly_map": scan.result_path(folder, "anomaly_map").name,
+            "anomaly_score": float(scores.mean()),
+            "anomaly_score_max": float(scores.max()),
+        }
+    else:
+        outputs = model.reconstruct(inputs)
+    kind = "denoised" if model.application == "denoising" else "reconstruction"
+    image = restore(outputs)
+    scan_range = (float(scan.pixels.min()), float(scan.pixels.max()))
+    save(lambda: scan.write(image, scan.result_path(folder, kind), scan_range))
+    row[kind] = scan.result_path(folder, kind).name
+    if model.encodes and not sliding_window and (codes or model.application == "compression"):
+        latent = model.codes(inputs).numpy()
+        save(lambda: np.save(folder / f"{scan.name}_codes.npy", latent))
+        row["codes"] = f"{scan.name}_codes.npy"
+    if reference is not None:
+        row |= reference_quality(image, read_scan(reference, prep.channels, max_image_bytes), scan, model)
+    return row, writes

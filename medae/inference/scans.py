@@ -1,0 +1,117 @@
+"""New scans in, results out in the same grid: which files a folder holds, reading them, writing beside them.
+
+A scan is read with the readers that training uses (:func:`medae.data.image_reading.read_image`) and keeps
+what is needed to write a result over it: a NIfTI's affine and header, a DICOM series' geometry (the
+result is a NIfTI), a PNG's or JPEG's size (the result is a PNG).
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from PIL import Image
+
+from medae.data.declared_size import DEFAULT_MAX_IMAGE_BYTES
+from medae.data.dicom_reading import series_affine
+from medae.data.image_reading import DICOM_SUFFIXES, read_image
+from medae.errors import DataError
+
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+@dataclass
+class Scan:
+    """One input: its pixels ``(C, *spatial)`` as stored (HU for CT) and how to write results over it.
+
+    Attributes:
+        path: the file, or the folder of a DICOM series.
+        pixels: float32 ``(C, *spatial)``.
+        affine: voxel-to-world (RAS) of a volume; None for a picture.
+        header: the NIfTI header to keep, if the scan is a NIfTI.
+    """
+
+    path: Path
+    pixels: np.ndarray
+    affine: np.ndarray | None = None
+    header: nib.Nifti1Header | None = None
+
+    @property
+    def name(self) -> str:
+        """The scan's name without its suffixes (``sub-01_T1w`` for ``sub-01_T1w.nii.gz``)."""
+        name = self.path.name
+        for suffix in (*NIFTI_SUFFIXES, *PICTURE_SUFFIXES, *DICOM_SUFFIXES):
+            if name.lower().endswith(suffix):
+                return name[: -len(suffix)]
+        return name
+
+    @property
+    def is_picture(self) -> bool:
+        """Whether results are written as PNG (the scan is a PNG or JPEG)."""
+        return self.path.suffix.lower() in PICTURE_SUFFIXES
+
+    def result_path(self, folder: Path, what: str) -> Path:
+        """Where result ``what`` (``reconstruction``, ``anomaly_map``) of this scan goes in ``folder``."""
+        return folder / f"{self.name}_{what}{'.png' if self.is_picture else '.nii.gz'}"
+
+    def write(self, values: np.ndarray, path: Path, value_range: tuple[float, float] | None = None) -> None:
+        """Write ``values`` (``(C, *spatial)`` in this scan's grid) at ``path``.
+
+        A volume becomes a NIfTI with this scan's affine (and header, for a NIfTI); a picture becomes an
+        8-bit PNG of the same size, scaled from ``value_range`` (default: the scan's own range).
+        """
+        if self.is_picture:
+            low, high = value_range or (float(self.pixels.min()), float(self.pixels.max()))
+            scaled = np.clip((values - low) / ((high - low) or 1.0), 0.0, 1.0) * 255
+            # MONAI's reader gives pictures as (width, height): transposed back here
+            picture = np.moveaxis(scaled, 0, -1).transpose(1, 0, 2) if scaled.shape[0] == 3 else scaled[0].T
+            Image.fromarray(np.round(picture).astype(np.uint8)).save(path)
+            return
+        volume = values[0] if values.shape[0] == 1 else np.moveaxis(values, 0, -1)
+        header = self.header.copy() if self.header is not None else None
+        if header is not None:
+            header.set_data_dtype(np.float32)
+        nib.save(nib.Nifti1Image(volume.astype(np.float32), self.affine, header), path)
+
+
+def is_series(folder: Path) -> bool:
+    """Whether ``folder`` holds the files of one DICOM series (and nothing else to predict on)."""
+    files = [path for path in folder.iterdir() if path.is_file() and not path.name.startswith(".")]
+    return bool(files) and all(path.suffix.lower() in (*DICOM_SUFFIXES, "") for path in files)
+
+
+def scan_paths(source: Path) -> list[Path]:
+    """The scans ``source`` names: a file, a DICOM series folder, or a folder of both (one level deep).
+
+    Raises:
+        DataError: ``source`` does not exist or holds no scan.
+    """
+    if not source.exists():
+        raise DataError(
+            str(source), "does not exist; give a scan file, a DICOM series folder or a folder of scans"
+        )
+    if source.is_file() or is_series(source):
+        return [source]
+    suffixes = (*NIFTI_SUFFIXES, *PICTURE_SUFFIXES, *DICOM_SUFFIXES)
+    found = sorted(
+        path
+        for path in source.iterdir()
+        if (path.is_file() and path.name.lower().endswith(suffixes)) or (path.is_dir() and is_series(path))
+    )
+    if not found:
+        raise DataError(str(source), f"holds no scans ({', '.join(suffixes)} files or DICOM series folders)")
+    return found
+
+
+def read_scan(path: Path, channels: int, max_bytes: int = DEFAULT_MAX_IMAGE_BYTES) -> Scan:
+    """Read ``path`` as training reads files, with the geometry its results need."""
+    pixels = read_image(path, channels, None, max_bytes)
+    if path.is_dir():
+        return Scan(path, pixels, series_affine(path))
+    if path.name.lower().endswith(NIFTI_SUFFIXES):
+        image = nib.load(path)
+        return Scan(path, pixels, image.affine, image.header)
+    if path.suffix.lower() in DICOM_SUFFIXES:
+        return Scan(path, pixels, np.eye(4))
+    return Scan(path, pixels)

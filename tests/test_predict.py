@@ -1,0 +1,263 @@
+"""A trained model applied to scans it never saw, exported to ONNX and TorchScript, and served by MLflow."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from scipy.ndimage import zoom
+
+from medae.commands.evaluate import evaluate
+from medae.commands.train import train
+from medae.data.intensity import fit_intensity
+from medae.data.registry import build_datamodule
+from medae.metrics import quality
+from tests.conftest import FAST_RUN, compose_config, last_error_line, medae, tracking_uri
+from tests.data_files import NIBABEL_DATA, SKIMAGE_DATA, write_ct_series
+from tests.tracking_server import free_port
+
+pytestmark = pytest.mark.slow
+onnxruntime = pytest.importorskip(
+    "onnxruntime", reason="medae export to ONNX needs pip install medae[export]"
+)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A conv autoencoder trained for two epochs on 32-pixel MNI152 slices, its run logged with its model."""
+    root = tmp_path_factory.mktemp("model")
+    return root, train(compose_config("train", [*FAST_RUN, "trainer.max_epochs=2"], root))
+
+
+@pytest.fixture(scope="module")
+def unseen(tmp_path_factory):
+    """nibabel's anatomical T1 (a subject the model never saw) at 32 x 32 voxels a slice, 60 slices."""
+    image = nib.load(NIBABEL_DATA / "anatomical.nii")
+    volume = np.asarray(image.get_fdata(), dtype=np.float32)
+    factors = (32 / volume.shape[0], 32 / volume.shape[1], 60 / volume.shape[2])
+    path = tmp_path_factory.mktemp("scans") / "anatomical32.nii.gz"
+    affine = image.affine @ np.diag([1 / f for f in factors] + [1])
+    nib.save(nib.Nifti1Image(zoom(volume, factors, order=1).astype(np.float32), affine), path)
+    return path
+
+
+def test_predict_writes_the_scans_grid_and_scores_as_eval_does(trained, unseen, tmp_path):
+    root, result = trained
+    data = ["data=nifti", f"data.root={unseen}", "data.image_size=32", "data.percentiles=null"]
+    evaluated = evaluate(
+        compose_config("eval", [f"ckpt_path={result.best_checkpoint}", *data, "logger=none"], tmp_path)
+    )
+    out = tmp_path / "predicted"
+    done = medae(
+        [
+            "predict",
+            f"ckpt_path={result.run_id}",
+            f"input={unseen}",
+            f"output={out}",
+            f"reference={unseen}",
+            "codes=true",
+        ],
+        root,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    scan, written = nib.load(unseen), nib.load(out / "anatomical32_reconstruction.nii.gz")
+    assert written.shape == scan.shape and np.array_equal(written.affine, scan.affine)
+    # the test slab that eval scored, from the written file, with eval's definitions
+    datamodule = build_datamodule(
+        compose_config("eval", [f"ckpt_path={result.best_checkpoint}", *data], tmp_path).data
+    )
+    datamodule.setup()
+    slices = [int(item["position"].split(":")[1]) for item in datamodule.datasets["test"].data]
+    fitted = fit_intensity(scan.get_fdata()[None], "unit")
+    clean = torch.from_numpy(np.moveaxis(fitted.forward(scan.get_fdata()[None]), 3, 0)[slices])
+    output = torch.from_numpy(np.moveaxis(fitted.forward(written.get_fdata()[None]), 3, 0)[slices])
+    measured = quality(output, clean, (0.0, 1.0), clean > 0.1)
+    assert abs(measured["test/psnr_fg"] - evaluated["test/psnr_fg"]) < 0.1, (measured, evaluated)
+    table = (out / "predictions.csv").read_text().splitlines()
+    assert table[0].startswith("file,shape,samples,reconstruction,codes,reference_psnr,")
+    assert table[1].startswith(
+        f"{unseen},32x32x60,60,anatomical32_reconstruction.nii.gz,anatomical32_codes.npy,"
+    )
+    assert np.load(out / "anatomical32_codes.npy").shape[0] == 60
+
+
+def test_predict_takes_pictures_and_dicom_series_and_goes_on_past_a_bad_file(trained, tmp_path):
+    root, result = trained
+    scans = tmp_path / "scans"
+    write_ct_series(scans / "ct_series", [0.0, 5.0, 10.0])
+    Image.open(SKIMAGE_DATA / "camera.png").resize((90, 60)).save(scans / "camera.png")
+    (scans / "broken.nii.gz").write_bytes(b"not a nifti")
+    out = tmp_path / "out"
+    done = medae(["predict", f"ckpt_path={result.best_checkpoint}", f"input={scans}", f"output={out}"], root)
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert f"medae: error: {scans / 'broken.nii.gz'}: cannot be read" in done.stderr
+    assert "medae: predicted 2 of 3 scans into" in done.stdout
+    assert Image.open(out / "camera_reconstruction.png").size == (90, 60)
+    series = nib.load(out / "ct_series_reconstruction.nii.gz")
+    assert series.shape == (3, 128, 128)
+    # slices 5 mm apart along z; rows and columns 0.661468 mm along y and x, in RAS (DICOM's LPS negated)
+    assert np.allclose(series.affine[:3, :3], [[0, 0, -0.661468], [0, -0.661468, 0], [5, 0, 0]])
+    refused = medae(
+        ["predict", f"ckpt_path={result.best_checkpoint}", f"input={scans}", f"output={out}"], root
+    )
+    assert refused.returncode == 2
+    expected = f"output: {out} exists and holds other files; choose a new folder or pass overwrite=true"
+    assert last_error_line(refused) == f"medae: error: {expected}"
+
+
+def test_bad_scans_for_the_model_end_in_one_line(trained, tmp_path):
+    root, result = trained
+    small = tmp_path / "small.nii.gz"
+    nib.save(
+        nib.Nifti1Image(np.random.default_rng(0).random((20, 20, 4), dtype=np.float32), np.eye(4)), small
+    )
+    four_d = tmp_path / "four_d.nii.gz"
+    nib.save(
+        nib.Nifti1Image(np.random.default_rng(0).random((8, 8, 8, 2, 2), dtype=np.float32), np.eye(4)), four_d
+    )
+    cases = {
+        (
+            str(small),
+            "sliding_window=true",
+        ): f"medae: error: {small}: is [20, 20, 4] voxels, smaller than the 32-voxel window",
+        (str(four_d), "sliding_window=false"): f"medae: error: {four_d}: ",
+    }
+    for (scan, window), line in cases.items():
+        done = medae(
+            [
+                "predict",
+                f"ckpt_path={result.best_checkpoint}",
+                f"input={scan}",
+                f"output={tmp_path / scan[-9:]}",
+                window,
+            ],
+            root,
+        )
+        assert done.returncode == 1 and line in done.stderr, done.stderr[-2000:]
+        assert "Traceback" not in done.stderr
+
+
+ONNX_CALLER = """
+import json, sys
+import numpy as np
+import onnxruntime
+model, images, expected = sys.argv[1:]
+described = json.load(open(model + ".json"))
+session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
+output = session.run(None, {described["input"]["name"]: np.load(images)})[0]
+assert not any(name.startswith("medae") or name.startswith("torch") for name in sys.modules), "imported medae"
+print(float(np.abs(output - np.load(expected)).max()))
+"""
+
+
+def test_export_to_onnx_runs_in_onnxruntime_without_medae_and_matches_pytorch(trained, unseen, tmp_path):
+    root, result = trained
+    model = tmp_path / "model.onnx"
+    done = medae(["export", f"ckpt_path={result.run_id}", f"output={model}", f"input={unseen}"], root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "largest difference from PyTorch on 4 real inputs: " in done.stdout
+    described = json.loads((tmp_path / "model.onnx.json").read_text())
+    assert described["run_id"] == result.run_id and described["input"]["shape"] == ["batch", 1, 32, 32]
+    assert described["preprocessing"]["image_size"] == 32 and described["value_range"] == [0.0, 1.0]
+    assert described["max_abs_difference"] <= 1e-4
+    network = mlflow.pyfunc.load_model(f"runs:/{result.run_id}/model")  # the same weights, unpickled nowhere
+    images = np.random.default_rng(1).random((5, 1, 32, 32), dtype=np.float32)
+    np.save(tmp_path / "images.npy", images)
+    np.save(tmp_path / "expected.npy", network.predict(images, params={"preprocessed": True}))
+    caller = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            ONNX_CALLER,
+            str(model),
+            str(tmp_path / "images.npy"),
+            str(tmp_path / "expected.npy"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert caller.returncode == 0, caller.stderr[-2000:]
+    assert float(caller.stdout) <= 1e-4
+    scripted = tmp_path / "model.pt"
+    assert (
+        medae(
+            ["export", f"ckpt_path={result.best_checkpoint}", "format=torchscript", f"output={scripted}"],
+            root,
+        ).returncode
+        == 0
+    )
+    loaded = torch.jit.load(str(scripted))
+    assert (
+        np.abs(loaded(torch.from_numpy(images)).detach().numpy() - np.load(tmp_path / "expected.npy")).max()
+        <= 1e-5
+    )
+    refused = medae(
+        [
+            "export",
+            f"ckpt_path={result.best_checkpoint}",
+            f"output={tmp_path / 'strict.onnx'}",
+            "tolerance=0",
+        ],
+        root,
+    )
+    assert refused.returncode == 2 and "more than the tolerance 0; nothing was written" in last_error_line(
+        refused
+    )
+    assert not (tmp_path / "strict.onnx").exists()
+
+
+def test_mlflow_serves_the_logged_model_on_raw_scans(trained, tmp_path):
+    root, result = trained
+    port = free_port()
+    env = {
+        "MLFLOW_TRACKING_URI": tracking_uri(root),
+        "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
+    }
+    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"runs:/{result.run_id}/model"]
+    command += ["--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)]
+    scan = (np.asarray(Image.open(SKIMAGE_DATA / "camera.png").resize((50, 40)), dtype=np.float32) * 4)[
+        None, None
+    ]
+    with open(tmp_path / "serve.log", "w") as log:
+        server = subprocess.Popen(
+            command,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, (
+                    tmp_path / "serve.log"
+                ).read_text()[-3000:]
+                time.sleep(1)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            data=json.dumps({"inputs": scan.tolist()}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        served = np.asarray(json.loads(urllib.request.urlopen(request, timeout=60).read())["predictions"])
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    mlflow.set_tracking_uri(tracking_uri(root))
+    local = mlflow.pyfunc.load_model(f"runs:/{result.run_id}/model").predict(scan)
+    assert served.shape == scan.shape == local.shape
+    assert np.abs(served - local).max() < 1e-3
+    assert scan.min() <= served.min() and served.max() <= scan.max()  # in the scan's own units
