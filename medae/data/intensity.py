@@ -122,7 +122,7 @@ class FittedIntensity:
         return unit * (high - low) + low
 
     def inverse(self, values: np.ndarray) -> np.ndarray:
-        """Mapped ``values`` back to the fitted image's units (float32); clipped values come back at the bounds."""
+        """Mapped ``values`` back to the fitted image's units; clipped values come back at the bounds."""
         values = np.asarray(values, dtype=np.float32)
         if self.zscore is not None:
             unit = values * np.float32(self.zscore[1]) + np.float32(self.zscore[0])
