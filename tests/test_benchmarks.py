@@ -36,6 +36,7 @@ def test_targets_are_judged_from_the_figures():
         "disk_max_data_wait_fraction": 0.12,
     }
     results["overhead"]["medae_images_per_s"] = 920.0
+    results["inference"] = {"predict_ratio": 0.85}
     results["cli_startup"] = {
         "models": {"median_s": 0.3, "heavy_imports": []},
         "runs": {"median_s": 2.1, "heavy_imports": []},
@@ -70,6 +71,8 @@ def test_targets_are_judged_from_the_figures():
     rss = judged["peak RSS, 3D, disk cache, 10x data"]
     assert rss.met and rss.measured == "+3.8% (+30 MB)"
     assert not judged["data wait, 3D, disk cache"].met
+    applying = judged["medae predict against a hand-written loop"]
+    assert not applying.met and applying.measured == "0.85" and "MONAI's LoadImage" in applying.limit
 
 
 @pytest.mark.slow
@@ -97,7 +100,13 @@ def test_quick_benchmark_writes_json_and_markdown(tmp_path):
         "storage per run",
         "peak RSS, 3D, disk cache, 10x data",
         "data wait, 3D, disk cache",
+        "medae predict against a hand-written loop",
     }
+    applying = results["inference"]
+    assert applying["predict_ratio"] == pytest.approx(
+        applying["predict_slices_per_s"] / applying["bare_slices_per_s"]
+    )
+    assert applying["onnxruntime_images_per_s"] > 0 and applying["files"] == 2
     overhead = results["overhead"]
     assert overhead["bare_images_per_s"] > 0 and overhead["medae_images_per_s"] > 0
     assert overhead["lightning_floor_images_per_s"] > 0
@@ -118,6 +127,7 @@ def test_quick_benchmark_writes_json_and_markdown(tmp_path):
     assert report == markdown(results)
     assert "## Targets" in report and "## 7. Sweep throughput" in report and "## 8. GPU readiness" in report
     assert "## 9. Larger than memory" in report and "## 0. Command start-up" in report
+    assert "## 10. Applying a model" in report
     assert all(not figures["heavy_imports"] for figures in results["cli_startup"].values())
     conv = results["storage"]["conv"]
     assert conv["checkpoints_if_copied_mb"] == pytest.approx(2 * conv["checkpoints_mb"], rel=0.01)

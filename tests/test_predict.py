@@ -65,10 +65,18 @@ def test_predict_writes_the_scans_grid_and_scores_as_eval_does(trained, unseen, 
             f"output={out}",
             f"reference={unseen}",
             "codes=true",
+            "log_run=true",
         ],
         root,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    client = mlflow.MlflowClient(tracking_uri(root))
+    (logged,) = client.search_runs(
+        [client.get_run(result.run_id).info.experiment_id], "tags.`medae.task` = 'predict'"
+    )
+    assert logged.data.tags["mlflow.parentRunId"] == result.run_id and logged.info.status == "FINISHED"
+    assert logged.data.metrics["predict/files"] == 1 and logged.data.metrics["predict/reference_psnr_fg"] > 5
+    assert {a.path for a in client.list_artifacts(logged.info.run_id)} == {"predictions.csv"}
     scan, written = nib.load(unseen), nib.load(out / "anatomical32_reconstruction.nii.gz")
     assert written.shape == scan.shape and np.array_equal(written.affine, scan.affine)
     # the test slab that eval scored, from the written file, with eval's definitions
