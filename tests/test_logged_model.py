@@ -46,7 +46,11 @@ def test_run_logs_its_best_network_as_an_mlflow_model(registered_run):
     assert served.shape == images.shape
     assert np.abs(served - best).max() == 0.0 and np.abs(packaged - best).max() == 0.0
     info = mlflow.models.get_model_info(f"runs:/{result.run_id}/model")
-    assert list(info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == [-1, 1, 32, 32]
+    # scans of any size in their own units; the network's own inputs with params={"preprocessed": True}
+    assert list(info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == [-1, 1, -1, -1]
+    assert info.signature.params.to_dict() == [
+        {"name": "preprocessed", "type": "boolean", "default": False, "shape": None}
+    ]
     version = client.get_model_version("brain-ae", "1")
     assert version.run_id == result.run_id
 
