@@ -54,6 +54,8 @@ ARGPARSE_COMMANDS = {
 CATALOGS = {"models": "model", "data": "data", "applications": "application"}
 COMMANDS = (*HYDRA_COMMANDS, *ARGPARSE_COMMANDS, *CATALOGS)
 CHECKED_FLAGS = ("-m", "--multirun")
+# commands that read the data config stored in a checkpoint (see onto_stored_data)
+STORED_DATA_COMMANDS = ("eval", "encode", "decode")
 CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
 
 
@@ -117,8 +119,27 @@ def entry_point(target: str) -> Callable[..., Any]:
     return entry
 
 
+def onto_stored_data(command: str, args: list[str]) -> list[str]:
+    """``data.<key>=<value>`` as ``+data.<key>=<value>`` for a command that reads a checkpoint's data config.
+
+    ``eval``, ``encode`` and ``decode`` take the data config stored in the checkpoint unless ``data=<name>``
+    chooses another; without that choice a ``data.`` override changes the stored config
+    (:func:`medae.config.run_parts.checkpoint_data_config`), e.g. ``data.held_out=[]``.
+
+    Example:
+        >>> onto_stored_data("eval", ["ckpt_path=x", "data.held_out=[]"])
+        ['ckpt_path=x', '+data.held_out=[]']
+        >>> onto_stored_data("eval", ["data=nifti", "data.root=scans"])
+        ['data=nifti', 'data.root=scans']
+    """
+    if command not in STORED_DATA_COMMANDS or any(arg.startswith("data=") for arg in args):
+        return args
+    return [f"+{arg}" if arg.startswith("data.") else arg for arg in args]
+
+
 def run_hydra_command(command: str, args: list[str]) -> None:
     """Check the overrides in one line per error, then hand the arguments to the Hydra entry point."""
+    args = onto_stored_data(command, args)
     folders, checked = user_config_dirs(args)
     if all(arg in CHECKED_FLAGS for arg in checked if arg.startswith("-")):
         overrides = [arg for arg in checked if not arg.startswith("-")]

@@ -555,10 +555,10 @@ MORE_BAD_INPUTS = {
         {},
         "{png}: is not a PyTorch checkpoint (it starts with b'\\x89PNG'); give a .ckpt that medae saved",
     ),
-    "data key without data": (
-        ["eval", "ckpt_path={ckpt}", "data.image_size=32"],
+    "misspelt key of the stored data": (
+        ["eval", "ckpt_path={ckpt}", "data.imag_size=32"],
         {},
-        "data.image_size: this command has no data config to change; choose one first, e.g. data=<name>",
+        "data.imag_size: is not an option of data 'mni152'; allowed: ",
     ),
     "unimportable target": (
         ["train", *FAST, "+callbacks.x._target_=a.b"],
@@ -632,3 +632,15 @@ def test_resume_starts_from_the_newest_checkpoint_that_loads(tmp_path, capsys):
     path, checkpoint = newest_readable(None, "run", folder, trust=False)
     assert (path.name, checkpoint["epoch"]) == ("best-epoch000.ckpt", 0)
     assert f"medae: skipping {folder / 'last.ckpt'}: is not a readable checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_eval_changes_the_checkpoints_own_data_config(trained, tmp_path):
+    root, checkpoint, _ = trained
+    done = medae(["eval", f"ckpt_path={checkpoint}", "data.held_out=[]", "data.batch_size=4"], root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    client = client_of(root)
+    experiment = client.get_experiment_by_name("medae").experiment_id
+    (run,) = client.search_runs([experiment], "tags.`medae.task` = 'eval'")
+    assert run.data.params["data.held_out"] == "[]" and run.data.params["data.image_size"] == "32"
+    assert "test/psnr_fg" in run.data.metrics and not [key for key in run.data.metrics if "colin27" in key]

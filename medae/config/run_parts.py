@@ -58,14 +58,19 @@ def absolute_data_paths(data: DictConfig) -> None:
 
 
 def checkpoint_data_config(cfg: DictConfig, module: Any) -> DictConfig:
-    """``cfg.data`` when the command chose data, else the data config stored in the checkpoint."""
-    if cfg.get("data"):
-        return cfg.data
+    """The data config of a command that reads a checkpoint.
+
+    ``cfg.data`` when the command chose data (``data=<name>``); else the data config stored in the checkpoint,
+    with the command's ``data.<key>`` values on top (``data.held_out=[]``).
+    """
+    chosen = cfg.get("data")
+    if chosen and "name" in chosen:
+        return chosen
     if module.run_config and "data" in module.run_config:
         data = OmegaConf.create(module.run_config["data"])
         if not cfg.get("trust_config"):
             check_trusted(data, f"checkpoint {cfg.ckpt_path}")
-        return data
+        return OmegaConf.merge(data, chosen) if chosen else data
     raise ConfigError("data", f"{cfg.ckpt_path} stores no data config; choose one with data=<name>")
 
 
