@@ -7,6 +7,8 @@ config calls :func:`bootstrap` first: :mod:`medae.cli` for every Hydra command, 
 """
 
 import gc
+import logging
+import warnings
 
 from omegaconf import OmegaConf
 
@@ -32,6 +34,43 @@ BUILT_IN = (
     "medae.applications.generation",
 )
 _done = False
+# library notices every run would print, each known and harmless here: (message pattern, why it is hidden)
+KNOWN_WARNINGS = (
+    (r".*LeafSpec.*", "a deprecation inside torch and Lightning's own pytree code, not in medae's"),
+    (
+        r".*NvImgCodecPydicomReader.*",
+        "MONAI's optional GPU DICOM decoder is absent; pydicom decodes, as intended",
+    ),
+    (r".*flops_per_batch.*", "medae's throughput monitor reports images/s, not FLOPs"),
+    (r".*smaller than the logging interval.*", "short runs: training metrics are logged per epoch as well"),
+)
+KNOWN_LOG_LINES = (
+    ("lightning.pytorch.utilities.rank_zero", "💡 Tip:", "Lightning's advert for its cloud services"),
+    ("monai.data.nvimgcodec_pydicom_plugin", "nvImageCodec is not available", "the GPU decoder, see above"),
+)
+
+
+class _DropLines(logging.Filter):
+    """Drop records whose message starts with ``prefix``."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.getMessage()).startswith(self.prefix)
+
+
+def quiet_known_notices() -> None:
+    """Hide the library warnings and log lines of :data:`KNOWN_WARNINGS` and :data:`KNOWN_LOG_LINES`.
+
+    Every medae command printed the same ones on every run; each is listed with why it is harmless.
+    Any other warning still shows.
+    """
+    for pattern, _ in KNOWN_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
+    for name, prefix, _ in KNOWN_LOG_LINES:
+        logging.getLogger(name).addFilter(_DropLines(prefix))
 
 
 def direction(metric: str) -> str:
@@ -98,6 +137,7 @@ def bootstrap() -> None:
     from medae.config.trainer_options import register_trainer_defaults
 
     register_resolvers()
+    quiet_known_notices()
     load_extensions(BUILT_IN)
     register_trainer_defaults()
     freeze_imported_objects()

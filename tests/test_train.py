@@ -248,3 +248,32 @@ def test_runs_record_the_medae_commit_and_the_working_folders_repository(tmp_pat
     medae_commit = head_commit(Path(__file__).parent)
     if medae_commit:  # a checkout of medae, as in CI
         assert run.data.tags["medae.source.git.commit"] == medae_commit
+
+
+@pytest.mark.slow
+def test_a_run_ends_with_one_summary_and_none_of_the_known_library_notices(tmp_path):
+    done = medae(["train", *FAST_RUN, "trainer.enable_progress_bar=false"], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run,) = runs_in_store(tmp_path)
+    block = done.stdout[done.stdout.index("medae: run ") :].splitlines()
+    assert block[0] == f"medae: run {run.info.run_id} ({run.info.run_name}) in {tracking_uri(tmp_path)}"
+    assert [line.split()[0] for line in block[1:]] == [
+        "output",
+        "best",
+        "test/psnr_fg",
+        "test/ssim_fg",
+        "test/psnr",
+        "test/ssim",
+        "look",
+    ][: len(block) - 1] and len(block) >= 7
+    assert f"{run.data.metrics['test/psnr_fg']:.4f}" in block[3]
+    printed = done.stdout + done.stderr
+    for notice in (
+        "💡 Tip:",
+        "nvImageCodec",
+        "LeafSpec",
+        "flops_per_batch",
+        "smaller than the logging interval",
+    ):
+        assert notice not in printed, notice
+    assert "test/loss = " not in printed  # no log line per metric: they are in the run

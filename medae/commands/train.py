@@ -6,13 +6,15 @@ from dataclasses import dataclass, field
 import hydra
 import lightning as L
 import torch
-from omegaconf import DictConfig
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
+from omegaconf import DictConfig, OmegaConf
 
 from medae.applications.parts.context import ApplicationContext
 from medae.applications.parts.registry import build_application
 from medae.applications.parts.requirements import application_name, needed_capabilities
 from medae.bootstrap import bootstrap
 from medae.commands.session import session
+from medae.commands.summary import summary
 from medae.config.compute_environment import apply_num_threads
 from medae.config.run_parts import (
     CONFIG_DIR,
@@ -151,9 +153,14 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Hydra entry point; returns the optimised metric to sweepers. A requeued SLURM job continues its run."""
-    result = exit_on_user_error(train, exit_on_user_error(continue_requeued_run, cfg))
-    for key in sorted(k for k in result.metrics if not k.startswith(("train/", "val/"))):
-        log.info("%s = %.4f", key, result.metrics[key])
+    cfg = exit_on_user_error(continue_requeued_run, cfg)
+    result = exit_on_user_error(train, cfg)
+    if rank_zero_only.rank == 0:  # one block per run, not one per DDP rank
+        mlflow = OmegaConf.select(cfg, "logger.mlflow")
+        store, name = (mlflow.tracking_uri, mlflow.run_name) if mlflow else (None, None)
+        print(
+            summary(result.run_id, name, store, cfg.paths.output_dir, result.best_checkpoint, result.metrics)
+        )
     return result.metric
 
 

@@ -10,7 +10,6 @@ PyTorch is measured; above the tolerance, nothing is written.
 import json
 import logging
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -50,19 +49,17 @@ def write_onnx(network: nn.Module, example: torch.Tensor, path: Path) -> np.ndar
             "format", "onnx needs onnx, onnxscript and onnxruntime: pip install medae[export]"
         ) from error
     batch = torch.export.Dim("batch", min=1)
-    with warnings.catch_warnings():  # torch.export's own deprecation notice about LeafSpec, not medae's
-        warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
-        torch.onnx.export(
-            network,
-            (example,),
-            str(path),
-            dynamo=True,
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            dynamic_shapes=({0: batch},),
-            external_data=False,  # one file: the weights inside it
-            verbose=False,
-        )
+    torch.onnx.export(
+        network,
+        (example,),
+        str(path),
+        dynamo=True,
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        dynamic_shapes=({0: batch},),
+        external_data=False,  # one file: the weights inside it
+        verbose=False,
+    )
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return session.run(None, {INPUT_NAME: example.numpy()})[0]
 

@@ -1,0 +1,74 @@
+"""What a command prints when it ends: its run, where its files are, its headline figures, how to look.
+
+One block instead of a log line per metric (every metric is in the MLflow run): the run's id and name,
+the store, the output folder and best checkpoint, up to six metrics with the foreground ones first, and
+the command that opens the MLflow UI on the store.
+"""
+
+from collections.abc import Mapping
+
+from medae.security.redaction import without_user_info
+
+HEADLINE = ("test/psnr_fg", "test/ssim_fg", "test/psnr", "test/ssim")
+MOST = 6
+
+
+def headline(metrics: Mapping[str, float]) -> list[tuple[str, float]]:
+    """Up to six metrics: the test set's foreground and whole PSNR/SSIM, then other sets' foreground PSNR.
+
+    Example:
+        >>> headline({"test/psnr": 25.0, "test/psnr_fg": 27.0, "val/psnr": 24.0, "colin27/psnr_fg": 22.0})
+        [('test/psnr_fg', 27.0), ('test/psnr', 25.0), ('colin27/psnr_fg', 22.0)]
+    """
+    first = [key for key in HEADLINE if key in metrics]
+    others = sorted(
+        key
+        for key in metrics
+        if key.endswith("psnr_fg") and key not in first and not key.startswith(("train/", "val/"))
+    )
+    return [(key, metrics[key]) for key in [*first, *others][:MOST]]
+
+
+def ui_command(store: str) -> str:
+    """How to open the MLflow UI on ``store``.
+
+    Example:
+        >>> ui_command("sqlite:////work/mlflow.db")
+        'mlflow ui --backend-store-uri sqlite:////work/mlflow.db (or make ui in the project folder)'
+        >>> ui_command("http://alice:pw@10.0.0.5:5000")
+        'open http://10.0.0.5:5000'
+    """
+    if store.startswith(("http://", "https://")):
+        return f"open {without_user_info(store)}"
+    return f"mlflow ui --backend-store-uri {store} (or make ui in the project folder)"
+
+
+def summary(
+    run_id: str | None,
+    run_name: str | None,
+    store: str | None,
+    output_dir: str,
+    best_checkpoint: str | None,
+    metrics: Mapping[str, float],
+) -> str:
+    """The block a command prints at its end.
+
+    Example:
+        >>> print(summary("ab12", "conv", "sqlite:///m.db", "outputs/x", None, {"test/psnr_fg": 27.123}))
+        medae: run ab12 (conv) in sqlite:///m.db
+          output folder   outputs/x
+          test/psnr_fg    27.1230
+          look at it      mlflow ui --backend-store-uri sqlite:///m.db (or make ui in the project folder)
+    """
+    lines = [
+        f"medae: run {run_id} ({run_name}) in {without_user_info(store)}"
+        if run_id
+        else "medae: finished (no MLflow run)"
+    ]
+    lines.append(f"  {'output folder':<15} {output_dir}")
+    if best_checkpoint:
+        lines.append(f"  {'best checkpoint':<15} {best_checkpoint}")
+    lines += [f"  {key:<15} {value:.4f}" for key, value in headline(metrics)]
+    if run_id and store:
+        lines.append(f"  {'look at it':<15} {ui_command(store)}")
+    return "\n".join(lines)
