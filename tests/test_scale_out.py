@@ -117,13 +117,18 @@ def test_ray_launcher_runs_every_job_on_a_local_ray_head(tmp_path):
         started = subprocess.run(head, capture_output=True, text=True, timeout=120, cwd=temp_dir)
         assert started.returncode == 0, started.stderr[-3000:]
         sweep = ["-m", "hydra/launcher=ray_cluster", "seed=1,2", "trainer.max_epochs=1", *FAST]
-        result = medae(["train", *sweep], tmp_path, RAY_ADDRESS=f"127.0.0.1:{port}")
+        held_out = tmp_path / "colin27"  # a held-out subject folder only the launching shell names
+        held_out.mkdir()
+        result = medae(
+            ["train", *sweep], tmp_path, RAY_ADDRESS=f"127.0.0.1:{port}", MEDAE_COLIN27_DIR=str(held_out)
+        )
         assert result.returncode == 0, result.stderr[-3000:]
         assert "Ray Launcher is launching 2 jobs" in result.stdout
         runs = runs_in_store(tmp_path)
         assert sorted(run.data.params["seed"] for run in runs) == ["1", "2"]
         assert all(run.info.status == "FINISHED" and "test/psnr" in run.data.metrics for run in runs)
         assert not list(Path(temp_dir).glob("*.db")), "the tasks logged to the launch's store, not the head's"
+        assert {run.data.params["data.held_out_dir"] for run in runs} == {str(held_out)}
     finally:
         subprocess.run([ray, "stop", "--force"], capture_output=True, timeout=120)
         shutil.rmtree(temp_dir, ignore_errors=True)
