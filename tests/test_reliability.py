@@ -304,7 +304,12 @@ def test_dead_runs_are_marked_killed_and_live_ones_are_not(tmp_path, capsys):
     )
     dead_pid = finished.stdout.strip()
     owners = {
-        "dead": {HOST_TAG: socket.gethostname(), PID_TAG: dead_pid, PROCESS_START_TAG: "0"},
+        "dead": {
+            HOST_TAG: socket.gethostname(),
+            PID_TAG: dead_pid,
+            PROCESS_START_TAG: "0",
+            "medae.task": "train",
+        },
         "alive": {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())},
         "elsewhere": {HOST_TAG: "another-host", PID_TAG: dead_pid},
     }
