@@ -101,11 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         raise SystemExit(2)
     folder = Path(args.folder).resolve()
-    os.umask(0o077)  # the server's files (auth.db holds password hashes) are its owner's alone
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for secret in (folder / "auth.db", folder / "basic_auth.ini", folder / "mlflow.db"):
-        if secret.exists():  # written by an earlier version with the default umask
-            secret.chmod(0o600)
+    folder.mkdir(parents=True, exist_ok=True)  # PostgreSQL's own user must be able to enter it
     environment = dict(os.environ)
     if args.postgres:
         args.backend_store_uri, passfile = exit_on_user_error(start_cluster, folder, args.postgres_port)
@@ -114,6 +110,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"PostgreSQL on 127.0.0.1:{args.postgres_port} (stop: {stop})")
         print(f"export MEDAE_OPTUNA_STORAGE={database_uri(args.postgres_port, OPTUNA_DATABASE)}")
         print(f"export PGPASSFILE={passfile}")
+    # every file the server writes from here on (auth.db holds password hashes) is its owner's alone
+    os.umask(0o077)
+    for secret in (folder / "auth.db", folder / "basic_auth.ini", folder / "mlflow.db"):
+        if secret.exists():  # written by an earlier version with the default umask
+            secret.chmod(0o600)
     ini = folder / "basic_auth.ini"
     ini.write_text(auth_config(f"sqlite:///{folder / 'auth.db'}", args.admin_username))
     print(f"export MLFLOW_TRACKING_URI=http://{args.host}:{args.port}", flush=True)
