@@ -71,14 +71,15 @@ def lease_token() -> str:
     return f"{machine()}/{os.getpid()}/{psutil.Process().create_time():.3f}"
 
 
-def lease_tags(interval_s: float = HEARTBEAT_INTERVAL_S) -> dict[str, str]:
-    """The lease of this process, renewed now, and its expiry."""
+def renewal_tags(interval_s: float = HEARTBEAT_INTERVAL_S) -> dict[str, str]:
+    """A heartbeat now and the lease's new expiry (the lease itself is written once, when it is taken)."""
     now = time.time()
-    return {
-        LEASE_TAG: lease_token(),
-        HEARTBEAT_TAG: f"{now:.0f}",
-        LEASE_EXPIRES_TAG: f"{now + LEASE_BEATS * interval_s:.0f}",
-    }
+    return {HEARTBEAT_TAG: f"{now:.0f}", LEASE_EXPIRES_TAG: f"{now + LEASE_BEATS * interval_s:.0f}"}
+
+
+def lease_tags(interval_s: float = HEARTBEAT_INTERVAL_S) -> dict[str, str]:
+    """The lease of this process with its expiry."""
+    return {LEASE_TAG: lease_token(), **renewal_tags(interval_s)}
 
 
 def owner_tags(interval_s: float = HEARTBEAT_INTERVAL_S) -> dict[str, str]:
@@ -205,7 +206,7 @@ class Heartbeat:
                 if lease and lease != lease_token():
                     self.lost = holder(run)
                     return
-                self.run.tags(lease_tags(self.interval_s))
+                self.run.tags(renewal_tags(self.interval_s))  # never the lease: a new owner's would be lost
             except Exception as error:  # a store that is briefly away must not end training
                 print(f"medae: warning: heartbeat of run {self.run.run_id} failed: {error}", file=sys.stderr)
 
