@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from medae.data.registry import build_datamodule
 from medae.metrics import quality
 from tests.conftest import FAST_RUN, compose_config, last_error_line, medae, tracking_uri
 from tests.data_files import NIBABEL_DATA, SKIMAGE_DATA, write_ct_series
-from tests.tracking_server import free_port
+from tests.tracking_server import free_port, wait_until_up
 
 pytestmark = pytest.mark.slow
 onnxruntime = pytest.importorskip(
@@ -245,16 +244,7 @@ def test_mlflow_serves_the_logged_model_on_raw_scans(trained, tmp_path):
             cwd=tmp_path,
         )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, (
-                    tmp_path / "serve.log"
-                ).read_text()[-3000:]
-                time.sleep(1)
+        wait_until_up(server, f"http://127.0.0.1:{port}/ping", tmp_path / "serve.log", 120)
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/invocations",
             data=json.dumps({"inputs": scan.tolist()}).encode(),

@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,7 +36,7 @@ from medae.tracking.schema import (
 from medae.tracking.store import open_client
 from tests.conftest import last_error_line, medae, medae_env, runs_in_store, tracking_uri
 from tests.data_files import write_grey_images
-from tests.tracking_server import free_port
+from tests.tracking_server import free_port, wait_until_up
 
 # six short epochs with a callback that can send a signal (tests/signal_injection.py)
 RUN = [
@@ -457,16 +456,7 @@ def plain_server(folder: Path, port: int) -> Iterator[subprocess.Popen]:
     command += ["--artifacts-destination", str(folder / "artifacts")]
     with open(folder / "server.log", "a") as log:
         server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
-            break
-        except OSError:
-            assert server.poll() is None and time.monotonic() < deadline, (folder / "server.log").read_text()[
-                -2000:
-            ]
-            time.sleep(0.5)
+    wait_until_up(server, f"http://127.0.0.1:{port}/health", folder / "server.log", 90)
     try:
         yield server
     finally:

@@ -21,6 +21,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_until_up(server: subprocess.Popen, url: str, log: Path, timeout_s: float) -> None:
+    """Poll ``url`` until the ``server`` answers; fail the test with its log if it exits or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"{url} did not answer: {log.read_text()[-2000:]}")
+            time.sleep(0.5)
+
+
 @contextlib.contextmanager
 def serving(
     command: list[str], port: int, log: Path, timeout_s: float, env: dict | None = None
@@ -29,16 +43,7 @@ def serving(
     url = f"http://127.0.0.1:{port}"
     with open(log, "w") as output:
         server = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    server.kill()
-                    pytest.fail(f"{command[2:4]} did not start on {url}: {log.read_text()[-2000:]}")
-                time.sleep(0.5)
+        wait_until_up(server, f"{url}/health", log, timeout_s)
         try:
             yield url
         finally:

@@ -4,7 +4,7 @@ Built from the same ``ckpt_path`` references ``medae eval`` takes (a checkpoint 
 ``runs:/<id>/model``, ``models:/<name>/<version>``).
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,12 +98,3 @@ class TrainedModel:
     def codes(self, inputs: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
         """Latent codes of model-sized inputs."""
         return torch.cat([self.network.encode(chunk) for chunk in inputs.split(batch_size)])
-
-    def settings(self) -> Mapping[str, Any]:
-        """What a sidecar or a prediction run records about the model."""
-        return {
-            "variant": self.variant,
-            "application": self.application,
-            "run_id": self.run_id,
-            "preprocessing": self.preprocessing.to_dict(),
-        }
