@@ -2,6 +2,7 @@
 
 import gzip
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -228,16 +229,31 @@ def test_the_team_server_refuses_strangers_and_readers_and_admits_writers(auth_s
     stranger = as_user(monkeypatch, uri, None, None)
     with pytest.raises(MlflowException, match="401|credentials|Unauthorized"):
         stranger.search_experiments()
+    wrong = {"MLFLOW_TRACKING_USERNAME": "writer", "MLFLOW_TRACKING_PASSWORD": "wrong-password-12"}
+    for credentials, refused in (
+        ({}, "asks for credentials and none were given"),
+        (wrong, "refused the credentials given"),
+    ):
+        done = medae(["train", "debug=limit"], tmp_path, MLFLOW_TRACKING_URI=uri, **credentials)
+        assert done.returncode == 2
+        assert last_error_line(done) == (
+            f"medae: error: MLFLOW_TRACKING_USERNAME: the tracking server {uri} {refused}; set "
+            "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to a user the server's admin created"
+        )
     reader = as_user(monkeypatch, uri, "reader", "reader-password-12")
     assert reader.get_experiment(experiment).experiment_id == experiment
     with pytest.raises(MlflowException, match="403|Permission denied"):
         reader.create_run(experiment)
 
+    # a writer's run, in an experiment medae creates, from a working folder that is deleted afterwards
     as_user(monkeypatch, uri, "writer", "writer-password-12")
-    experiment_name = admin.get_experiment(experiment).name
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    experiment_name = f"team-medae-{time.monotonic_ns()}"
     done = medae(
         ["train", "debug=limit", "data.image_size=32", f"logger.mlflow.experiment_name={experiment_name}"],
-        tmp_path,
+        first,
         MLFLOW_TRACKING_URI=uri.replace("://", "://writer:writer-password-12@"),
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -250,11 +266,40 @@ def test_the_team_server_refuses_strangers_and_readers_and_admits_writers(auth_s
         "mlflow.db": 0o600,
     }
     writer = mlflow.MlflowClient(uri)
-    (run,) = writer.search_runs([experiment])
+    created = writer.get_experiment_by_name(experiment_name)
+    assert created.artifact_location.startswith("mlflow-artifacts:")  # the server's, not the client's
+    (run,) = writer.search_runs([created.experiment_id])
+    run_id = run.info.run_id
     assert run.info.status == "FINISHED"
-    assert {a.path for a in writer.list_artifacts(run.info.run_id, "checkpoints")} == {
+    assert {a.path for a in writer.list_artifacts(run_id, "checkpoints")} == {
         "checkpoints/best.ckpt",
         "checkpoints/last.ckpt",
     }
-    text = scanned_text(writer, run.info.run_id, tmp_path / "download")
+    assert len(list((folder / "artifacts").rglob("best.ckpt"))) == 1
+    assert not (first / "mlartifacts").exists()
+    text = scanned_text(writer, run_id, tmp_path / "download")
     assert "writer-password-12" not in text and admin_password not in text
+    shutil.rmtree(first)
+
+    # a colleague on another machine evaluates the checkpoint and loads the model through the server
+    as_user(monkeypatch, uri, "admin", admin_password)
+    users.create_user("colleague", "colleague-password-12")
+    users.grant_user_permission("colleague", "experiment", created.experiment_id, "EDIT")
+    colleague = as_user(monkeypatch, uri, "colleague", "colleague-password-12")
+    done = medae(
+        ["eval", f"ckpt_path={run_id}", f"logger.mlflow.experiment_name={experiment_name}"],
+        second,
+        MLFLOW_TRACKING_URI=uri,
+        MEDAE_CACHE_DIR=str(second / "cache"),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = colleague.search_runs([created.experiment_id], order_by=["attributes.start_time DESC"])
+    assert runs[0].info.run_name.startswith("eval:")
+    assert runs[0].data.metrics["test/psnr"] == pytest.approx(run.data.metrics["test/psnr"], abs=1e-6)
+    (logged,) = colleague.get_run(run_id).outputs.model_outputs
+    location = colleague.get_logged_model(logged.model_id).artifact_location
+    assert location.startswith("mlflow-artifacts:")
+    local = mlflow.artifacts.download_artifacts(artifact_uri=location, tracking_uri=uri, dst_path=str(second))
+    model = mlflow.pyfunc.load_model(local)
+    assert model.metadata.model_id == logged.model_id
+    assert model.loader_module == "medae.inference.model_package"

@@ -1,10 +1,11 @@
 """A team tracking server that lets no one in unasked: ``python -m medae.server`` (``make server``).
 
-It runs ``mlflow server`` on a loopback address with MLflow's basic-auth app, proxied artifacts and
-no default permission: every request needs a user and password, and a user sees or writes an
-experiment only when the admin grants it (READ, EDIT or MANAGE). The admin's password comes from
-MLflow's own ``MLFLOW_AUTH_ADMIN_PASSWORD`` variable and is written nowhere. Clients pass
-credentials through ``MLFLOW_TRACKING_USERNAME`` and ``MLFLOW_TRACKING_PASSWORD``.
+It runs ``mlflow server`` on a loopback address with MLflow's basic-auth app, artifacts kept and
+served by the server (``--artifacts-destination``: a folder or a bucket) and no default permission:
+every request needs a user and password, and a user sees or writes an experiment only when the admin
+grants it (READ, EDIT or MANAGE). The admin's password comes from MLflow's own
+``MLFLOW_AUTH_ADMIN_PASSWORD`` variable and is written nowhere. Clients pass credentials through
+``MLFLOW_TRACKING_USERNAME`` and ``MLFLOW_TRACKING_PASSWORD``.
 
 Example:
     ``MLFLOW_AUTH_ADMIN_PASSWORD=... python -m medae.server --port 5000``, then on each client
@@ -57,7 +58,7 @@ def server_command(args: argparse.Namespace) -> list[str]:
         "--backend-store-uri",
         args.backend_store_uri,
         "--artifacts-destination",
-        str(Path(args.artifacts_destination).resolve()),
+        args.artifacts_destination,
         "--serve-artifacts",
         "--workers",
         "1",
@@ -78,12 +79,18 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--stop-postgres", action="store_true", help="stop the PostgreSQL of --folder, then exit"
     )
-    parser.add_argument("--artifacts-destination", default=None, help="default: --folder/artifacts")
+    parser.add_argument(
+        "--artifacts-destination",
+        default=None,
+        help="where the server keeps every run's artifacts: a folder or a bucket URI such as "
+        "s3://lab-mlflow (S3-compatible stores read MLFLOW_S3_ENDPOINT_URL); default: --folder/artifacts",
+    )
     parser.add_argument("--admin-username", default="admin")
     args = parser.parse_args(argv)
     folder = Path(args.folder).resolve()
     args.backend_store_uri = args.backend_store_uri or f"sqlite:///{folder / 'mlflow.db'}"
-    args.artifacts_destination = args.artifacts_destination or str(folder / "artifacts")
+    destination = args.artifacts_destination or str(folder / "artifacts")
+    args.artifacts_destination = destination if "://" in destination else str(Path(destination).resolve())
     return args
 
 
@@ -117,6 +124,7 @@ def main(argv: list[str] | None = None) -> None:
             secret.chmod(0o600)
     ini = folder / "basic_auth.ini"
     ini.write_text(auth_config(f"sqlite:///{folder / 'auth.db'}", args.admin_username))
+    print(f"artifacts: {args.artifacts_destination} (clients reach them through the server)")
     print(f"export MLFLOW_TRACKING_URI=http://{args.host}:{args.port}", flush=True)
     environment["MLFLOW_AUTH_CONFIG_PATH"] = str(ini)
     environment.setdefault(CSRF_KEY_VAR, secrets.token_hex(32))

@@ -27,7 +27,7 @@ from medae.tracking.schema import (
     TASK_TAG,
     store_uri,
 )
-from medae.tracking.store import open_store
+from medae.tracking.store import experiment_artifact_location, open_store
 from medae.tracking.store_outage import StoreOutage, StoreUnavailable
 from medae.tracking.tracked_run import TrackedRun, ending
 
@@ -56,7 +56,7 @@ class ResumableMLFlowLogger(MLFlowLogger):
         run_name: name of a new run.
         tracking_uri: the store.
         tags: tags of a new run.
-        artifact_location: artifact root of a new experiment.
+        artifact_location: artifact root of a new experiment in a local store (a server keeps its own).
         run_id: an existing run to continue; ``None`` starts a new one.
         sync_every_n_saves: upload ``last.ckpt`` every this many checkpoint saves (0: only when the run
             ends). Uploads of the best checkpoint happen whenever it changes.
@@ -93,7 +93,7 @@ class ResumableMLFlowLogger(MLFlowLogger):
             run_name=redact(run_name) if run_name else None,
             tracking_uri=tracking_uri,
             tags=redact_values(dict(tags or {})),
-            artifact_location=artifact_location,
+            artifact_location=experiment_artifact_location(tracking_uri, artifact_location),
             run_id=run_id,
         )
         self.resumed = run_id is not None

@@ -26,6 +26,7 @@ from medae.errors import ConfigError
 from medae.tracking.liveness import mark_dead_runs_killed
 
 TRACKING_URI_KEY = "logger.mlflow.tracking_uri"
+CREDENTIALS_KEY = "MLFLOW_TRACKING_USERNAME"
 SERVER_TIMEOUT_S = 5.0
 LOCK_TIMEOUT_S = 300.0
 
@@ -44,15 +45,25 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(unquote(uri[len("sqlite:///") :]))
 
 
+def server_address(uri: str) -> str:
+    """``uri`` without the ``user:password@`` it may carry, fit to print.
+
+    Example:
+        >>> server_address("http://alice:secret@127.0.0.1:5000")
+        'http://127.0.0.1:5000'
+    """
+    parts = urlparse(uri)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
 def check_reachable(uri: str, write: bool = False) -> None:
     """Raise a ConfigError unless the store at ``uri`` can be used, within :data:`SERVER_TIMEOUT_S`.
 
     An HTTP server must answer ``/health``; a sqlite database must lie in an existing folder and be a
     database, and for a process that ``write``s, its folder must be writable with space to spare.
     """
-    parts = urlparse(uri)
-    if parts.scheme in ("http", "https"):
-        address = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # without user:password
+    if is_server(uri):
+        address = server_address(uri)
         try:
             with urllib.request.urlopen(f"{address.rstrip('/')}/health", timeout=SERVER_TIMEOUT_S):
                 return
@@ -121,6 +132,48 @@ def store_lock(uri: str) -> Iterator[None]:
         yield
 
 
+def is_server(uri: str) -> bool:
+    """Whether ``uri`` is a tracking server (``http``/``https``) rather than a store on this machine.
+
+    Example:
+        >>> is_server("http://127.0.0.1:5000"), is_server("sqlite:///mlflow.db")
+        (True, False)
+    """
+    return urlparse(uri).scheme in ("http", "https")
+
+
+def experiment_artifact_location(uri: str, artifact_location: str | None) -> str | None:
+    """Where a new experiment of the store at ``uri`` keeps its artifacts.
+
+    A tracking server keeps them itself (``mlflow server --artifacts-destination``, reached through
+    ``mlflow-artifacts:`` URIs), so that a colleague on another machine finds checkpoints and models:
+    a folder on the machine that happened to create the experiment is never used there.
+
+    Example:
+        >>> experiment_artifact_location("http://127.0.0.1:5000", "/home/me/mlartifacts") is None
+        True
+    """
+    return None if is_server(uri) else artifact_location
+
+
+def check_credentials(client: MlflowClient, uri: str) -> None:
+    """Raise a ConfigError naming the server and the variables to set when it refuses this client."""
+    try:
+        client.search_experiments(max_results=1)
+    except MlflowException as error:
+        code = getattr(error, "get_http_status_code", lambda: 0)()
+        text = str(error)
+        if code not in (401, 403) and not any(mark in text for mark in ("401", "403", "Unauthorized")):
+            raise
+        given = os.environ.get(CREDENTIALS_KEY) or "@" in urlparse(uri).netloc
+        refused = "refused the credentials given" if given else "asks for credentials and none were given"
+        raise ConfigError(
+            CREDENTIALS_KEY,
+            f"the tracking server {server_address(uri)} {refused}; set MLFLOW_TRACKING_USERNAME and "
+            "MLFLOW_TRACKING_PASSWORD to a user the server's admin created",
+        ) from None
+
+
 def open_client(uri: str, write: bool = False) -> MlflowClient:
     """A client of the store at ``uri``, checked first.
 
@@ -139,6 +192,8 @@ def open_client(uri: str, write: bool = False) -> MlflowClient:
             f"no MLflow store at {uri}; train a model first, or point MEDAE_ROOT or MLFLOW_TRACKING_URI "
             "at the store",
         )
+    if is_server(uri):
+        check_credentials(MlflowClient(uri), uri)
     if not write:
         return MlflowClient(uri)
     with store_lock(uri):
@@ -165,7 +220,8 @@ def open_store(uri: str, experiment_name: str, artifact_location: str | None = N
                 "or choose another name",
             )
         if experiment is None:
-            experiment_id = create_experiment(client, experiment_name, artifact_location)
+            location = experiment_artifact_location(uri, artifact_location)
+            experiment_id = create_experiment(client, experiment_name, location)
         else:
             experiment_id = experiment.experiment_id
     return experiment_id
