@@ -91,11 +91,13 @@ def register_resolvers() -> None:
     - ``${root_dir:}`` and ``${store_uri:${paths.root_dir}}`` (``conf/paths``): the one definition of
       where outputs and the MLflow store go (:mod:`medae.tracking.schema`), resolvable before Hydra's
       own config exists (sweeps).
+    - ``${shared_data:}``: the shared data folder beside the project (:func:`shared_data_dir`).
     - ``${direction:${optimized_metric}}`` (``conf/hparams_search/optuna.yaml``).
     """
-    from medae.tracking.schema import root_dir, store_uri
+    from medae.tracking.schema import root_dir, shared_data_dir, store_uri
 
     OmegaConf.register_new_resolver("root_dir", root_dir, replace=True)
+    OmegaConf.register_new_resolver("shared_data", shared_data_dir, replace=True)
     OmegaConf.register_new_resolver("direction", direction, replace=True)
     OmegaConf.register_new_resolver("store_uri", store_uri, replace=True)
 

@@ -15,6 +15,9 @@ from medae.bootstrap import bootstrap
 from medae.config.checks import CONFIG_DIR
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# a run finds Colin27 beside the project wherever its store is; tests that evaluate on it say so
+# (paths.colin27_dir, MEDAE_COLIN27_DIR), the others keep to the template and their time
+os.environ.setdefault("MEDAE_COLIN27_DIR", "")
 
 # 32-pixel slices, a few batches, two epochs: a complete run in seconds on one CPU core.
 bootstrap()  # test modules parametrize over the registries when they are collected

@@ -9,7 +9,7 @@ from medae.config.trainer_options import lightning_defaults
 from medae.data.registry import DATA_SOURCES
 from medae.errors import ConfigError
 from medae.models.registry import MODELS
-from tests.conftest import compose_config
+from tests.conftest import SHARED_DATA, compose_config
 
 REGISTRIES = {"model": MODELS, "data": DATA_SOURCES, "application": APPLICATIONS}
 YAML_GROUPS = {p.name for p in Path(CONFIG_DIR).iterdir() if p.is_dir() and p.name != "hydra"}
@@ -72,6 +72,17 @@ def test_default_config_values(tmp_path):
     assert cfg.logger.mlflow.tracking_uri == f"sqlite:///{tmp_path}/mlflow.db"
     assert cfg.optimized_metric == "val/psnr_best"
     assert cfg.trainer.deterministic is True
+
+
+def test_the_held_out_subject_is_found_beside_the_project_wherever_the_store_is(tmp_path, monkeypatch):
+    monkeypatch.delenv("MEDAE_COLIN27_DIR")
+    monkeypatch.setenv("MEDAE_ROOT", str(tmp_path / "store"))
+    monkeypatch.chdir(tmp_path)
+    cfg = compose_config("train", [], tmp_path / "store")
+    assert Path(cfg.paths.colin27_dir) == SHARED_DATA / "colin27"
+    assert cfg.data.held_out_dir == cfg.paths.colin27_dir
+    monkeypatch.setenv("MEDAE_COLIN27_DIR", "/data/colin27")
+    assert compose_config("train", [], tmp_path).data.held_out_dir == "/data/colin27"
 
 
 def test_eval_config_composes_without_data(tmp_path):

@@ -50,7 +50,17 @@ UNTRUSTED_OPTIM = ("LambdaLR", "MultiplicativeLR")
 # Hydra's helpers that return the callable named by their `path`, which is checked in turn
 LOOKUP_TARGETS = ("hydra.utils.get_method", "hydra.utils.get_class", "hydra.utils.get_object")
 # resolvers a stored config may call: they read values, they build no objects
-TRUSTED_RESOLVERS = ("root_dir", "store_uri", "direction", "cwd", "hydra", "now", "oc.env", "oc.select")
+TRUSTED_RESOLVERS = (
+    "root_dir",
+    "shared_data",
+    "store_uri",
+    "direction",
+    "cwd",
+    "hydra",
+    "now",
+    "oc.env",
+    "oc.select",
+)
 RESOLVER_CALL = re.compile(r"\$\{\s*([\w.]+)\s*:")
 _declared: list[Callable[..., Any]] = []
 

@@ -58,6 +58,15 @@ def root_dir(environ: Mapping[str, str] = os.environ) -> str:
     return os.path.abspath(environ.get("MEDAE_ROOT") or os.getcwd())
 
 
+def shared_data_dir() -> str:
+    """The lab's shared data folder beside the project that holds medae: ``<project>/../shared/data``.
+
+    Resolved from the package, not from ``MEDAE_ROOT`` or the working folder, so that a run whose
+    store lives elsewhere still finds the held-out subject.
+    """
+    return os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data"))
+
+
 def store_uri(root: str | None = None, environ: Mapping[str, str] = os.environ) -> str:
     """The MLflow store every command uses: ``MLFLOW_TRACKING_URI``, else ``<root>/mlflow.db``.
 
