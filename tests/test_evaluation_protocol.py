@@ -23,6 +23,7 @@ from medae.applications.anomaly import (
 )
 from medae.applications.parts.anomaly_metrics import localization_metrics
 from medae.applications.parts.split_tensors import SplitTensors
+from medae.commands.evaluate import evaluate
 from medae.commands.train import train
 from medae.data.colin27 import colin27_on_template
 from medae.data.medmnist import MedMNISTDataModule
@@ -35,6 +36,7 @@ from medae.models.output_activation import output_activation
 from tests.conftest import FAST_RUN, SHARED_DATA, compose_config, tracking_uri
 
 COLIN27 = SHARED_DATA / "colin27"
+SETS = ("test", "colin27_brain", "colin27_head")
 needs_colin27 = pytest.mark.skipif(
     not (COLIN27 / "ch2bet.nii.gz").is_file(), reason=f"Colin27 held-out subject not found in {COLIN27}"
 )
@@ -131,12 +133,18 @@ def test_held_out_subject_is_an_evaluation_set_with_its_own_noise():
 def test_training_run_logs_foreground_metrics_on_test_and_on_colin27(tmp_path):
     cfg = compose_config("train", [*FAST_RUN, f"paths.colin27_dir={COLIN27}"], tmp_path)
     result = train(cfg)
-    for name in ("test", "colin27_brain", "colin27_head"):
+    for name in SETS:
         for metric in ("psnr", "psnr_fg", "ssim", "ssim_fg"):
             assert f"{name}/{metric}" in result.metrics
     run = mlflow.MlflowClient(tracking_uri(tmp_path)).search_runs(["1"])[0]
     assert {"colin27_brain/psnr_fg", "test/ssim_fg"} <= set(run.data.metrics)
     assert "test/psnr/dataloader_idx_0" not in run.data.metrics
+    # medae eval on the run's best checkpoint, Colin27 present: the training run's test metrics again
+    evaluated = evaluate(compose_config("eval", [f"ckpt_path={result.run_id}", "debug=limit"], tmp_path))
+    tested = {key: value for key, value in run.data.metrics.items() if key.split("/")[0] in SETS}
+    assert len(tested) >= 12 and set(tested) <= set(evaluated)
+    for key, value in tested.items():
+        assert evaluated[key] == pytest.approx(value, abs=1e-6), key
 
 
 def test_coarse_noise_is_smooth_and_stays_on_the_foreground():
