@@ -33,19 +33,24 @@ def test_run_logs_its_best_network_as_an_mlflow_model(registered_run):
     outputs = client.get_run(result.run_id).outputs.model_outputs
     assert len(outputs) == 1
     logged = client.get_logged_model(outputs[0].model_id)
-    assert logged.name == "model" and logged.source_run_id == result.run_id
+    assert logged.name == "conv-reconstruction" and logged.source_run_id == result.run_id
     assert logged.status.to_proto() == 2  # READY
+    assert logged.params["model.latent_channels"] == "8" and logged.params["data.name"] == "mni152"
+    linked = {metric.key: metric for metric in logged.metrics}
+    run_metrics = client.get_run(result.run_id).data.metrics
+    assert linked["test/psnr_fg"].value == run_metrics["test/psnr_fg"]
+    assert linked["test/psnr_fg"].dataset_name == "mni152-test" and "val/psnr" not in linked
     mlflow.set_tracking_uri(tracking_uri(root))
     images = torch.rand(2, 1, 32, 32)
-    served = mlflow.pyfunc.load_model(f"runs:/{result.run_id}/model").predict(
+    served = mlflow.pyfunc.load_model(f"runs:/{result.run_id}/conv-reconstruction").predict(
         images.numpy(), params={"preprocessed": True}
     )
     with torch.no_grad():  # the package holds the best checkpoint's weights, rebuilt without pickle
-        packaged = load_network(f"runs:/{result.run_id}/model")(images).reconstruction.numpy()
+        packaged = load_network(f"runs:/{result.run_id}/conv-reconstruction")(images).reconstruction.numpy()
         best = load_module(result.best_checkpoint).network.eval()(images).reconstruction.numpy()
     assert served.shape == images.shape
     assert np.abs(served - best).max() == 0.0 and np.abs(packaged - best).max() == 0.0
-    info = mlflow.models.get_model_info(f"runs:/{result.run_id}/model")
+    info = mlflow.models.get_model_info(f"runs:/{result.run_id}/conv-reconstruction")
     # scans of any size in their own units; the network's own inputs with params={"preprocessed": True}
     assert list(info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == [-1, 1, -1, -1]
     assert info.signature.params.to_dict() == [
@@ -61,7 +66,7 @@ def test_references_resolve_to_the_runs_best_checkpoint_fetched_once(registered_
     uri = tracking_uri(root)
     paths = {
         resolve_checkpoint(reference, uri, tmp_path)
-        for reference in (result.run_id, f"runs:/{result.run_id}/model", "models:/brain-ae/1")
+        for reference in (result.run_id, f"runs:/{result.run_id}/conv-reconstruction", "models:/brain-ae/1")
     }
     (fetched,) = (tmp_path / result.run_id).glob("*/best.ckpt")
     assert paths == {str(fetched)}
@@ -108,7 +113,7 @@ def test_a_tampered_logged_model_runs_no_code(registered_run, tmp_path):
         torch.save({"weights": RunsCode(marker)}, package)  # a payload where the weights were
         for load in (mlflow.pyfunc.load_model, mlflow.pytorch.load_model, load_network):
             with pytest.raises(Exception) as refused:
-                load(f"runs:/{result.run_id}/model")
+                load(f"runs:/{result.run_id}/conv-reconstruction")
             assert "not a medae model package" in str(refused.value) or load is not load_network
         assert not marker.exists()
     finally:
@@ -121,7 +126,7 @@ def test_a_tampered_logged_model_runs_no_code(registered_run, tmp_path):
             text.replace("loader_module: medae.inference.model_package", "loader_module: mlflow.pytorch")
         )
         with pytest.raises(DataError, match="its loader is 'mlflow.pytorch'"):
-            load_network(f"runs:/{result.run_id}/model")
+            load_network(f"runs:/{result.run_id}/conv-reconstruction")
     finally:
         mlmodel.write_text(text)
 

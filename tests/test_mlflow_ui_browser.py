@@ -43,7 +43,7 @@ def test_mlflow_ui_shows_named_runs_charts_images_and_the_logged_model(tmp_path)
     )
     assert done.returncode == 0, done.stderr[-3000:]
     names = sorted(run.info.run_name for run in runs_in_store(tmp_path))
-    assert names == ["conv:optim.lr=0.001", "conv:optim.lr=0.002"]
+    assert names == ["conv lr=0.001", "conv lr=0.002"]
     shots = Path(os.environ.get("MEDAE_UI_SCREENSHOTS", tmp_path / "screenshots"))
     check_ui(tmp_path, names, shots)
 

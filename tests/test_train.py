@@ -159,8 +159,8 @@ def test_sweep_lands_one_run_per_job(tmp_path):
     assert len(runs) == 2
     assert {r.data.params["optim.lr"] for r in runs} == {"0.001", "0.0003"}
     assert {r.info.run_name for r in runs} == {
-        "conv:optim.lr=0.001",
-        "conv:optim.lr=0.0003",
+        "conv lr=0.001",
+        "conv lr=0.0003",
     }  # swept keys only
     assert len({r.data.tags["medae.path.paths.output_dir"] for r in runs}) == 2
     jobs = {run.info.run_id for run in runs}

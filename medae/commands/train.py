@@ -2,6 +2,7 @@
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import hydra
 import lightning as L
@@ -25,6 +26,7 @@ from medae.config.run_parts import (
     name_mlflow_run,
     to_plain,
 )
+from medae.data.reconstruction_datamodule import ReconstructionDataModule
 from medae.data.registry import build_datamodule
 from medae.errors import DataError, exit_on_user_error
 from medae.inference.model_package import log_package
@@ -32,7 +34,8 @@ from medae.models.registry import build_module, check_fits, require
 from medae.recovery.slurm_requeue import continue_requeued_run
 from medae.security.redaction import redact_values
 from medae.security.safe_checkpoint import load_checkpoint
-from medae.tracking.run_record import record_run_setup
+from medae.tracking.logged_model import ModelRecord, model_name
+from medae.tracking.run_record import DIGEST_LENGTH, record_run_setup, run_params
 from medae.tracking.sweep_parent import record_sweep_job
 
 bootstrap()  # the launcher entry: job processes of parallel launchers and DDP ranks start here
@@ -60,7 +63,22 @@ class TrainResult:
 def default_run_name(cfg: DictConfig) -> str:
     """The model's name, followed by the command-line overrides that distinguish this job."""
     overrides = hydra_overrides_name()
-    return f"{cfg.model.name}:{overrides}" if overrides else str(cfg.model.name)
+    return f"{cfg.model.name} {overrides}" if overrides else str(cfg.model.name)
+
+
+def model_record(
+    cfg: DictConfig, application: Any, datamodule: ReconstructionDataModule, metrics: dict[str, float]
+) -> ModelRecord:
+    """The logged model's name, params (the network's settings), test metrics and test split."""
+    params = {key: value for key, value in run_params(cfg, set()).items() if key.startswith("model.")}
+    sets = datamodule.evaluation_sets
+    return ModelRecord(
+        name=model_name(cfg.model.name, application_name(application) if application else None),
+        params=params | {"data.name": str(cfg.data.name), "seed": str(cfg.seed)},
+        metrics={key: value for key, value in metrics.items() if key.split("/")[0] in sets},
+        dataset_name=f"{cfg.data.name}-test",
+        dataset_digest=datamodule.fingerprint()[:DIGEST_LENGTH],
+    )
 
 
 def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResult:
@@ -139,7 +157,8 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
             metrics |= {key: float(value) for key, value in trainer.callback_metrics.items()}
             if mlflow_logger is not None and cfg.train:  # the module holds the best weights after testing
                 example = torch.as_tensor(datamodule.datasets["test"][0]["image"])[None]
-                log.info("MLflow model %s", log_package(mlflow_logger, module, example))
+                record = model_record(cfg, application, datamodule, metrics)
+                log.info("MLflow model %s", log_package(mlflow_logger, module, example, record))
         if application is not None:
             metrics |= application(ApplicationContext.of_run(module, datamodule, mlflow_logger, cfg))
     return TrainResult(

@@ -114,19 +114,41 @@ def swept_keys(hydra: DictConfig) -> set[str]:
     return swept | set(hydra.sweeper.get("params") or {})
 
 
-def hydra_overrides_name() -> str:
-    """What tells this job apart: in a ``-m`` sweep, only the swept ``key=value`` pairs; else every override.
+def short_overrides(overrides: list[str]) -> str:
+    """``key=value`` overrides as a run name the UI shows whole: each key's last part, space-separated.
 
-    Empty outside Hydra.
+    A key keeps its full path where two keys would read alike.
+
+    Example:
+        >>> short_overrides(["optim.lr=0.001", "model.latent_channels=8"])
+        'lr=0.001 latent_channels=8'
+        >>> short_overrides(["model.dropout=0.1", "data.dropout=0.2"])
+        'model.dropout=0.1 data.dropout=0.2'
+    """
+    pairs = [override.lstrip("+~").partition("=") for override in overrides]
+    last = [key.rpartition(".")[2] for key, _, _ in pairs]
+    return " ".join(
+        f"{short if last.count(short) == 1 else key}={value}"
+        for short, (key, _, value) in zip(last, pairs, strict=True)
+    )
+
+
+def hydra_overrides_name() -> str:
+    """What tells this job apart, as :func:`short_overrides`.
+
+    In a ``-m`` sweep, only the swept keys; else every override but the run settings (``trainer``,
+    ``logger``, ``debug``... see ``conf/hydra``). Empty outside Hydra.
     """
     if not HydraConfig.initialized():
         return ""
     hydra = sweep_job()
     if hydra is None:
-        return HydraConfig.get().job.override_dirname
+        dirname = HydraConfig.get().job.override_dirname
+        return short_overrides(dirname.split(",")) if dirname else ""
     swept = swept_keys(hydra)
     job = OverridesParser.create().parse_overrides(list(hydra.overrides.task))
-    return ",".join(o.input_line for o in job if o.get_key_element() in swept) or f"job{hydra.job.num}"
+    chosen = [o.input_line for o in job if o.get_key_element() in swept]
+    return short_overrides(chosen) or f"job{hydra.job.num}"
 
 
 def to_plain(node: DictConfig | None) -> Any:

@@ -3,12 +3,12 @@
 The package is a ``python_function`` model whose loader is this module: ``network.json`` names the
 variant and holds its config and value range, ``weights.safetensors`` its weights (a format that stores
 tensors and nothing else). Loading rebuilds the network from the installed registry, so
-``mlflow.pyfunc.load_model("runs:/<id>/model")`` and ``mlflow models serve`` run no code from the
-store. :func:`load_network` gives the torch network and refuses a package whose loader was changed.
+``mlflow.pyfunc.load_model("runs:/<id>/conv-reconstruction")`` and ``mlflow models serve`` run no code
+from the store. :func:`load_network` gives the torch network and refuses a package whose loader was changed.
 
 Example:
     >>> import mlflow  # doctest: +SKIP
-    >>> model = mlflow.pyfunc.load_model("runs:/<RUN_ID>/model")  # doctest: +SKIP
+    >>> model = mlflow.pyfunc.load_model("runs:/<RUN_ID>/conv-reconstruction")  # doctest: +SKIP
     >>> model.predict(scans)  # (N, C, H, W) float32 scans in their own units  # doctest: +SKIP
 """
 
@@ -32,6 +32,7 @@ from medae.bootstrap import bootstrap
 from medae.errors import DataError
 from medae.inference.preprocessing import ScanPreprocessing
 from medae.models.registry import MODELS
+from medae.tracking.logged_model import ModelRecord
 
 LOADER_MODULE = __name__
 CONFIG_FILE = "network.json"
@@ -127,24 +128,26 @@ def _load_pyfunc(data_path: str) -> PackagedModel:
     return PackagedModel(*read_package(data_path))
 
 
-def log_package(logger: Any, module: Any, example: torch.Tensor) -> str | None:
+def log_package(logger: Any, module: Any, example: torch.Tensor, record: ModelRecord) -> str | None:
     """Log ``module``'s network as the run's MLflow model through the run's logger; its URI, or None.
 
     Args:
         logger: the run's :class:`~medae.tracking.logger.ResumableMLFlowLogger`.
         module: the trained module.
         example: one input batch ``(1, C, *spatial)``: the input example and the signature's shape.
+        record: the model's name, params, metrics and dataset.
     """
     example_array = example.detach().float().cpu().numpy()
     with tempfile.TemporaryDirectory() as folder:
         package = write_package(Path(folder), module)
         model = PackagedModel(*read_package(package))
         model.predict(example_array)  # the package loads and runs before it is logged
-        return logger.log_network(package, LOADER_MODULE, model.signature(example.ndim - 2), example_array)
+        signature = model.signature(example.ndim - 2)
+        return logger.log_network(package, LOADER_MODULE, signature, example_array, record)
 
 
 def load_network(model_uri: str) -> nn.Module:
-    """The torch network of a logged medae model (``runs:/<id>/model``, ``models:/<name>/<version>``).
+    """The torch network of a logged medae model (``runs:/<id>/<model name>``, ``models:/<name>/<version>``).
 
     Raises:
         DataError: the model's loader is not medae's, so loading it could run code.

@@ -1,32 +1,64 @@
 """A run's network as an MLflow model; MLflow references (``runs:/``, ``models:/``, run ids) to checkpoints.
 
-At the end of a run the best network is logged as an MLflow model named ``model`` (MLmodel, signature,
-input example, pip requirements), linked to the run, and optionally registered. It is a
-``python_function`` model of weights and config that :mod:`medae.inference.model_package` writes and
-loads, so ``mlflow.pyfunc.load_model("runs:/<id>/model")`` or ``models:/<name>/<version>`` unpickles
-nothing. The full training state stays in the run's
-``checkpoints/best.ckpt``; ``medae eval|encode|decode`` take any of those references and fetch that
-checkpoint once into a local cache.
+At the end of a run the best network is logged as an MLflow model named after the variant and the
+application (``conv-reconstruction``, ``redcnn-denoising``: MLmodel, signature, input example, pip
+requirements), linked to the run, its params, its test metrics and the test split, and optionally
+registered. It is a ``python_function`` model of weights and config that
+:mod:`medae.inference.model_package` writes and loads, so
+``mlflow.pyfunc.load_model("runs:/<id>/conv-reconstruction")`` or ``models:/<name>/<version>`` unpickles
+nothing. The full training state stays in the run's ``checkpoints/best.ckpt``; ``medae eval|encode|decode``
+take any of those references and fetch that checkpoint once into a local cache.
 """
 
 import os
 import re
 import shutil
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import torch
-from mlflow.entities import LoggedModelOutput
+from mlflow.entities import LoggedModelOutput, Metric
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 
 import medae
 from medae.compat import mlflow_tracking_uri
 from medae.errors import ConfigError, DataError
-from medae.tracking.schema import BEST_ARTIFACT, MODEL_ARTIFACT
+from medae.tracking.schema import BEST_ARTIFACT
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """What the MLflow UI shows of a logged model: its name, and the params, metrics and data it links to.
+
+    Attributes:
+        name: the model's name (:func:`model_name`), also its ``runs:/<run id>/<name>`` path.
+        params: the network's settings.
+        metrics: its test metrics, linked to the model (the run keeps its own copies).
+        dataset_name: the split the metrics were measured on (``mni152-test``).
+        dataset_digest: that split's fingerprint, as the run's dataset inputs give it.
+    """
+
+    name: str
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+
+
+def model_name(variant: str, application: str | None) -> str:
+    """A logged model's name: the variant and what it was trained for.
+
+    Example:
+        >>> model_name("redcnn", "denoising"), model_name("conv", None)
+        ('redcnn-denoising', 'conv-reconstruction')
+    """
+    return f"{variant}-{application or 'reconstruction'}"
 
 
 def log_network(
@@ -37,9 +69,10 @@ def log_network(
     loader_module: str,
     signature: ModelSignature,
     example: np.ndarray,
+    record: ModelRecord,
     register_as: str | None = None,
 ) -> str:
-    """Log a model package folder as the run's MLflow model ``model``; register it when ``register_as``.
+    """Log a model package folder as the run's MLflow model ``record.name``; register it when ``register_as``.
 
     Args:
         tracking_uri: the store.
@@ -49,6 +82,7 @@ def log_network(
         loader_module: the module whose ``_load_pyfunc`` rebuilds the model from ``package``.
         signature: the model's input and output shapes.
         example: one input batch, stored as the input example.
+        record: the model's name, params, metrics and dataset.
         register_as: a registered model name, or ``None``.
 
     Returns:
@@ -56,10 +90,10 @@ def log_network(
     """
     with mlflow_tracking_uri(tracking_uri):
         logged = mlflow.initialize_logged_model(
-            name=MODEL_ARTIFACT, source_run_id=run_id, experiment_id=experiment_id
+            name=record.name, source_run_id=run_id, experiment_id=experiment_id, params=record.params
         )
         info = mlflow.pyfunc.log_model(
-            name=MODEL_ARTIFACT,
+            name=record.name,
             model_id=logged.model_id,
             loader_module=loader_module,
             data_path=str(package),
@@ -68,7 +102,15 @@ def log_network(
             pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"medae=={medae.__version__}"],
             registered_model_name=register_as,
         )
-        mlflow.MlflowClient(tracking_uri).log_outputs(run_id, [LoggedModelOutput(logged.model_id, 0)])
+        client = mlflow.MlflowClient(tracking_uri)
+        client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, 0)])
+        now = int(time.time() * 1000)
+        linked = [
+            Metric(key, value, now, 0, logged.model_id, record.dataset_name, record.dataset_digest, run_id)
+            for key, value in record.metrics.items()
+        ]
+        if linked:
+            client.log_batch(run_id, metrics=linked)
     return info.model_uri
 
 

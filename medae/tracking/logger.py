@@ -18,7 +18,7 @@ from medae.errors import ConfigError, DataError, Interrupted
 from medae.security.redaction import redact, redact_values
 from medae.tracking.checkpoint_artifacts import store_checkpoint
 from medae.tracking.liveness import HEARTBEAT_INTERVAL_S, Heartbeat, owner_tags, release_lease
-from medae.tracking.logged_model import log_network
+from medae.tracking.logged_model import ModelRecord, log_network
 from medae.tracking.schema import (
     BEST_ARTIFACT,
     BEST_CHECKPOINT_TAG,
@@ -201,7 +201,12 @@ class ResumableMLFlowLogger(MLFlowLogger):
 
     @rank_zero_only
     def log_network(
-        self, package: Path, loader_module: str, signature: ModelSignature, example: np.ndarray
+        self,
+        package: Path,
+        loader_module: str,
+        signature: ModelSignature,
+        example: np.ndarray,
+        record: ModelRecord,
     ) -> str | None:
         """Log a model package as the run's MLflow model (when ``log_model``); the model's URI.
 
@@ -217,6 +222,7 @@ class ResumableMLFlowLogger(MLFlowLogger):
             loader_module,
             signature,
             example,
+            record,
             self.register_as,
         )
 

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from lightning import LightningModule
 from lightning.pytorch.loggers import Logger, MLFlowLogger
 from mlflow.data.code_dataset_source import CodeDatasetSource
@@ -35,6 +37,9 @@ from medae.tracking.tracked_run import TrackedRun
 TRACKED_PACKAGES = ("medae", "torch", "lightning", "monai", "torchmetrics", "hydra-core", "mlflow", "numpy")
 MAX_PARAM_LENGTH = 6000
 DIGEST_LENGTH = 36  # MLflow's limit on a dataset digest
+# config groups logged whole as params; of the others only what the command line chose (and RUN_SETTINGS)
+PARAM_GROUPS = ("model", "data", "optim", "scheduler", "loss", "application")
+RUN_SETTINGS = ("trainer.max_epochs", "trainer.precision", "trainer.devices", "trainer.accelerator")
 
 
 def find_mlflow_logger(loggers: Sequence[Logger]) -> MLFlowLogger | None:
@@ -63,6 +68,33 @@ def flatten_config(cfg: DictConfig) -> dict[str, str]:
 
     visit(OmegaConf.to_container(cfg, resolve=True), "")
     return flat
+
+
+def chosen_keys() -> set[str]:
+    """The keys this job's command line set (``optim.lr=...``, ``+logger.x=...``); none outside Hydra."""
+    if not HydraConfig.initialized():
+        return set()
+    overrides = OverridesParser.create().parse_overrides(list(HydraConfig.get().overrides.task))
+    return {override.get_key_element().lstrip("+~") for override in overrides}
+
+
+def run_params(cfg: DictConfig, chosen: set[str]) -> dict[str, str]:
+    """The params a run shows: what was trained on what, and what the command line chose.
+
+    Every key of :data:`PARAM_GROUPS` and every top-level value, :data:`RUN_SETTINGS`, and the ``chosen``
+    keys of the other groups (trainer, callbacks, logger, paths): about 60 of 140, so the UI's compare
+    view and charts stay readable. The whole resolved config is the ``config/config.yaml`` artifact.
+
+    Example:
+        >>> cfg = OmegaConf.create({"seed": 1, "optim": {"lr": 0.1}, "callbacks": {"a": 1, "b": 2}})
+        >>> run_params(cfg, {"callbacks.b"})
+        {'seed': '1', 'optim.lr': '0.1', 'callbacks.b': '2'}
+    """
+    return {
+        key: value
+        for key, value in flatten_config(cfg).items()
+        if "." not in key or key.split(".")[0] in PARAM_GROUPS or key in RUN_SETTINGS or key in chosen
+    }
 
 
 def data_params(cfg: DictConfig) -> dict[str, str]:
@@ -137,7 +169,7 @@ def record_run_setup(
     module: LightningModule,
     hydra_dir: Path | None,
 ) -> None:
-    """Log the flattened config as params (once), tags, and the config and overrides as artifacts.
+    """Log :func:`run_params` as params (once), tags, and the whole config and overrides as artifacts.
 
     Values inside the job's own output folder (``paths.output_dir``, the checkpoint ``dirpath``,
     ``trainer.default_root_dir``) differ between every two jobs, so they are ``medae.path.<key>`` tags.
@@ -151,7 +183,7 @@ def record_run_setup(
     if getattr(logger, "resumed", False):
         run.tags(environment_tags())
         return
-    params = flatten_config(cfg)
+    params = run_params(cfg, chosen_keys())
     job_paths = {key: value for key, value in params.items() if value.startswith(str(cfg.paths.output_dir))}
     # per-job folders are tags, so the UI's "diff only" shows only what was chosen differently
     logger.log_hyperparams({key: redact(value) for key, value in params.items() if key not in job_paths})

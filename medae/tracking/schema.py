@@ -42,7 +42,6 @@ UNRESOLVED_CONFIG_ARTIFACT = "config/config_unresolved.yaml"
 CHECKPOINT_ARTIFACTS = "checkpoints"
 LAST_ARTIFACT = f"{CHECKPOINT_ARTIFACTS}/last.ckpt"
 BEST_ARTIFACT = f"{CHECKPOINT_ARTIFACTS}/best.ckpt"
-MODEL_ARTIFACT = "model"
 
 # the run states a command may end a run with
 FINISHED, FAILED, KILLED = "FINISHED", "FAILED", "KILLED"
