@@ -140,7 +140,9 @@ def test_training_run_logs_foreground_metrics_on_test_and_on_colin27(tmp_path):
     assert {"colin27_brain/psnr_fg", "test/ssim_fg"} <= set(run.data.metrics)
     assert "test/psnr/dataloader_idx_0" not in run.data.metrics
     # medae eval on the run's best checkpoint, Colin27 present: the training run's test metrics again
-    evaluated = evaluate(compose_config("eval", [f"ckpt_path={result.run_id}", "debug=limit"], tmp_path))
+    evaluated = evaluate(
+        compose_config("eval", [f"ckpt_path={result.run_id}", "debug=limit"], tmp_path)
+    ).metrics
     tested = {key: value for key, value in run.data.metrics.items() if key.split("/")[0] in SETS}
     assert len(tested) >= 12 and set(tested) <= set(evaluated)
     for key, value in tested.items():

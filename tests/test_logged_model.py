@@ -82,7 +82,7 @@ def test_eval_and_encode_take_a_registered_model(registered_run, make_config, tm
     cfg = make_config(
         "ckpt_path=models:/brain-ae/1", f"paths.tracking_uri={store}", "debug=limit", config_name="eval"
     )
-    evaluated = evaluate(cfg)
+    evaluated = evaluate(cfg).metrics
     assert evaluated["test/psnr"] == pytest.approx(result.metrics["test/psnr"], abs=1e-3)
     codes = tmp_path / "codes.npz"
     done = medae(

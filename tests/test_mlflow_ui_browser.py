@@ -1,9 +1,9 @@
 """The MLflow UI as a user sees it, in headless Chromium (Debian's, through Playwright) on a loopback port.
 
 A two-job sweep is logged, ``mlflow ui`` serves its store, and the test checks that the experiment page
-lists the jobs by distinct, readable names, that a run page charts val/psnr and val/ssim, that the
-reconstruction grid renders, and that the logged model appears. Screenshots go to ``MEDAE_UI_SCREENSHOTS``
-(``docs/ui/`` holds a committed set) or the test's folder.
+lists the jobs by distinct, short names, that a run page charts val/psnr and val/ssim, that the
+reconstruction grid renders large enough to read, and that the logged model appears under its name.
+Screenshots go to ``MEDAE_UI_SCREENSHOTS`` (``docs/ui/`` holds a committed set) or the test's folder.
 """
 
 import contextlib
@@ -85,11 +85,13 @@ def check_ui(root: Path, names: list[str], shots: Path) -> None:
         page.get_by_text(grid, exact=True).first.click()
         image = page.locator("img[src^='blob:']").first  # the preview of the selected artifact
         image.wait_for()
-        page.wait_for_function("img => img.complete && img.naturalWidth > 400", arg=image.element_handle())
+        # 4 columns of 192-pixel tiles beside the labels: a grid that stays readable when the UI shrinks it
+        page.wait_for_function("img => img.complete && img.naturalWidth >= 900", arg=image.element_handle())
         page.screenshot(path=shots / "image_grid.png")
 
         page.goto(f"{url}/{run_page}")
         page.get_by_text("Logged models", exact=False).first.wait_for()
+        page.get_by_text("conv-reconstruction", exact=True).first.wait_for()  # named after variant and use
         link = page.locator(f"a[href*='{model_id}']").first
         link.wait_for()
         link.scroll_into_view_if_needed()

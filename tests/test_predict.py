@@ -54,7 +54,7 @@ def test_predict_writes_the_scans_grid_and_scores_as_eval_does(trained, unseen, 
     data = ["data=nifti", f"data.root={unseen}", "data.image_size=32", "data.percentiles=null"]
     evaluated = evaluate(
         compose_config("eval", [f"ckpt_path={result.best_checkpoint}", *data, "logger=none"], tmp_path)
-    )
+    ).metrics
     out = tmp_path / "predicted"
     done = medae(
         [
@@ -176,7 +176,9 @@ def test_export_to_onnx_runs_in_onnxruntime_without_medae_and_matches_pytorch(tr
     assert described["run_id"] == result.run_id and described["input"]["shape"] == ["batch", 1, 32, 32]
     assert described["preprocessing"]["image_size"] == 32 and described["value_range"] == [0.0, 1.0]
     assert described["max_abs_difference"] <= 1e-4
-    network = mlflow.pyfunc.load_model(f"runs:/{result.run_id}/conv-reconstruction")  # the same weights, unpickled nowhere
+    network = mlflow.pyfunc.load_model(
+        f"runs:/{result.run_id}/conv-reconstruction"
+    )  # the same weights, unpickled nowhere
     images = np.random.default_rng(1).random((5, 1, 32, 32), dtype=np.float32)
     np.save(tmp_path / "images.npy", images)
     np.save(tmp_path / "expected.npy", network.predict(images, params={"preprocessed": True}))
@@ -230,7 +232,15 @@ def test_mlflow_serves_the_logged_model_on_raw_scans(trained, tmp_path):
         "MLFLOW_TRACKING_URI": tracking_uri(root),
         "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
     }
-    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"runs:/{result.run_id}/conv-reconstruction"]
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "models",
+        "serve",
+        "-m",
+        f"runs:/{result.run_id}/conv-reconstruction",
+    ]
     command += ["--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)]
     scan = (np.asarray(Image.open(SKIMAGE_DATA / "camera.png").resize((50, 40)), dtype=np.float32) * 4)[
         None, None

@@ -295,6 +295,7 @@ def test_the_team_server_refuses_strangers_and_readers_and_admits_writers(auth_s
     assert done.returncode == 0, done.stderr[-3000:]
     runs = colleague.search_runs([created.experiment_id], order_by=["attributes.start_time DESC"])
     assert runs[0].info.run_name.startswith("eval:")
+    assert f"medae: run {runs[0].info.run_id} ({runs[0].info.run_name}) in {uri}" in done.stdout
     assert runs[0].data.metrics["test/psnr"] == pytest.approx(run.data.metrics["test/psnr"], abs=1e-6)
     (logged,) = colleague.get_run(run_id).outputs.model_outputs
     location = colleague.get_logged_model(logged.model_id).artifact_location

@@ -7,7 +7,7 @@ foreground; each classical method's parameter is tuned on validation foreground 
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -47,10 +47,11 @@ def denoising_metrics(
 
 @dataclass
 class DenoiserResult:
-    """Test metrics of a tuned classical denoiser and the factor the validation images chose."""
+    """Test metrics of a tuned classical denoiser, the factor the validation images chose, and its run."""
 
     metrics: dict[str, float]
     factor: float
+    run_id: str | None = None
 
 
 def tune_and_measure(
@@ -119,9 +120,10 @@ def measure_denoiser(
         params: the data's params, logged with the method's.
     """
     with parent.baseline_run(APPLICATION, denoiser.name, params | {"sigma": sigma}) as run:
-        return tune_and_measure(
+        result = tune_and_measure(
             denoiser, val, sets, data.noise_model, data.noise_std, sigma, data.value_range, run
         )
+        return replace(result, run_id=run.run_id)
 
 
 @APPLICATIONS.register("denoising")

@@ -13,9 +13,9 @@ from medae.data.batch import ReconstructionBatch
 from medae.tracking.logger import ResumableMLFlowLogger
 from medae.tracking.run_record import find_mlflow_logger
 
-MIN_TILE = 96  # pixels per tile side, so a 32-pixel slice is still readable in the UI
-LABEL_WIDTH = 170
-LABEL_FONT_SIZE = 15
+MIN_TILE = 192  # pixels per tile side: a grid stays readable when the UI fits it into a chart card
+LABEL_WIDTH = 230
+LABEL_FONT_SIZE = 22
 PADDING = 2
 
 
@@ -36,7 +36,7 @@ def labelled_grid(rows: dict[str, np.ndarray]) -> np.ndarray:
     Example:
         >>> grid = labelled_grid({"clean": np.zeros((2, 32, 32)), "output": np.ones((2, 32, 32))})
         >>> grid.shape, grid.dtype
-        ((198, 368, 3), dtype('uint8'))
+        ((390, 620, 3), dtype('uint8'))
     """
     first = next(iter(rows.values()))
     factor = ceil(MIN_TILE / min(first.shape[1:]))
@@ -65,7 +65,7 @@ class ReconstructionGridLogger(Callback):
         max_images: columns of the grid.
     """
 
-    def __init__(self, every_n_epochs: int = 5, max_images: int = 8) -> None:
+    def __init__(self, every_n_epochs: int = 5, max_images: int = 4) -> None:
         self.every_n_epochs = every_n_epochs
         self.max_images = max_images
 

@@ -10,6 +10,7 @@ from medae.applications.denoising import measure_denoiser
 from medae.applications.parts.split_tensors import stack_batches
 from medae.baselines.denoisers import get_denoiser
 from medae.bootstrap import bootstrap
+from medae.commands.summary import RunResult, print_summary
 from medae.config.run_parts import CONFIG_DIR
 from medae.data.registry import build_datamodule
 from medae.errors import ConfigError, exit_on_user_error
@@ -23,7 +24,7 @@ bootstrap()  # the launcher entry: job processes of parallel launchers and DDP r
 log = logging.getLogger(__name__)
 
 
-def run_baseline(cfg: DictConfig) -> dict[str, float]:
+def run_baseline(cfg: DictConfig) -> RunResult:
     """Tune ``cfg.method`` on validation images, measure it on the test images, log one MLflow run.
 
     Example:
@@ -52,13 +53,13 @@ def run_baseline(cfg: DictConfig) -> dict[str, float]:
         else TrackedRun(None, None, None)
     )
     with StopSignals():  # a stop ends the method's run KILLED, with what it logged so far
-        return measure_denoiser(parent, denoiser, val, sets, datamodule, cfg.sigma, data_params(cfg)).metrics
+        measured = measure_denoiser(parent, denoiser, val, sets, datamodule, cfg.sigma, data_params(cfg))
+    return RunResult(measured.run_id, measured.metrics, run_name=f"baseline:{cfg.method}")
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="baseline")
 def main(cfg: DictConfig) -> float:
     """Hydra entry point; returns the test PSNR to sweepers."""
-    metrics = exit_on_user_error(run_baseline, cfg)
-    for key in sorted(metrics):
-        log.info("%s = %.4f", key, metrics[key])
-    return metrics["test/psnr"]
+    result = exit_on_user_error(run_baseline, cfg)
+    print_summary(cfg, result)
+    return result.metrics["test/psnr"]

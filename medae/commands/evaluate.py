@@ -9,6 +9,7 @@ from omegaconf import DictConfig, open_dict
 
 from medae.bootstrap import bootstrap
 from medae.commands.session import session
+from medae.commands.summary import RunResult, print_summary
 from medae.config.run_parts import (
     CONFIG_DIR,
     checkpoint_data_config,
@@ -26,8 +27,8 @@ bootstrap()  # the launcher entry: job processes of parallel launchers and DDP r
 log = logging.getLogger(__name__)
 
 
-def evaluate(cfg: DictConfig) -> dict[str, float]:
-    """Test the checkpoint ``cfg.ckpt_path`` and return its test metrics.
+def evaluate(cfg: DictConfig) -> RunResult:
+    """Test the checkpoint ``cfg.ckpt_path``; its eval run and test metrics.
 
     The data config is the one stored in the checkpoint unless ``cfg.data`` chooses another.
     """
@@ -45,13 +46,13 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
                 run_cfg.data = data_cfg
                 run_cfg.model = module.hparams.model
             record_run_setup(run.mlflow_logger, run_cfg, datamodule, module, hydra_output_dir())
-        per_loader = run.trainer.test(module, datamodule=datamodule)  # one dict per evaluation set
-    return {key: float(value) for metrics in per_loader for key, value in metrics.items()}
+        # one dict per evaluation set; the summary prints the headline figures, not Lightning's table
+        per_loader = run.trainer.test(module, datamodule=datamodule, verbose=False)
+    metrics = {key: float(value) for metrics in per_loader for key, value in metrics.items()}
+    return RunResult(run.mlflow_logger.run_id if run.mlflow_logger else None, metrics)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point."""
-    metrics = exit_on_user_error(evaluate, cfg)
-    for key in sorted(metrics):
-        log.info("%s = %.4f", key, metrics[key])
+    print_summary(cfg, exit_on_user_error(evaluate, cfg))

@@ -6,6 +6,10 @@ the command that opens the MLflow UI on the store.
 """
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
+from omegaconf import DictConfig, OmegaConf
 
 from medae.security.redaction import without_user_info
 
@@ -72,3 +76,31 @@ def summary(
     if run_id and store:
         lines.append(f"  {'look at it':<15} {ui_command(store)}")
     return "\n".join(lines)
+
+
+@dataclass
+class RunResult:
+    """What a command's run gave.
+
+    Attributes:
+        run_id: the MLflow run id, when MLflow logging is on.
+        metrics: the run's metrics at its end.
+        best_checkpoint: the best checkpoint a training run saved.
+        run_name: the run's name where the config does not give it.
+    """
+
+    run_id: str | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    best_checkpoint: str | None = None
+    run_name: str | None = None
+
+
+def print_summary(cfg: DictConfig, result: RunResult) -> None:
+    """Print :func:`summary` of ``result`` once: on rank 0 (other DDP ranks have no run)."""
+    if rank_zero_only.rank != 0:
+        return
+    mlflow = OmegaConf.select(cfg, "logger.mlflow")
+    store, name = (mlflow.tracking_uri, mlflow.run_name) if mlflow else (None, None)
+    output_dir = OmegaConf.select(cfg, "paths.output_dir") or ""
+    name = result.run_name or name
+    print(summary(result.run_id, name, store, output_dir, result.best_checkpoint, result.metrics))

@@ -1,21 +1,20 @@
 """Train an autoencoder: ``medae train [overrides]`` or ``python -m medae train [overrides]``."""
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import hydra
 import lightning as L
 import torch
-from lightning.pytorch.utilities.rank_zero import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from medae.applications.parts.context import ApplicationContext
 from medae.applications.parts.registry import build_application
 from medae.applications.parts.requirements import application_name, needed_capabilities
 from medae.bootstrap import bootstrap
 from medae.commands.session import session
-from medae.commands.summary import summary
+from medae.commands.summary import RunResult, print_summary
 from medae.config.compute_environment import apply_num_threads
 from medae.config.run_parts import (
     CONFIG_DIR,
@@ -44,20 +43,14 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class TrainResult:
-    """Outcome of :func:`train`.
+class TrainResult(RunResult):
+    """Outcome of :func:`train`: its run, every metric the trainer holds at the end, the best checkpoint.
 
     Attributes:
-        metric: value of ``optimized_metric`` (what a sweeper optimises), if it was logged.
-        run_id: the MLflow run id, when MLflow logging is on.
-        metrics: every metric the trainer holds at the end, train/val/test.
-        best_checkpoint: path of the best checkpoint, if one was saved.
+        metric: value of ``optimized_metric``, if it was logged.
     """
 
-    metric: float | None
-    run_id: str | None
-    metrics: dict[str, float] = field(default_factory=dict)
-    best_checkpoint: str | None = None
+    metric: float | None = None
 
 
 def default_run_name(cfg: DictConfig) -> str:
@@ -152,7 +145,11 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
         if cfg.test:
             if not best:
                 log.warning("No best checkpoint was saved; testing the current weights.")
-            trainer.test(module, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
+            # verbose=False: the summary prints the headline figures (Lightning's table repeats
+            # epoch-end metrics in every test set's column)
+            trainer.test(
+                module, datamodule=datamodule, ckpt_path=best or None, weights_only=True, verbose=False
+            )
             stop.check()
             metrics |= {key: float(value) for key, value in trainer.callback_metrics.items()}
             if mlflow_logger is not None and cfg.train:  # the module holds the best weights after testing
@@ -174,12 +171,7 @@ def main(cfg: DictConfig) -> float | None:
     """Hydra entry point; returns the optimised metric to sweepers. A requeued SLURM job continues its run."""
     cfg = exit_on_user_error(continue_requeued_run, cfg)
     result = exit_on_user_error(train, cfg)
-    if rank_zero_only.rank == 0:  # one block per run, not one per DDP rank
-        mlflow = OmegaConf.select(cfg, "logger.mlflow")
-        store, name = (mlflow.tracking_uri, mlflow.run_name) if mlflow else (None, None)
-        print(
-            summary(result.run_id, name, store, cfg.paths.output_dir, result.best_checkpoint, result.metrics)
-        )
+    print_summary(cfg, result)
     return result.metric
 
 

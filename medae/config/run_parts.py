@@ -126,11 +126,19 @@ def short_overrides(overrides: list[str]) -> str:
         'model.dropout=0.1 data.dropout=0.2'
     """
     pairs = [override.lstrip("+~").partition("=") for override in overrides]
-    last = [key.rpartition(".")[2] for key, _, _ in pairs]
-    return " ".join(
-        f"{short if last.count(short) == 1 else key}={value}"
-        for short, (key, _, value) in zip(last, pairs, strict=True)
-    )
+    keys = short_keys([key for key, _, _ in pairs])
+    return " ".join(f"{key}={value}" for key, (_, _, value) in zip(keys, pairs, strict=True))
+
+
+def short_keys(keys: list[str]) -> list[str]:
+    """Each dotted key's last part, or the whole key where two would read alike.
+
+    Example:
+        >>> short_keys(["optim.lr", "model.dropout", "data.dropout"])
+        ['lr', 'model.dropout', 'data.dropout']
+    """
+    last = [key.rpartition(".")[2] for key in keys]
+    return [short if last.count(short) == 1 else key for short, key in zip(last, keys, strict=True)]
 
 
 def hydra_overrides_name() -> str:

@@ -31,6 +31,8 @@ from medae.tracking.store import experiment_artifact_location, open_store
 from medae.tracking.store_outage import StoreOutage, StoreUnavailable
 from medae.tracking.tracked_run import TrackedRun, ending
 
+EPOCH_KEY = "epoch"  # the key Lightning adds to metrics logged at the end of an epoch
+
 
 class ResumableMLFlowLogger(MLFlowLogger):
     """An ``MLFlowLogger`` that resumes runs, syncs checkpoints and leaves no run RUNNING by mistake.
@@ -143,6 +145,9 @@ class ResumableMLFlowLogger(MLFlowLogger):
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Log ``metrics`` at ``step``, leaving out those a resumed run already has at this step or later.
 
+        Lightning adds ``epoch`` to what the module logs at the end of an epoch (every medae metric):
+        those are stepped by the epoch, so the UI's charts and the image grids share one axis.
+
         While the store does not answer, metrics wait in order and go out when it does (:attr:`outage`).
 
         Raises:
@@ -157,6 +162,8 @@ class ResumableMLFlowLogger(MLFlowLogger):
         self.outage.send_metrics(metrics, step, self._send_metrics)
 
     def _send_metrics(self, metrics: Mapping[str, float], step: int | None) -> None:
+        if EPOCH_KEY in metrics:  # medae logs once an epoch: the UI's x axis counts epochs, not batches
+            step = int(metrics[EPOCH_KEY])
         if self.resumed:
             metrics = {key: value for key, value in metrics.items() if (step or 0) > self._last_step(key)}
             if not metrics:

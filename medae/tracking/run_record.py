@@ -184,7 +184,11 @@ def record_run_setup(
         run.tags(environment_tags())
         return
     params = run_params(cfg, chosen_keys())
-    job_paths = {key: value for key, value in params.items() if value.startswith(str(cfg.paths.output_dir))}
+    job_paths = {
+        key: value
+        for key, value in flatten_config(cfg).items()
+        if value.startswith(str(cfg.paths.output_dir))
+    }
     # per-job folders are tags, so the UI's "diff only" shows only what was chosen differently
     logger.log_hyperparams({key: redact(value) for key, value in params.items() if key not in job_paths})
     tags = {

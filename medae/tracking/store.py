@@ -29,6 +29,18 @@ TRACKING_URI_KEY = "logger.mlflow.tracking_uri"
 CREDENTIALS_KEY = "MLFLOW_TRACKING_USERNAME"
 SERVER_TIMEOUT_S = 5.0
 LOCK_TIMEOUT_S = 300.0
+DESCRIPTION_TAG = "mlflow.note.content"  # what the UI shows as the experiment's description
+EXPERIMENT_DESCRIPTION = """Runs of medae, one per `medae train`, `eval` \
+or `baseline` job. A sweep's jobs sit under its parent run (`sweep: <swept keys> (<time>)`).
+
+- Metrics are stepped by epoch: `val/*` while training, `test/*` and each held-out set (`colin27_brain/*`) \
+at the end; `*_fg` scores the foreground (the brain) only.
+- Params are the model, data, optimiser, loss and application settings and what the command line chose; \
+`config/config.yaml` holds the whole resolved config.
+- Images: `images/` (reconstruction grids by epoch). Model: the run's logged model \
+`<variant>-<application>`, with `checkpoints/best.ckpt` beside it.
+- Reproduce a run with `medae reproduce <run id>`; apply it with `medae predict ckpt_path=<run id>`.
+"""
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -228,9 +240,11 @@ def open_store(uri: str, experiment_name: str, artifact_location: str | None = N
 
 
 def create_experiment(client: MlflowClient, name: str, artifact_location: str | None) -> str:
-    """Create experiment ``name``, or find it when a process on another machine created it meanwhile."""
+    """Create experiment ``name`` with its description, or find it when another process just created it."""
     try:
-        return client.create_experiment(name, artifact_location=artifact_location)
+        return client.create_experiment(
+            name, artifact_location=artifact_location, tags={DESCRIPTION_TAG: EXPERIMENT_DESCRIPTION}
+        )
     except MlflowException:
         found = client.get_experiment_by_name(name)
         if found is None:
