@@ -33,6 +33,8 @@ def test_ddp_on_two_cpu_processes_is_one_run_with_reduced_metrics(tmp_path):
     result = medae(["train", *ddp, *FAST], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Starting with 2 processes" in result.stderr
+    printed = result.stdout + result.stderr  # one run: rank 1 names none and prints no summary
+    assert "MLflow run None" not in printed and printed.count("medae: run ") == 1
     (run,) = runs_in_store(tmp_path)
     assert run.info.status == "FINISHED"
     assert run.data.params["trainer.devices"] == "2"

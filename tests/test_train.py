@@ -6,11 +6,16 @@ from pathlib import Path
 import mlflow
 import pytest
 import torch
-from omegaconf import open_dict
+from lightning import LightningModule, Trainer
+from lightning.pytorch.callbacks.progress.progress_bar import get_standard_metrics
+from lightning.pytorch.loggers import CSVLogger
+from omegaconf import OmegaConf, open_dict
 
+from medae.callbacks.progress_bar import ProgressBar
 from medae.commands.evaluate import evaluate
 from medae.commands.reproduce import reproduce
 from medae.commands.train import train
+from medae.config.run_parts import build_callbacks
 from medae.errors import ConfigError
 from medae.tracking.checkpoint_artifacts import local_artifact_dir
 from medae.tracking.logger import ResumableMLFlowLogger
@@ -283,3 +288,15 @@ def test_a_run_ends_with_one_summary_and_none_of_the_known_library_notices(tmp_p
     ):
         assert notice not in printed, notice
     assert "test/loss = " not in printed  # no log line per metric: they are in the run
+
+
+def test_the_progress_bar_shows_the_bar_metrics_without_the_run_id(tmp_path):
+    bar = ProgressBar()
+    logger = CSVLogger(tmp_path, version="4b68")  # MLflow's version is the run id; any logger's shows
+    trainer = Trainer(logger=logger, callbacks=[bar], enable_checkpointing=False, accelerator="cpu")
+    assert get_standard_metrics(trainer) == {"v_num": "4b68"}
+    assert "v_num" not in bar.get_metrics(trainer, LightningModule())
+    cfg = OmegaConf.create({"callbacks": {"bar": {"_target_": "medae.callbacks.progress_bar.ProgressBar"}}})
+    assert [type(c) for c in build_callbacks(cfg, with_loggers=True)] == [ProgressBar]
+    cfg.trainer = {"enable_progress_bar": False}  # Lightning refuses a bar then
+    assert build_callbacks(cfg, with_loggers=True) == []

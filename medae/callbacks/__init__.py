@@ -1,1 +1,1 @@
-"""Lightning callbacks that medae's configs name: image grids into the MLflow run, per-epoch seeds."""
+"""Lightning callbacks that medae's configs name: MLflow image grids, per-epoch seeds, a progress bar."""

@@ -7,6 +7,7 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig
 
 from medae.applications.parts.context import ApplicationContext
@@ -129,9 +130,12 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
         if mlflow_logger is not None:
             record_run_setup(mlflow_logger, cfg, datamodule, module, hydra_output_dir())
             record_sweep_job(mlflow_logger, cfg.logger.mlflow.tracking_uri)
-            log.info(
-                "MLflow run %s in experiment '%s'", mlflow_logger.run_id, cfg.logger.mlflow.experiment_name
-            )
+            if rank_zero_only.rank == 0:  # other DDP ranks have no run of their own
+                log.info(
+                    "MLflow run %s in experiment '%s'",
+                    mlflow_logger.run_id,
+                    cfg.logger.mlflow.experiment_name,
+                )
         if cfg.train:
             trainer.fit(
                 module,

@@ -9,7 +9,7 @@ from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning import Callback
-from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 
@@ -80,9 +80,19 @@ def build_loggers(cfg: DictConfig) -> list[Logger]:
 
 
 def build_callbacks(cfg: DictConfig, with_loggers: bool) -> list[Callback]:
-    """The configured callbacks; the learning-rate monitor only when something logs what it reports."""
+    """The configured callbacks, less those the run cannot use.
+
+    The learning-rate monitor needs something that logs what it reports; a progress bar needs
+    ``trainer.enable_progress_bar`` (Lightning refuses one otherwise).
+    """
     callbacks = instantiate_group(cfg.get("callbacks"))
-    return [c for c in callbacks if with_loggers or not isinstance(c, LearningRateMonitor)]
+    bar = OmegaConf.select(cfg, "trainer.enable_progress_bar", default=True) is not False
+    return [
+        c
+        for c in callbacks
+        if (with_loggers or not isinstance(c, LearningRateMonitor))
+        and (bar or not isinstance(c, ProgressBar))
+    ]
 
 
 def name_mlflow_run(cfg: DictConfig, name: str) -> None:

@@ -42,6 +42,7 @@ TRUSTED_NAMES = (
     "lightning.pytorch.callbacks.Timer",
     "medae.callbacks.epoch_seed.EpochSeed",
     "medae.callbacks.image_grid.ReconstructionGridLogger",
+    "medae.callbacks.progress_bar.ProgressBar",
     "medae.data.reconstruction_datamodule.batch_size",
     "medae.tracking.logger.ResumableMLFlowLogger",
 )
