@@ -159,11 +159,11 @@ class ResumableMLFlowLogger(MLFlowLogger):
                 f"was taken over by {self._heartbeat.lost} after this process missed its lease; "
                 "this process stops so that one process owns the run",
             )
+        if EPOCH_KEY in metrics:  # before any wait: metrics sent later by resume keep the same steps
+            step = int(metrics[EPOCH_KEY])
         self.outage.send_metrics(metrics, step, self._send_metrics)
 
     def _send_metrics(self, metrics: Mapping[str, float], step: int | None) -> None:
-        if EPOCH_KEY in metrics:  # medae logs once an epoch: the UI's x axis counts epochs, not batches
-            step = int(metrics[EPOCH_KEY])
         if self.resumed:
             metrics = {key: value for key, value in metrics.items() if (step or 0) > self._last_step(key)}
             if not metrics:
