@@ -265,6 +265,7 @@ def test_a_run_ends_with_one_summary_and_none_of_the_known_library_notices(tmp_p
     done = medae(["train", *FAST_RUN, "trainer.enable_progress_bar=false"], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     (run,) = runs_in_store(tmp_path)
+    assert run.info.run_name == "conv image_size=32 batch_size=8"  # run settings (trainer, debug) left out
     block = done.stdout[done.stdout.index("medae: run ") :].splitlines()
     assert block[0] == f"medae: run {run.info.run_id} ({run.info.run_name}) in {tracking_uri(tmp_path)}"
     assert [line.split()[0] for line in block[1:]] == [

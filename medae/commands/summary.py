@@ -69,12 +69,14 @@ def summary(
         if run_id
         else "medae: finished (no MLflow run)"
     ]
-    lines.append(f"  {'output folder':<15} {output_dir}")
+    figures = headline(metrics)
+    width = max([15, *(len(key) for key, _ in figures)])
+    lines.append(f"  {'output folder':<{width}} {output_dir}")
     if best_checkpoint:
-        lines.append(f"  {'best checkpoint':<15} {best_checkpoint}")
-    lines += [f"  {key:<15} {value:.4f}" for key, value in headline(metrics)]
+        lines.append(f"  {'best checkpoint':<{width}} {best_checkpoint}")
+    lines += [f"  {key:<{width}} {value:.4f}" for key, value in figures]
     if run_id and store:
-        lines.append(f"  {'look at it':<15} {ui_command(store)}")
+        lines.append(f"  {'look at it':<{width}} {ui_command(store)}")
     return "\n".join(lines)
 
 

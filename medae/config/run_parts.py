@@ -161,8 +161,17 @@ def hydra_overrides_name() -> str:
         return ""
     hydra = sweep_job()
     if hydra is None:
-        dirname = HydraConfig.get().job.override_dirname
-        return short_overrides(dirname.split(",")) if dirname else ""
+        job = HydraConfig.get()
+        settings = set(job.job.config.override_dirname.exclude_keys)
+        chosen = OverridesParser.create().parse_overrides(list(job.overrides.task))
+        # trainer.*, logger.*, ... are run settings as the groups themselves are
+        keys = [o.get_key_element().lstrip("+~") for o in chosen]
+        kept = [
+            o.input_line
+            for o, key in zip(chosen, keys, strict=True)
+            if key not in settings and key.split(".")[0] not in settings
+        ]
+        return short_overrides(kept)
     swept = swept_keys(hydra)
     job = OverridesParser.create().parse_overrides(list(hydra.overrides.task))
     chosen = [o.input_line for o in job if o.get_key_element() in swept]
