@@ -9,6 +9,7 @@ import mlflow
 import numpy as np
 import pytest
 import torch
+from omegaconf import open_dict
 from skimage.data import shepp_logan_phantom
 from torchmetrics.image import StructuralSimilarityIndexMeasure
 
@@ -25,6 +26,7 @@ from medae.applications.parts.anomaly_metrics import localization_metrics
 from medae.applications.parts.split_tensors import SplitTensors
 from medae.commands.evaluate import evaluate
 from medae.commands.train import train
+from medae.config.checks import CONFIG_DIR
 from medae.data.colin27 import colin27_on_template
 from medae.data.medmnist import MedMNISTDataModule
 from medae.data.mni152 import MNI152DataModule, mni152_image
@@ -34,6 +36,7 @@ from medae.metrics import ForegroundPSNR, image_quality_metrics, quality
 from medae.models.conv.torch_model import ConvAutoencoder, ConvAutoencoderConfig
 from medae.models.output_activation import output_activation
 from tests.conftest import FAST_RUN, SHARED_DATA, compose_config, tracking_uri
+from tests.data_files import PNEUMONIAMNIST
 
 COLIN27 = SHARED_DATA / "colin27"
 SETS = ("test", "colin27_brain", "colin27_head")
@@ -277,3 +280,31 @@ def test_whole_image_ssim_is_torchmetrics_ssim_from_one_map_per_batch(monkeypatc
     scores = collection.compute()
     assert float(scores["val/ssim"]) == pytest.approx(float(reference), abs=1e-6)
     assert 0.2 < float(scores["val/ssim"]) < 0.9 and float(scores["val/ssim_fg"]) != float(scores["val/ssim"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "preset", sorted(path.stem for path in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"))
+)
+def test_eval_runs_on_the_checkpoint_of_every_preset_with_and_without_held_out_sets(preset, tmp_path):
+    limit = ["debug=limit", "trainer.max_epochs=1", "trainer.limit_test_batches=1"]
+    overrides = [f"experiment={preset}", *limit, "data.image_size=32", "data.batch_size=8"]
+    overrides.append(f"paths.colin27_dir={COLIN27}")
+    if "pneumonia" in preset:
+        if not PNEUMONIAMNIST.is_file():
+            pytest.skip(f"{PNEUMONIAMNIST} absent")
+        overrides.append(f"data.root={PNEUMONIAMNIST.parent}")
+    cfg = compose_config("train", overrides, tmp_path)
+    with open_dict(cfg):
+        cfg.application = None  # the preset's model and data; its application has tests of its own
+    result = train(cfg)
+    evaluated = evaluate(compose_config("eval", [f"ckpt_path={result.run_id}", *limit], tmp_path))
+    sets = {key.split("/")[0] for key in evaluated.metrics if "/" in key}
+    brain = cfg.data.name == "mni152"
+    assert sets == {"test", *(("colin27_brain", "colin27_head") if brain and COLIN27.is_dir() else ())}
+    assert evaluated.metrics["test/psnr"] == pytest.approx(result.metrics["test/psnr"], abs=1e-5)
+    if brain:
+        alone = evaluate(
+            compose_config("eval", [f"ckpt_path={result.run_id}", *limit, "+data.held_out=[]"], tmp_path)
+        )
+        assert {key.split("/")[0] for key in alone.metrics if "/" in key} == {"test"}
