@@ -72,10 +72,29 @@ class ForegroundPSNR(_ForegroundMean):
         return 10 * torch.log10(self.data_range**2 / mse.clamp(min=1e-12)), valid
 
 
-class SSIMOfLastBatch:
-    """torchmetrics' SSIM of a batch (each image's score and the full map), kept for the next caller.
+# torchmetrics' Gaussian window (11 pixels, sigma 1.5) reaches this far past an image's edge, where it sees
+# reflected pixels; scikit-image's structural_similarity leaves that border out of its mean, and so does medae
+SSIM_BORDER = 5
 
-    The whole-image and the foreground SSIM of one batch share it, so the map is computed once.
+
+def without_border(values: torch.Tensor, border: int = SSIM_BORDER) -> torch.Tensor:
+    """``(N, C, *spatial)`` less ``border`` pixels at each side of every spatial axis.
+
+    Example:
+        >>> without_border(torch.zeros(2, 1, 32, 32, 32)).shape
+        torch.Size([2, 1, 22, 22, 22])
+    """
+    inside = tuple(slice(border, size - border) for size in values.shape[2:])
+    return values[(slice(None), slice(None), *inside)]
+
+
+class SSIMOfLastBatch:
+    """SSIM of a batch, each image's score and its map without the border, kept for the next caller.
+
+    The map is torchmetrics' (``return_full_image``); the :data:`SSIM_BORDER` pixels at each edge, where
+    the window sees reflected pixels, are left out of both, as scikit-image's ``structural_similarity``
+    does (its value with ``gaussian_weights=True, sigma=1.5, use_sample_covariance=False``). The
+    whole-image and the foreground SSIM of one batch share it, so the map is computed once.
     """
 
     def __init__(self, data_range: float) -> None:
@@ -84,17 +103,19 @@ class SSIMOfLastBatch:
         self.scores: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def __call__(self, preds: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-image SSIM (borders cropped, as torchmetrics reports it) and the full SSIM map."""
+        """Per-image SSIM and the SSIM map, both without the border."""
         if self.batch is None or self.batch[0] is not preds or self.batch[1] is not target:
-            self.scores = structural_similarity_index_measure(
+            _, similarity = structural_similarity_index_measure(
                 preds, target, data_range=self.data_range, reduction="none", return_full_image=True
             )
+            inside = without_border(similarity)
+            self.scores = (inside.flatten(1).mean(dim=1), inside)
             self.batch = (preds, target)
         return self.scores
 
 
 class WholeImageSSIM(_ForegroundMean):
-    """torchmetrics' SSIM of each image, averaged over images: ``StructuralSimilarityIndexMeasure``'s value.
+    """SSIM of each image without its border (:class:`SSIMOfLastBatch`), averaged over images.
 
     Example:
         >>> clean = torch.rand(2, 1, 32, 32)
@@ -115,7 +136,7 @@ class WholeImageSSIM(_ForegroundMean):
 
 
 class ForegroundSSIM(WholeImageSSIM):
-    """SSIM averaged over each image's foreground pixels (torchmetrics' full SSIM map), then over images.
+    """SSIM averaged over each image's foreground pixels inside the border, then over images.
 
     Example:
         >>> clean = torch.rand(2, 1, 32, 32)
@@ -126,9 +147,10 @@ class ForegroundSSIM(WholeImageSSIM):
     """
 
     def per_image(self, preds: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> tuple:
-        """The SSIM map's mean over the mask."""
+        """The SSIM map's mean over the mask (the border left out of both)."""
         _, similarity = self.ssim(preds, target)
-        return per_image_mean(similarity, mask)
+        inside = None if mask is None else without_border(mask.expand_as(preds))
+        return per_image_mean(similarity, inside)
 
 
 def image_quality_metrics(spatial_dims: int, data_range: float, prefix: str) -> MetricCollection:
