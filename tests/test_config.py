@@ -70,7 +70,7 @@ def test_default_config_values(tmp_path):
     assert cfg.data.name == "mni152"
     assert cfg.model.image_size == cfg.data.image_size == 64
     assert cfg.logger.mlflow.tracking_uri == f"sqlite:///{tmp_path}/mlflow.db"
-    assert cfg.optimized_metric == "val/psnr_best"
+    assert cfg.optimized_metric == "val/psnr_fg_best"
     assert cfg.trainer.deterministic is True
 
 

@@ -66,12 +66,12 @@ def test_optuna_preset_maximises_psnr_in_a_study_that_a_second_launch_continues(
             "latent_channels",
             "lr",
         ]
-    scores = [run.data.metrics["val/psnr_best"] for run in runs]
+    scores = [run.data.metrics["val/psnr_fg_best"] for run in runs]
     assert len(set(scores)) == 3, "three different trials"
     (results,) = (tmp_path / "outputs").rglob("optimization_results.yaml")
     best = OmegaConf.load(results)
     assert best.best_value == pytest.approx(max(scores))  # maximised: the minimum would be a different run
-    best_run = max(runs, key=lambda run: run.data.metrics["val/psnr_best"])
+    best_run = max(runs, key=lambda run: run.data.metrics["val/psnr_fg_best"])
     assert float(best_run.data.params["optim.lr"]) == pytest.approx(best.best_params["optim.lr"])
 
     # another process adds 2 trials to the same stored study, numbered after the first 3
@@ -85,8 +85,8 @@ def test_optuna_preset_maximises_psnr_in_a_study_that_a_second_launch_continues(
     for trial in study.trials:
         run = by_trial[str(trial.number)]
         assert trial.user_attrs["mlflow_run_id"] == run.info.run_id
-        assert trial.value == pytest.approx(run.data.metrics["val/psnr_best"])
-    assert study.best_value == pytest.approx(max(run.data.metrics["val/psnr_best"] for run in runs))
+        assert trial.value == pytest.approx(run.data.metrics["val/psnr_fg_best"])
+    assert study.best_value == pytest.approx(max(run.data.metrics["val/psnr_fg_best"] for run in runs))
 
 
 def test_sweeper_syntax_passes_the_override_check():

@@ -62,10 +62,10 @@ def test_run_is_tracked_in_mlflow(make_config, tmp_path):
         for name in ("loss", "psnr", "ssim"):
             assert math.isfinite(metrics[f"{stage}/{name}"]), f"{stage}/{name}"
     assert (
-        metrics["val/psnr_best"]
-        >= max(m.value for m in client.get_metric_history(run.info.run_id, "val/psnr")) - 1e-6
+        metrics["val/psnr_fg_best"]
+        >= max(m.value for m in client.get_metric_history(run.info.run_id, "val/psnr_fg")) - 1e-6
     )
-    assert result.metric == pytest.approx(metrics["val/psnr_best"])
+    assert result.metric == pytest.approx(metrics["val/psnr_fg_best"])
     for key in ("val/psnr", "train/loss"):  # stepped by epoch, as the image grids are
         assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == [0, 1], key
     assert len(run.data.params) < 70 and "callbacks.model_checkpoint.monitor" not in run.data.params

@@ -27,7 +27,7 @@ class AutoencoderModule(LightningModule):
     With noise on, ``input`` is a corrupted copy of ``image`` (denoising); without, they are equal.
     Logs ``{stage}/loss``, each loss and regularizer term, ``{stage}/psnr`` and ``{stage}/ssim`` and their
     foreground versions ``*_fg`` (on ``batch.mask``), of the reconstruction clamped to the data range;
-    the PSNR/SSIM of the noisy input and the gain when inputs are corrupted, and ``val/psnr_best``.
+    the PSNR/SSIM of the noisy input and the gain when inputs are corrupted, and ``val/psnr_fg_best``.
     When the data has held-out sets, the test loop logs each under its own name (``colin27_brain/psnr``).
 
     Subclasses set ``config_class`` and ``network_class`` (built as ``network_class(config, value_range)``),
@@ -221,11 +221,11 @@ class AutoencoderModule(LightningModule):
         self.val_psnr_best.reset()
 
     def on_validation_epoch_end(self) -> None:
-        """Track and log the best validation PSNR so far."""
+        """Track and log the best foreground validation PSNR so far (what sweeps select on)."""
         self._log_gain("val")
         if not self.trainer.sanity_checking:
-            self.val_psnr_best(self.quality_metrics("val")["psnr"].compute())
-            self.log("val/psnr_best", self.val_psnr_best.compute(), prog_bar=True, sync_dist=True)
+            self.val_psnr_best(self.quality_metrics("val")["psnr_fg"].compute())
+            self.log("val/psnr_fg_best", self.val_psnr_best.compute(), prog_bar=True, sync_dist=True)
 
     def on_test_epoch_end(self) -> None:
         """Log the denoising gain on the test set and each held-out set."""
