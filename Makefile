@@ -25,7 +25,7 @@ train: setup
 	$(BIN)/medae train $(ARGS)
 
 test: setup
-	$(BIN)/python -m pytest -m "slow or not slow" $(ARGS)
+	$(BIN)/python -m pytest -m "slow or not slow" --durations=25 $(ARGS)
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow" $(ARGS)
