@@ -1,1 +1,1 @@
-"""Lightning callbacks that medae's configs name: MLflow image grids, per-epoch seeds, a progress bar."""
+"""Lightning callbacks that medae's configs name: checkpoints, image grids, epoch seeds, a progress bar."""

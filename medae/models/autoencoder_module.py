@@ -216,10 +216,6 @@ class AutoencoderModule(LightningModule):
         _, reconstruction = self._shared_step(batch, self.test_sets[dataloader_idx])
         return {"reconstruction": reconstruction}
 
-    def on_train_start(self) -> None:
-        """Forget what the sanity-check validation saw."""
-        self.val_psnr_best.reset()
-
     def on_validation_epoch_end(self) -> None:
         """Track and log the best foreground validation PSNR so far (what sweeps select on)."""
         self._log_gain("val")

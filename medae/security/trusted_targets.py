@@ -40,6 +40,7 @@ TRUSTED_NAMES = (
     "lightning.pytorch.callbacks.TQDMProgressBar",
     "lightning.pytorch.callbacks.ThroughputMonitor",
     "lightning.pytorch.callbacks.Timer",
+    "medae.callbacks.checkpoint.LastEveryEpochCheckpoint",
     "medae.callbacks.epoch_seed.EpochSeed",
     "medae.callbacks.image_grid.ReconstructionGridLogger",
     "medae.callbacks.progress_bar.ProgressBar",
