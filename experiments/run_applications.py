@@ -2,9 +2,11 @@
 
 Each preset runs as ``medae train -m experiment=<name> seed=0,...,N-1`` into its MLflow experiment; the
 tables hold what those runs and the baseline runs beside them logged, read back from MLflow: the mean
-and SD over seeds on the MNI152 test split and on the held-out Colin27 subject, and the paired
+and SD over seeds on the MNI152 test split and on Colin27 (a subject used in development), and the paired
 difference of each method against its reference (the autoencoder against each baseline; fine-tuning
-and linear probing against scratch at the same labels) with a 95% t-interval over seeds.
+and linear probing against scratch at the same labels). Where the runs kept each image's scores
+(``per_image/<set>.csv``), the difference is paired image by image with a hierarchical bootstrap interval
+over subjects, slices and seeds, and the per-image wins; otherwise with a 95% t-interval over seeds.
 
 Usage: ``python experiments/run_applications.py [--seeds 5] [--quick] [--only denoise_mri] [-- overrides]``
 (``make experiments``). ``--quick`` runs two short epochs per preset as a smoke check; give it an
@@ -16,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -26,12 +29,18 @@ import mlflow
 import numpy as np
 from scipy import stats
 
+from medae.applications.parts.hierarchical_bootstrap import METHOD, hierarchical_bootstrap
+from medae.applications.parts.per_image_table import FOLDER, SCORES, read_per_image
 from medae.applications.parts.run_log import compared_runs, on_set
 from medae.benchmarks.compression import CODE_SIZES
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
-BRAIN_SETS = {"test": "MNI152 test", "colin27_brain": "Colin27 brain", "colin27_head": "Colin27 head"}
+BRAIN_SETS = {
+    "test": "MNI152 test",
+    "colin27_brain": "Colin27 brain (used in development)",
+    "colin27_head": "Colin27 head (used in development)",
+}
 TEST_ONLY = {"test": "test split"}
 AUTOENCODER = "autoencoder"
 
@@ -49,11 +58,16 @@ class Preset:
     lower_is_better: bool = False
 
 
-DENOISING = ("test/psnr_fg", "test/ssim_fg", "test/psnr", "test/ssim")
+NOISE_LEVELS = ("0.05", "0.1", "0.2")
+# denoising over a grid of Rician noise levels: foreground PSNR and SSIM at each
+DENOISING = tuple(f"test/at_{level}/{metric}" for metric in ("psnr_fg", "ssim_fg") for level in NOISE_LEVELS)
 ANOMALY = ("anomaly/image_auroc", "anomaly/pixel_ap", "anomaly/best_dice", "anomaly/image_ap")
 COMPRESSION = ("compression/psnr_fg", "compression/ssim_fg", "compression/psnr", "compression/ssim")
 PRESETS: dict[str, Preset] = {
-    "denoise_mri": Preset("denoise_mri", "denoising", DENOISING, ("test/psnr_fg", "test/ssim_fg")),
+    "denoise_mri": Preset("denoise_mri", "denoising", DENOISING, DENOISING[:3]),
+    "denoise_mri_fixed": Preset(
+        "denoise_mri", "denoising", DENOISING, DENOISING[:3], overrides=("data.noise_std_range=null",)
+    ),
     "anomaly_brain": Preset("anomaly_brain", "anomaly", ANOMALY, ("anomaly/image_auroc", "anomaly/pixel_ap")),
     "anomaly_brain_dae": Preset(
         "anomaly_brain_dae", "anomaly", ANOMALY, ("anomaly/image_auroc", "anomaly/pixel_ap")
@@ -88,7 +102,11 @@ PRESETS: dict[str, Preset] = {
 NEEDS_MEDMNIST = ("anomaly_pneumonia", "pretrain_pneumonia")
 QUICK = ["debug=limit", "data.image_size=32"]
 QUICK_APPLICATION = {
-    "denoising": ["application.tune_images=2"],
+    "denoising": [
+        "application.tune_images=2",
+        "application.baselines=[gaussian,bm3d]",
+        "application.oracle=[]",
+    ],
     "classification": ["application.steps=10"],
     "segmentation": ["application.steps=10"],
 }
@@ -117,22 +135,56 @@ def method_name(run: mlflow.entities.Run, own: bool) -> str:
     return f"{AUTOENCODER} ({run.data.tags.get('medae.model')})" if own else run.info.run_name
 
 
-def collect(batch: str, preset: Preset, tracking_uri: str) -> dict[str, dict[str, list[float]]]:
-    """``{method: {metric key: [value per seed]}}`` from every seed's run and the runs compared with it."""
+def per_image_tables(client: mlflow.MlflowClient, run_id: str) -> dict[str, dict]:
+    """The per-image scores a run kept, by table name (``test``, ``test_at_0.05``); none if it kept none."""
+    kept = [artifact.path for artifact in client.list_artifacts(run_id, FOLDER)]
+    with tempfile.TemporaryDirectory() as folder:
+        return {
+            Path(path).stem: read_per_image(Path(client.download_artifacts(run_id, path, folder)).read_text())
+            for path in kept
+        }
+
+
+def table_name(metric: str, set_name: str) -> str:
+    """The per-image table that holds ``metric`` on ``set_name``: the set, with the noise level if any.
+
+    Example:
+        >>> table_name("test/at_0.05/psnr_fg", "colin27_brain"), table_name("test/psnr_fg", "test")
+        ('colin27_brain_at_0.05', 'test')
+    """
+    level = next((part for part in metric.split("/") if part.startswith("at_")), None)
+    return f"{set_name}_{level}" if level else set_name
+
+
+def collect(batch: str, preset: Preset, tracking_uri: str) -> tuple[dict, dict]:
+    """What every seed's run and the runs compared with it logged.
+
+    Returns:
+        ``{method: {metric key: [value per seed]}}``, and the per-image scores
+        ``{method: {set: {"position": [...], "subject": [...], <score>: [[value per image] per seed]}}}``.
+    """
     client = mlflow.MlflowClient(tracking_uri)
     experiments = [experiment.experiment_id for experiment in client.search_experiments()]
     runs = client.search_runs(experiments, filter_string=f"tags.batch = '{batch}'")
     keys = [next(iter(on_set({metric: 0.0}, name))) for metric in preset.metrics for name in preset.sets]
     values: dict[str, dict[str, list[float]]] = {}
+    images: dict[str, dict[str, dict[str, list]]] = {}
     for run in sorted(runs, key=lambda entry: int(entry.data.params.get("seed", 0))):
         for entry in [run, *compared_runs(client, run.info.run_id)]:
             logged = entry.data.metrics
             if not any(key in logged for key in keys):
                 continue
-            method = values.setdefault(method_name(entry, entry is run), {})
+            name = method_name(entry, entry is run)
+            method = values.setdefault(name, {})
             for key in keys:
                 method.setdefault(key, []).append(logged.get(key, float("nan")))
-    return values
+            for table_key, table in per_image_tables(client, entry.info.run_id).items():
+                kept = images.setdefault(name, {}).setdefault(
+                    table_key, {"position": table["position"].tolist(), "subject": table["subject"].tolist()}
+                )
+                for score in SCORES:
+                    kept.setdefault(score, []).append(table[score].tolist())
+    return values, images
 
 
 def mean_sd(values: list[float]) -> str:
@@ -169,41 +221,76 @@ def comparisons(methods: list[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def interval(mean: float, low: float, high: float) -> str:
-    """``+d [lo, hi]``, bold when the interval excludes zero."""
-    text = f"{mean:+.3g} [{low:+.3g}, {high:+.3g}]"
-    return f"**{text}**" if low > 0 or high < 0 else text
+@dataclass(frozen=True)
+class Paired:
+    """A paired difference (method − reference), its 95% interval, and what the interval is over."""
+
+    mean: float
+    low: float
+    high: float
+    note: str = "t over seeds"
+
+    @property
+    def clear(self) -> bool:
+        """Whether the interval excludes 0."""
+        return self.low > 0 or self.high < 0
+
+    def __str__(self) -> str:
+        text = f"{self.mean:+.3g} [{self.low:+.3g}, {self.high:+.3g}]"
+        return f"{f'**{text}**' if self.clear else text} ({self.note})"
 
 
-def winner(preset: Preset, values: dict[str, dict[str, list[float]]], metric: str, set_name: str) -> str:
-    """The method with the best mean of ``metric`` on ``set_name``, and whether it leads the next clearly."""
+def paired_difference(result: dict, method: str, reference: str, metric: str, set_name: str) -> Paired:
+    """``method`` − ``reference`` on ``metric`` and ``set_name``, with its 95% interval.
+
+    Per image with the hierarchical bootstrap where both runs kept per-image scores of the same images,
+    else per seed with a t-interval.
+    """
+    images = result.get("images", {})
+    score = metric.rsplit("/", 1)[-1]
+    table = table_name(metric, set_name)
+    ours, theirs = images.get(method, {}).get(table), images.get(reference, {}).get(table)
+    if ours and theirs and score in SCORES and ours["position"] == theirs["position"]:
+        difference = np.asarray(ours[score]) - np.asarray(theirs[score])
+        found = hierarchical_bootstrap(difference, ours["subject"])
+        note = f"wins {found.wins}/{found.images}, {found.subjects} subj."
+        return Paired(found.mean, found.low, found.high, note)
     key = next(iter(on_set({metric: 0.0}, set_name)))
-    means = {method: float(np.nanmean(v[key])) for method, v in values.items() if key in v}
-    ranked = sorted(means, key=means.__getitem__, reverse=not preset.lower_is_better)
+    values = result["values"]
+    return Paired(*paired(np.asarray(values[method][key]) - np.asarray(values[reference][key])))
+
+
+def ranking(preset: Preset, result: dict, metric: str, set_name: str) -> tuple[list[str], dict[str, float]]:
+    """The methods by their mean of ``metric`` on ``set_name``, best first, and the means."""
+    key = next(iter(on_set({metric: 0.0}, set_name)))
+    means = {method: float(np.nanmean(v[key])) for method, v in result["values"].items() if key in v}
+    return sorted(means, key=means.__getitem__, reverse=not preset.lower_is_better), means
+
+
+def winner(preset: Preset, result: dict, metric: str, set_name: str) -> str:
+    """The method with the best mean of ``metric`` on ``set_name``, and whether it leads the next clearly."""
+    ranked, _ = ranking(preset, result, metric, set_name)
     if len(ranked) < 2:
         return f"**{ranked[0]}** (alone)"
-    _, low, high = paired(np.asarray(values[ranked[0]][key]) - np.asarray(values[ranked[1]][key]))
-    clear = low > 0 or high < 0
-    return f"**{ranked[0]}**" + ("" if clear else f" (tied with {ranked[1]} within the 95% CI)")
+    lead = paired_difference(result, ranked[0], ranked[1], metric, set_name)
+    return f"**{ranked[0]}**" + ("" if lead.clear else f" (tied with {ranked[1]} within the 95% interval)")
 
 
-def verdicts(preset: Preset, values: dict[str, dict[str, list[float]]]) -> list[str]:
+def verdicts(preset: Preset, result: dict) -> list[str]:
     """One line per headline metric and set: the best method, and its paired lead over the next best."""
     lines = []
     for metric in preset.headline:
         for name, label in preset.sets.items():
-            key = next(iter(on_set({metric: 0.0}, name)))
-            means = {method: float(np.nanmean(v[key])) for method, v in values.items() if key in v}
-            ranked = sorted(means, key=means.__getitem__, reverse=not preset.lower_is_better)
+            ranked, means = ranking(preset, result, metric, name)
             if len(ranked) < 2:
                 continue
             best, second = ranked[:2]
-            mean, low, high = paired(np.asarray(values[best][key]) - np.asarray(values[second][key]))
-            clear = "clearly" if low > 0 or high < 0 else "not clearly (the interval includes 0)"
+            lead = paired_difference(result, best, second, metric, name)
+            clear = "clearly" if lead.clear else "not clearly (the interval includes 0)"
             lines.append(
                 f"- {label}, `{metric}`: **{best}** is best ({means[best]:.4g}), {clear} ahead of "
-                f"{second} ({means[second]:.4g}; paired difference {mean:+.3g}, 95% CI "
-                f"[{low:+.3g}, {high:+.3g}])."
+                f"{second} ({means[second]:.4g}; paired difference {lead.mean:+.3g}, 95% interval "
+                f"[{lead.low:+.3g}, {lead.high:+.3g}], {lead.note})."
             )
     return lines
 
@@ -222,7 +309,7 @@ def preset_markdown(name: str, result: dict[str, object]) -> list[str]:
         f"Run {result['started']}; {seeds} seeds; whole preset (training, evaluation, every baseline, "
         f"all seeds): {result['wall_s']:.0f} s.",
         "",
-        *verdicts(preset, values),
+        *verdicts(preset, result),
     ]
     for set_name, label in preset.sets.items():
         keys = [next(iter(on_set({metric: 0.0}, set_name))) for metric in preset.metrics]
@@ -237,7 +324,8 @@ def preset_markdown(name: str, result: dict[str, object]) -> list[str]:
         columns = [(metric, set_name) for metric in preset.headline for set_name in preset.sets]
         lines += [
             "",
-            "Paired differences over seeds (method − reference), mean [95% CI]; bold: CI excludes 0",
+            "Paired differences (method − reference), mean [95% interval]; bold: the interval excludes 0. "
+            f"Per image: {METHOD}, with the images the method wins; else a t-interval over seeds.",
             "",
         ]
         lines += [
@@ -249,9 +337,7 @@ def preset_markdown(name: str, result: dict[str, object]) -> list[str]:
         for method, reference in pairs:
             cells = []
             for metric, set_name in columns:
-                key = next(iter(on_set({metric: 0.0}, set_name)))
-                difference = np.asarray(values[method][key]) - np.asarray(values[reference][key])
-                cells.append(interval(*paired(difference)))
+                cells.append(str(paired_difference(result, method, reference, metric, set_name)))
             lines.append(f"| {method} − {reference} | " + " | ".join(cells) + " |")
     return lines
 
@@ -274,13 +360,19 @@ def markdown(results: dict[str, dict[str, object]], command: str) -> str:
         "  `ch2bet` mask, also for the whole head) or, for chest X-rays, pixels above 10% of the range.",
         "  Every method's output is clamped to the data range first. Tables lead with them.",
         "- MNI152 test is a held-out slab of axial slices: no test voxel is in any training slice.",
-        "  Colin27 is another person, never trained on, resampled to the template grid and scaled so",
-        "  its brain median matches the template's (`medae/data/colin27.py`); `Colin27 head` keeps skull",
-        "  and scalp. Every third axial slice is scored.",
+        "  Colin27 is another person, never trained on (but looked at in development), resampled to the",
+        "  template grid and scaled so its brain median matches the template's (`medae/data/colin27.py`);",
+        "  `Colin27 head` keeps skull and scalp. Every third axial slice is scored.",
         "- Each method's setting is chosen on validation data (denoiser strength, PCA components, the",
         "  autoencoder's anomaly score), the same way for all.",
-        "- Paired differences pair each seed's method with its reference on the same seed; the 95% CI is",
-        "  a t-interval over seeds.",
+        "- Paired differences pair each seed's method with its reference on the same seed. Where both",
+        "  runs kept each image's scores (denoising), they pair image by image, and the 95% interval is a",
+        "  hierarchical bootstrap: seeds, subjects, then slices within each subject, resampled with",
+        "  replacement; the cell gives the images the method wins and the subjects the figure rests on",
+        "  (MNI152 test is 1 subject: that interval covers slices and seeds, not subjects). Elsewhere it is",
+        "  a t-interval over seeds (marked so).",
+        "- Colin27 was looked at when the presets' epochs and augmentation were chosen, so it is labelled",
+        "  a subject used in development (`docs/held-out-data.md`).",
         "- PCA fits at most one component fewer than the training images: 62 on the 63 training slices. At",
         "  256 numbers per image PCA therefore codes with 62 numbers, a quarter of the autoencoder's budget.",
         "- Baselines that draw nothing at random (the denoisers on fixed noise, JPEG) give the same figure",
@@ -293,8 +385,7 @@ def markdown(results: dict[str, dict[str, object]], command: str) -> str:
         preset = PRESETS[name]
         metric = preset.headline[0]
         won = "; ".join(
-            f"{label}: {winner(preset, result['values'], metric, set_name)}"
-            for set_name, label in preset.sets.items()
+            f"{label}: {winner(preset, result, metric, set_name)}" for set_name, label in preset.sets.items()
         )
         lines.append(f"- `{name}` by `{metric}`: {won}.")
     for name, result in results.items():
@@ -329,7 +420,8 @@ def main() -> None:
         batch = uuid.uuid4().hex[:12]
         started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         wall = run_preset(preset, batch, args.seeds, [*data_overrides(), *quick, *args.overrides])
-        results[name] = {"started": started, "wall_s": wall, "values": collect(batch, preset, tracking_uri)}
+        values, images = collect(batch, preset, tracking_uri)
+        results[name] = {"started": started, "wall_s": wall, "values": values, "images": images}
         print(f"{name}: {wall:.0f} s, {len(results[name]['values'])} methods", flush=True)
     results = {name: results[name] for name in PRESETS if name in results}
     folder.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ commands:
              e.g. medae train model.latent_channels=16 data.noise_std=0.1
   eval       test a checkpoint: medae eval ckpt_path=PATH [data=<name>]
   baseline   run a classical denoiser on a data set's noisy test images as an MLflow run
-             e.g. medae baseline method=bm3d data.noise_std=0.1   (methods: gaussian, nlm, tv, bm3d)
+             e.g. medae baseline method=bm3d data.noise_std=0.1   (methods: gaussian, nlm, tv, bm3d, bm4d)
   encode     write the latent codes of a split: medae encode ckpt_path=PATH [split=test] [output=codes.npz]
   decode     restore images from codes: medae decode ckpt_path=PATH codes=codes.npz [output=decoded.npz]
   predict    apply a model to new scans, results in each scan's grid:

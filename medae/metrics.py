@@ -195,3 +195,33 @@ def quality(
     metrics = image_quality_metrics(clean.ndim - 2, value_range[1] - value_range[0], prefix)
     scored = metrics(output.float().clamp(*value_range), clean.float(), mask=mask)
     return {key: float(value) for key, value in scored.items()}
+
+
+def per_image_quality(
+    output: torch.Tensor,
+    clean: torch.Tensor,
+    value_range: tuple[float, float],
+    mask: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """Each image's PSNR and SSIM, whole and foreground, as :func:`quality` averages them.
+
+    The output is clamped to ``value_range`` first. An image whose mask is empty gets NaN foreground
+    scores (:func:`quality` leaves it out of the mean).
+
+    Example:
+        >>> clean = torch.zeros(2, 1, 16, 16)
+        >>> scores = per_image_quality(clean + torch.tensor([0.1, 0.01]).view(2, 1, 1, 1), clean, (0.0, 1.0))
+        >>> [round(value, 2) for value in scores["psnr"].tolist()]
+        [20.0, 40.0]
+    """
+    data_range = value_range[1] - value_range[0]
+    preds, target = output.float().clamp(*value_range), clean.float()
+    ssim = SSIMOfLastBatch(data_range)
+    psnr = ForegroundPSNR(data_range)
+    scored = {
+        "psnr": psnr.per_image(preds, target, None),
+        "psnr_fg": psnr.per_image(preds, target, mask),
+        "ssim": WholeImageSSIM(ssim).per_image(preds, target, None),
+        "ssim_fg": ForegroundSSIM(ssim).per_image(preds, target, mask),
+    }
+    return {key: torch.where(valid, values, torch.nan) for key, (values, valid) in scored.items()}

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 from medae.applications.parts import run_log
+from medae.applications.parts.per_image_table import read_per_image
 from medae.commands.train import train
 from medae.errors import ConfigError, MedaeError
 from medae.models.registry import load_module
@@ -44,7 +46,7 @@ def test_denoising_baselines_see_the_same_noisy_images(make_config, tmp_path):
     cfg = make_config("application=denoising", "data.noise_std=0.1", "application.tune_images=2")
     result = train(cfg)
     runs = compared_runs(tmp_path, result.run_id)
-    assert set(runs) == {f"baseline:{name}" for name in ("gaussian", "nlm", "tv", "bm3d")}
+    assert set(runs) == {f"baseline:{name}" for name in ("gaussian", "nlm", "tv", "bm3d", "bm3d_oracle")}
     own = mlflow.MlflowClient(tracking_uri(tmp_path)).get_run(result.run_id).data.metrics
     for run in runs.values():
         metrics = run.data.metrics
@@ -60,6 +62,68 @@ def test_denoising_baselines_see_the_same_noisy_images(make_config, tmp_path):
         assert run.data.params["data.noise_std"] == "0.1"
     assert runs["baseline:bm3d"].data.metrics["test/psnr_gain"] > 3
     assert result.metrics["denoising/autoencoder/ms_per_image"] == pytest.approx(own["test/ms_per_image"])
+    # each method's run keeps each test image's scores, in the same order, so tables pair them by image
+    client = mlflow.MlflowClient(tracking_uri(tmp_path))
+    tables = {
+        name: read_per_image(
+            Path(client.download_artifacts(run_id, "per_image/test.csv", str(tmp_path))).read_text()
+        )
+        for name, run_id in [("autoencoder", result.run_id), *((n, r.info.run_id) for n, r in runs.items())]
+    }
+    positions = tables["autoencoder"]["position"]
+    assert len(positions) > 10 and set(tables["autoencoder"]["subject"]) == {"mni152"}
+    for name, table in tables.items():
+        assert list(table["position"]) == list(positions)
+        logged = result.metrics[f"denoising/{name.removeprefix('baseline:')}/psnr_fg"]
+        assert table["psnr_fg"].mean() == pytest.approx(logged, abs=1e-3), name
+
+
+def test_denoising_over_noise_levels_with_estimated_and_oracle_sigma(make_config, tmp_path):
+    cfg = make_config(
+        "application=denoising",
+        "data.noise_model=rician",
+        "data.noise_std=0.1",
+        "application.tune_images=2",
+        "application.baselines=[gaussian,bm3d]",
+        "application.noise_levels=[0.05,0.1,0.2]",
+    )
+    result = train(cfg)
+    runs = compared_runs(tmp_path, result.run_id)
+    assert set(runs) == {"baseline:gaussian", "baseline:bm3d", "baseline:bm3d_oracle"}
+    assert runs["baseline:bm3d"].data.params["sigma"] == "estimate"
+    assert runs["baseline:bm3d_oracle"].data.params["sigma"] == "oracle"
+    metrics = result.metrics
+    inputs = [metrics[f"denoising/autoencoder/at_{level}/input_psnr_fg"] for level in ("0.05", "0.1", "0.2")]
+    assert inputs[0] > inputs[1] + 4 > inputs[2] + 8  # halving the noise adds about 6 dB
+    for level in ("0.05", "0.1", "0.2"):
+        for method in ("autoencoder", "gaussian", "bm3d", "bm3d_oracle"):
+            # every method saw the same noisy images at each level
+            assert metrics[f"denoising/{method}/at_{level}/input_psnr_fg"] == pytest.approx(
+                metrics[f"denoising/autoencoder/at_{level}/input_psnr_fg"]
+            )
+        # BM3D through the Rician VST gains at every level, with the estimated sigma close to the oracle's
+        gain = metrics[f"denoising/bm3d/at_{level}/psnr_fg_gain"]
+        assert gain > 2 and abs(gain - metrics[f"denoising/bm3d_oracle/at_{level}/psnr_fg_gain"]) < 1.5
+    kept = artifacts(tmp_path, runs["baseline:bm3d"].info.run_id, "per_image")
+    assert {"per_image/test_at_0.05.csv", "per_image/test_at_0.2.csv"} <= kept
+    logged = mlflow.MlflowClient(tracking_uri(tmp_path)).get_run(result.run_id).data.metrics
+    assert logged["test/at_0.2/psnr_fg"] == pytest.approx(metrics["denoising/autoencoder/at_0.2/psnr_fg"])
+
+
+def test_volumes_are_denoised_by_bm4d_with_estimated_and_true_sigma(make_config, tmp_path):
+    cfg = make_config(
+        "application=denoising",
+        "data.spatial_dims=3",
+        "data.image_size=24",
+        "data.noise_std=0.1",
+        "application.tune_images=2",
+        "application.baselines=[bm4d]",
+    )
+    result = train(cfg)
+    runs = compared_runs(tmp_path, result.run_id)
+    assert set(runs) == {"baseline:bm4d", "baseline:bm4d_oracle"}  # BM4D's oracle row by default in 3D
+    for method in ("bm4d", "bm4d_oracle"):
+        assert result.metrics[f"denoising/{method}/psnr_fg_gain"] > 5
 
 
 def test_anomaly_localisation_on_synthetic_lesions(make_config, tmp_path):

@@ -107,6 +107,17 @@ def test_validation_noise_is_fixed_and_training_noise_is_fresh(mni_2d):
     assert not torch.equal(train[0]["input"], train[0]["input"])
 
 
+def test_a_blind_denoiser_trains_on_every_level_of_its_range_and_is_validated_at_one():
+    data = MNI152DataModule(image_size=32, noise_std=0.1, noise_std_range=[0.02, 0.3])
+    data.setup()
+    torch.manual_seed(0)
+    train = data.train_dataloader().dataset
+    levels = [float((item["input"] - item["image"]).std()) for item in (train[0] for _ in range(200))]
+    assert min(levels) < 0.05 and max(levels) > 0.25  # drawn anew for every sample from [0.02, 0.3]
+    val = data.val_dataloader().dataset
+    assert all(abs(float((val[i]["input"] - val[i]["image"]).std()) - 0.1) < 0.01 for i in range(5))
+
+
 @pytest.mark.parametrize("name", sorted(NOISE_MODELS))
 def test_noise_models_have_the_configured_strength(name):
     image = torch.full((1, 128, 128), 0.5)
@@ -136,6 +147,8 @@ def test_noise_models_have_the_configured_strength(name):
         ({"axes": (3,)}, "data.axes"),
         ({"slab_gap": 0}, "data.slab_gap"),
         ({"spatial_dims": 4}, "data.spatial_dims"),
+        ({"noise_std": 0.1, "noise_std_range": [0.3, 0.1]}, "data.noise_std_range"),
+        ({"noise_std_range": [0.0, 0.1]}, "data.noise_std_range"),
     ],
 )
 def test_invalid_data_options_name_the_key(kwargs, key):

@@ -298,6 +298,21 @@ def test_every_definition_matches_scikit_image_on_the_phantom_from_one_ssim_map_
     }
     assert scores == pytest.approx(expected, abs=1e-4)
     assert 0.2 < scores["val/ssim"] < 0.9 and scores["val/ssim_fg"] != scores["val/ssim"]
+    # each image's scores (what tables pair image by image) are the same definitions, image by image
+    per_image = metrics.per_image_quality(
+        to_batch(noisy), to_batch([phantom] * 2), (0.0, 1.0), torch.from_numpy(mask)[None, None]
+    )
+    assert per_image["psnr_fg"].tolist() == pytest.approx(
+        [peak_signal_noise_ratio(phantom[mask], image[mask], data_range=1.0) for image in noisy], abs=1e-4
+    )
+    assert per_image["ssim"].tolist() == pytest.approx(list(whole), abs=1e-4)
+    assert per_image["ssim_fg"].tolist() == pytest.approx(
+        [full[mask & inside].mean() for full in maps], abs=1e-4
+    )
+    empty = metrics.per_image_quality(
+        to_batch(noisy), to_batch([phantom] * 2), (0.0, 1.0), torch.zeros(2, 1, 100, 100) > 0
+    )
+    assert torch.isnan(empty["psnr_fg"]).all() and not torch.isnan(empty["psnr"]).any()
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ def test_results_table_is_regenerated_from_fresh_runs_over_seeds(tmp_path):
     env.pop("MLFLOW_TRACKING_URI", None)
     command = [
         sys.executable, str(SCRIPT), "--quick", "--seeds", "2", "--only", "compress_brain_64",
-        "generate_brain", "--output", str(tmp_path),
+        "generate_brain", "denoise_mri", "--output", str(tmp_path), "--", "data.held_out_stride=12",
     ]  # fmt: skip
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
@@ -29,6 +29,17 @@ def test_results_table_is_regenerated_from_fresh_runs_over_seeds(tmp_path):
     table = (tmp_path / "README.md").read_text()
     assert "## `compress_brain_64` (`experiment=compress_brain`, compression)" in table
     assert "autoencoder (conv) − baseline:pca" in table
+    # denoising pairs methods image by image: each seed's per-image scores, a bootstrap cell with wins
+    images = results["denoise_mri"]["images"]
+    ours, bm3d = images["autoencoder (redcnn)"]["test_at_0.05"], images["baseline:bm3d"]["test_at_0.05"]
+    assert ours["position"] == bm3d["position"] and set(ours["subject"]) == {"mni152"}
+    assert len(ours["psnr_fg"]) == 2 and len(ours["psnr_fg"][0]) == len(ours["position"]) > 10
+    mean = np.mean(np.asarray(ours["psnr_fg"]) - np.asarray(bm3d["psnr_fg"]))
+    row = next(
+        line for line in table.splitlines() if line.startswith("| autoencoder (redcnn) − baseline:bm3d |")
+    )
+    assert f"{mean:+.3g} [" in row and f"/{len(ours['position'])}, 1 subj.)" in row
+    assert "Colin27 brain (used in development)" in table or "colin27_brain" not in images["baseline:bm3d"]
     vae = results["generate_brain"]["values"]["autoencoder (vae)"]
     rmse = vae["generation/sample_nearest_rmse_mean"]
     assert f"| autoencoder (vae) | {np.mean(rmse):.4g} ± {np.std(rmse, ddof=1):.2g} |" in table

@@ -17,8 +17,10 @@ from scipy.ndimage import zoom
 
 from medae.commands.evaluate import evaluate
 from medae.commands.train import train
+from medae.data.foreground_mask import HEAD_MASK_METHOD, head_mask
 from medae.data.intensity import fit_intensity
 from medae.data.registry import build_datamodule
+from medae.inference.scans import read_scan
 from medae.metrics import quality
 from tests.conftest import FAST_RUN, compose_config, last_error_line, medae, tracking_uri
 from tests.data_files import NIBABEL_DATA, SKIMAGE_DATA, write_ct_series
@@ -52,9 +54,10 @@ def unseen(tmp_path_factory):
 def test_predict_writes_the_scans_grid_and_scores_as_eval_does(trained, unseen, tmp_path):
     root, result = trained
     data = ["data=nifti", f"data.root={unseen}", "data.image_size=32", "data.percentiles=null"]
-    evaluated = evaluate(
+    evaluation = evaluate(
         compose_config("eval", [f"ckpt_path={result.best_checkpoint}", *data, "logger=none"], tmp_path)
-    ).metrics
+    )
+    evaluated = evaluation.metrics
     out = tmp_path / "predicted"
     done = medae(
         [
@@ -78,16 +81,27 @@ def test_predict_writes_the_scans_grid_and_scores_as_eval_does(trained, unseen, 
     assert {a.path for a in client.list_artifacts(logged.info.run_id)} == {"predictions.csv"}
     scan, written = nib.load(unseen), nib.load(out / "anatomical32_reconstruction.nii.gz")
     assert written.shape == scan.shape and np.array_equal(written.affine, scan.affine)
-    # the test slab that eval scored, from the written file, with eval's definitions
+    # the model never trained on this scan: eval scored every axial slice with enough head mask, not a slab
+    everything = ["data.evaluate_all=true"]
     datamodule = build_datamodule(
-        compose_config("eval", [f"ckpt_path={result.best_checkpoint}", *data], tmp_path).data
+        compose_config("eval", [f"ckpt_path={result.best_checkpoint}", *data, *everything], tmp_path).data
     )
     datamodule.setup()
-    slices = [int(item["position"].split(":")[1]) for item in datamodule.datasets["test"].data]
-    fitted = fit_intensity(scan.get_fdata()[None], "unit")
-    clean = torch.from_numpy(np.moveaxis(fitted.forward(scan.get_fdata()[None]), 3, 0)[slices])
-    output = torch.from_numpy(np.moveaxis(fitted.forward(written.get_fdata()[None]), 3, 0)[slices])
-    measured = quality(output, clean, (0.0, 1.0), clean > 0.1)
+    slices = [int(item["position"].rsplit(":", 1)[1]) for item in datamodule.datasets["test"].data]
+    assert len(slices) > 50 and evaluation.scored["test"] == (
+        f"1 subject(s), {len(slices)} images; mask: {HEAD_MASK_METHOD}"
+    )
+    # those slices of the written file (LAS on disk, RAS after reading), scored with eval's definitions
+    pixels = read_scan(unseen, 1).pixels
+    fitted = fit_intensity(pixels, "unit")
+    clean = torch.from_numpy(np.moveaxis(fitted.forward(pixels), 3, 0)[slices])
+    output = torch.from_numpy(
+        np.moveaxis(fitted.forward(read_scan(out / "anatomical32_reconstruction.nii.gz", 1).pixels), 3, 0)[
+            slices
+        ]
+    )
+    mask = torch.from_numpy(np.moveaxis(head_mask(fitted.forward(pixels)), 3, 0)[slices])
+    measured = quality(output, clean, (0.0, 1.0), mask)
     assert abs(measured["test/psnr_fg"] - evaluated["test/psnr_fg"]) < 0.1, (measured, evaluated)
     table = (out / "predictions.csv").read_text().splitlines()
     assert table[0].startswith("file,shape,samples,reconstruction,codes,reference_psnr,")

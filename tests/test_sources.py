@@ -71,15 +71,19 @@ def test_dicom_series_is_stacked_by_position_not_by_name_or_instance(tmp_path):
     assert offsets == pytest.approx([10, 20, 0, 30])
 
 
-def test_a_dicom_series_is_cut_into_its_stored_slices(tmp_path):
+def test_a_dicom_series_is_cut_into_axial_slices_in_ras(tmp_path):
     write_ct_series(tmp_path / "dicom" / "series", positions=[5.0, -5.0, 0.0, 10.0])
     data = DicomDataModule(root=str(tmp_path / "dicom"), layout="series", window="brain")
     (record,) = data.records()
     volume = data.load(record.path)
+    # stored (slice, row, column) with columns towards the left and rows towards posterior (LPS 1/0/0/0/1/0):
+    # in RAS the columns become x reversed, the rows y reversed, the slices z from inferior to superior
+    stored = data.scale(read_dicom_series(record.path)[None])
+    assert np.array_equal(volume["image"], np.transpose(stored, (0, 3, 2, 1))[:, ::-1, ::-1])
     samples = data.samples(volume)
-    assert [index for index, _ in samples] == [0, 1, 2, 3]  # one sample per DICOM file, by position
-    assert all(sample.shape == (1, 128, 128) for _, sample in samples)  # CT_small's rows x columns
-    assert np.array_equal(samples[1][1], volume[:, 1])
+    assert [index for index, _ in samples] == [0, 1, 2, 3]  # one axial slice per DICOM file, by position
+    assert all(sample["image"].shape == (1, 128, 128) for _, sample in samples)  # CT_small's rows x columns
+    assert np.array_equal(samples[1][1]["image"], volume["image"][..., 1])
 
 
 def test_dicom_source_splits_by_patient(tmp_path):
@@ -109,11 +113,11 @@ def test_dicom_of_one_patient_cannot_be_split(tmp_path):
 
 def test_single_nifti_volume_is_split_by_slabs_without_neighbours():
     data = FolderDataModule(
-        root=str(NIBABEL_DATA / "anatomical.nii"), image_size=32, axis=1, num_slabs=4, slab_gap=1
+        root=str(NIBABEL_DATA / "anatomical.nii"), image_size=32, axis="coronal", num_slabs=4, slab_gap=1
     )
     data.setup()
     index = {
-        name: sorted(int(i["position"].split(":")[1]) for i in data.datasets[name].data)
+        name: sorted(int(i["position"].rsplit(":", 1)[1]) for i in data.datasets[name].data)
         for name in data.datasets
     }
     for a in index:

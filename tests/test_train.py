@@ -275,9 +275,14 @@ def test_a_run_ends_with_one_summary_and_none_of_the_known_library_notices(tmp_p
         "test/ssim_fg",
         "test/psnr",
         "test/ssim",
+        "scored",
         "look",
-    ][: len(block) - 1] and len(block) >= 7
+    ][: len(block) - 1] and len(block) >= 8
     assert f"{run.data.metrics['test/psnr_fg']:.4f}" in block[3]
+    # what the figures rest on: the template's test slab, one subject, scored on the brain
+    scored = run.data.tags["medae.scored.test"]
+    assert block[7].split(None, 2)[2] == scored and scored.startswith("1 subject(s), ")
+    assert scored.endswith("images; mask: brain: the skull-stripped template's non-zero voxels")
     printed = done.stdout + done.stderr
     assert "Test metric" not in printed  # Lightning's table, which repeats epoch-end metrics per test set
     for notice in (

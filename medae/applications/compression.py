@@ -114,11 +114,11 @@ def jpeg_compression(
 
 
 def projection_groups(split: SplitTensors) -> list[str]:
-    """Colour groups of a projection plot: the labels, else where each sample came from (``axis0``, a file).
+    """Colour groups of a projection plot: the labels, else where each sample came from (``axial``, a file).
 
     Example:
-        >>> projection_groups(SplitTensors(torch.zeros(2), torch.zeros(2), None, ["axis0:3", "axis2:9"]))
-        ['axis0', 'axis2']
+        >>> projection_groups(SplitTensors(torch.zeros(2), torch.zeros(2), None, ["axial:3", "sagittal:9"]))
+        ['axial', 'sagittal']
     """
     if split.label is not None:
         return [f"label {int(label)}" for label in split.label]

@@ -1,7 +1,8 @@
 """Denoising: the autoencoder against Gaussian filtering, NLM, TV and BM3D on the same noisy test images.
 
 Every method is scored on the test split and on each held-out set (another subject), whole image and
-foreground; each classical method's parameter is tuned on validation foreground PSNR.
+foreground; each classical method's parameter is tuned on validation foreground PSNR. Every method's run
+also keeps each image's scores (``per_image/<set>.csv``), so tables pair methods image by image.
 """
 
 import logging
@@ -14,16 +15,23 @@ import torch
 
 from medae.applications.parts.context import ApplicationContext
 from medae.applications.parts.network_calls import reconstruct
+from medae.applications.parts.per_image_table import artifact_path, per_image_csv
 from medae.applications.parts.registry import APPLICATIONS
 from medae.applications.parts.run_log import by_method, on_set
 from medae.applications.parts.split_tensors import SplitTensors
-from medae.baselines.denoisers import DENOISERS, Denoiser, denoise, get_denoiser
+from medae.baselines.denoisers import DENOISERS, Denoiser, denoise, get_denoiser, noise_sigmas
 from medae.data.intensity import from_unit, to_unit
-from medae.errors import ConfigError
+from medae.data.noise import NOISE_MODELS
+from medae.errors import ConfigError, check_choices
 from medae.metrics import quality
 from medae.tracking.tracked_run import TrackedRun
 
 APPLICATION = "denoising"
+# the fixed noise of each extra noise level, and of each set at that level, is seeded apart from the data's
+LEVEL_SEED_OFFSET = 7_919_000
+SET_SEED_OFFSET = 100_003
+# the strongest classical denoisers, which also run with the true noise level as labelled rows
+BLOCK_MATCHING = ("bm3d", "bm4d")
 log = logging.getLogger(__name__)
 
 
@@ -54,12 +62,72 @@ class DenoiserResult:
     run_id: str | None = None
 
 
+@dataclass
+class Condition:
+    """One noise level the methods are compared at: its validation images and the sets to measure.
+
+    Attributes:
+        level: the noise strength (the standard deviation on [0, 1] data).
+        label: the suffix of its metric keys (``at_0.05``), empty for the data's own noise.
+        val: validation images at this level, for tuning.
+        sets: the evaluation sets at this level.
+    """
+
+    level: float
+    label: str
+    val: SplitTensors
+    sets: dict[str, SplitTensors]
+
+    def key(self, metric: str) -> str:
+        """``metric`` at this level: ``test/psnr_fg`` becomes ``test/at_0.05/psnr_fg``."""
+        evaluation_set, _, name = metric.partition("/")
+        return metric if not self.label else f"{evaluation_set}/{self.label}/{name}"
+
+    def artifact(self, evaluation_set: str) -> str:
+        """Where the per-image scores of ``evaluation_set`` at this level go."""
+        return artifact_path(f"{evaluation_set}_{self.label}" if self.label else evaluation_set)
+
+
+def at_level(split: SplitTensors, noise_model: str, level: float, seed: int) -> SplitTensors:
+    """``split`` with its clean images corrupted anew at ``level``, image ``i`` with seed ``seed + i``."""
+    noise = NOISE_MODELS[noise_model]
+    inputs = [
+        noise(image, level, torch.Generator().manual_seed(seed + i)) for i, image in enumerate(split.image)
+    ]
+    return replace(split, input=torch.stack(inputs) if inputs else split.input)
+
+
+def conditions(
+    val: SplitTensors, sets: dict[str, SplitTensors], data: Any, levels: Sequence[float] | None
+) -> list[Condition]:
+    """The data's own noise, or every level of ``levels`` (the data's own images where a level is its own).
+
+    Each other level gets its own fixed noise per image and set, seeded from ``data.noise_seed``.
+    """
+    if not levels:
+        return [Condition(data.noise_std, "", val, sets)]
+    found = []
+    for index, level in enumerate(levels):
+        if level <= 0:
+            raise ConfigError("application.noise_levels", f"must all be > 0, got {list(levels)}")
+        if level == data.noise_std:
+            found.append(Condition(level, f"at_{level:g}", val, sets))
+            continue
+        seed = data.noise_seed + LEVEL_SEED_OFFSET * (index + 1)
+        renoised = {
+            name: at_level(split, data.noise_model, level, seed + SET_SEED_OFFSET * (number + 1))
+            for number, (name, split) in enumerate(sets.items())
+        }
+        found.append(
+            Condition(level, f"at_{level:g}", at_level(val, data.noise_model, level, seed), renoised)
+        )
+    return found
+
+
 def tune_and_measure(
     denoiser: Denoiser,
-    val: SplitTensors,
-    sets: dict[str, SplitTensors],
+    condition: Condition,
     noise_model: str,
-    noise_std: float,
     sigma: str,
     value_range: tuple[float, float],
     run: TrackedRun | None = None,
@@ -70,15 +138,19 @@ def tune_and_measure(
     to ``run`` as soon as they are known, and one line per candidate to the log.
     """
     run = run or TrackedRun(None, None, None)
+    val, level = condition.val, condition.level
     val_noisy = to_unit(val.input, value_range)
+    val_sigmas = noise_sigmas(val_noisy, level, sigma, noise_model)
     scores = {}
     for step, factor in enumerate(denoiser.grid):
-        output = from_unit(denoise(denoiser, val_noisy, noise_std, sigma, factor, noise_model), value_range)
+        output = from_unit(denoise(denoiser, val_noisy, val_sigmas, factor, noise_model), value_range)
         scores[factor] = quality(output, val.image, value_range, val.mask)["test/psnr_fg"]
-        run.metrics({"tune/psnr_fg": scores[factor], f"tune/{denoiser.parameter}": factor}, step=step)
+        tuned = {"tune/psnr_fg": scores[factor], f"tune/{denoiser.parameter}": factor}
+        run.metrics({condition.key(key): value for key, value in tuned.items()}, step=step)
         log.info(
-            "%s: %s = %g gives validation PSNR_fg %.2f dB (%d of %d)",
+            "%s at noise %g: %s = %g gives validation PSNR_fg %.2f dB (%d of %d)",
             denoiser.name,
+            level,
             denoiser.parameter,
             factor,
             scores[factor],
@@ -86,15 +158,19 @@ def tune_and_measure(
             len(denoiser.grid),
         )
     factor = max(denoiser.grid, key=lambda candidate: scores[candidate])
-    run.params({denoiser.parameter: factor})
+    run.params({condition.key(f"tune/{denoiser.parameter}").replace("/", "."): factor})
     metrics = {}
-    for name, split in sets.items():
+    for name, split in condition.sets.items():
         start = time.perf_counter()
-        output = denoise(denoiser, to_unit(split.input, value_range), noise_std, sigma, factor, noise_model)
-        measured = on_set(denoising_metrics(from_unit(output, value_range), split, value_range), name)
+        noisy = to_unit(split.input, value_range)
+        output = denoise(denoiser, noisy, noise_sigmas(noisy, level, sigma, noise_model), factor, noise_model)
+        output = from_unit(output, value_range)
+        measured = on_set(denoising_metrics(output, split, value_range), name)
         if name == "test":
             measured["test/ms_per_image"] = 1000 * (time.perf_counter() - start) / len(split.input)
+        measured = {condition.key(key): value for key, value in measured.items()}
         run.metrics(measured)
+        run.text(per_image_csv(output, split, value_range), condition.artifact(name))
         metrics |= measured
     return DenoiserResult(metrics, factor)
 
@@ -102,43 +178,57 @@ def tune_and_measure(
 def measure_denoiser(
     parent: TrackedRun,
     denoiser: Denoiser,
-    val: SplitTensors,
-    sets: dict[str, SplitTensors],
+    grid: list[Condition],
     data: Any,
     sigma: str,
     params: dict[str, str],
+    method: str | None = None,
 ) -> DenoiserResult:
-    """Tune and measure a classical denoiser in its own MLflow run beside ``parent``, logging as it goes.
+    """Tune and measure a classical denoiser at every condition in its own MLflow run beside ``parent``.
 
     Args:
         parent: the run it is compared with (a no-op run for ``medae baseline`` without a parent).
         denoiser: the method.
-        val: validation images for tuning.
-        sets: the sets to measure.
-        data: the datamodule (noise model, noise level, value range).
+        grid: the noise levels, each with its validation images for tuning and its sets to measure.
+        data: the datamodule (noise model, value range).
         sigma: ``oracle`` or ``estimate``.
         params: the data's params, logged with the method's.
+        method: the run's method name (default the denoiser's; ``bm3d_oracle`` for an oracle row).
     """
-    with parent.baseline_run(APPLICATION, denoiser.name, params | {"sigma": sigma}) as run:
-        result = tune_and_measure(
-            denoiser, val, sets, data.noise_model, data.noise_std, sigma, data.value_range, run
-        )
-        return replace(result, run_id=run.run_id)
+    with parent.baseline_run(APPLICATION, method or denoiser.name, params | {"sigma": sigma}) as run:
+        metrics, factor = {}, 0.0
+        for condition in grid:
+            result = tune_and_measure(denoiser, condition, data.noise_model, sigma, data.value_range, run)
+            metrics |= result.metrics
+            factor = result.factor
+        return DenoiserResult(metrics, factor, run.run_id)
 
 
 @APPLICATIONS.register("denoising")
 def evaluate(
     context: ApplicationContext,
-    baselines: Sequence[str] = tuple(DENOISERS),
-    sigma: str = "oracle",
+    baselines: Sequence[str] | None = None,
+    sigma: str = "estimate",
+    oracle: Sequence[str] | None = None,
+    noise_levels: Sequence[float] | None = None,
     tune_images: int = 16,
 ) -> dict[str, float]:
     """Time the autoencoder on the test images; tune, run and log each classical baseline beside it.
 
+    Every method runs at each of ``noise_levels`` (``at_<level>`` in its metric keys), or at the data's
+    own noise level. Rician and Poisson noise reach the baselines through their variance-stabilising
+    transform (:func:`medae.baselines.denoisers.denoise`).
+
     Args:
         context: the trained run.
-        baselines: keys of :data:`medae.baselines.denoisers.DENOISERS`.
-        sigma: ``oracle`` gives the baselines the configured noise level, ``estimate`` estimates it.
+        baselines: keys of :data:`medae.baselines.denoisers.DENOISERS`; ``None``: every one that works in
+            the data's dimensions (BM3D in 2D, BM4D in 3D).
+        sigma: ``estimate`` (the default) gives the baselines a noise level estimated from each noisy
+            image, as on real data; ``oracle`` gives them the true one.
+        oracle: baselines also run with the true noise level, as labelled extra rows (``bm3d_oracle``),
+            when ``sigma`` is ``estimate``; ``None``: the block-matching one (BM3D or BM4D).
+        noise_levels: the noise strengths to compare at (at least 3 for a table over levels); ``None``: the
+            data's own.
         tune_images: validation images used to tune each baseline's parameter.
 
     Returns:
@@ -149,22 +239,34 @@ def evaluate(
         raise ConfigError("data.noise_std", "is 0; denoising needs noisy inputs, e.g. data.noise_std=0.1")
     if tune_images < 1:
         raise ConfigError("application.tune_images", f"must be >= 1, got {tune_images}")
-    denoisers = [get_denoiser(name, data.spatial_dims) for name in baselines]
+    dims = data.spatial_dims
+    if baselines is None:
+        baselines = [name for name, denoiser in DENOISERS.items() if dims in denoiser.dims]
+    if oracle is None:
+        oracle = [name for name in BLOCK_MATCHING if name in baselines and dims in DENOISERS[name].dims]
+    check_choices("application.oracle", oracle, baselines, what="baseline")
+    denoisers = [get_denoiser(name, dims) for name in baselines]
     sets = {name: context.split(name) for name in context.evaluation_sets}
-    val = context.split("val").head(tune_images)
+    grid = conditions(context.split("val").head(tune_images), sets, data, noise_levels)
     value_range = context.module.value_range
     autoencoder = {}
-    for name, split in sets.items():
-        output, ms_per_image = reconstruct(context.network, split.input)
-        if name == "test":
-            autoencoder["test/ms_per_image"] = ms_per_image
-        autoencoder |= on_set(denoising_metrics(output, split, value_range), name)
-    context.run.metrics(
-        {"test/ms_per_image": autoencoder["test/ms_per_image"]}
-    )  # the test loop logged the rest
+    for condition in grid:
+        for name, split in condition.sets.items():
+            output, ms_per_image = reconstruct(context.network, split.input)
+            measured = on_set(denoising_metrics(output, split, value_range), name)
+            if name == "test":
+                measured["test/ms_per_image"] = ms_per_image
+            autoencoder |= {condition.key(key): value for key, value in measured.items()}
+            context.run.text(per_image_csv(output, split, value_range), condition.artifact(name))
+    context.run.metrics({key: value for key, value in autoencoder.items() if key.endswith("ms_per_image")})
+    if noise_levels:  # the test loop logged the data's own level; the others are new
+        context.run.metrics(autoencoder)
     context.run.tags(context.method_tags(APPLICATION, "autoencoder"))
     results = {"autoencoder": autoencoder}
-    for denoiser in denoisers:
-        result = measure_denoiser(context.run, denoiser, val, sets, data, sigma, context.baseline_params)
-        results[denoiser.name] = result.metrics
+    rows = [(denoiser, sigma, denoiser.name) for denoiser in denoisers]
+    if sigma == "estimate":
+        rows += [(get_denoiser(name, dims), "oracle", f"{name}_oracle") for name in oracle]
+    for denoiser, mode, method in rows:
+        result = measure_denoiser(context.run, denoiser, grid, data, mode, context.baseline_params, method)
+        results[method] = result.metrics
     return by_method(APPLICATION, results)

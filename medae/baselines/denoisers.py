@@ -11,9 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
-from scipy.special import i0e, i1e
 from skimage.restoration import denoise_nl_means, denoise_tv_chambolle, estimate_sigma
 
+from medae.baselines.variance_stabilization import (
+    anscombe_forward,
+    anscombe_inverse,
+    rician_forward,
+    rician_inverse,
+)
 from medae.errors import ConfigError
 
 
@@ -21,6 +26,12 @@ def _bm3d(image: np.ndarray, sigma: float, factor: float) -> np.ndarray:
     import bm3d
 
     return np.asarray(bm3d.bm3d(image, sigma_psd=factor * sigma), dtype=np.float32)
+
+
+def _bm4d(volume: np.ndarray, sigma: float, factor: float) -> np.ndarray:
+    import bm4d
+
+    return np.asarray(bm4d.bm4d(volume, sigma_psd=factor * sigma), dtype=np.float32)
 
 
 def _nlm(image: np.ndarray, sigma: float, factor: float) -> np.ndarray:
@@ -71,6 +82,14 @@ DENOISERS: dict[str, Denoiser] = {
             "tv", "Total variation, Chambolle (scikit-image)", _tv, "weight_over_sigma", (1.0, 0.5, 2.0, 3.0)
         ),
         Denoiser("bm3d", "BM3D (bm3d package)", _bm3d, "sigma_psd_over_sigma", (1.0, 0.8, 1.2), dims=(2,)),
+        Denoiser(
+            "bm4d",
+            "BM4D for volumes (bm4d package)",
+            _bm4d,
+            "sigma_psd_over_sigma",
+            (1.0, 0.8, 1.2),
+            dims=(3,),
+        ),
     )
 }
 
@@ -90,8 +109,67 @@ def get_denoiser(name: str, spatial_dims: int) -> Denoiser:
     return denoiser
 
 
-def noise_sigma(noisy: np.ndarray, known: float, mode: str) -> float:
-    """The sigma a denoiser is given: ``oracle`` (the configured noise level) or ``estimate`` (wavelet MAD).
+# the variance-stabilising transform each signal-dependent noise model is denoised through
+STABILISERS = {
+    "rician": (rician_forward, rician_inverse),
+    "poisson": (anscombe_forward, anscombe_inverse),
+}
+SIGMA_MODES = ("oracle", "estimate")
+# pixels above this fraction of the maximum count as signal when Poisson noise is estimated
+FOREGROUND_FRACTION = 0.05
+# median absolute deviation to standard deviation, for Gaussian noise
+MAD_TO_STD = 1.4826
+
+
+def foreground_noise(image: np.ndarray, inside: np.ndarray) -> float:
+    """Noise standard deviation from the median absolute 2 x 2 diagonal difference over ``inside``.
+
+    The difference ``(a - b - c + d) / 2`` of a pixel's 2 x 2 neighbourhood (last two axes) cancels smooth
+    signal and keeps independent noise at its standard deviation.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> round(foreground_noise(rng.normal(0, 2.0, (256, 256)), np.ones((256, 256), bool)), 1)
+        2.0
+    """
+    a = np.asarray(image, dtype=float)
+    difference = (a[..., 1:, 1:] - a[..., :-1, 1:] - a[..., 1:, :-1] + a[..., :-1, :-1]) / 2
+    return float(MAD_TO_STD * np.median(np.abs(difference[inside[..., 1:, 1:]])))
+
+
+def estimate_noise(noisy: np.ndarray, noise_model: str = "gaussian") -> float:
+    """The noise level of one channel, from the image alone.
+
+    Gaussian-like noise: the wavelet median absolute deviation (scikit-image's ``estimate_sigma``). Rician
+    and Poisson: the level at which the variance-stabilised image's noise estimate is 1, found by
+    bisection on a log scale (the stabilised noise has unit standard deviation at the true level). Zero
+    photon counts carry no noise, so for Poisson the estimate is :func:`foreground_noise` of the
+    stabilised image, which leaves them out.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> clean = np.tile(np.linspace(0.2, 1.0, 128), (128, 1))
+        >>> noisy = np.abs(clean + 0.05 * rng.normal(size=clean.shape) + 0.05j * rng.normal(size=clean.shape))
+        >>> round(estimate_noise(noisy, "rician"), 2)
+        0.05
+    """
+    if noise_model not in STABILISERS:
+        return float(estimate_sigma(noisy))
+    forward = STABILISERS[noise_model][0]
+    inside = noisy > FOREGROUND_FRACTION * noisy.max()
+    spread = (lambda image: foreground_noise(image, inside)) if noise_model == "poisson" else estimate_sigma
+    low, high = np.log(1e-4), np.log(10.0)
+    for _ in range(24):
+        middle = (low + high) / 2
+        if spread(forward(noisy, float(np.exp(middle)))) > 1:
+            low = middle
+        else:
+            high = middle
+    return float(np.exp((low + high) / 2))
+
+
+def noise_sigma(noisy: np.ndarray, known: float, mode: str, noise_model: str = "gaussian") -> float:
+    """The noise level a denoiser is given: ``oracle`` (the configured one) or ``estimate`` (from the image).
 
     Example:
         >>> noise_sigma(np.zeros((8, 8)), 0.1, "oracle")
@@ -100,49 +178,48 @@ def noise_sigma(noisy: np.ndarray, known: float, mode: str) -> float:
     if mode == "oracle":
         return known
     if mode == "estimate":
-        return float(estimate_sigma(noisy))
-    raise ConfigError("sigma", f"unknown '{mode}'; allowed: oracle, estimate")
+        return estimate_noise(noisy, noise_model)
+    raise ConfigError("sigma", f"unknown '{mode}'; allowed: {', '.join(SIGMA_MODES)}")
 
 
-def rician_mean(signal: np.ndarray, sigma: float) -> np.ndarray:
-    """Expected magnitude of a Rician variable with true signal ``signal`` and noise ``sigma``.
+def noise_sigmas(images: np.ndarray, known: float, mode: str, noise_model: str = "gaussian") -> np.ndarray:
+    """:func:`noise_sigma` of every channel of a batch ``(N, C, *spatial)``: ``(N, C)``.
 
-    Example:
-        >>> np.round(rician_mean(np.array([0.0, 1.0]), 0.1), 4)  # sigma * sqrt(pi / 2) at zero signal
-        array([0.1253, 1.005 ])
+    Computed once per batch, since estimating is slow next to denoising with each candidate factor.
     """
-    x = -(signal**2) / (2 * sigma**2)
-    laguerre = (1 - x) * i0e(-x / 2) - x * i1e(-x / 2)  # L_1/2(x), with the exponentials folded in
-    return sigma * np.sqrt(np.pi / 2) * laguerre
-
-
-def rician_bias_correction(magnitude: np.ndarray, sigma: float, points: int = 2048) -> np.ndarray:
-    """Map a denoised Rician magnitude (its local mean) back to the signal by inverting :func:`rician_mean`.
-
-    Denoising a magnitude image leaves the Rician bias: the background settles near
-    ``sigma * sqrt(pi / 2)``, not 0 (Koay and Basser, J Magn Reson 2006).
-
-    Example:
-        >>> np.round(rician_bias_correction(np.array([0.1, 0.51]), 0.1), 3)
-        array([0. , 0.5])
-    """
-    signal = np.linspace(0, max(float(magnitude.max()), 1.0) * 1.5, points)
-    return np.interp(magnitude, rician_mean(signal, sigma), signal, left=0.0)
+    sigmas = np.empty(images.shape[:2])
+    for index in np.ndindex(images.shape[:2]):
+        sigmas[index] = noise_sigma(images[index].astype(np.float64), known, mode, noise_model)
+    return sigmas
 
 
 def denoise(
     denoiser: Denoiser,
     images: np.ndarray,
-    known_sigma: float,
-    mode: str,
+    sigmas: np.ndarray,
     factor: float,
     noise_model: str = "gaussian",
 ) -> np.ndarray:
-    """Denoise a batch ``(N, C, *spatial)`` channel by channel; undo the Rician bias for ``rician`` noise."""
+    """Denoise a batch ``(N, C, *spatial)`` channel by channel, as the methods' authors run them.
+
+    Rician and Poisson noise go through their variance-stabilising transform: the image is stabilised to
+    unit noise, denoised with ``sigma = 1`` and mapped back by the exact unbiased inverse
+    (:mod:`medae.baselines.variance_stabilization`); other noise is denoised as it is.
+
+    Args:
+        denoiser: the method.
+        images: the noisy batch, in [0, 1].
+        sigmas: the noise level of each channel, ``(N, C)`` (:func:`noise_sigmas`).
+        factor: the method's parameter, from its grid.
+        noise_model: the noise the images carry.
+    """
     output = np.empty_like(images, dtype=np.float32)
     for index in np.ndindex(images.shape[:2]):
         channel = images[index].astype(np.float64)
-        sigma = noise_sigma(channel, known_sigma, mode)
-        denoised = denoiser.apply(channel, sigma, factor)
-        output[index] = rician_bias_correction(denoised, sigma) if noise_model == "rician" else denoised
+        sigma = float(sigmas[index])
+        if noise_model in STABILISERS:
+            forward, inverse = STABILISERS[noise_model]
+            output[index] = inverse(denoiser.apply(forward(channel, sigma), 1.0, factor), sigma)
+        else:
+            output[index] = denoiser.apply(channel, sigma, factor)
     return output

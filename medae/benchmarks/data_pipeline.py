@@ -11,13 +11,15 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pydicom
-from monai.transforms import LoadImage
+from monai.transforms import LoadImage, Orientation
 from pydicom.data import get_testdata_file
 from scipy import ndimage
 
 from medae.commands.compose import compose_train
 from medae.data.file_datamodule import FileDataModule
+from medae.data.foreground_mask import head_mask
 from medae.data.mni152 import MNI152DataModule
+from medae.data.orientation import AXIS_NAMES
 from medae.data.registry import build_datamodule
 
 HU_RANGE = (-1000.0, 1000.0)
@@ -62,21 +64,22 @@ def write_dicom_series(folder: Path, slices: int, size: int) -> None:
 
 
 def monai_reference(datamodule: FileDataModule, reader: str | None) -> float:
-    """Images/s of MONAI's ``LoadImage`` on the set-up data module's files, then its slicing and transforms.
+    """Images/s of MONAI's ``LoadImage`` and ``Orientation``, then medae's scaling, mask, slicing, transforms.
 
     Only the samples the data module kept are transformed and counted (a slab split drops the slices
     between slabs), so both pipelines deliver the same images.
     """
     kept = {item["position"] for dataset in datamodule.datasets.values() for item in dataset.data}
     load = LoadImage(reader=reader, image_only=True, ensure_channel_first=True)
+    orient = Orientation(axcodes="RAS", labels=None)
     transform = datamodule.cached_transform()
+    axis = AXIS_NAMES[datamodule.axis]
     start, images = time.perf_counter(), 0
     for record in datamodule.records():
-        # MONAI puts the slice axis last; the data module cuts along its own axis
-        image = np.moveaxis(np.asarray(load(str(record.path)), dtype=np.float32), -1, datamodule.axis + 1)
-        for index, sample in datamodule.samples(np.asarray(datamodule.scale(image), dtype=np.float32)):
-            if f"{record.path.name}:{index}" in kept:
-                transform({"image": sample})
+        image = np.asarray(datamodule.scale(orient(load(str(record.path))).numpy()), dtype=np.float32)
+        for index, sample in datamodule.samples({"image": image, "mask": head_mask(image)}):
+            if f"{record.path.name}:{axis}:{index}" in kept:
+                transform(sample)
                 images += 1
     return images / (time.perf_counter() - start)
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from medae.applications.denoising import input_quality, tune_and_measure
+from medae.applications.denoising import Condition, input_quality, tune_and_measure
 from medae.applications.parts.network_calls import reconstruct
 from medae.baselines.denoisers import DENOISERS
 from medae.benchmarks.trained_models import train_for_benchmark
@@ -42,8 +42,9 @@ def measure(workdir: Path, quick: bool) -> dict[str, dict[str, dict[str, float]]
         val = trained.val.head(4 if quick else TUNE_IMAGES)
         test = trained.test.head(4) if quick else trained.test
         for name in BASELINES:
+            condition = Condition(sigma, "", val, {"test": test})
             figures[name] = tune_and_measure(
-                DENOISERS[name], val, {"test": test}, "gaussian", sigma, "oracle", value_range
+                DENOISERS[name], condition, "gaussian", "oracle", value_range
             ).metrics
         results[str(sigma)] = {
             method: {key.split("/")[-1]: value for key, value in values.items()}

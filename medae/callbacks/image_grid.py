@@ -17,6 +17,7 @@ MIN_TILE = 192  # pixels per tile side: a grid stays readable when the UI fits i
 LABEL_WIDTH = 230
 LABEL_FONT_SIZE = 22
 PADDING = 2
+CAPTION_HEIGHT = 32
 
 
 def to_display(images: torch.Tensor, value_range: tuple[float, float]) -> np.ndarray:
@@ -28,27 +29,44 @@ def to_display(images: torch.Tensor, value_range: tuple[float, float]) -> np.nda
     return ((images - low) / (high - low)).clamp(0, 1).numpy()
 
 
-def labelled_grid(rows: dict[str, np.ndarray]) -> np.ndarray:
+def caption(position: str) -> str:
+    """A column's caption from a sample's position: its slice axis and index where it has them.
+
+    Example:
+        >>> caption("sub-01_T1w.nii.gz:axial:45"), caption("colin27:coronal:90"), caption("camera.png")
+        ('axial 45', 'coronal 90', 'camera.png')
+    """
+    return " ".join(position.split(":")[-2:])
+
+
+def labelled_grid(rows: dict[str, np.ndarray], captions: list[str] | None = None) -> np.ndarray:
     """An RGB ``uint8`` grid: one row per ``(N, H, W)`` array in [0, 1], its name on the left.
 
-    Tiles are enlarged by an integer factor (nearest neighbour) to at least ``MIN_TILE`` pixels.
+    Tiles are enlarged by an integer factor (nearest neighbour) to at least ``MIN_TILE`` pixels. With
+    ``captions``, a line above each column says what it shows (``axial 45``).
 
     Example:
         >>> grid = labelled_grid({"clean": np.zeros((2, 32, 32)), "output": np.ones((2, 32, 32))})
         >>> grid.shape, grid.dtype
         ((390, 620, 3), dtype('uint8'))
+        >>> labelled_grid({"clean": np.zeros((2, 32, 32))}, ["axial 3", "axial 9"]).shape
+        (228, 620, 3)
     """
     first = next(iter(rows.values()))
     factor = ceil(MIN_TILE / min(first.shape[1:]))
     tiles = np.concatenate([row.repeat(factor, axis=1).repeat(factor, axis=2) for row in rows.values()])
     grid = montage(tiles, grid_shape=(len(rows), len(first)), padding_width=PADDING, fill=1.0)
-    canvas = Image.new("L", (LABEL_WIDTH + grid.shape[1], grid.shape[0]), color=255)
-    canvas.paste(Image.fromarray((grid * 255).astype(np.uint8)), (LABEL_WIDTH, 0))
+    top = CAPTION_HEIGHT if captions else 0
+    canvas = Image.new("L", (LABEL_WIDTH + grid.shape[1], top + grid.shape[0]), color=255)
+    canvas.paste(Image.fromarray((grid * 255).astype(np.uint8)), (LABEL_WIDTH, top))
     draw = ImageDraw.Draw(canvas)
     font = ImageFont.load_default(size=LABEL_FONT_SIZE)
     tile_height = grid.shape[0] / len(rows)
+    tile_width = grid.shape[1] / len(first)
+    for index, text in enumerate(captions or []):
+        draw.text((LABEL_WIDTH + int(index * tile_width) + 6, 4), text, fill=0, font=font)
     for index, name in enumerate(rows):
-        draw.text((6, int((index + 0.4) * tile_height)), name, fill=0, font=font)
+        draw.text((6, top + int((index + 0.4) * tile_height)), name, fill=0, font=font)
     return np.asarray(canvas.convert("RGB"))
 
 
@@ -56,7 +74,8 @@ class ReconstructionGridLogger(Callback):
     """Log a grid of the first validation batch every ``every_n_epochs`` epochs, and one per test set.
 
     Rows: clean images, noisy inputs (when the input is corrupted), reconstructions, and the absolute
-    error scaled to the grid's largest error (the row's label gives that maximum). Grids go through
+    error scaled to the grid's largest error (the row's label gives that maximum). Columns are captioned
+    with where each image comes from (``axial 45``) when the source says. Grids go through
     ``log_image`` with a key and the epoch as step (``val_reconstruction``; ``test_reconstruction`` and
     one per held-out set), so the MLflow UI's step slider walks through training.
 
@@ -121,7 +140,8 @@ class ReconstructionGridLogger(Callback):
         error = np.abs(rows["reconstruction"] - clean)
         largest = float(error.max())
         rows[f"|error| (max {largest:.2f})"] = error / largest if largest > 0 else error
-        grid = labelled_grid(rows)
+        captions = [caption(position) for position in batch.position[:count]] if batch.position else None
+        grid = labelled_grid(rows, captions)
 
         def log() -> None:
             logger.experiment.log_image(logger.run_id, grid, key=key, step=step)

@@ -6,7 +6,7 @@ import hydra
 from mlflow import MlflowClient
 from omegaconf import DictConfig
 
-from medae.applications.denoising import measure_denoiser
+from medae.applications.denoising import conditions, measure_denoiser
 from medae.applications.parts.split_tensors import stack_batches
 from medae.baselines.denoisers import get_denoiser
 from medae.bootstrap import bootstrap
@@ -53,8 +53,10 @@ def run_baseline(cfg: DictConfig) -> RunResult:
         else TrackedRun(None, None, None)
     )
     with StopSignals():  # a stop ends the method's run KILLED, with what it logged so far
-        measured = measure_denoiser(parent, denoiser, val, sets, datamodule, cfg.sigma, data_params(cfg))
-    return RunResult(measured.run_id, measured.metrics, run_name=f"baseline:{cfg.method}")
+        grid = conditions(val, sets, datamodule, cfg.noise_levels)
+        measured = measure_denoiser(parent, denoiser, grid, datamodule, cfg.sigma, data_params(cfg))
+    scored = {name: str(scored) for name, scored in datamodule.scored_sets().items()}
+    return RunResult(measured.run_id, measured.metrics, run_name=f"baseline:{cfg.method}", scored=scored)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="baseline")

@@ -1,11 +1,13 @@
 """Evaluate a checkpoint on a test split: ``medae eval ckpt_path=PATH [data=<name>] [overrides]``."""
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import hydra
 import lightning as L
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from medae.bootstrap import bootstrap
 from medae.commands.session import session
@@ -27,15 +29,34 @@ bootstrap()  # the launcher entry: job processes of parallel launchers and DDP r
 log = logging.getLogger(__name__)
 
 
+def trained_on(run_config: Mapping[str, Any] | None, data: DictConfig) -> bool:
+    """Whether the run that wrote a checkpoint trained on ``data``'s source: the same source and root.
+
+    Example:
+        >>> trained_on({"data": {"name": "mni152"}}, OmegaConf.create({"name": "mni152", "image_size": 32}))
+        True
+        >>> trained_on({"data": {"name": "mni152"}}, OmegaConf.create({"name": "nifti", "root": "scan.nii"}))
+        False
+    """
+    trained = (run_config or {}).get("data") or {}
+    chosen = OmegaConf.to_container(data, resolve=True)
+    return all(trained.get(key) == chosen.get(key) for key in ("name", "root"))
+
+
 def evaluate(cfg: DictConfig) -> RunResult:
     """Test the checkpoint ``cfg.ckpt_path``; its eval run and test metrics.
 
-    The data config is the one stored in the checkpoint unless ``cfg.data`` chooses another.
+    The data config is the one stored in the checkpoint unless ``cfg.data`` chooses another. On a source
+    the model never trained on (another source or root), every sample is scored (``data.evaluate_all``),
+    not a test split cut from it.
     """
     L.seed_everything(cfg.seed, workers=True)
     ckpt_path = resolve_checkpoint(cfg.ckpt_path, cfg.paths.tracking_uri, cfg.paths.cache_dir)
     module = load_module(ckpt_path, trust=cfg.trust_checkpoint)
     data_cfg = checkpoint_data_config(cfg, module)
+    if not trained_on(module.run_config, data_cfg):
+        with open_dict(data_cfg):
+            data_cfg.evaluate_all = True
     datamodule = build_datamodule(data_cfg)
     datamodule.setup()
     name_mlflow_run(cfg, f"eval:{module.registry_name}:{Path(ckpt_path).name}")
@@ -49,7 +70,8 @@ def evaluate(cfg: DictConfig) -> RunResult:
         # one dict per evaluation set; the summary prints the headline figures, not Lightning's table
         per_loader = run.trainer.test(module, datamodule=datamodule, verbose=False)
     metrics = {key: float(value) for metrics in per_loader for key, value in metrics.items()}
-    return RunResult(run.mlflow_logger.run_id if run.mlflow_logger else None, metrics)
+    scored = {name: str(scored) for name, scored in datamodule.scored_sets().items()}
+    return RunResult(run.mlflow_logger.run_id if run.mlflow_logger else None, metrics, scored=scored)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")

@@ -28,8 +28,9 @@ EXAMPLES = 4
 def real_inputs(model: TrainedModel, scan: str | None) -> torch.Tensor:
     """Up to :data:`EXAMPLES` model-sized inputs: the given scan's samples, or the run's test images."""
     if scan is not None:
-        pixels = read_scan(Path(scan).expanduser(), model.preprocessing.channels).pixels
-        inputs, _ = model.preprocessing.prepare(pixels, scan)
+        prep = model.preprocessing
+        pixels = read_scan(Path(scan).expanduser(), prep.channels, spacing=prep.spacing).pixels
+        inputs, _ = prep.prepare(pixels, scan)
         return inputs[:EXAMPLES]
     datamodule = build_datamodule(OmegaConf.create(model.data))
     datamodule.setup()

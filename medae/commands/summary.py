@@ -1,8 +1,8 @@
 """What a command prints when it ends: its run, where its files are, its headline figures, how to look.
 
 One block instead of a log line per metric (every metric is in the MLflow run): the run's id and name,
-the store, the output folder and best checkpoint, up to six metrics with the foreground ones first, and
-the command that opens the MLflow UI on the store.
+the store, the output folder and best checkpoint, up to six metrics with the foreground ones first, what
+each evaluation set's figures rest on (subjects, images, mask), and the command that opens the MLflow UI.
 """
 
 from collections.abc import Mapping
@@ -54,14 +54,18 @@ def summary(
     output_dir: str,
     best_checkpoint: str | None,
     metrics: Mapping[str, float],
+    scored: Mapping[str, str] | None = None,
 ) -> str:
     """The block a command prints at its end.
 
     Example:
-        >>> print(summary("ab12", "conv", "sqlite:///m.db", "outputs/x", None, {"test/psnr_fg": 27.123}))
+        >>> scored = {"test": "1 subject(s), 21 images; mask: brain"}
+        >>> metrics = {"test/psnr_fg": 27.123}
+        >>> print(summary("ab12", "conv", "sqlite:///m.db", "outputs/x", None, metrics, scored))
         medae: run ab12 (conv) in sqlite:///m.db
           output folder   outputs/x
           test/psnr_fg    27.1230
+          scored test     1 subject(s), 21 images; mask: brain
           look at it      mlflow ui --backend-store-uri sqlite:///m.db (or make ui in the project folder)
     """
     lines = [
@@ -70,11 +74,13 @@ def summary(
         else "medae: finished (no MLflow run)"
     ]
     figures = headline(metrics)
-    width = max([15, *(len(key) for key, _ in figures)])
+    sets = [(f"scored {name}", text) for name, text in (scored or {}).items()]
+    width = max([15, *(len(key) for key, _ in [*figures, *sets])])
     lines.append(f"  {'output folder':<{width}} {output_dir}")
     if best_checkpoint:
         lines.append(f"  {'best checkpoint':<{width}} {best_checkpoint}")
     lines += [f"  {key:<{width}} {value:.4f}" for key, value in figures]
+    lines += [f"  {key:<{width}} {text}" for key, text in sets]
     if run_id and store:
         lines.append(f"  {'look at it':<{width}} {ui_command(store)}")
     return "\n".join(lines)
@@ -89,12 +95,14 @@ class RunResult:
         metrics: the run's metrics at its end.
         best_checkpoint: the best checkpoint a training run saved.
         run_name: the run's name where the config does not give it.
+        scored: what each evaluation set's figures rest on, by set (subjects, images, mask).
     """
 
     run_id: str | None
     metrics: dict[str, float] = field(default_factory=dict)
     best_checkpoint: str | None = None
     run_name: str | None = None
+    scored: dict[str, str] = field(default_factory=dict)
 
 
 def print_summary(cfg: DictConfig, result: RunResult) -> None:
@@ -105,4 +113,6 @@ def print_summary(cfg: DictConfig, result: RunResult) -> None:
     store, name = (mlflow.tracking_uri, mlflow.run_name) if mlflow else (None, None)
     output_dir = OmegaConf.select(cfg, "paths.output_dir") or ""
     name = result.run_name or name
-    print(summary(result.run_id, name, store, output_dir, result.best_checkpoint, result.metrics))
+    print(
+        summary(result.run_id, name, store, output_dir, result.best_checkpoint, result.metrics, result.scored)
+    )

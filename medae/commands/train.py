@@ -26,6 +26,7 @@ from medae.config.run_parts import (
     name_mlflow_run,
     to_plain,
 )
+from medae.config.selection import check_selection
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
 from medae.data.registry import build_datamodule
 from medae.errors import DataError, exit_on_user_error
@@ -96,6 +97,7 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
     trust_checkpoint = bool(cfg.get("trust_checkpoint"))
     ckpt_path = cfg.get("ckpt_path")
     checkpoint = load_checkpoint(ckpt_path, trust_checkpoint) if ckpt_path else None
+    check_selection(cfg)  # nothing is chosen on the test split or a held-out subject
     absolute_data_paths(cfg.data)
     application = build_application(cfg.get("application"))
     if application is not None:  # a model that cannot run the application stops before training
@@ -167,6 +169,7 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
         run_id=mlflow_logger.run_id if mlflow_logger else None,
         metrics=metrics,
         best_checkpoint=best or None,
+        scored={name: str(scored) for name, scored in datamodule.scored_sets().items()},
     )
 
 

@@ -13,7 +13,7 @@ import torch
 from monai.data import list_data_collate
 
 # the sample keys a batch keeps; anything else a sample carries (file references, cache stamps) stays behind
-SAMPLE_KEYS = ("image", "input", "mask", "label", "segmentation", "position")
+SAMPLE_KEYS = ("image", "input", "mask", "label", "segmentation", "position", "subject")
 
 
 @dataclasses.dataclass
@@ -26,7 +26,8 @@ class ReconstructionBatch:
         mask: the foreground that ``*_fg`` metrics score, ``(N, 1, *spatial)``; ``None`` scores every pixel.
         label: a class label per image (``(N,)``), where the source has one.
         segmentation: a tissue label map per image (``(N, 1, *spatial)``), where the source has one.
-        position: where each image comes from (``"<file>:<slice>"``), where the source says.
+        position: where each image comes from (``"<file>:<axis>:<slice>"``), where the source says.
+        subject: the subject each image belongs to, where the source says.
 
     Example:
         >>> batch = ReconstructionBatch.collate([{"image": torch.zeros(1, 4, 4), "label": 1}] * 2)
@@ -40,6 +41,7 @@ class ReconstructionBatch:
     label: torch.Tensor | None = None
     segmentation: torch.Tensor | None = None
     position: list[str] | None = None
+    subject: list[str] | None = None
 
     @classmethod
     def collate(cls, samples: Sequence[Mapping[str, Any]]) -> "ReconstructionBatch":
@@ -67,6 +69,7 @@ class ReconstructionBatch:
             label=None if label is None else label.reshape(-1),
             segmentation=tensor("segmentation"),
             position=None if batch.get("position") is None else list(batch["position"]),
+            subject=None if batch.get("subject") is None else list(batch["subject"]),
         )
 
     def __len__(self) -> int:
@@ -99,4 +102,5 @@ class ReconstructionBatch:
             label=None if self.label is None else self.label[index],
             segmentation=None if self.segmentation is None else self.segmentation[index],
             position=None if self.position is None else self.position[index],
+            subject=None if self.subject is None else self.subject[index],
         )

@@ -34,12 +34,13 @@ class DicomDataModule(FileDataModule):
 
     Args:
         layout: ``files`` or ``series``.
-        axis: the axis volumes are cut along. Volumes are ``(slices, rows, columns)``, so the default 0
-            gives the images as stored (a series' slices, a multi-frame file's frames).
+        axis: the slices volumes are cut into. A series is brought to RAS from its slice geometry, so
+            ``axial`` gives axial slices whatever the acquisition plane; a multi-frame file has no geometry
+            and its frames are taken as axial slices.
         **kwargs: see :class:`FileDataModule`.
     """
 
-    def __init__(self, layout: str = "files", axis: int = 0, **kwargs: Any) -> None:
+    def __init__(self, layout: str = "files", axis: str | int = "axial", **kwargs: Any) -> None:
         super().__init__(axis=axis, **kwargs)
         if layout not in LAYOUTS:
             raise ConfigError("data.layout", f"unknown '{layout}'; allowed: {', '.join(LAYOUTS)}")

@@ -9,6 +9,12 @@ from pydicom.pixels import apply_modality_lut
 from medae.data.declared_size import DEFAULT_MAX_IMAGE_BYTES, check_declared_size, dicom_bytes
 from medae.errors import DataError
 
+# the RAS affine of a (slices, rows, columns) stack without geometry, taken as axial slices in the standard
+# display (ImageOrientationPatient 1/0/0/0/1/0: columns run to the patient's left, rows to posterior), 1 mm
+AXIAL_STACK = np.array(
+    [[0.0, 0.0, -1.0, 0.0], [0.0, -1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]]
+)
+
 
 def _pixels(dataset: pydicom.Dataset, source: Path) -> np.ndarray:
     """Decoded pixels with RescaleSlope/Intercept (or a modality LUT) applied."""
@@ -78,7 +84,8 @@ def series_affine(folder: Path) -> np.ndarray:
 
     From the headers alone (no pixels): rows and columns follow ImageOrientationPatient scaled by
     PixelSpacing, slices step from the first ImagePositionPatient to the last, and DICOM's LPS patient
-    axes become NIfTI's RAS (x and y negated). A series without that geometry gets 1 mm voxels.
+    axes become NIfTI's RAS (x and y negated). A series without that geometry is taken as an axial stack of
+    1 mm voxels (:data:`AXIAL_STACK`).
     """
     datasets = [
         pydicom.dcmread(path, stop_before_pixels=True) for path in sorted(folder.iterdir()) if path.is_file()
@@ -90,7 +97,7 @@ def series_affine(folder: Path) -> np.ndarray:
         first = np.asarray(datasets[0].ImagePositionPatient, dtype=float)
         last = np.asarray(datasets[-1].ImagePositionPatient, dtype=float)
     except (AttributeError, ValueError):
-        return np.eye(4)
+        return AXIAL_STACK.copy()
     normal = np.cross(rows, columns)
     step = (
         (last - first) / (len(datasets) - 1)

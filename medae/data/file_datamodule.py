@@ -9,12 +9,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from monai.transforms import Compose, EnsureTyped, Lambda, ResizeD, SpatialPadD
+from monai.transforms import Compose, EnsureTyped, Lambda, Lambdad, ResizeD, SpatialPadD
 
 from medae.data.declared_size import DEFAULT_MAX_IMAGE_BYTES
+from medae.data.foreground_mask import (
+    HEAD_MASK_METHOD,
+    MASK_FILE_METHOD,
+    find_mask_file,
+    head_mask,
+    read_mask_file,
+)
 from medae.data.image_checks import check_finite, check_not_constant, check_spatial_dims
-from medae.data.image_reading import read_image
-from medae.data.intensity import DEFAULT_ZSCORE_CLIP, FOREGROUND_LEVEL, intensity_transform, value_range
+from medae.data.image_reading import read_affine, read_image
+from medae.data.intensity import DEFAULT_ZSCORE_CLIP, intensity_transform, value_range
+from medae.data.orientation import AXIS_NAMES, axis_index, canonical_volume
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
 from medae.data.slab_split import DROPPED, SPLITS, slab_assignment
 from medae.data.subject_split import split_subjects
@@ -22,9 +30,9 @@ from medae.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 BAD_FILE_POLICIES = ("error", "skip")
-# what a sample holds before preprocessing: its pixels (data.cache=memory), or for disk and none caches
-# which part of its file to read later: ``None`` the whole file, an int that slice along ``axis``
-Sample = np.ndarray | int | None
+# what a sample holds before preprocessing: its pixels and mask (data.cache=memory), or for disk and none
+# caches which part of its file to read later: ``None`` the whole file, an int that slice along ``axis``
+Sample = dict[str, np.ndarray] | int | None
 
 
 def file_stamp(path: Path) -> str:
@@ -46,9 +54,12 @@ class FileDataModule(ReconstructionDataModule):
     """Turn image files into training samples.
 
     Every file is read (MONAI readers; pydicom for DICOM), checked (NaN/inf, constant, dimensions),
-    scaled with the intensity preset, and cut into samples: 2D images as they are, 3D volumes into
-    slices along ``axis`` (near-empty ones dropped) when ``spatial_dims`` is 2, or whole volumes when
-    it is 3. Splits go by subject, stratified by label; a single volume is split by slabs instead.
+    a volume brought to the RAS orientation and, with ``spacing``, resampled to that voxel size
+    (:mod:`medae.data.orientation`), scaled with the intensity preset, and cut into samples: 2D images as
+    they are, 3D volumes into slices along ``axis`` (near-empty ones dropped) when ``spatial_dims`` is 2,
+    or whole volumes when it is 3. Each sample's ``mask`` (what foreground metrics score) comes from a
+    mask file beside the image, or else is the head mask (:mod:`medae.data.foreground_mask`).
+    Splits go by subject, stratified by label; a single volume is split by slabs instead.
 
     With ``cache: memory`` every file is read at setup and its samples stay in memory. With ``disk`` or
     ``none`` a sample holds only its file and slice, and is read when it is preprocessed, so memory
@@ -62,8 +73,11 @@ class FileDataModule(ReconstructionDataModule):
         window_level_width: explicit CT window ``[level, width]``.
         percentiles: ``[low, high]`` intensity percentiles to clip to (MRI).
         zscore_clip: bound of z-scored intensities.
-        axis: slicing axis of volumes for 2D training.
-        min_foreground: slices with a smaller fraction of voxels above 10% of the volume's range are dropped.
+        axis: the slices of volumes for 2D training: ``axial``, ``coronal`` or ``sagittal`` (volumes are in
+            RAS, so these are array axes 2, 1 and 0, which an int may also name).
+        spacing: voxel size in millimetres ``[x, y, z]`` that volumes are resampled to (MONAI ``Spacing``,
+            linear; masks nearest); ``None`` keeps each file's voxels.
+        min_foreground: slices with a smaller fraction of mask voxels are dropped.
         volume_index: which volume of a 4D file to use (``None`` refuses 4D files).
         on_bad_file: ``error`` stops at the first unreadable or invalid file; ``skip`` leaves it out and
             counts it (logged to MLflow).
@@ -82,7 +96,8 @@ class FileDataModule(ReconstructionDataModule):
         window_level_width: Sequence[float] | None = None,
         percentiles: Sequence[float] | None = None,
         zscore_clip: float = DEFAULT_ZSCORE_CLIP,
-        axis: int = 2,
+        axis: str | int = "axial",
+        spacing: list[float] | None = None,
         min_foreground: float = 0.05,
         volume_index: int | None = None,
         on_bad_file: str = "error",
@@ -100,8 +115,8 @@ class FileDataModule(ReconstructionDataModule):
             )
         if max_image_bytes < 1:
             raise ConfigError("data.max_image_bytes", f"must be >= 1, got {max_image_bytes}")
-        if axis not in (0, 1, 2):
-            raise ConfigError("data.axis", f"must be 0, 1 or 2, got {axis}")
+        if spacing is not None and (len(spacing) != 3 or min(spacing) <= 0):
+            raise ConfigError("data.spacing", f"must be 3 positive sizes in mm [x, y, z], got {spacing}")
         if not 0 <= min_foreground < 1:
             raise ConfigError("data.min_foreground", f"must be in [0, 1), got {min_foreground}")
         self.root = Path(root).expanduser()
@@ -112,18 +127,21 @@ class FileDataModule(ReconstructionDataModule):
             "percentiles": percentiles and list(percentiles),
             "zscore_clip": zscore_clip,
             "axis": axis,
+            "spacing": spacing and list(spacing),
             "volume_index": volume_index,
         }
         self.scale = intensity_transform(normalization, window, window_level_width, percentiles, zscore_clip)
         self.value_range = value_range(normalization, zscore_clip)
-        self.axis = axis
+        self.axis = axis_index(axis)
+        self.spacing = spacing and list(spacing)
         self.min_foreground = min_foreground
         self.volume_index = volume_index
         self.on_bad_file = on_bad_file
         self.num_slabs = num_slabs
         self.slab_gap = slab_gap
         self.max_image_bytes = max_image_bytes
-        self.last_read: tuple[str, np.ndarray | None] = ("", None)
+        self.last_read: tuple[str, dict[str, np.ndarray] | None] = ("", None)
+        self.mask_description = HEAD_MASK_METHOD
 
     @abstractmethod
     def records(self) -> list[ImageRecord]:
@@ -133,8 +151,8 @@ class FileDataModule(ReconstructionDataModule):
         """The base settings and how files are read and scaled."""
         return {**super().preprocessing_settings(), **self.reading_settings}
 
-    def load(self, path: Path) -> np.ndarray:
-        """Read, check and scale one file into ``(C, *spatial)``."""
+    def load(self, path: Path) -> dict[str, np.ndarray]:
+        """Read, check, orient and scale one file: ``image`` ``(C, *spatial)`` and its boolean ``mask``."""
         source = str(path)
         image = read_image(path, self.channels, self.volume_index, self.max_image_bytes)
         check_finite(image, source)
@@ -148,48 +166,63 @@ class FileDataModule(ReconstructionDataModule):
             check_spatial_dims(image, source, 3, hint)
         if self.spatial_dims == 3:
             check_spatial_dims(image, source, 3, "3D training (data.spatial_dims=3) needs volumes")
-        return np.asarray(self.scale(image), dtype=np.float32)
-
-    def sample_slices(self, image: np.ndarray) -> list[int] | None:
-        """The non-empty slices of a volume cut for 2D training, or ``None`` when the image is one sample."""
-        if image.ndim - 1 == self.spatial_dims:
-            return None
-        low, high = image.min(), image.max()
-        threshold = low + FOREGROUND_LEVEL * (high - low)
-        stack = np.moveaxis(image, self.axis + 1, 1)
-        return [
-            index
-            for index in range(stack.shape[1])
-            if (stack[:, index] > threshold).mean() >= self.min_foreground
-        ]
-
-    def cut(self, image: np.ndarray, index: int | None) -> np.ndarray:
-        """Slice ``index`` along ``axis`` of a volume, or the image itself for ``None``."""
-        return (
-            image if index is None else np.ascontiguousarray(np.moveaxis(image, self.axis + 1, 1)[:, index])
+        if image.ndim == 4:
+            image = canonical_volume(image, read_affine(path), self.spacing).pixels
+        scaled = np.asarray(self.scale(image), dtype=np.float32)
+        mask_path = find_mask_file(path)
+        mask = (
+            head_mask(scaled)
+            if mask_path is None
+            else read_mask_file(mask_path, image.shape[1:], path, self.spacing, self.max_image_bytes)
         )
+        return {"image": scaled, "mask": mask}
 
-    def samples(self, image: np.ndarray) -> list[tuple[int, np.ndarray]]:
-        """``(slice index, sample)`` pairs: the image itself, or the non-empty slices of a volume."""
-        slices = self.sample_slices(image)
-        return [(0, image)] if slices is None else [(index, self.cut(image, index)) for index in slices]
+    def sample_slices(self, loaded: dict[str, np.ndarray]) -> list[int] | None:
+        """The slices of a volume cut for 2D training with enough mask, or ``None`` when it is one sample."""
+        if loaded["image"].ndim - 1 == self.spatial_dims:
+            return None
+        stack = np.moveaxis(loaded["mask"], self.axis + 1, 1)
+        return [index for index in range(stack.shape[1]) if stack[:, index].mean() >= self.min_foreground]
 
-    def load_samples(self, record: ImageRecord) -> list[tuple[int, Sample]] | DataError:
+    def cut(self, loaded: dict[str, np.ndarray], index: int | None) -> dict[str, np.ndarray]:
+        """Slice ``index`` along ``axis`` of a volume and its mask, or the image itself for ``None``."""
+        if index is None:
+            return loaded
+        return {
+            key: np.ascontiguousarray(np.moveaxis(value, self.axis + 1, 1)[:, index])
+            for key, value in loaded.items()
+        }
+
+    def samples(self, loaded: dict[str, np.ndarray]) -> list[tuple[int | None, dict[str, np.ndarray]]]:
+        """``(slice index, sample)`` pairs: the image itself (index ``None``), or the non-empty slices."""
+        slices = self.sample_slices(loaded)
+        return [(None, loaded)] if slices is None else [(index, self.cut(loaded, index)) for index in slices]
+
+    def describe_masks(self, records: list[ImageRecord]) -> str:
+        """Which mask scores the samples of ``records``: mask files, the head mask, or both with counts."""
+        found = sum(find_mask_file(record.path) is not None for record in records)
+        if found == len(records):
+            return MASK_FILE_METHOD
+        if not found:
+            return HEAD_MASK_METHOD
+        return f"{MASK_FILE_METHOD} for {found} of {len(records)} files; {HEAD_MASK_METHOD} for the rest"
+
+    def load_samples(self, record: ImageRecord) -> list[tuple[int | None, Sample]] | DataError:
         """The record's ``(slice index, sample)`` pairs, or the DataError that its file raised.
 
         With ``cache: memory`` samples are arrays. Otherwise they say what to read later: 3D training
         reads nothing now (the file is one sample), 2D training reads the file to find its slices.
         """
         if self.cache != "memory" and self.spatial_dims == 3:
-            return [(0, None)]
+            return [(None, None)]
         try:
-            image = self.load(record.path)
+            loaded = self.load(record.path)
         except DataError as error:
             return error
         if self.cache == "memory":
-            return self.samples(image)
-        slices = self.sample_slices(image)
-        return [(0, None)] if slices is None else [(index, index) for index in slices]
+            return self.samples(loaded)
+        slices = self.sample_slices(loaded)
+        return [(None, None)] if slices is None else [(index, index) for index in slices]
 
     def read_reference(self, item: dict[str, Any]) -> dict[str, Any]:
         """A sample that names its file (disk and none caches) with its pixels read; the last file is kept."""
@@ -198,7 +231,7 @@ class FileDataModule(ReconstructionDataModule):
         del item["stamp"]
         if self.last_read[0] != path:
             self.last_read = (path, self.load(Path(path)))
-        return {**item, "image": self.cut(self.last_read[1], index)}
+        return {**item, **self.cut(self.last_read[1], index)}
 
     def cached_transform(self) -> Compose:
         """The base transform, after :meth:`read_reference` for samples that name their file."""
@@ -221,8 +254,8 @@ class FileDataModule(ReconstructionDataModule):
         self.skipped_files.append(str(error))
         log.warning("skipped %s", error)
 
-    def load_splits(self) -> dict[str, list[dict[str, Any]]]:
-        """Load every record, cut samples and split by subject (or by slab for a single volume).
+    def load_records(self) -> list[tuple[ImageRecord, list[tuple[int | None, Sample]]]]:
+        """Every usable record with its samples; bad files stop the run or are skipped (``on_bad_file``).
 
         With ``data.num_workers`` above 1, that many threads read the files: decompression and NumPy
         release the GIL, so the threads overlap.
@@ -245,6 +278,24 @@ class FileDataModule(ReconstructionDataModule):
             log.warning(
                 "skipped %d of %d files (data.on_bad_file=skip)", len(self.skipped_files), len(records)
             )
+        self.mask_description = self.describe_masks([record for record, _ in loaded])
+        return loaded
+
+    def mask_method(self, name: str) -> str:
+        """Mask files or the head mask (:meth:`describe_masks`), for every set."""
+        return self.mask_description
+
+    def load_all(self) -> list[dict[str, Any]]:
+        """Every sample of every usable file (``evaluate_all``), whatever the number of subjects."""
+        return [
+            self._item(record, index, sample)
+            for record, samples in self.load_records()
+            for index, sample in samples
+        ]
+
+    def load_splits(self) -> dict[str, list[dict[str, Any]]]:
+        """Load every record, cut samples and split by subject (or by slab for a single volume)."""
+        loaded = self.load_records()
         subjects = {record.subject for record, _ in loaded}
         if len(subjects) >= 3:
             return self._split_by_subject(loaded)
@@ -256,11 +307,12 @@ class FileDataModule(ReconstructionDataModule):
             "or one volume with data.spatial_dims=2 (split by slabs)",
         )
 
-    @staticmethod
-    def _item(record: ImageRecord, index: int, sample: Sample) -> dict[str, Any]:
-        item = {"subject": record.subject, "position": f"{record.path.name}:{index}"}
-        if isinstance(sample, np.ndarray):
-            item["image"] = sample
+    def _item(self, record: ImageRecord, index: int | None, sample: Sample) -> dict[str, Any]:
+        name = record.path.name
+        position = name if index is None else f"{name}:{AXIS_NAMES[self.axis]}:{index}"
+        item = {"subject": record.subject, "position": position}
+        if isinstance(sample, dict):
+            item |= sample
         else:
             item |= {"image": str(record.path), "slice": sample, "stamp": file_stamp(record.path)}
         return item if record.label is None else {**item, "label": record.label}
@@ -291,13 +343,21 @@ class FileDataModule(ReconstructionDataModule):
         return splits
 
     def preprocessing(self) -> Compose:
-        """Resize the longest side to ``image_size`` (anti-aliased), pad the rest with the range's minimum."""
+        """Resize the longest side to ``image_size`` (anti-aliased), pad the rest with the range's minimum.
+
+        The mask is resized by area (a pixel is in the mask when most of what it covers is) and padded
+        with background.
+        """
+        size = [self.image_size] * self.spatial_dims
         return Compose(
             [
                 ResizeD("image", spatial_size=self.image_size, size_mode="longest", anti_aliasing=True),
-                SpatialPadD(
-                    "image", spatial_size=[self.image_size] * self.spatial_dims, value=self.value_range[0]
-                ),
+                SpatialPadD("image", spatial_size=size, value=self.value_range[0]),
                 EnsureTyped("image", dtype=np.float32, track_meta=False),
+                Lambdad("mask", lambda mask: np.asarray(mask, dtype=np.float32)),
+                ResizeD("mask", spatial_size=self.image_size, size_mode="longest", mode="area"),
+                SpatialPadD("mask", spatial_size=size, value=0.0),
+                Lambdad("mask", lambda mask: np.asarray(mask) > 0.5),
+                EnsureTyped("mask", track_meta=False),
             ]
         )

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from medae.data.file_datamodule import FileDataModule, ImageRecord
+from medae.data.foreground_mask import is_mask_file
 from medae.data.registry import DATA_SOURCES
 from medae.errors import ConfigError, DataError
 
@@ -50,6 +51,9 @@ def read_label_table(csv_path: Path, root: Path) -> list[ImageRecord]:
 class FolderDataModule(FileDataModule):
     """Every file under ``root`` that matches ``patterns``; each file is its own subject unless a CSV says.
 
+    Files named as masks (``*_mask``, ``*_brainmask``, ``*_desc-brain_mask``) are not images: they give the
+    foreground of the image they sit beside (:mod:`medae.data.foreground_mask`).
+
     Args:
         patterns: glob patterns relative to ``root`` (PNG, JPEG, TIFF, NIfTI, DICOM and NumPy by default).
         labels_csv: optional CSV (path, label, subject) that lists the files to use instead of the patterns.
@@ -76,7 +80,12 @@ class FolderDataModule(FileDataModule):
         if not any(self.root.iterdir()):
             raise DataError(str(self.root), "is an empty folder")
         paths = sorted(
-            {path for pattern in self.patterns for path in self.root.glob(pattern) if path.is_file()}
+            {
+                path
+                for pattern in self.patterns
+                for path in self.root.glob(pattern)
+                if path.is_file() and not is_mask_file(path)
+            }
         )
         if not paths:
             raise DataError(str(self.root), f"has no file matching {list(self.patterns)}")

@@ -3,14 +3,16 @@
 import threading
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 from monai.transforms import LoadImage
 
 from medae.data.declared_size import DEFAULT_MAX_IMAGE_BYTES, check_declared_size
-from medae.data.dicom_reading import read_dicom_file, read_dicom_series
+from medae.data.dicom_reading import AXIAL_STACK, read_dicom_file, read_dicom_series, series_affine
 from medae.errors import DataError
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
 # ITU-R BT.601 luma weights for RGB to grey
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -88,3 +90,20 @@ def read_image(
             array = array[..., volume_index]
         array = array[None]
     return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def read_affine(path: Path) -> np.ndarray:
+    """The voxel-to-world (RAS) affine of the volume :func:`read_image` reads from ``path``, from headers.
+
+    A NIfTI's own affine; a DICOM series' from its slice geometry (:func:`series_affine`); a multi-frame
+    DICOM file or a NumPy volume has none stored, so frames are taken as axial slices (:data:`AXIAL_STACK`)
+    and a NumPy array as already in RAS (the identity).
+    """
+    name = path.name.lower()
+    if name.endswith(NIFTI_SUFFIXES):
+        return np.asarray(nib.load(path).affine, dtype=np.float64)
+    if path.is_dir():
+        return series_affine(path)
+    if is_dicom(path):
+        return AXIAL_STACK.copy()
+    return np.eye(4)

@@ -12,6 +12,7 @@ from monai.transforms import Compose, EnsureTyped, Lambdad, ResizeD, ResizeWithP
 from medae.data.colin27 import FILES as COLIN27_FILES
 from medae.data.colin27 import colin27_on_template
 from medae.data.intensity import FOREGROUND_LEVEL
+from medae.data.orientation import AXIS_NAMES, axis_index
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
 from medae.data.registry import DATA_SOURCES
 from medae.data.slab_split import DROPPED, SPLITS, slab_assignment
@@ -23,6 +24,10 @@ TISSUE_CLASSES = ("other", "grey_matter", "white_matter")
 TISSUE_PROBABILITY = 0.5
 # the symmetric template equals its left-right mirror: voxel x matches voxel (size - 1 - x) exactly
 MIRROR_AXIS = 0
+SUBJECT = "mni152"
+COLIN27_SUBJECT = "colin27"
+TEMPLATE_MASK = "brain: the skull-stripped template's non-zero voxels"
+COLIN27_MASK = "brain: ch2bet's non-zero voxels on the template's grid"
 
 
 def mni152_template(kind: str = "t1") -> np.ndarray:
@@ -121,7 +126,7 @@ class MNI152DataModule(ReconstructionDataModule):
 
     def __init__(
         self,
-        axes: tuple[int, ...] = (2,),
+        axes: tuple[str | int, ...] = ("axial",),
         min_foreground: float = 0.1,
         num_slabs: int = 10,
         slab_gap: int = 2,
@@ -136,8 +141,8 @@ class MNI152DataModule(ReconstructionDataModule):
     ) -> None:
         # 2 of 10 slabs each, not the sources' 0.1: one axis leaves fewer slices to split
         super().__init__(val_fraction=val_fraction, test_fraction=test_fraction, **kwargs)
-        if not axes or any(axis not in (0, 1, 2) for axis in axes):
-            raise ConfigError("data.axes", f"must be a non-empty subset of [0, 1, 2], got {list(axes)}")
+        if not axes:
+            raise ConfigError("data.axes", "is empty; name one or more of axial, coronal, sagittal")
         if not 0 <= min_foreground < 1:
             raise ConfigError("data.min_foreground", f"must be in [0, 1), got {min_foreground}")
         if num_slabs < 3:
@@ -150,7 +155,7 @@ class MNI152DataModule(ReconstructionDataModule):
             )
         if block_size < 8:
             raise ConfigError("data.block_size", f"must be >= 8 voxels, got {block_size}")
-        self.axes = tuple(axes)
+        self.axes = tuple(axis_index(axis, "data.axes") for axis in axes)
         self.min_foreground = min_foreground
         self.num_slabs = num_slabs
         self.slab_gap = slab_gap
@@ -186,15 +191,30 @@ class MNI152DataModule(ReconstructionDataModule):
         """Cut the template into slices or blocks and assign them to splits."""
         splits: dict[str, list[dict[str, Any]]] = {name: [] for name in SPLITS}
         for split, where, position in self._samples():
-            item = {"image": self.volume[where][None], "mask": self.brain[where][None]}
-            item["position"] = position
-            if self.tissue_labels:
-                item["segmentation"] = self.tissue[where][None]
-            splits[SPLITS[split]].append(item)
+            splits[SPLITS[split]].append(self._item(where, position))
         return splits
 
-    def _samples(self) -> list[tuple[int, tuple[Any, ...], str]]:
-        return self._slices(self.volume) if self.spatial_dims == 2 else self._blocks(self.volume)
+    def load_all(self) -> list[dict[str, Any]]:
+        """Every non-empty slice or block of the whole template, both hemispheres (``evaluate_all``)."""
+        return [self._item(where, position) for _, where, position in self._samples(split=False)]
+
+    def mask_method(self, name: str) -> str:
+        """The template's brain for its own splits, ch2bet's for Colin27."""
+        return COLIN27_MASK if name.startswith("colin27") else TEMPLATE_MASK
+
+    def _item(self, where: tuple[Any, ...], position: str) -> dict[str, Any]:
+        item = {
+            "image": self.volume[where][None],
+            "mask": self.brain[where][None],
+            "subject": SUBJECT,
+            "position": position,
+        }
+        return item | {"segmentation": self.tissue[where][None]} if self.tissue_labels else item
+
+    def _samples(self, split: bool = True) -> list[tuple[int, tuple[Any, ...], str]]:
+        if self.spatial_dims == 2:
+            return self._slices(self.volume, split)
+        return self._blocks(self.volume, split)
 
     def voxel_overlap(self, mirror: bool = False) -> float:
         """Fraction of test brain voxels that some training sample holds (see :func:`voxel_overlap`)."""
@@ -223,7 +243,12 @@ class MNI152DataModule(ReconstructionDataModule):
             subject = colin27_on_template(self.held_out_dir, kind, template, brain_median)
             brain = subject.brain.astype(np.float32)
             sets[f"colin27_{kind}"] = [
-                {"image": subject.image[where][None], "mask": brain[where][None], "position": position}
+                {
+                    "image": subject.image[where][None],
+                    "mask": brain[where][None],
+                    "position": position,
+                    "subject": COLIN27_SUBJECT,
+                }
                 for where, position in self._held_out_samples(brain)
             ]
         return sets
@@ -239,16 +264,18 @@ class MNI152DataModule(ReconstructionDataModule):
                 for i in range(brain.shape[axis])
                 if foreground_fraction(brain[axis_slice(axis, i)]) >= self.min_foreground
             ]
-            samples += [
-                (axis_slice(axis, i), f"colin27:axis{axis}:{i}") for i in kept[:: self.held_out_stride]
-            ]
+            name = AXIS_NAMES[axis]
+            samples += [(axis_slice(axis, i), f"colin27:{name}:{i}") for i in kept[:: self.held_out_stride]]
         return samples
 
-    def _slices(self, volume: np.ndarray) -> list[tuple[int, tuple[Any, ...], str]]:
+    def _slices(self, volume: np.ndarray, split: bool = True) -> list[tuple[int, tuple[Any, ...], str]]:
         samples = []
         for axis in self.axes:
-            stack = one_hemisphere(volume) if axis == MIRROR_AXIS else np.moveaxis(volume, axis, 0)
+            stack = one_hemisphere(volume) if axis == MIRROR_AXIS and split else np.moveaxis(volume, axis, 0)
             kept = [i for i in range(stack.shape[0]) if foreground_fraction(stack[i]) >= self.min_foreground]
+            if not split:
+                samples += [(0, axis_slice(axis, i), f"{AXIS_NAMES[axis]}:{i}") for i in kept]
+                continue
             labels = slab_assignment(
                 len(kept),
                 self.num_slabs,
@@ -258,9 +285,9 @@ class MNI152DataModule(ReconstructionDataModule):
                 self.split_seed + axis,
             )
             samples += [
-                (int(split), axis_slice(axis, i), f"axis{axis}:{i}")
-                for i, split in zip(kept, labels, strict=True)
-                if split != DROPPED
+                (int(label), axis_slice(axis, i), f"{AXIS_NAMES[axis]}:{i}")
+                for i, label in zip(kept, labels, strict=True)
+                if label != DROPPED
             ]
         return samples
 

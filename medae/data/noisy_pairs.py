@@ -16,7 +16,9 @@ class NoisyPairs(Dataset):
     Args:
         base: dataset whose items are mappings with an ``"image"`` tensor.
         noise_model: a key of :data:`medae.data.noise.NOISE_MODELS`.
-        strength: noise strength; ``0`` makes ``input`` the clean image itself.
+        strength: noise strength; ``0`` makes ``input`` the clean image itself. ``(low, high)`` draws each
+            item's strength uniformly from that range (from torch's generator, so per-epoch seeding
+            covers it): a blind denoiser's training noise.
         seed: ``None`` draws fresh noise each time (training); an int fixes the noise of item ``i``
             to seed ``seed + i``, so every method and every epoch sees the same noisy images.
         augment: random MONAI transforms applied to the clean item before the noise. They are seeded
@@ -32,7 +34,7 @@ class NoisyPairs(Dataset):
         self,
         base: Sequence[Mapping[str, Any]],
         noise_model: str,
-        strength: float,
+        strength: float | tuple[float, float],
         seed: int | None,
         augment: Compose | None = None,
     ) -> None:
@@ -55,5 +57,9 @@ class NoisyPairs(Dataset):
             item["input"] = clean
             return item
         generator = None if self.seed is None else torch.Generator().manual_seed(self.seed + index)
-        item["input"] = self.noise(clean, self.strength, generator)
+        strength = self.strength
+        if isinstance(strength, tuple):
+            low, high = strength
+            strength = low + (high - low) * float(torch.rand(1, generator=generator))
+        item["input"] = self.noise(clean, strength, generator)
         return item

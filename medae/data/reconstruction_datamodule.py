@@ -4,6 +4,7 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections import Counter
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ TEST_NOISE_OFFSET = 1_000_000
 TEST_SET = "test"
 AUGMENTATIONS = ("flip", "gamma", "scale")
 CACHE_MODES = ("memory", "disk", "none")
+THRESHOLD_MASK = "pixels above 10% of the intensity range"
 DISK_CACHE_SETTINGS = "settings.json"
 
 
@@ -43,6 +45,25 @@ def data_error(error: BaseException) -> DataError | None:
     while error is not None and not isinstance(error, DataError):
         error = error.__cause__
     return error
+
+
+@dataclass(frozen=True)
+class ScoredSet:
+    """What an evaluation set's figures rest on.
+
+    Attributes:
+        subjects: distinct subjects (``None`` where the source does not record them).
+        images: samples scored (slices, images or volumes).
+        mask: the foreground mask the foreground metrics use.
+    """
+
+    subjects: int | None
+    images: int
+    mask: str
+
+    def __str__(self) -> str:
+        subjects = "subjects not recorded" if self.subjects is None else f"{self.subjects} subject(s)"
+        return f"{subjects}, {self.images} images; mask: {self.mask}"
 
 
 def batch_size(batch: ReconstructionBatch) -> int:
@@ -74,6 +95,9 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         pin_memory: pin batches in page-locked memory (GPU training).
         noise_model: a key of :data:`medae.data.noise.NOISE_MODELS`.
         noise_std: noise strength; 0 trains a plain autoencoder, > 0 a denoising one.
+        noise_std_range: ``[low, high]``: each training sample's strength is drawn uniformly from it, so
+            the model learns every level in between (a blind denoiser); validation and test keep
+            ``noise_std``. ``None``: training at ``noise_std`` only.
         noise_seed: seed of the fixed validation and test noise.
         val_fraction: fraction of the data for validation.
         test_fraction: fraction of the data for testing.
@@ -87,6 +111,9 @@ class ReconstructionDataModule(LightningDataModule, ABC):
             runs with the same preprocessing reuse it) or ``none`` (preprocessed at every access).
         cache_dir: root of the disk cache; each preprocessing setting gets its own folder, named by
             a hash of :meth:`preprocessing_settings`.
+        evaluate_all: every sample is a test sample (no training or validation split, no slab gaps):
+            ``medae eval`` sets it for a source the model never trained on, so every slice of every
+            subject is scored.
     """
 
     value_range: tuple[float, float] = (0.0, 1.0)
@@ -101,6 +128,7 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         pin_memory: bool = False,
         noise_model: str = "gaussian",
         noise_std: float = 0.0,
+        noise_std_range: list[float] | None = None,
         noise_seed: int = 12345,
         val_fraction: float = 0.1,
         test_fraction: float = 0.1,
@@ -109,6 +137,7 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         augmentation: tuple[str, ...] = (),
         cache: str = "memory",
         cache_dir: str | None = None,
+        evaluate_all: bool = False,
     ) -> None:
         super().__init__()
         if spatial_dims not in (2, 3):
@@ -123,6 +152,13 @@ class ReconstructionDataModule(LightningDataModule, ABC):
             )
         if noise_std < 0:
             raise ConfigError("data.noise_std", f"must be >= 0, got {noise_std}")
+        if noise_std_range is not None and (
+            len(noise_std_range) != 2 or not 0 <= noise_std_range[0] < noise_std_range[1] or not noise_std
+        ):
+            raise ConfigError(
+                "data.noise_std_range",
+                f"must be [low, high] with 0 <= low < high and data.noise_std > 0, got {noise_std_range}",
+            )
         for key, fraction in (("data.val_fraction", val_fraction), ("data.test_fraction", test_fraction)):
             if not 0 < fraction < 0.5:
                 raise ConfigError(key, f"must be in (0, 0.5), got {fraction}")
@@ -134,6 +170,7 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         self.pin_memory = pin_memory
         self.noise_model = noise_model
         self.noise_std = noise_std
+        self.noise_std_range = noise_std_range and (float(noise_std_range[0]), float(noise_std_range[1]))
         self.noise_seed = noise_seed
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
@@ -147,6 +184,7 @@ class ReconstructionDataModule(LightningDataModule, ABC):
             raise ConfigError("data.cache_dir", "is empty; data.cache=disk needs a folder to write to")
         self.cache = cache
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
+        self.evaluate_all = evaluate_all
         self.datasets: dict[str, Dataset] = {}
         self.held_out: dict[str, Dataset] = {}
         self.skipped_files: list[str] = []
@@ -155,6 +193,13 @@ class ReconstructionDataModule(LightningDataModule, ABC):
     @abstractmethod
     def load_splits(self) -> dict[str, list[dict[str, Any]]]:
         """Return the raw samples of each split in ``SPLITS``: items ``{"image": array (C, *spatial)}``."""
+
+    def load_all(self) -> list[dict[str, Any]]:
+        """Every raw sample of the source, for ``evaluate_all``: by default the splits together.
+
+        Sources whose splits leave samples out (slab gaps) or need several subjects give all of them.
+        """
+        return [item for items in self.load_splits().values() for item in items]
 
     @abstractmethod
     def preprocessing(self) -> Compose:
@@ -215,17 +260,19 @@ class ReconstructionDataModule(LightningDataModule, ABC):
             return
         transform = self.cached_transform()
         digest = hashlib.sha256(f"{self.noise_model}:{self.noise_std}:{self.noise_seed}".encode())
-        splits = self.load_splits()
+        splits = (
+            {"train": [], "val": [], TEST_SET: self.load_all()} if self.evaluate_all else self.load_splits()
+        )
         datasets = {name: self.prepared(name, splits[name], transform, digest) for name in SPLITS}
         sizes = {name: len(datasets[name]) for name in SPLITS}
-        empty = [name for name in SPLITS if not sizes[name]]
+        empty = [name for name in SPLITS if not sizes[name] and not (self.evaluate_all and name != TEST_SET)]
         if empty:
             raise DataError(
                 f"data ({type(self).__name__})",
                 f"the {empty[0]} split is empty (samples per split: {sizes}); give more subjects or files, "
                 "or for a single volume fewer data.num_slabs or a smaller data.slab_gap",
             )
-        found = torch.as_tensor(datasets["train"][0]["image"]).shape[0]
+        found = torch.as_tensor(datasets["test"][0]["image"]).shape[0]
         if found != self.channels:
             raise ConfigError(
                 "data.channels",
@@ -315,7 +362,9 @@ class ReconstructionDataModule(LightningDataModule, ABC):
     def _loader(self, split: str, noise_seed: int | None, shuffle: bool) -> DataLoader:
         dataset = self.datasets[split] if split in self.datasets else self.held_out[split]
         augment = self.augment() if split == "train" and shuffle else None
-        pairs = NoisyPairs(dataset, self.noise_model, self.noise_std, noise_seed, augment)
+        blind = split == "train" and shuffle and self.noise_std_range
+        strength = self.noise_std_range if blind else self.noise_std
+        pairs = NoisyPairs(dataset, self.noise_model, strength, noise_seed, augment)
         sampler = self.class_balanced_sampler() if shuffle and self.balance_classes else None
         return DataLoader(
             pairs,
@@ -352,6 +401,21 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         """Test batches; with held-out sets, a loader per evaluation set (Lightning runs them in turn)."""
         loaders = {name: self.evaluation_dataloader(name) for name in self.evaluation_sets}
         return loaders if self.held_out else loaders[TEST_SET]
+
+    def mask_method(self, name: str) -> str:
+        """The mask that scores evaluation set ``name`` (sources that know the anatomy say which)."""
+        return THRESHOLD_MASK
+
+    def scored_sets(self) -> dict[str, ScoredSet]:
+        """Subjects, images and mask of each evaluation set, as the tables and the run record report them."""
+        self.setup()
+        scored = {}
+        for name in self.evaluation_sets:
+            items = (self.datasets | self.held_out)[name].data
+            subjects = {item.get("subject") for item in items}
+            count = None if None in subjects else len(subjects)
+            scored[name] = ScoredSet(count, len(items), self.mask_method(name))
+        return scored
 
     def split_sizes(self) -> dict[str, int]:
         """Number of samples in each split and each held-out set."""

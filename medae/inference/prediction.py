@@ -4,8 +4,9 @@ What is written follows the run's application: the reconstruction (``denoised`` 
 the scan's units; for an anomaly run also the anomaly map (in the network's intensity units) and image
 scores, scored as the run chose on validation data (``anomaly.*`` params); latent codes for a compression
 run, or when asked (``codes``), from a network that encodes. Given a reference scan (clean or full dose,
-in the same grid), PSNR and SSIM over the whole image and over the foreground, slice by slice for a 2D
-model, with medae's metric definitions.
+in the same grid), PSNR and SSIM over the whole image and over the foreground (a mask file beside the
+reference or the scan, else the head mask, as training scores), slice by slice for a 2D model, with
+medae's metric definitions.
 """
 
 from collections.abc import Callable
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from medae.applications.anomaly import postprocess, reconstruction_maps, reduce_maps
+from medae.data.foreground_mask import HEAD_MASK_METHOD, find_mask_file, head_mask, read_mask_file
 from medae.data.intensity import FOREGROUND_LEVEL, fit_intensity
 from medae.errors import DataError
 from medae.inference.scans import Scan, read_scan
@@ -25,7 +27,7 @@ from medae.metrics import quality
 
 
 def foreground(images: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
-    """Pixels above :data:`FOREGROUND_LEVEL` of the range in any channel, as training's masks."""
+    """Pixels above :data:`FOREGROUND_LEVEL` of the range in any channel: where anomaly maps are scored."""
     low, high = value_range
     return (images > low + FOREGROUND_LEVEL * (high - low)).any(dim=1, keepdim=True)
 
@@ -49,13 +51,21 @@ def reference_quality(
             "a reference must be in the scan's grid",
         )
     fitted = fit_intensity(reference.pixels, **model.preprocessing.intensity)
-    clean = as_samples(fitted.forward(reference.pixels), model)
+    clean_volume = fitted.forward(reference.pixels)
+    clean = as_samples(clean_volume, model)
     output = as_samples(fitted.forward(image), model)
-    value_range = model.preprocessing.value_range
-    mask = foreground(clean, value_range)
+    mask_path = find_mask_file(reference.path) or find_mask_file(scan.path)
+    shape, spacing = reference.pixels.shape[1:], model.preprocessing.spacing
+    mask_volume = (
+        head_mask(clean_volume)
+        if mask_path is None
+        else read_mask_file(mask_path, shape, reference.path, spacing)
+    )
+    mask = as_samples(mask_volume, model)
     scored = mask.flatten(1).any(dim=1)  # slices without foreground are left out, as training drops them
-    metrics = quality(output[scored], clean[scored], value_range, mask[scored])
-    return {f"reference_{key.removeprefix('test/')}": value for key, value in metrics.items()}
+    metrics = quality(output[scored], clean[scored], model.preprocessing.value_range, mask[scored])
+    row = {f"reference_{key.removeprefix('test/')}": value for key, value in metrics.items()}
+    return row | {"reference_mask": mask_path.name if mask_path else HEAD_MASK_METHOD}
 
 
 def anomaly_results(
@@ -108,7 +118,7 @@ def predict_scan(
             writes.append(writer.submit(job))
 
     prep = model.preprocessing
-    scan = read_scan(path, prep.channels, max_image_bytes)
+    scan = read_scan(path, prep.channels, max_image_bytes, prep.spacing)
     inputs, restore = prep.prepare(scan.pixels, str(path), sliding_window)
     row: dict[str, Any] = {"file": str(path), "shape": "x".join(str(s) for s in scan.pixels.shape[1:])}
     row["samples"] = len(inputs)
@@ -133,5 +143,6 @@ def predict_scan(
         save(lambda: np.save(folder / f"{scan.name}_codes.npy", latent))
         row["codes"] = f"{scan.name}_codes.npy"
     if reference is not None:
-        row |= reference_quality(image, read_scan(reference, prep.channels, max_image_bytes), scan, model)
+        reference_scan = read_scan(reference, prep.channels, max_image_bytes, prep.spacing)
+        row |= reference_quality(image, reference_scan, scan, model)
     return row, writes

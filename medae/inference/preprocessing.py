@@ -1,6 +1,7 @@
 """A run's preprocessing applied to a new scan and undone on the results, so they land in the scan's grid.
 
-Training reads a file, maps its intensities with the data's preset (CT window, percentiles, min-max, z-score),
+Training reads a file (a volume in RAS, resampled to ``spacing`` if one is set; :func:`read_scan` does the
+same), maps its intensities with the data's preset (CT window, percentiles, min-max, z-score),
 cuts a volume into slices along ``axis`` for a 2D model, and resizes each sample so its longest side is
 ``image_size``, padding the rest. :class:`ScanPreprocessing` does the same to a scan, and its inverse to
 what the network returns: the padding is cropped, the sample resized back to the scan's own size, the
@@ -18,6 +19,7 @@ import torch
 from monai.transforms import Resize, SpatialPad
 
 from medae.data.intensity import DEFAULT_ZSCORE_CLIP, fit_intensity, intensity_transform, value_range
+from medae.data.orientation import axis_index
 from medae.errors import DataError
 
 # the intensity preset of a data config, with the defaults of the file-based sources
@@ -38,8 +40,9 @@ class ScanPreprocessing:
         channels: image channels.
         spatial_dims: 2 (slices or pictures) or 3 (volumes).
         image_size: the side of a sample (or of a sliding window).
-        axis: the array axis a 2D model's slices are cut along.
+        axis: the array axis of the RAS volume that a 2D model's slices are cut along (2: axial).
         intensity: the intensity preset (:data:`INTENSITY_DEFAULTS` keys).
+        spacing: the voxel size in millimetres volumes are resampled to, or ``None`` (their own).
 
     Example:
         >>> prep = ScanPreprocessing.from_data_config({"image_size": 32, "spatial_dims": 2, "channels": 1})
@@ -54,12 +57,13 @@ class ScanPreprocessing:
     image_size: int = 64
     axis: int = 2
     intensity: dict[str, Any] = field(default_factory=lambda: dict(INTENSITY_DEFAULTS))
+    spacing: list[float] | None = None
 
     @classmethod
     def from_data_config(cls, data: Mapping[str, Any]) -> "ScanPreprocessing":
         """The preprocessing of a run's ``data`` config (any source; keys it lacks take the defaults)."""
         axes = data.get("axes")
-        axis = data.get("axis", axes[0] if axes else 2)
+        axis = axis_index(data.get("axis", axes[0] if axes else "axial"))
         intensity = {key: data.get(key, default) for key, default in INTENSITY_DEFAULTS.items()}
         intensity = {
             key: list(value) if isinstance(value, (list, tuple)) else value
@@ -69,8 +73,9 @@ class ScanPreprocessing:
             int(data.get("channels", 1)),
             int(data.get("spatial_dims", 2)),
             int(data.get("image_size", 64)),
-            int(axis),
+            axis,
             intensity,
+            list(data["spacing"]) if data.get("spacing") else None,
         )
 
     @classmethod

@@ -1,8 +1,9 @@
 """New scans in, results out in the same grid: which files a folder holds, reading them, writing beside them.
 
-A scan is read with the readers that training uses (:func:`medae.data.image_reading.read_image`) and keeps
-what is needed to write a result over it: a NIfTI's affine and header, a DICOM series' geometry (the
-result is a NIfTI), a PNG's or JPEG's size (the result is a PNG).
+A scan is read with the readers that training uses (:func:`medae.data.image_reading.read_image`), a volume
+brought to RAS (and resampled where the run's data set a spacing) as training brings it, and keeps what is
+needed to write a result over it: the way back to its stored grid, a NIfTI's affine and header, a DICOM
+series' geometry (the result is a NIfTI), a PNG's or JPEG's size (the result is a PNG).
 """
 
 from dataclasses import dataclass
@@ -13,29 +14,30 @@ import numpy as np
 from PIL import Image
 
 from medae.data.declared_size import DEFAULT_MAX_IMAGE_BYTES
-from medae.data.dicom_reading import series_affine
-from medae.data.image_reading import DICOM_SUFFIXES, read_image
+from medae.data.image_reading import DICOM_SUFFIXES, NIFTI_SUFFIXES, read_affine, read_image
+from medae.data.orientation import CanonicalVolume, canonical_volume
 from medae.errors import DataError
 
-NIFTI_SUFFIXES = (".nii", ".nii.gz")
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 @dataclass
 class Scan:
-    """One input: its pixels ``(C, *spatial)`` as stored (HU for CT) and how to write results over it.
+    """One input: its pixels ``(C, *spatial)`` in the scan's units (HU for CT), and how to write over it.
 
     Attributes:
         path: the file, or the folder of a DICOM series.
-        pixels: float32 ``(C, *spatial)``.
-        affine: voxel-to-world (RAS) of a volume; None for a picture.
+        pixels: float32 ``(C, *spatial)``, a volume on the canonical grid (RAS, the run's spacing).
+        affine: voxel-to-world (RAS) of the volume as stored; None for a picture.
         header: the NIfTI header to keep, if the scan is a NIfTI.
+        canonical: how a volume's canonical grid maps back to the stored one; None for a 2D image.
     """
 
     path: Path
     pixels: np.ndarray
     affine: np.ndarray | None = None
     header: nib.Nifti1Header | None = None
+    canonical: CanonicalVolume | None = None
 
     @property
     def name(self) -> str:
@@ -56,10 +58,11 @@ class Scan:
         return folder / f"{self.name}_{what}{'.png' if self.is_picture else '.nii.gz'}"
 
     def write(self, values: np.ndarray, path: Path, value_range: tuple[float, float] | None = None) -> None:
-        """Write ``values`` (``(C, *spatial)`` in this scan's grid) at ``path``.
+        """Write ``values`` (``(C, *spatial)`` on the grid of :attr:`pixels`) at ``path``.
 
-        A volume becomes a NIfTI with this scan's affine (and header, for a NIfTI); a picture becomes an
-        8-bit PNG of the same size, scaled from ``value_range`` (default: the scan's own range).
+        A volume is mapped back to its stored grid and becomes a NIfTI with this scan's affine (and header,
+        for a NIfTI); a picture becomes an 8-bit PNG of the same size, scaled from ``value_range``
+        (default: the scan's own range).
         """
         if self.is_picture:
             low, high = value_range or (float(self.pixels.min()), float(self.pixels.max()))
@@ -68,6 +71,8 @@ class Scan:
             picture = np.moveaxis(scaled, 0, -1).transpose(1, 0, 2) if scaled.shape[0] == 3 else scaled[0].T
             Image.fromarray(np.round(picture).astype(np.uint8)).save(path)
             return
+        if self.canonical is not None:
+            values = self.canonical.to_stored(values)
         volume = values[0] if values.shape[0] == 1 else np.moveaxis(values, 0, -1)
         header = self.header.copy() if self.header is not None else None
         if header is not None:
@@ -104,14 +109,26 @@ def scan_paths(source: Path) -> list[Path]:
     return found
 
 
-def read_scan(path: Path, channels: int, max_bytes: int = DEFAULT_MAX_IMAGE_BYTES) -> Scan:
-    """Read ``path`` as training reads files, with the geometry its results need."""
+def read_scan(
+    path: Path,
+    channels: int,
+    max_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
+    spacing: list[float] | None = None,
+) -> Scan:
+    """Read ``path`` as training reads files, with the geometry its results need.
+
+    Args:
+        path: a scan file or a DICOM series folder.
+        channels: the channels the model takes.
+        max_bytes: the most pixel bytes the file may declare.
+        spacing: the voxel size in millimetres the run's volumes were resampled to, or ``None``.
+    """
     pixels = read_image(path, channels, None, max_bytes)
-    if path.is_dir():
-        return Scan(path, pixels, series_affine(path))
-    if path.name.lower().endswith(NIFTI_SUFFIXES):
-        image = nib.load(path)
-        return Scan(path, pixels, image.affine, image.header)
-    if path.suffix.lower() in DICOM_SUFFIXES:
-        return Scan(path, pixels, np.eye(4))
-    return Scan(path, pixels)
+    if path.name.lower().endswith(PICTURE_SUFFIXES):
+        return Scan(path, pixels)
+    affine = read_affine(path)
+    header = nib.load(path).header if path.name.lower().endswith(NIFTI_SUFFIXES) else None
+    if pixels.ndim != 4:
+        return Scan(path, pixels, affine, header)
+    canonical = canonical_volume(pixels, affine, spacing)
+    return Scan(path, canonical.pixels, affine, header, canonical)

@@ -203,6 +203,7 @@ def record_run_setup(
         TASK_TAG: str(cfg.get("task_name", "")),
         "medae.num_parameters": str(sum(p.numel() for p in module.parameters())),
         "medae.skipped_files": str(len(datamodule.skipped_files)),
+        **{f"medae.scored.{name}": str(scored) for name, scored in datamodule.scored_sets().items()},
         **{f"medae.path.{key}": value for key, value in job_paths.items()},
     }
     run.tags({key: redact(value) for key, value in tags.items()})

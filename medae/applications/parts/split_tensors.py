@@ -10,7 +10,8 @@ from torch.utils.data import DataLoader
 class SplitTensors:
     """One split held in memory: clean images, network inputs (noisy when noise is on), labels if any.
 
-    ``mask`` is the foreground that foreground metrics score (every pixel when the data has none).
+    ``mask`` is the foreground that foreground metrics score (every pixel when the data has none);
+    ``ids`` are the images' positions and ``subjects`` their subjects (each image its own when unknown).
     """
 
     image: torch.Tensor
@@ -19,6 +20,7 @@ class SplitTensors:
     ids: list[str] = field(default_factory=list)
     segmentation: torch.Tensor | None = None
     mask: torch.Tensor | None = None
+    subjects: list[str] = field(default_factory=list)
 
     def head(self, count: int) -> "SplitTensors":
         """The first ``count`` samples."""
@@ -33,27 +35,31 @@ class SplitTensors:
             self.ids[:count],
             first(self.segmentation),
             first(self.mask),
+            self.subjects[:count],
         )
 
 
 def stack_batches(loader: DataLoader) -> SplitTensors:
     """Concatenate a loader's batches: images, inputs, and labels, positions, segmentations and masks."""
-    images, inputs, labels, ids, segmentations, masks = [], [], [], [], [], []
+    images, inputs, labels, ids, segmentations, masks, subjects = [], [], [], [], [], [], []
     for batch in loader:
         if batch.segmentation is not None:
             segmentations.append(batch.segmentation.long())
         if batch.mask is not None:
             masks.append(batch.mask.bool())
         ids.extend(str(position) for position in batch.position or [])
+        subjects.extend(str(subject) for subject in batch.subject or [])
         images.append(batch.image.float())
         inputs.append(batch.input.float())
         if batch.label is not None:
             labels.append(batch.label)
+    ids = ids or [str(index) for index in range(sum(len(image) for image in images))]
     return SplitTensors(
         image=torch.cat(images),
         input=torch.cat(inputs),
         label=torch.cat(labels) if labels else None,
-        ids=ids or [str(index) for index in range(sum(len(image) for image in images))],
+        ids=ids,
         segmentation=torch.cat(segmentations) if segmentations else None,
         mask=torch.cat(masks) if masks else None,
+        subjects=subjects or list(ids),
     )
