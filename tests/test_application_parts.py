@@ -5,7 +5,12 @@ import torch
 from medae.applications.anomaly import lesion_set
 from medae.applications.compression import quantize
 from medae.applications.generation import nearest_training_images
-from medae.applications.parts.anomaly_metrics import detection_metrics, localization_metrics
+from medae.applications.parts.anomaly_metrics import (
+    detection_metrics,
+    dice_at,
+    healthy_threshold,
+    localization_metrics,
+)
 from medae.applications.parts.finetuning import label_subset
 from medae.applications.parts.lesions import LESION_KINDS, add_lesion, add_visible_lesion
 from medae.errors import ConfigError
@@ -74,6 +79,22 @@ def test_localization_metrics_on_a_perfect_a_noisy_and_a_useless_map():
     useless = localization_metrics(torch.rand(masks.shape, generator=generator), masks)
     prevalence = masks.float().mean().item()  # 0.031: the AP of a random map
     assert useless["pixel_ap"] == pytest.approx(prevalence, abs=0.03)
+
+
+def test_a_threshold_from_healthy_images_gives_the_dice_a_user_would_get():
+    generator = torch.Generator().manual_seed(1)
+    healthy = torch.rand(8, 1, 16, 16, generator=generator)  # maps of healthy images: uniform in [0, 1]
+    threshold = healthy_threshold(healthy, None, 99)
+    assert threshold == pytest.approx(0.99, abs=0.01)  # 1% of healthy pixels above it
+    masks = torch.zeros(4, 1, 16, 16, dtype=torch.bool)
+    masks[:, 0, 4:8, 4:8] = True
+    # lesions at 1.2, healthy tissue uniform: called lesion pixels are all true, plus ~1% false alarms
+    maps = torch.where(masks, 1.2, torch.rand(masks.shape, generator=generator))
+    false_alarms = ((maps > threshold) & ~masks).sum().item()
+    assert dice_at(maps, masks, threshold) == pytest.approx(2 * 64 / (2 * 64 + false_alarms))
+    assert 0.85 < dice_at(maps, masks, threshold) < 1.0
+    # foreground only: with the false alarms outside the foreground, the Dice is perfect
+    assert dice_at(maps, masks, threshold, foreground=masks) == 1.0
 
 
 def test_quantize_keeps_the_range_and_uses_the_levels():

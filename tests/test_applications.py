@@ -131,8 +131,13 @@ def test_anomaly_localisation_on_synthetic_lesions(make_config, tmp_path):
     runs = compared_runs(tmp_path, result.run_id)
     assert set(runs) == {"baseline:intensity", "baseline:pca"}
     for method in ("autoencoder", "intensity", "pca"):
-        for key in ("image_auroc", "image_ap", "pixel_ap", "best_dice"):
+        for key in ("image_auroc", "image_ap", "pixel_ap", "best_dice", "dice"):
             assert 0 <= result.metrics[f"anomaly/{method}/{key}"] <= 1
+        # the threshold from healthy validation images gives at most the best Dice over test thresholds
+        assert (
+            result.metrics[f"anomaly/{method}/dice"] <= result.metrics[f"anomaly/{method}/best_dice"] + 0.01
+        )
+    assert float(runs["baseline:pca"].data.params["dice_threshold"]) > 0
     # lesions cover a few percent of the pixels: a map better than chance has a pixel AP above that
     assert result.metrics["anomaly/pca/pixel_ap"] > 0.05
     assert runs["baseline:pca"].data.metrics["anomaly/pixel_ap"] == result.metrics["anomaly/pca/pixel_ap"]

@@ -19,7 +19,12 @@ import torch
 from monai.networks.layers import median_filter
 from torchmetrics.functional.image import structural_similarity_index_measure
 
-from medae.applications.parts.anomaly_metrics import detection_metrics, localization_metrics
+from medae.applications.parts.anomaly_metrics import (
+    detection_metrics,
+    dice_at,
+    healthy_threshold,
+    localization_metrics,
+)
 from medae.applications.parts.context import ApplicationContext
 from medae.applications.parts.figures import image_rows_figure
 from medae.applications.parts.lesions import LESION_KINDS, add_visible_lesion
@@ -172,13 +177,30 @@ class Scorer:
             scores = scores + self.extra_score(data.images)
         return maps, scores
 
-    def metrics(self, data: AnomalySet) -> dict[str, float]:
-        """Image metrics, and pixel metrics (foreground pixels) when the set has lesion masks."""
+    def metrics(self, data: AnomalySet, threshold: float | None = None) -> dict[str, float]:
+        """Image metrics, and pixel metrics (foreground pixels) when the set has lesion masks.
+
+        With ``threshold`` (from healthy validation images, :meth:`threshold`), also the Dice at it.
+        """
         maps, scores = self(data)
         metrics = detection_metrics(scores, data.labels)
         if data.masks is not None:
             metrics |= localization_metrics(maps, data.masks, data.foreground)
+            if threshold is not None:
+                metrics["dice"] = dice_at(maps, data.masks, threshold, data.foreground)
         return {f"{APPLICATION}/{key}": value for key, value in metrics.items()}
+
+    def threshold(self, data: AnomalySet, percentile: float) -> float:
+        """The map value above which a pixel is anomalous: ``percentile`` of ``data``'s healthy images."""
+        healthy = data.labels == 0
+        maps, _ = self(
+            AnomalySet(data.images[healthy], data.labels[healthy], None, _select(data.foreground, healthy))
+        )
+        return healthy_threshold(maps, _select(data.foreground, healthy), percentile)
+
+
+def _select(values: torch.Tensor | None, which: torch.Tensor) -> torch.Tensor | None:
+    return None if values is None else values[which]
 
 
 def choose(candidates: dict[str, Scorer], val: AnomalySet) -> tuple[str, dict[str, float]]:
@@ -227,6 +249,7 @@ def evaluate(
     normal_labels: Sequence[int] = (0,),
     baselines: Sequence[str] = BASELINES,
     pca_components: int | str = AUTO,
+    healthy_percentile: float = 99.0,
     overlays: int = 6,
 ) -> dict[str, float]:
     """Score the test set(s) with the autoencoder and each baseline; log metrics, runs and overlays.
@@ -244,6 +267,9 @@ def evaluate(
         baselines: ``intensity`` and/or ``pca``.
         pca_components: components of the PCA baseline, or ``auto``: the best of ``PCA_COMPONENTS``
             on the validation set.
+        healthy_percentile: each method's pixel threshold is this percentile of its map values on the
+            healthy validation images (brain pixels); ``anomaly/dice`` is the Dice at it. ``best_dice``,
+            the best over thresholds on the test set itself, is an upper bound, not a result.
         overlays: images in the overlay artifact.
 
     Returns:
@@ -265,6 +291,8 @@ def evaluate(
         )
     if median < 0:
         raise ConfigError("application.median", f"must be >= 0 (0: no median filter), got {median}")
+    if not 0 < healthy_percentile < 100:
+        raise ConfigError("application.healthy_percentile", f"must be in (0, 100), got {healthy_percentile}")
     value_range = context.module.value_range
     data_range = value_range[1] - value_range[0]
     normal = list(normal_labels)
@@ -301,13 +329,17 @@ def evaluate(
         scorers["pca"] = pca_scorers[components]
         params["pca"] = {"components": components}
 
+    localised = any(data.masks is not None for data in sets.values())
     results = {}
     for method, scorer in scorers.items():
+        threshold = scorer.threshold(val, healthy_percentile) if localised else None
         metrics = {}
         for name, data in sets.items():
-            metrics |= on_set(scorer.metrics(data), name)
+            metrics |= on_set(scorer.metrics(data, threshold), name)
         results[method] = metrics
         options = params[method] | {"reduction": reduction, "median": median}
+        if threshold is not None:
+            options |= {"dice_threshold": threshold, "healthy_percentile": healthy_percentile}
         if method == "autoencoder":
             context.run.metrics(
                 metrics | {f"{APPLICATION}/val_auroc_{k}": v for k, v in score_aurocs.items()}
