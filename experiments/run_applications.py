@@ -61,7 +61,16 @@ class Preset:
 NOISE_LEVELS = ("0.05", "0.1", "0.2")
 # denoising over a grid of Rician noise levels: foreground PSNR and SSIM at each
 DENOISING = tuple(f"test/at_{level}/{metric}" for metric in ("psnr_fg", "ssim_fg") for level in NOISE_LEVELS)
-ANOMALY = ("anomaly/image_auroc", "anomaly/pixel_ap", "anomaly/dice", "anomaly/best_dice", "anomaly/image_ap")
+LESION_KINDS = ("hyperintense", "hypointense", "noise", "texture", "deformation")
+# image and pixel metrics, then the pixel AP by lesion kind
+ANOMALY = (
+    "anomaly/image_auroc",
+    "anomaly/pixel_ap",
+    "anomaly/dice",
+    "anomaly/best_dice",
+    "anomaly/image_ap",
+    *(f"anomaly/{kind}/pixel_ap" for kind in LESION_KINDS),
+)
 COMPRESSION = ("compression/psnr_fg", "compression/ssim_fg", "compression/psnr", "compression/ssim")
 PRESETS: dict[str, Preset] = {
     "denoise_mri": Preset("denoise_mri", "denoising", DENOISING, DENOISING[:3]),
@@ -73,7 +82,11 @@ PRESETS: dict[str, Preset] = {
         "anomaly_brain_dae", "anomaly", ANOMALY, ("anomaly/image_auroc", "anomaly/pixel_ap")
     ),
     "anomaly_pneumonia": Preset(
-        "anomaly_pneumonia", "anomaly", ANOMALY[::3], ("anomaly/image_auroc",), TEST_ONLY
+        "anomaly_pneumonia",
+        "anomaly",
+        ("anomaly/image_auroc", "anomaly/image_ap"),
+        ("anomaly/image_auroc",),
+        TEST_ONLY,
     ),
     **{
         f"compress_brain_{numbers}": Preset(

@@ -138,6 +138,13 @@ def test_anomaly_localisation_on_synthetic_lesions(make_config, tmp_path):
             result.metrics[f"anomaly/{method}/dice"] <= result.metrics[f"anomaly/{method}/best_dice"] + 0.01
         )
     assert float(runs["baseline:pca"].data.params["dice_threshold"]) > 0
+    # results by lesion kind: thresholding intensity finds bright lesions, not dark ones
+    for kind in ("hyperintense", "hypointense", "noise", "texture", "deformation"):
+        assert 0 <= result.metrics[f"anomaly/autoencoder/{kind}/pixel_ap"] <= 1
+    intensity = {
+        kind: result.metrics[f"anomaly/intensity/{kind}/pixel_ap"] for kind in ("hyperintense", "hypointense")
+    }
+    assert intensity["hyperintense"] > 2 * intensity["hypointense"], intensity
     # lesions cover a few percent of the pixels: a map better than chance has a pixel AP above that
     assert result.metrics["anomaly/pca/pixel_ap"] > 0.05
     assert runs["baseline:pca"].data.metrics["anomaly/pixel_ap"] == result.metrics["anomaly/pca/pixel_ap"]

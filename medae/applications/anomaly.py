@@ -51,12 +51,31 @@ MapFunction = Callable[[torch.Tensor], torch.Tensor]
 
 @dataclass
 class AnomalySet:
-    """Images with image labels (1 = anomalous), lesion masks for synthetic lesions, and the foreground."""
+    """Images with image labels (1 = anomalous), lesion masks for synthetic lesions, and the foreground.
+
+    ``kinds`` names each synthetic lesion's kind (empty for a normal image), so results split by kind.
+    """
 
     images: torch.Tensor
     labels: torch.Tensor
     masks: torch.Tensor | None
     foreground: torch.Tensor | None = None
+    kinds: list[str] | None = None
+
+    def select(self, which: torch.Tensor) -> "AnomalySet":
+        """The images a boolean ``which`` keeps."""
+        kinds = (
+            None
+            if self.kinds is None
+            else [kind for kind, kept in zip(self.kinds, which, strict=True) if kept]
+        )
+        return AnomalySet(
+            self.images[which],
+            self.labels[which],
+            _select(self.masks, which),
+            _select(self.foreground, which),
+            kinds,
+        )
 
 
 def lesion_set(
@@ -68,18 +87,19 @@ def lesion_set(
 ) -> AnomalySet:
     """Every clean image once as it is and once with a lesion; kinds cycle over the images, seeded."""
     low, high = value_range
-    lesioned, masks = [], []
+    lesioned, masks, drawn = [], [], []
     for index, image in enumerate(clean):
         rng = np.random.default_rng(seed + index)
         unit = ((image[0] - low) / (high - low)).numpy()
-        array, mask = add_visible_lesion(unit, kinds[index % len(kinds)], rng)
+        drawn.append(kinds[index % len(kinds)])
+        array, mask = add_visible_lesion(unit, drawn[-1], rng)
         lesioned.append(torch.from_numpy(array)[None] * (high - low) + low)
         masks.append(torch.from_numpy(mask)[None])
     images = torch.cat([clean, torch.stack(lesioned)])
     labels = torch.cat([torch.zeros(len(clean)), torch.ones(len(clean))]).long()
     masks_all = torch.cat([torch.zeros_like(torch.stack(masks)), torch.stack(masks)])
     doubled = torch.cat([foreground, foreground]) if foreground is not None else None
-    return AnomalySet(images, labels, masks_all, doubled)
+    return AnomalySet(images, labels, masks_all, doubled, [""] * len(clean) + drawn)
 
 
 def anomalous_labels(split: SplitTensors, normal_labels: list[int]) -> torch.Tensor | None:
@@ -183,20 +203,34 @@ class Scorer:
         With ``threshold`` (from healthy validation images, :meth:`threshold`), also the Dice at it.
         """
         maps, scores = self(data)
-        metrics = detection_metrics(scores, data.labels)
-        if data.masks is not None:
-            metrics |= localization_metrics(maps, data.masks, data.foreground)
-            if threshold is not None:
-                metrics["dice"] = dice_at(maps, data.masks, threshold, data.foreground)
+        metrics = scored_metrics(maps, scores, data, threshold)
+        for kind in sorted(
+            {kind for kind in data.kinds or [] if kind}
+        ):  # each kind against the normal images
+            which = torch.tensor([own in ("", kind) for own in data.kinds])
+            found = scored_metrics(maps[which], scores[which], data.select(which), threshold)
+            metrics |= {
+                f"{kind}/{key}": value for key, value in found.items() if key != "best_dice_threshold"
+            }
         return {f"{APPLICATION}/{key}": value for key, value in metrics.items()}
 
     def threshold(self, data: AnomalySet, percentile: float) -> float:
         """The map value above which a pixel is anomalous: ``percentile`` of ``data``'s healthy images."""
-        healthy = data.labels == 0
-        maps, _ = self(
-            AnomalySet(data.images[healthy], data.labels[healthy], None, _select(data.foreground, healthy))
-        )
-        return healthy_threshold(maps, _select(data.foreground, healthy), percentile)
+        healthy = data.select(data.labels == 0)
+        maps, _ = self(healthy)
+        return healthy_threshold(maps, healthy.foreground, percentile)
+
+
+def scored_metrics(
+    maps: torch.Tensor, scores: torch.Tensor, data: AnomalySet, threshold: float | None
+) -> dict[str, float]:
+    """Image metrics of ``scores``; pixel metrics of ``maps`` and the Dice at ``threshold`` with masks."""
+    metrics = detection_metrics(scores, data.labels)
+    if data.masks is not None:
+        metrics |= localization_metrics(maps, data.masks, data.foreground)
+        if threshold is not None:
+            metrics["dice"] = dice_at(maps, data.masks, threshold, data.foreground)
+    return metrics
 
 
 def _select(values: torch.Tensor | None, which: torch.Tensor) -> torch.Tensor | None:
