@@ -38,11 +38,6 @@ class Interval:
     images: int
     wins: int
 
-    @property
-    def excludes_zero(self) -> bool:
-        """Whether the interval lies wholly on one side of 0."""
-        return self.low > 0 or self.high < 0
-
     def __str__(self) -> str:
         return (
             f"{self.mean:+.3g} [{self.low:+.3g}, {self.high:+.3g}] "
