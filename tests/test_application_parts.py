@@ -3,7 +3,6 @@ import pytest
 import torch
 
 from medae.applications.anomaly import lesion_set
-from medae.applications.compression import quantize
 from medae.applications.generation import nearest_training_images
 from medae.applications.parts.anomaly_metrics import (
     detection_metrics,
@@ -95,14 +94,6 @@ def test_a_threshold_from_healthy_images_gives_the_dice_a_user_would_get():
     assert 0.85 < dice_at(maps, masks, threshold) < 1.0
     # foreground only: with the false alarms outside the foreground, the Dice is perfect
     assert dice_at(maps, masks, threshold, foreground=masks) == 1.0
-
-
-def test_quantize_keeps_the_range_and_uses_the_levels():
-    codes = torch.linspace(-2, 3, 101)
-    quantized = quantize(codes, 3)
-    assert quantized.min() == -2 and quantized.max() == 3
-    assert len(torch.unique(quantized)) == 8
-    assert (quantized - codes).abs().max() <= 5 / 7 / 2 + 1e-6
 
 
 def test_label_subset_is_stratified_seeded_and_keeps_every_class():

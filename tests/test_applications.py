@@ -166,17 +166,39 @@ def test_anomaly_detection_of_pneumonia_uses_the_labels(make_config):
     assert "anomaly/autoencoder/pixel_ap" not in result.metrics
 
 
-def test_compression_against_pca_and_jpeg(make_config, tmp_path):
-    result = train(make_config("application=compression", "application.code_bits=8"))
+def test_compression_measures_rate_distortion_curves_from_real_bitstreams(make_config, tmp_path):
+    result = train(make_config("application=compression", "application.resamples=200"))
     metrics = result.metrics
-    # 32 px, three stride-2 levels, 8 latent channels: 4 x 4 x 8 = 128 numbers of 8 bits
-    assert metrics["compression/autoencoder/code_numbers"] == 128
-    assert metrics["compression/autoencoder/code_bytes"] == 128
-    assert metrics["compression/pca/code_numbers"] == 62  # capped: 63 training slices allow 62 components
-    assert metrics["compression/pca/psnr"] > 15
-    assert metrics["compression/jpeg/code_bytes"] > 0
-    assert set(compared_runs(tmp_path, result.run_id)) == {"baseline:pca", "baseline:jpeg"}
-    assert "compression/latent_pca.png" in artifacts(tmp_path, result.run_id, "compression")
+    methods = ("autoencoder", "pca", "jpeg", "jpeg2000")
+    for method in methods:
+        rates = sorted(
+            key for key in metrics if key.startswith(f"compression/{method}/r") and key.endswith("/bpp")
+        )
+        assert len(rates) >= 5, method
+        bpp = [metrics[f"compression/{method}/r{k}/bpp"] for k in range(len(rates))]
+        psnr = [metrics[f"compression/{method}/r{k}/psnr_fg"] for k in range(len(rates))]
+        # finer steps and higher qualities cost more bits and give a better brain PSNR
+        assert bpp[-1] > bpp[0] > 0, method
+        assert psnr[-1] > psnr[0], method
+    # the learned codes need no header; the image codecs' headers are counted apart from the payload
+    assert metrics["compression/autoencoder/r0/header_bpp"] == 0
+    assert 0.1 < metrics["compression/jpeg/r0/header_bpp"] < 8
+    # JPEG-LS is lossless on the 8-bit rendition: only the rounding to 8 bits is lost
+    assert metrics["compression/jpegls/r0/psnr"] > 50
+    assert 0.5 < metrics["compression/jpegls/r0/bpp"] < 8
+    # BD-rate against JPEG 2000: JPEG needs more bits at the same brain PSNR; each figure inside its interval
+    assert metrics["compression/jpeg/bd_rate_psnr_fg_low"] > 0
+    for method in ("pca", "jpeg"):
+        low, high = (metrics[f"compression/{method}/bd_rate_psnr_fg_{end}"] for end in ("low", "high"))
+        assert low <= metrics[f"compression/{method}/bd_rate_psnr_fg"] <= high
+    assert set(compared_runs(tmp_path, result.run_id)) == {
+        f"baseline:{m}" for m in ("pca", "jpeg", "jpeg2000", "jpegls")
+    }
+    kept = artifacts(tmp_path, result.run_id, "rate_distortion")
+    assert "rate_distortion/test.csv" in kept
+    assert {"compression/latent_pca.png", "compression/rate_distortion_test.png"} <= set(
+        artifacts(tmp_path, result.run_id, "compression")
+    )
 
 
 def test_encode_decode_round_trip_restores_the_reconstructions(make_config, tmp_path):

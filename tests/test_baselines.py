@@ -5,7 +5,6 @@ from skimage import data as skimage_data
 from skimage.transform import resize
 
 from medae.baselines.denoisers import DENOISERS, denoise, get_denoiser, noise_sigma
-from medae.baselines.jpeg import jpeg_at_budget
 from medae.baselines.pca import PcaCodec
 from medae.baselines.variance_stabilization import (
     anscombe_forward,
@@ -59,18 +58,6 @@ def test_denoiser_lookup_names_what_is_allowed():
     with pytest.raises(ConfigError, match=r"'bm3d' supports \[2\]D images, not 3D"):
         get_denoiser("bm3d", 3)
     assert get_denoiser("nlm", 3).name == "nlm"
-
-
-def test_jpeg_fits_the_budget_and_improves_with_it(phantom):
-    small, large = jpeg_at_budget(phantom, 600), jpeg_at_budget(phantom, 2000)
-    assert small.num_bytes <= 600 < large.num_bytes <= 2000
-    assert small.quality < large.quality
-    assert psnr(large.image, phantom) > psnr(small.image, phantom) + 3
-
-
-def test_jpeg_reports_its_size_when_the_budget_is_too_small(phantom):
-    result = jpeg_at_budget(phantom, 10)
-    assert result.quality == 1 and result.num_bytes > 10
 
 
 def test_pca_is_exact_on_the_training_span_and_caps_components():

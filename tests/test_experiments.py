@@ -22,13 +22,17 @@ def test_results_table_is_regenerated_from_fresh_runs_over_seeds(tmp_path):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     results = json.loads((tmp_path / "results.json").read_text())
     values = results["compress_brain_64"]["values"]
-    assert list(values) == ["autoencoder (conv)", "baseline:jpeg", "baseline:pca"]
-    autoencoder = values["autoencoder (conv)"]
-    assert len(autoencoder["colin27_head/compression/psnr_fg"]) == 2  # two seeds, held-out subject too
-    assert autoencoder["compression/psnr_fg"][0] != autoencoder["compression/psnr_fg"][1]
+    # JPEG 2000 is the anchor: its deltas against itself are 0, so it ranks beside the others
+    assert list(values) == ["autoencoder (conv)", "baseline:jpeg", "baseline:jpeg2000", "baseline:pca"]
+    assert len(values["autoencoder (conv)"]["colin27_head/compression/bd_psnr_fg"]) == 2  # two seeds
+    # each seed's rate-distortion points, image by image, give the BD-rate intervals
+    curves = results["compress_brain_64"]["curves"]["test"]
+    assert len(curves) == 2 and curves[0] != curves[1]
     table = (tmp_path / "README.md").read_text()
     assert "## `compress_brain_64` (`experiment=compress_brain`, compression)" in table
-    assert "autoencoder (conv) − baseline:pca" in table
+    pca_row = next(line for line in table.splitlines() if line.startswith("| pca vs jpeg2000 |"))
+    assert "[" in pca_row and "images, 1 subj.)" in pca_row and "nan" not in pca_row
+    assert "| jpegls | lossless |" in table
     # denoising pairs methods image by image: each seed's per-image scores, a bootstrap cell with wins
     images = results["denoise_mri"]["images"]
     ours, bm3d = images["autoencoder (redcnn)"]["test_at_0.05"], images["baseline:bm3d"]["test_at_0.05"]

@@ -1,9 +1,17 @@
-"""Compression: the autoencoder's code against PCA at the same numbers and JPEG at the same bytes.
+"""Compression: rate-distortion curves from real bitstreams, the autoencoder against PCA and the image codecs.
 
-Every method is scored on the test split and on each held-out set, whole image and foreground.
+Every method is measured at several rates on the test split and on each held-out set, image by image. The
+autoencoder's code and PCA's scores are quantised with a step (``steps``, relative to the code's RMS on the
+training images) and range-coded under a factorised prior fitted on the training codes
+(:mod:`medae.baselines.entropy_coding`); their rate is the bitstream's length. JPEG (``jpeg_qualities``)
+and JPEG 2000 (``jpeg2000_psnr``) code the 8-bit rendition of each image; their rate is the payload, and the
+header bits are logged apart (:mod:`medae.baselines.image_codecs`). Lossless JPEG-LS gives the bits that
+rendition needs. Each curve is compared with JPEG 2000's by BD-rate and BD-quality on foreground PSNR and
+SSIM, with a hierarchical bootstrap interval over subjects and slices.
 """
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,105 +20,154 @@ import torch
 from medae.applications.parts.context import ApplicationContext
 from medae.applications.parts.figures import PROJECTIONS, latent_projection_figure
 from medae.applications.parts.network_calls import decode, encode
+from medae.applications.parts.rate_distortion import (
+    DELTAS,
+    Curve,
+    artifact_path,
+    curve,
+    curves_csv,
+    curves_figure,
+    delta_interval,
+    rate_point,
+)
 from medae.applications.parts.registry import APPLICATIONS
 from medae.applications.parts.requirements import requires
 from medae.applications.parts.run_log import by_method, on_set
 from medae.applications.parts.split_tensors import SplitTensors
-from medae.baselines.jpeg import jpeg_at_budget
+from medae.baselines.entropy_coding import FactorizedPrior
+from medae.baselines.image_codecs import code_image
 from medae.baselines.pca import PcaCodec
-from medae.data.intensity import to_unit
+from medae.data.intensity import from_unit, to_unit
 from medae.errors import ConfigError
-from medae.metrics import quality
 from medae.models.capabilities import Encodes, HasDiscreteCode, has
 
 APPLICATION = "compression"
-FLOAT_BITS = 32
+ANCHOR = "jpeg2000"
+BD_SCORES = ("psnr_fg", "ssim_fg")
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class CodeSize:
-    """Size of one image's code."""
+@dataclass(frozen=True)
+class RateSettings:
+    """The rate knob of each method: quantisation steps, JPEG qualities, JPEG 2000 targets; codecs or not."""
 
-    numbers: int
-    bits_per_number: int
-
-    @property
-    def bytes(self) -> float:
-        """Bytes per image."""
-        return self.numbers * self.bits_per_number / 8
+    steps: Sequence[float]
+    codecs: bool
+    jpeg_qualities: Sequence[int]
+    jpeg2000_psnr: Sequence[float]
 
 
-def compression_metrics(
-    output: torch.Tensor, split: SplitTensors, value_range: tuple[float, float], size: CodeSize
-) -> dict[str, float]:
-    """PSNR and SSIM (whole, ``_fg``), ``/code_numbers``, ``/code_bytes`` and ``/bits_per_pixel``."""
-    metrics = {
-        f"{APPLICATION}/{key.split('/')[-1]}": value
-        for key, value in quality(output, split.image, value_range, split.mask).items()
-    }
-    pixels = split.image[0].numel()
-    return metrics | {
-        f"{APPLICATION}/code_numbers": float(size.numbers),
-        f"{APPLICATION}/code_bytes": size.bytes,
-        f"{APPLICATION}/bits_per_pixel": 8 * size.bytes / pixels,
-    }
+def coded_curve(
+    codes: tuple[np.ndarray, np.ndarray],
+    steps: Sequence[float],
+    decoder: Callable[[np.ndarray], torch.Tensor],
+    split: SplitTensors,
+    value_range: tuple[float, float],
+    discrete: bool = False,
+) -> tuple[Curve, float]:
+    """The curve of a code entropy-coded at each relative step; the largest fraction of numbers clipped.
 
-
-def quantize(codes: torch.Tensor, bits: int) -> torch.Tensor:
-    """Uniform scalar quantisation of float codes to ``bits`` bits over their range (two floats of overhead).
-
-    Example:
-        >>> quantize(torch.tensor([0.0, 0.3, 1.0]), 2)
-        tensor([0.0000, 0.3333, 1.0000])
+    Args:
+        codes: the training and the test codes, each ``(N, numbers)``.
+        steps: quantisation steps as fractions of the RMS of the centred training codes.
+        decoder: images from decoded codes ``(N, numbers)``.
+        split: the images the test codes came from.
+        value_range: the data's intensity range.
+        discrete: the codes are codebook indices, coded once as they are (step 1, no centring).
     """
-    low, high = codes.min(), codes.max()
-    levels = 2**bits - 1
-    return torch.round((codes - low) / (high - low) * levels) / levels * (high - low) + low
+    train, test = codes
+    scale = float(np.sqrt(((train - train.mean(axis=0)) ** 2).mean())) or 1.0
+    chosen = [1.0] if discrete else [step * scale for step in steps]
+    points, clipped = [], 0.0
+    for step in chosen:
+        encoded = FactorizedPrior(step, centre=not discrete).fit(train).encode(test)
+        clipped = max(clipped, encoded.clipped)
+        points.append(rate_point(decoder(encoded.decoded), split, value_range, encoded.bits))
+    settings = ["codebook indices"] if discrete else [f"step {step:g} RMS" for step in steps]
+    return curve(settings, points), clipped
 
 
-def autoencoder_compression(
-    network: torch.nn.Module, test: SplitTensors, value_range: tuple[float, float], code_bits: int | None
-) -> tuple[dict[str, float], torch.Tensor]:
-    """Metrics of encoding (optionally quantising float codes to ``code_bits``) and decoding; the codes."""
-    codes = encode(network, test.input)
-    if has(network, HasDiscreteCode):
-        bits = network.code_bits
-    else:
-        bits = code_bits or FLOAT_BITS
-        codes = quantize(codes, code_bits) if code_bits else codes
-    size = CodeSize(codes[0].numel(), bits)
-    return compression_metrics(decode(network, codes), test, value_range, size), codes
+def codec_curve(
+    codec: str, settings: Sequence[float | None], split: SplitTensors, value_range: tuple[float, float]
+) -> Curve:
+    """The curve of an image codec at each of its settings, on the 8-bit rendition of each image."""
+    unit = to_unit(split.input, value_range)[:, 0]
+    points = []
+    for setting in settings:
+        coded = [code_image(codec, image, setting) for image in unit]
+        output = from_unit(np.stack([c.image for c in coded])[:, None], value_range)
+        payload = np.array([8.0 * c.payload_bytes for c in coded])
+        header = np.array([8.0 * c.header_bytes for c in coded])
+        points.append(rate_point(output, split, value_range, payload, header))
+    return curve(
+        [f"{codec} {setting}" if setting is not None else "lossless" for setting in settings], points
+    )
 
 
-def pca_compression(
-    codec: PcaCodec, test: SplitTensors, value_range: tuple[float, float], code_bits: int | None = None
-) -> dict[str, float]:
-    """Metrics of a fitted PCA codec, its scores quantised to ``code_bits`` like the autoencoder's codes."""
-    scores = torch.from_numpy(codec.encode(test.input))
-    if code_bits:
-        scores = quantize(scores, code_bits)
-    output = codec.decode(scores.numpy())
-    size = CodeSize(codec.components_used, code_bits or FLOAT_BITS)
-    return compression_metrics(output, test, value_range, size)
+def set_curves(
+    context: ApplicationContext,
+    split: SplitTensors,
+    rates: RateSettings,
+    train: tuple[torch.Tensor, np.ndarray | None],
+    codec: PcaCodec | None,
+) -> tuple[dict[str, Curve], torch.Tensor]:
+    """Every method's curve on one set, and the autoencoder's codes of it (for the projection plot).
+
+    ``train`` holds the training images' codes and PCA scores, which the priors are fitted on.
+    """
+    network, value_range = context.network, context.module.value_range
+    (train_codes, train_scores), test_codes = train, encode(network, split.input)
+    shape, discrete = test_codes.shape[1:], has(network, HasDiscreteCode)
+
+    def network_decoder(flat: np.ndarray) -> torch.Tensor:
+        codes = torch.from_numpy(flat).reshape(len(flat), *shape)
+        return decode(network, codes.long() if discrete else codes.float())
+
+    flat = [codes.reshape(len(codes), -1).double().numpy() for codes in (train_codes, test_codes)]
+    curves, clipped = {}, {}
+    curves["autoencoder"], clipped["autoencoder"] = coded_curve(
+        (flat[0], flat[1]), rates.steps, network_decoder, split, value_range, discrete
+    )
+    if codec is not None and train_scores is not None:
+        scores = (train_scores, codec.encode(split.input))
+        curves["pca"], clipped["pca"] = coded_curve(scores, rates.steps, codec.decode, split, value_range)
+    if rates.codecs:
+        curves["jpeg"] = codec_curve("jpeg", rates.jpeg_qualities, split, value_range)
+        curves[ANCHOR] = codec_curve(ANCHOR, rates.jpeg2000_psnr, split, value_range)
+        curves["jpegls"] = codec_curve("jpegls", [None], split, value_range)
+    for method, fraction in clipped.items():
+        if fraction > 0:
+            log.warning(
+                "%s: %.2g%% of the code's numbers fell outside the fitted prior", method, 100 * fraction
+            )
+    return curves, test_codes
 
 
-def jpeg_compression(
-    test: SplitTensors, max_bytes: float, value_range: tuple[float, float]
-) -> tuple[dict[str, float], float]:
-    """Metrics of JPEG, each image at the highest quality that fits ``max_bytes``; the mean quality."""
-    if test.image.ndim != 4 or test.image.shape[1] != 1:
-        raise ConfigError("application.jpeg", "JPEG compares only on 2D single-channel images; set it false")
-    low, high = value_range
-    results = [jpeg_at_budget(image[0], max_bytes) for image in to_unit(test.input, value_range)]
-    output = torch.from_numpy(np.stack([r.image for r in results]))[:, None] * (high - low) + low
-    size = CodeSize(1, 8)
-    metrics = compression_metrics(output, test, value_range, size)
-    mean_bytes = float(np.mean([r.num_bytes for r in results]))
-    metrics[f"{APPLICATION}/code_bytes"] = mean_bytes
-    metrics[f"{APPLICATION}/code_numbers"] = mean_bytes
-    metrics[f"{APPLICATION}/bits_per_pixel"] = 8 * mean_bytes / test.image[0].numel()
-    return metrics, float(np.mean([r.quality for r in results]))
+def curve_metrics(
+    curves: dict[str, Curve], split: SplitTensors, resamples: int
+) -> dict[str, dict[str, float]]:
+    """``compression/r<k>/<metric>`` of each method, and its Bjøntegaard deltas against JPEG 2000 if run."""
+    results = {
+        method: {f"{APPLICATION}/{key}": value for key, value in measured.metrics().items()}
+        for method, measured in curves.items()
+    }
+    anchor = curves.get(ANCHOR)
+    for method, measured in curves.items():
+        if anchor is None or method == "jpegls":
+            continue  # the anchor against itself: 0, so that tables rank it beside the others
+        for score in BD_SCORES:
+            for name, delta in DELTAS.items():
+                found = delta_interval(
+                    delta,
+                    (anchor.bpp[None], anchor.scores[score][None]),
+                    (measured.bpp[None], measured.scores[score][None]),
+                    split.subjects,
+                    resamples,
+                )
+                results[method] |= {
+                    f"{APPLICATION}/{key}": value for key, value in found.metrics(name.format(score)).items()
+                }
+    return results
 
 
 def projection_groups(split: SplitTensors) -> list[str]:
@@ -129,65 +186,81 @@ def projection_groups(split: SplitTensors) -> list[str]:
 @requires(Encodes)
 def evaluate(
     context: ApplicationContext,
-    code_bits: int | None = 8,
+    steps: Sequence[float] = (8.0, 4.0, 2.0, 1.0, 0.5, 0.25),
     pca: bool = True,
-    jpeg: bool = True,
+    codecs: bool | None = None,
+    jpeg_qualities: Sequence[int] = (2, 5, 10, 20, 40, 60, 80, 95),
+    jpeg2000_psnr: Sequence[float] = (16.0, 18.0, 20.0, 23.0, 26.0, 30.0, 34.0, 38.0),
+    resamples: int = 1000,
     projection: str = "pca",
 ) -> dict[str, float]:
-    """Measure the code size and reconstruction quality of the test images; PCA and JPEG beside it.
+    """Measure every method's rate-distortion curve on the test images and each held-out set.
 
     Args:
         context: the trained run.
-        code_bits: quantise float codes to this many bits per number (``None``: 32-bit floats);
-            VQ-VAE codes are codebook indices and keep their own size.
-        pca: run PCA with as many components as the code has numbers, quantised to ``code_bits`` too.
-        jpeg: run JPEG at the code's bytes per image (2D single-channel data).
+        steps: quantisation steps of the autoencoder's code and of PCA's scores, as fractions of the RMS of
+            the centred training codes, one rate point each (at least 5 for a curve); codebook indices
+            (VQ-VAE) are coded once as they are.
+        pca: PCA with every component the training images allow, its scores coded like the code.
+        codecs: JPEG, JPEG 2000 and lossless JPEG-LS, which take 2D single-channel images; ``None``: on
+            such images.
+        jpeg_qualities: JPEG qualities (1-100), one rate point each.
+        jpeg2000_psnr: JPEG 2000 target PSNR in dB (OpenJPEG's fixed-quality mode), one rate point each.
+        resamples: bootstrap replicates of the intervals of the Bjøntegaard deltas.
         projection: ``pca`` or ``tsne`` plot of the test codes, coloured by label (or source), as an artifact.
 
     Returns:
-        ``compression/<method>/<metric>`` for the autoencoder and each baseline.
+        ``compression/<method>/r<k>/<metric>`` (``bpp``, ``header_bpp``, PSNR and SSIM, whole and ``_fg``);
+        against JPEG 2000, ``compression/<method>/bd_rate_psnr_fg`` (BD-rate, %) and ``.../bd_psnr_fg``
+        (BD-PSNR, dB), the same for ``ssim_fg``, each with ``_low`` and ``_high``.
     """
     if projection not in PROJECTIONS:
         raise ConfigError(
             "application.projection", f"unknown '{projection}'; allowed: {', '.join(PROJECTIONS)}"
         )
-    if code_bits is not None and not 1 <= code_bits <= 16:
-        raise ConfigError("application.code_bits", f"must be null or in [1, 16], got {code_bits}")
-    value_range = context.module.value_range
-    sets = {name: context.split(name) for name in context.evaluation_sets}
-    results: dict[str, dict[str, float]] = {"autoencoder": {}, "pca": {}, "jpeg": {}}
-    qualities = []
-    codec = None
-    for name, split in sets.items():
-        autoencoder, codes = autoencoder_compression(context.network, split, value_range, code_bits)
-        results["autoencoder"] |= on_set(autoencoder, name)
+    if not steps or min(steps) <= 0:
+        raise ConfigError(
+            "application.steps", f"must be positive fractions of the code's RMS, got {list(steps)}"
+        )
+    if any(not 1 <= quality <= 100 for quality in jpeg_qualities):
+        raise ConfigError("application.jpeg_qualities", f"must be in [1, 100], got {list(jpeg_qualities)}")
+    train = context.split("train")
+    flat_grey = train.image.ndim == 4 and train.image.shape[1] == 1
+    codecs = flat_grey if codecs is None else codecs
+    if codecs and not flat_grey:
+        raise ConfigError(
+            "application.codecs", "the image codecs take only 2D single-channel images; set it false"
+        )
+    rates = RateSettings(steps, codecs, jpeg_qualities, jpeg2000_psnr)
+    codec = PcaCodec(len(train.image), context.seed).fit(train.image) if pca else None
+    fitted_on = encode(context.network, train.input), codec.encode(train.input) if codec else None
+    results: dict[str, dict[str, float]] = {}
+    for name in context.evaluation_sets:
+        split = context.split(name)
+        curves, codes = set_curves(context, split, rates, fitted_on, codec)
+        context.run.text(curves_csv(curves, split), artifact_path(name))
+        lossless = curves.get("jpegls")
+        lossy = {method: measured for method, measured in curves.items() if measured is not lossless}
+        context.run.figure(
+            curves_figure(lossy, f"rate-distortion, {name}", lossless.bpp.mean() if lossless else None),
+            f"{APPLICATION}/rate_distortion_{name}.png",
+        )
         if name == "test":
             context.run.figure(
                 latent_projection_figure(codes.float(), projection_groups(split), projection, context.seed),
                 f"{APPLICATION}/latent_{projection}.png",
             )
-        numbers = int(autoencoder[f"{APPLICATION}/code_numbers"])
-        if pca:
-            codec = codec or PcaCodec(numbers, context.seed).fit(context.split("train").image)
-            results["pca"] |= on_set(pca_compression(codec, split, value_range, code_bits), name)
-        if jpeg:
-            metrics, mean_quality = jpeg_compression(
-                split, autoencoder[f"{APPLICATION}/code_bytes"], value_range
-            )
-            results["jpeg"] |= on_set(metrics, name)
-            qualities.append(mean_quality)
+        for method, metrics in curve_metrics(curves, split, resamples).items():
+            results.setdefault(method, {}).update(on_set(metrics, name))
     context.run.metrics(results["autoencoder"])
     context.run.tags(context.method_tags(APPLICATION, "autoencoder"))
-    if codec is not None:
-        if codec.components_used < numbers:
-            log.warning(
-                "PCA capped at %d components (the training set's limit), the code has %d",
-                codec.components_used,
-                numbers,
-            )
-        params = context.baseline_params | {"components": codec.components_used}
-        context.run.baseline(APPLICATION, "pca", params, results["pca"])
-    if jpeg:
-        params = context.baseline_params | {"mean_quality": f"{np.mean(qualities):.1f}"}
-        context.run.baseline(APPLICATION, "jpeg", params, results["jpeg"])
-    return by_method(APPLICATION, {method: metrics for method, metrics in results.items() if metrics})
+    settings = {
+        "pca": {"components": codec.components_used if codec else 0, "steps": list(steps)},
+        "jpeg": {"qualities": list(jpeg_qualities)},
+        ANCHOR: {"target_psnr": list(jpeg2000_psnr)},
+    }
+    for method, metrics in results.items():
+        if method != "autoencoder":
+            params = context.baseline_params | settings.get(method, {})
+            context.run.baseline(APPLICATION, method, params, metrics)
+    return by_method(APPLICATION, results)

@@ -1,12 +1,17 @@
-"""Compression: convolutional autoencoders against PCA at the same numbers per image."""
+"""Compression capacity: convolutional autoencoders against PCA at the same numbers per image, unquantised.
+
+The rate-distortion curves from real bitstreams are the compression application's; this section measures
+what a code of each size can hold before any quantisation.
+"""
 
 from pathlib import Path
 
 import torch
 
-from medae.applications.compression import autoencoder_compression, pca_compression
+from medae.applications.parts.network_calls import decode, encode
 from medae.baselines.pca import PcaCodec
 from medae.benchmarks.trained_models import train_for_benchmark
+from medae.metrics import quality
 
 # code sizes (numbers per 64 x 64 image) and the conv settings that give them
 CODE_SIZES: dict[int, list[str]] = {
@@ -27,12 +32,19 @@ def measure(workdir: Path, quick: bool, seed: int) -> dict[str, dict[str, dict[s
             [*options, f"trainer.max_epochs={epochs}"], workdir / f"compress_{numbers}"
         )
         value_range = trained.module.value_range
-        autoencoder, _ = autoencoder_compression(trained.module.network, trained.test, value_range, None)
+        network, test = trained.module.network, trained.test
         train = torch.stack([torch.as_tensor(item["image"]) for item in trained.datamodule.datasets["train"]])
-        pca = pca_compression(PcaCodec(numbers, seed).fit(train), trained.test, value_range)
+        pca = PcaCodec(numbers, seed).fit(train)
+        codes = encode(network, test.input)
+        outputs = {"autoencoder": decode(network, codes), "pca": pca.reconstruct(test.input)}
+        used = {"autoencoder": codes[0].numel(), "pca": pca.components_used}
         results[str(numbers)] = {
-            "autoencoder": {key.split("/")[-1]: value for key, value in autoencoder.items()}
-            | {"train_s": trained.train_s},
-            "pca": {key.split("/")[-1]: value for key, value in pca.items()},
+            method: {
+                key.split("/")[-1]: value
+                for key, value in quality(output, test.image, value_range, test.mask).items()
+            }
+            | {"code_numbers": float(used[method])}
+            for method, output in outputs.items()
         }
+        results[str(numbers)]["autoencoder"]["train_s"] = trained.train_s
     return results

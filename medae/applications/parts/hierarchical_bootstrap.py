@@ -8,7 +8,7 @@ interval is the percentile interval of those means. With one subject the subject
 the interval covers slices and seeds only: the result says how many subjects it rests on.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,27 +71,55 @@ def hierarchical_bootstrap(
     values = np.atleast_2d(np.asarray(values, dtype=float))
     if values.shape[1] != len(subjects):
         raise ValueError(f"values has {values.shape[1]} images per seed but subjects names {len(subjects)}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
+    means = [
+        values[np.ix_(seeds, images)].mean()
+        for seeds, images in draws(len(values), subjects, resamples, seed)
+    ]
+    low, high = percentile_interval(np.array(means), level)
+    return Interval(
+        float(values.mean()),
+        low,
+        high,
+        values.shape[0],
+        len(set(subjects)),
+        values.shape[1],
+        int((values.mean(axis=0) > 0).sum()),
+    )
+
+
+def draws(
+    seeds: int, subjects: Sequence[str], resamples: int = 2000, seed: int = 0
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Bootstrap replicates: the drawn seeds and the drawn images, subjects first and then their slices.
+
+    Example:
+        >>> [images.size for _, images in draws(2, ["a", "a", "b", "b"], resamples=3)]
+        [4, 4, 4]
+    """
     names, subject_of = np.unique(np.asarray(subjects), return_inverse=True)
     members = [np.flatnonzero(subject_of == index) for index in range(len(names))]
     rng = np.random.default_rng(seed)
-    means = np.empty(resamples)
-    for replicate in range(resamples):
-        drawn_seeds = rng.integers(0, values.shape[0], values.shape[0])
+    for _ in range(resamples):
+        drawn_seeds = rng.integers(0, seeds, seeds)
         drawn_subjects = rng.integers(0, len(members), len(members))
         images = np.concatenate(
             [members[s][rng.integers(0, len(members[s]), len(members[s]))] for s in drawn_subjects]
         )
-        means[replicate] = values[np.ix_(drawn_seeds, images)].mean()
+        yield drawn_seeds, images
+
+
+def percentile_interval(replicates: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The central ``level`` percentile interval of bootstrap replicates (NaN replicates left out).
+
+    Example:
+        >>> percentile_interval(np.array([1.0, 2.0, 3.0, np.nan]), 0.5)
+        (1.5, 2.5)
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
     tail = (1 - level) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return Interval(
-        float(values.mean()),
-        float(low),
-        float(high),
-        values.shape[0],
-        len(names),
-        values.shape[1],
-        int((values.mean(axis=0) > 0).sum()),
-    )
+    finite = replicates[np.isfinite(replicates)]
+    if not finite.size:
+        return float("nan"), float("nan")
+    low, high = np.percentile(finite, [tail, 100 - tail])
+    return float(low), float(high)
