@@ -469,7 +469,7 @@ def markdown(results: dict[str, dict[str, object]], command: str) -> str:
     ]
     lines += ["", "## Who wins", ""]
     for name, result in results.items():
-        if "values" not in result:
+        if "values" not in result or not current(name, result):
             continue
         preset = PRESETS[name]
         metric = preset.headline[0]
@@ -478,8 +478,28 @@ def markdown(results: dict[str, dict[str, object]], command: str) -> str:
         )
         lines.append(f"- `{name}` by `{metric}`: {won}.")
     for name, result in results.items():
-        lines += preset_markdown(name, result)
+        lines += preset_markdown(name, result) if current(name, result) else earlier_section(name, result)
     return "\n".join(lines) + "\n"
+
+
+def current(name: str, result: dict) -> bool:
+    """Whether a preset's stored runs logged the metrics its table shows now (else they predate them)."""
+    if "values" not in result:
+        return True  # a skipped preset: its section says why
+    logged = {key for method in result["values"].values() for key in method}
+    return any(next(iter(on_set({metric: 0.0}, "test"))) in logged for metric in PRESETS[name].metrics)
+
+
+def earlier_section(name: str, result: dict) -> list[str]:
+    """The section as it was written when the preset was last measured, marked as such."""
+    kept = result.get("section", [])
+    note = (
+        f"Measured before the preset's current metrics existed: the section below is as it was written then "
+        f"(its definitions may differ from today's). `--only {name}` re-measures it."
+    )
+    if not kept:
+        return ["", f"## `{name}`", "", note]
+    return [*kept[:3], f"*{note}*", *kept[2:]]  # after the blank line under the heading
 
 
 def main() -> None:
@@ -513,6 +533,7 @@ def main() -> None:
         results[name] = {
             "started": started, "wall_s": wall, "values": values, "images": images, "curves": curves
         }  # fmt: skip
+        results[name]["section"] = preset_markdown(name, results[name])
         print(f"{name}: {wall:.0f} s, {len(results[name]['values'])} methods", flush=True)
     results = {name: results[name] for name in PRESETS if name in results}
     folder.mkdir(parents=True, exist_ok=True)
