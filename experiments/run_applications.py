@@ -213,15 +213,25 @@ def collect(batch: str, preset: Preset, tracking_uri: str) -> tuple[dict, dict, 
 
 
 def mean_sd(values: list[float]) -> str:
-    """``mean ± SD`` over seeds (the mean alone for one seed)."""
+    """``mean ± SD`` over the seeds that have a value (the mean alone for one; how many when some lack it).
+
+    Example:
+        >>> mean_sd([1.0, 3.0]), mean_sd([1.0, float("nan"), 3.0]), mean_sd([float("nan")])
+        ('2 ± 1.4', '2 ± 1.4 (2 of 3 seeds)', 'nan')
+    """
     array = np.asarray(values, dtype=float)
-    if len(array) < 2:
-        return f"{array.mean():.4g}"
-    return f"{array.mean():.4g} ± {array.std(ddof=1):.2g}"
+    finite = array[np.isfinite(array)]
+    if not finite.size:
+        return "nan"
+    text = f"{finite.mean():.4g}" if len(finite) < 2 else f"{finite.mean():.4g} ± {finite.std(ddof=1):.2g}"
+    return text if len(finite) == len(array) else f"{text} ({len(finite)} of {len(array)} seeds)"
 
 
 def paired(difference: np.ndarray) -> tuple[float, float, float]:
-    """Mean of paired differences over seeds and its 95% t-interval."""
+    """Mean of paired differences over the seeds where both have a value, and its 95% t-interval."""
+    difference = difference[np.isfinite(difference)]
+    if not len(difference):
+        return float("nan"), float("nan"), float("nan")
     mean = float(difference.mean())
     if len(difference) < 2:
         return mean, float("nan"), float("nan")
@@ -288,7 +298,11 @@ def paired_difference(result: dict, method: str, reference: str, metric: str, se
 def ranking(preset: Preset, result: dict, metric: str, set_name: str) -> tuple[list[str], dict[str, float]]:
     """The methods by their mean of ``metric`` on ``set_name``, best first, and the means."""
     key = next(iter(on_set({metric: 0.0}, set_name)))
-    means = {method: float(np.nanmean(v[key])) for method, v in result["values"].items() if key in v}
+    means = {
+        method: float(np.nanmean(v[key]))
+        for method, v in result["values"].items()
+        if key in v and np.isfinite(v[key]).any()  # a method without the figure on any seed is not ranked
+    }
     return sorted(means, key=means.__getitem__, reverse=not preset.lower_is_better), means
 
 
@@ -464,6 +478,11 @@ def markdown(results: dict[str, dict[str, object]], command: str) -> str:
         "  needs. Curves are compared with JPEG 2000 by Bjøntegaard deltas (pchip) on brain PSNR and SSIM:",
         "  BD-rate over the quality range both reach, BD-quality over the rate range both reach, each with",
         "  a hierarchical bootstrap interval of the mean curves over seeds, subjects and slices.",
+        "- Checkpoints are chosen on the validation brain PSNR. On the MNI152 split the validation slabs",
+        "  are inferior axial slices, where an untrained network's uniform output scores a higher brain PSNR",
+        "  than a trained one; a run whose validation brain PSNR never climbs back keeps its epoch-0",
+        "  checkpoint. An autoencoder curve that is flat at a low PSNR is that checkpoint, not the",
+        "  architecture's capacity (each run's chosen epoch is in its checkpoint's name in MLflow).",
         "- Baselines that draw nothing at random (the denoisers on fixed noise, JPEG) give the same figure",
         "  on every seed (SD 0); the paired differences still pair each seed's autoencoder with them.",
     ]

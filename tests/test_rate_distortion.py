@@ -131,6 +131,11 @@ def test_bd_rate_interval_covers_the_images_and_the_rate_point_counts_bits_per_p
     assert found.mean == pytest.approx(-30, abs=0.5)
     assert found.low <= found.mean <= found.high and found.high - found.low < 5
     assert (found.subjects, found.images) == (10, 40)
+    assert str(found).startswith("**-30") and str(found).endswith("(40 images, 10 subj.)")
+    apart = delta_interval(
+        bd_rate, (anchor_bpp[None], quality[None]), (anchor_bpp[None], quality[None] + 30), subjects
+    )
+    assert str(apart) == "nan: no shared range (40 images, 10 subj.)"
     # the rate point divides each image's bits by its pixels, and the CSV keeps every image's point
     clean = torch.zeros(2, 1, 8, 8)
     split = SplitTensors(clean, clean, None, ["x:1", "x:2"], subjects=["s1", "s2"])

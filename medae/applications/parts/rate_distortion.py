@@ -162,6 +162,8 @@ class Delta:
         return {name: self.mean, f"{name}_low": self.low, f"{name}_high": self.high}
 
     def __str__(self) -> str:
+        if not np.isfinite(self.mean):
+            return f"nan: no shared range ({self.images} images, {self.subjects} subj.)"
         text = f"{self.mean:+.3g} [{self.low:+.3g}, {self.high:+.3g}]"
         clear = self.low > 0 or self.high < 0
         return f"{f'**{text}**' if clear else text} ({self.images} images, {self.subjects} subj.)"
