@@ -6,7 +6,7 @@ from medae.applications.anomaly import lesion_set
 from medae.applications.generation import nearest_training_images
 from medae.applications.parts.anomaly_metrics import (
     detection_metrics,
-    dice_at,
+    dice,
     healthy_threshold,
     localization_metrics,
 )
@@ -90,10 +90,10 @@ def test_a_threshold_from_healthy_images_gives_the_dice_a_user_would_get():
     # lesions at 1.2, healthy tissue uniform: called lesion pixels are all true, plus ~1% false alarms
     maps = torch.where(masks, 1.2, torch.rand(masks.shape, generator=generator))
     false_alarms = ((maps > threshold) & ~masks).sum().item()
-    assert dice_at(maps, masks, threshold) == pytest.approx(2 * 64 / (2 * 64 + false_alarms))
-    assert 0.85 < dice_at(maps, masks, threshold) < 1.0
+    assert dice(maps > threshold, masks) == pytest.approx(2 * 64 / (2 * 64 + false_alarms))
+    assert 0.85 < dice(maps > threshold, masks) < 1.0
     # foreground only: with the false alarms outside the foreground, the Dice is perfect
-    assert dice_at(maps, masks, threshold, foreground=masks) == 1.0
+    assert dice(maps > threshold, masks, foreground=masks) == 1.0
 
 
 def test_label_subset_is_stratified_seeded_and_keeps_every_class():

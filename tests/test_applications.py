@@ -138,6 +138,10 @@ def test_anomaly_localisation_on_synthetic_lesions(make_config, tmp_path):
             result.metrics[f"anomaly/{method}/dice"] <= result.metrics[f"anomaly/{method}/best_dice"] + 0.01
         )
     assert float(runs["baseline:pca"].data.params["dice_threshold"]) > 0
+    # each method's post-processing, chosen on the validation anomaly set from the same grid
+    for params in (runs["baseline:pca"].data.params, runs["baseline:intensity"].data.params):
+        assert params["median"] in ("0", "3", "5") and params["erosion"] in ("0", "2")
+        assert params["residual"] in ("abs", "positive") and params["min_component"] in ("0", "4", "16")
     # results by lesion kind: thresholding intensity finds bright lesions, not dark ones
     for kind in ("hyperintense", "hypointense", "noise", "texture", "deformation"):
         assert 0 <= result.metrics[f"anomaly/autoencoder/{kind}/pixel_ap"] <= 1

@@ -179,8 +179,8 @@ def test_choose_picks_the_candidate_with_the_best_validation_auroc():
     clean = torch.full((8, 1, 16, 16), 0.3)
     data = lesion_set(clean, ["hyperintense"], 0, (0.0, 1.0))
     candidates = {
-        "intensity": Scorer(intensity_maps, "max", 0),
-        "inverted": Scorer(lambda images: 1 - images, "mean", 0),
+        "intensity": Scorer(intensity_maps, "max"),
+        "inverted": Scorer(lambda images: (1 - images, None), "mean"),
     }
     best, aurocs = choose(candidates, data)
     assert best == "intensity" and aurocs["intensity"] == 1.0 and aurocs["inverted"] < 0.5
@@ -196,7 +196,7 @@ def test_pixel_metrics_count_foreground_pixels_only():
     foreground[..., :5, :5] = True
     assert localization_metrics(maps, masks)["pixel_ap"] < 0.9
     assert localization_metrics(maps, masks, foreground)["pixel_ap"] == pytest.approx(1.0)
-    scorer = Scorer(intensity_maps, "mean", 0)
+    scorer = Scorer(intensity_maps, "mean")
     _, scores = scorer(AnomalySet(maps, torch.tensor([1]), masks, foreground))
     assert float(scores[0]) == pytest.approx(4 / 25)
 

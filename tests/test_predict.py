@@ -283,3 +283,31 @@ def test_mlflow_serves_the_logged_model_on_raw_scans(trained, tmp_path):
     assert served.shape == scan.shape == local.shape
     assert np.abs(served - local).max() < 1e-3
     assert scan.min() <= served.min() and served.max() <= scan.max()  # in the scan's own units
+
+
+def test_predict_an_anomaly_run_applies_its_post_processing_inside_the_scans_mask(unseen, tmp_path):
+    root = tmp_path / "anomaly"
+    root.mkdir()
+    overrides = [*FAST_RUN, "trainer.max_epochs=1", "application=anomaly", "application.pca_components=8"]
+    result = train(compose_config("train", [*overrides, "application.erosion=2"], root))
+    chosen = mlflow.MlflowClient(tracking_uri(root)).get_run(result.run_id).data.params
+    assert chosen["anomaly.erosion"] == "2" and chosen["anomaly.residual"] in ("abs", "positive")
+    # a brain mask beside the scan: a box in the middle of each axial slice of the RAS volume
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    scan = scans / "anatomical32.nii.gz"
+    scan.write_bytes(unseen.read_bytes())
+    image = nib.load(scan)
+    box = np.zeros(image.shape, dtype=np.uint8)
+    box[8:24, 8:24, :] = 1
+    nib.save(nib.Nifti1Image(box, image.affine), scans / "anatomical32_mask.nii.gz")
+    out = tmp_path / "predicted"
+    # the run id, not the checkpoint file: the run holds what its application chose
+    done = medae(["predict", f"ckpt_path={result.run_id}", f"input={scan}", f"output={out}"], root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    header, row = (line.split(",") for line in (out / "predictions.csv").read_text().splitlines()[:2])
+    assert dict(zip(header, row, strict=True))["anomaly_mask"] == "anatomical32_mask.nii.gz"
+    anomaly_map = np.asarray(nib.load(out / "anatomical32_anomaly_map.nii.gz").get_fdata())
+    # the map is zero outside the mask eroded by 2 pixels (1.5 pixels of slack for the resizing back)
+    assert anomaly_map[box == 0].max() == 0 and anomaly_map[:, :9].max() == 0 and anomaly_map.max() > 0
+    assert anomaly_map[11:21, 11:21].max() > 0

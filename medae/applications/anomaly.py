@@ -6,22 +6,23 @@ and once with a synthetic lesion (:mod:`medae.applications.parts.lesions`), whic
 Intensity thresholding and PCA reconstruction error are scored on the same images as MLflow runs
 beside the autoencoder's. Every method is tuned the same way, on a validation anomaly set (the
 labelled validation split, or lesioned copies of the validation images): the autoencoder's score
-(``score=auto``) and PCA's component count (``pca_components=auto``). Maps are kept to the data's
-foreground (the brain), optionally median-filtered, and pixel metrics count foreground pixels only.
+(``score=auto``) and PCA's component count (``pca_components=auto``) by image AUROC, then each method's
+residual post-processing (median filter, eroded brain mask, positive residuals; then the smallest connected
+component of its segmentation, :mod:`medae.applications.parts.residual_postprocessing`) by pixel AP and
+Dice. Maps are kept to the data's foreground (the brain), and pixel metrics count foreground pixels only.
 """
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from math import prod
 
 import numpy as np
 import torch
-from monai.networks.layers import median_filter
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from medae.applications.parts.anomaly_metrics import (
     detection_metrics,
-    dice_at,
+    dice,
     healthy_threshold,
     localization_metrics,
 )
@@ -30,6 +31,7 @@ from medae.applications.parts.figures import image_rows_figure
 from medae.applications.parts.lesions import LESION_KINDS, add_visible_lesion
 from medae.applications.parts.registry import APPLICATIONS
 from medae.applications.parts.requirements import requires
+from medae.applications.parts.residual_postprocessing import RESIDUALS, PostProcessing, settings_grid
 from medae.applications.parts.run_log import by_method, on_set
 from medae.applications.parts.split_tensors import SplitTensors
 from medae.baselines.pca import PcaCodec
@@ -42,11 +44,16 @@ AUTO = "auto"
 SCORES = ("l1", "l2", "ssim", "elbo")
 CHOSEN_SCORES = ("l1", "l2", "ssim")  # what score=auto chooses from
 PCA_COMPONENTS = (4, 8, 16, 32, 64, 128)  # what pca_components=auto chooses from
+# what median, erosion, residual and min_component=auto choose from (pixels; voxels for min_component)
+MEDIANS = (0, 3, 5)
+EROSIONS = (0, 2)
+MIN_COMPONENTS = (0, 4, 16)
 REDUCTIONS = ("mean", "max")
 BASELINES = ("intensity", "pca")
 VALIDATION_SEED_OFFSET = 500_000
 
-MapFunction = Callable[[torch.Tensor], torch.Tensor]
+# images -> (raw maps, image minus reconstruction averaged over channels, or None without a reconstruction)
+MapFunction = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
 
 
 @dataclass
@@ -173,26 +180,21 @@ def reduce_maps(maps: torch.Tensor, reduction: str, foreground: torch.Tensor | N
     return (flat * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
 
 
-def postprocess(maps: torch.Tensor, foreground: torch.Tensor | None, median: int) -> torch.Tensor:
-    """Median-filter maps over ``median`` pixels (0: off), then zero them outside the foreground."""
-    if median:
-        maps = median_filter(maps, kernel_size=median)
-    return maps * foreground if foreground is not None else maps
-
-
 @dataclass
 class Scorer:
-    """How one method turns images into anomaly maps and image scores, with the shared post-processing."""
+    """How one method turns images into anomaly maps and image scores, with its post-processing."""
 
     maps: MapFunction
     reduction: str
-    median: int
-    extra_score: MapFunction | None = None  # added to image scores (the VAE's KL term)
+    post: PostProcessing = field(default_factory=PostProcessing)
+    extra_score: Callable[[torch.Tensor], torch.Tensor] | None = None  # added to image scores (VAE KL)
 
-    def __call__(self, data: AnomalySet) -> tuple[torch.Tensor, torch.Tensor]:
-        """Maps and image scores of the set."""
-        maps = postprocess(self.maps(data.images), data.foreground, self.median)
-        scores = reduce_maps(maps, self.reduction, data.foreground)
+    def __call__(
+        self, data: AnomalySet, raw: tuple[torch.Tensor, torch.Tensor | None] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Maps and image scores of the set (from its ``raw`` maps when they were computed already)."""
+        maps, inside = self.post.apply(*(raw or self.maps(data.images)), data.foreground)
+        scores = reduce_maps(maps, self.reduction, inside)
         if self.extra_score is not None:
             scores = scores + self.extra_score(data.images)
         return maps, scores
@@ -200,15 +202,16 @@ class Scorer:
     def metrics(self, data: AnomalySet, threshold: float | None = None) -> dict[str, float]:
         """Image metrics, and pixel metrics (foreground pixels) when the set has lesion masks.
 
-        With ``threshold`` (from healthy validation images, :meth:`threshold`), also the Dice at it.
+        With ``threshold`` (from healthy validation images, :meth:`threshold`), also the Dice of the
+        segmentation at it.
         """
         maps, scores = self(data)
-        metrics = scored_metrics(maps, scores, data, threshold)
+        metrics = scored_metrics(maps, scores, data, self.post, threshold)
         for kind in sorted(
             {kind for kind in data.kinds or [] if kind}
         ):  # each kind against the normal images
             which = torch.tensor([own in ("", kind) for own in data.kinds])
-            found = scored_metrics(maps[which], scores[which], data.select(which), threshold)
+            found = scored_metrics(maps[which], scores[which], data.select(which), self.post, threshold)
             metrics |= {
                 f"{kind}/{key}": value for key, value in found.items() if key != "best_dice_threshold"
             }
@@ -221,15 +224,55 @@ class Scorer:
         return healthy_threshold(maps, healthy.foreground, percentile)
 
 
+def tune_postprocessing(
+    scorer: Scorer,
+    val: AnomalySet,
+    grid: list[PostProcessing],
+    min_components: Sequence[int],
+    percentile: float,
+) -> tuple[Scorer, dict[str, float]]:
+    """The scorer with the post-processing that does best on the validation anomaly set; each one's figure.
+
+    Map settings are chosen by pixel AP (image AUROC without lesion masks), then ``min_component`` by
+    the Dice at the threshold from the healthy validation images.
+    """
+    raw = scorer.maps(val.images)
+    key = "pixel_ap" if val.masks is not None else "image_auroc"
+    figures = {}
+    for post in grid:
+        maps, scores = replace(scorer, post=post)(val, raw)
+        figures[post] = scored_metrics(maps, scores, val, post, None)[key]
+    chosen = replace(scorer, post=max(grid, key=figures.__getitem__))
+    if val.masks is None or len(min_components) < 2:
+        return chosen, {str(post.params()): value for post, value in figures.items()}
+    threshold = chosen.threshold(val, percentile)
+    maps, _ = chosen(val, raw)
+    dices = {
+        size: dice(
+            replace(chosen.post, min_component=size).segmentation(maps, threshold), val.masks, val.foreground
+        )
+        for size in min_components
+    }
+    best = replace(chosen.post, min_component=max(min_components, key=dices.__getitem__))
+    return replace(chosen, post=best), {str(post.params()): value for post, value in figures.items()}
+
+
 def scored_metrics(
-    maps: torch.Tensor, scores: torch.Tensor, data: AnomalySet, threshold: float | None
+    maps: torch.Tensor,
+    scores: torch.Tensor,
+    data: AnomalySet,
+    post: PostProcessing,
+    threshold: float | None,
 ) -> dict[str, float]:
-    """Image metrics of ``scores``; pixel metrics of ``maps`` and the Dice at ``threshold`` with masks."""
+    """Image metrics of ``scores``; with masks, pixel metrics of ``maps`` and the Dice at ``threshold``.
+
+    The Dice scores ``post``'s segmentation at the threshold (small components dropped as it says).
+    """
     metrics = detection_metrics(scores, data.labels)
     if data.masks is not None:
         metrics |= localization_metrics(maps, data.masks, data.foreground)
         if threshold is not None:
-            metrics["dice"] = dice_at(maps, data.masks, threshold, data.foreground)
+            metrics["dice"] = dice(post.segmentation(maps, threshold), data.masks, data.foreground)
     return metrics
 
 
@@ -245,18 +288,28 @@ def choose(candidates: dict[str, Scorer], val: AnomalySet) -> tuple[str, dict[st
 
 def autoencoder_maps(network: torch.nn.Module, score: str, data_range: float) -> MapFunction:
     """The network's reconstruction-error maps under ``score`` (see :func:`reconstruction_maps`)."""
-    return lambda images: reconstruction_maps(network, images, score, data_range)[0]
+
+    def maps(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        error, reconstructions = reconstruction_maps(network, images, score, data_range)
+        return error, (images - reconstructions).mean(dim=1, keepdim=True)
+
+    return maps
 
 
 def pca_maps(train: torch.Tensor, components: int, seed: int) -> MapFunction:
     """The absolute reconstruction error of PCA with ``components`` fitted on the training images."""
     codec = PcaCodec(components, seed).fit(train)
-    return lambda images: (images - codec.reconstruct(images)).abs().mean(dim=1, keepdim=True)
+
+    def maps(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        residual = images - codec.reconstruct(images)
+        return residual.abs().mean(dim=1, keepdim=True), residual.mean(dim=1, keepdim=True)
+
+    return maps
 
 
-def intensity_maps(images: torch.Tensor) -> torch.Tensor:
-    """Intensity itself: thresholding, bright is anomalous."""
-    return images.mean(dim=1, keepdim=True)
+def intensity_maps(images: torch.Tensor) -> tuple[torch.Tensor, None]:
+    """Intensity itself: thresholding, bright is anomalous (no reconstruction, so no residual sign)."""
+    return images.mean(dim=1, keepdim=True), None
 
 
 def overlay_figure(
@@ -271,13 +324,32 @@ def overlay_figure(
     return image_rows_figure(rows, title)
 
 
+def choices(key: str, value: int | str, grid: Sequence) -> tuple:
+    """What a setting may be: ``grid`` for ``auto``, else the value itself (checked).
+
+    Example:
+        >>> choices("application.median", "auto", (0, 3)), choices("application.median", 5, (0, 3))
+        ((0, 3), (5,))
+    """
+    if value == AUTO:
+        return tuple(grid)
+    if isinstance(grid[0], str) and value not in grid:
+        raise ConfigError(key, f"unknown '{value}'; allowed: {', '.join(grid)}, {AUTO}")
+    if not isinstance(grid[0], str) and (not isinstance(value, int) or value < 0):
+        raise ConfigError(key, f"must be {AUTO} or an int >= 0, got {value!r}")
+    return (value,)
+
+
 @APPLICATIONS.register("anomaly")
 @requires(by_option={"score": {"elbo": (HasPosterior,)}})
 def evaluate(
     context: ApplicationContext,
     score: str = AUTO,
     reduction: str = "mean",
-    median: int = 0,
+    median: int | str = AUTO,
+    erosion: int | str = AUTO,
+    residual: str = AUTO,
+    min_component: int | str = AUTO,
     synthetic_lesions: bool = True,
     lesion_kinds: Sequence[str] = tuple(LESION_KINDS),
     normal_labels: Sequence[int] = (0,),
@@ -293,7 +365,13 @@ def evaluate(
         score: pixel map: ``l1``, ``l2``, ``ssim`` (1 - local SSIM), ``elbo`` (l2 map; image score
             adds the VAE's KL term), or ``auto``: the best of l1, l2 and ssim on the validation set.
         reduction: image score from the map: ``mean`` (over the foreground) or ``max``.
-        median: median-filter every method's maps over this many pixels (0: off; Kascenas et al.: 5).
+        median: median-filter the maps over this many pixels (0: off; Kascenas et al.: 5), or ``auto``:
+            each method's best of ``MEDIANS`` on the validation anomaly set (pixel AP).
+        erosion: erode the brain mask by this many pixels before scoring, or ``auto`` (``EROSIONS``).
+        residual: ``abs`` or ``positive`` (only pixels brighter than their reconstruction: hyperintense
+            pathology), or ``auto``.
+        min_component: drop connected components under this many pixels (voxels) from the segmentation
+            that Dice scores, or ``auto``: each method's best of ``MIN_COMPONENTS`` by validation Dice.
         synthetic_lesions: true: lesioned copies of the clean test images (and of each held-out set),
             with masks; false: the data's labels, with ``normal_labels`` as normal.
         lesion_kinds: keys of :data:`medae.applications.parts.lesions.LESION_KINDS`.
@@ -323,8 +401,12 @@ def evaluate(
         raise ConfigError(
             "application.pca_components", f"must be auto or an int >= 1, got {pca_components!r}"
         )
-    if median < 0:
-        raise ConfigError("application.median", f"must be >= 0 (0: no median filter), got {median}")
+    grids = {
+        "median": choices("application.median", median, MEDIANS),
+        "erosion": choices("application.erosion", erosion, EROSIONS),
+        "residual": choices("application.residual", residual, RESIDUALS),
+        "min_component": choices("application.min_component", min_component, MIN_COMPONENTS),
+    }
     if not 0 < healthy_percentile < 100:
         raise ConfigError("application.healthy_percentile", f"must be in (0, 100), got {healthy_percentile}")
     value_range = context.module.value_range
@@ -344,8 +426,10 @@ def evaluate(
 
     network = context.network
     kl = (lambda images: kl_per_voxel(network, images)) if score == "elbo" else None
+    # the score and PCA's components are chosen under the first post-processing of the grid
+    base = settings_grid(grids["median"][:1], grids["erosion"][:1], grids["residual"][:1])[0]
     autoencoder_scorers = {
-        name: Scorer(autoencoder_maps(network, name, data_range), reduction, median, kl)
+        name: Scorer(autoencoder_maps(network, name, data_range), reduction, base, kl)
         for name in (CHOSEN_SCORES if score == AUTO else (score,))
     }
     chosen_score, score_aurocs = choose(autoencoder_scorers, val)
@@ -353,15 +437,20 @@ def evaluate(
     params = {"autoencoder": {"anomaly_score": chosen_score}}
     train = context.split("train").image
     if "intensity" in baselines:
-        scorers["intensity"] = Scorer(intensity_maps, reduction, median)
+        scorers["intensity"] = Scorer(intensity_maps, reduction, base)
         params["intensity"] = {}
     if "pca" in baselines:
         grid = PCA_COMPONENTS if pca_components == AUTO else (pca_components,)
         grid = sorted({min(components, len(train) - 1) for components in grid})
-        pca_scorers = {str(c): Scorer(pca_maps(train, c, context.seed), reduction, median) for c in grid}
+        pca_scorers = {str(c): Scorer(pca_maps(train, c, context.seed), reduction, base) for c in grid}
         components, _ = choose(pca_scorers, val)
         scorers["pca"] = pca_scorers[components]
         params["pca"] = {"components": components}
+    post_grid = settings_grid(grids["median"], grids["erosion"], grids["residual"])
+    for method, scorer in scorers.items():
+        scorers[method], _ = tune_postprocessing(
+            scorer, val, post_grid, grids["min_component"], healthy_percentile
+        )
 
     localised = any(data.masks is not None for data in sets.values())
     results = {}
@@ -371,7 +460,7 @@ def evaluate(
         for name, data in sets.items():
             metrics |= on_set(scorer.metrics(data, threshold), name)
         results[method] = metrics
-        options = params[method] | {"reduction": reduction, "median": median}
+        options = params[method] | {"reduction": reduction} | scorer.post.params()
         if threshold is not None:
             options |= {"dice_threshold": threshold, "healthy_percentile": healthy_percentile}
         if method == "autoencoder":
@@ -385,7 +474,11 @@ def evaluate(
     test_set = sets["test"]
     maps = {method: scorer(test_set)[0] for method, scorer in scorers.items()}
     reconstructions = reconstruction_maps(network, test_set.images, "l1", data_range)[1]
-    title = f"anomaly maps ({chosen_score}, {reduction}, median {median})"
+    post = scorers["autoencoder"].post
+    title = (
+        f"anomaly maps ({chosen_score}, {reduction}; autoencoder: median {post.median}, "
+        f"erosion {post.erosion}, {post.residual} residuals)"
+    )
     context.run.figure(
         overlay_figure(test_set, reconstructions, maps, overlays, title), f"{APPLICATION}/overlays.png"
     )

@@ -17,19 +17,28 @@ from typing import Any
 import numpy as np
 import torch
 
-from medae.applications.anomaly import postprocess, reconstruction_maps, reduce_maps
+from medae.applications.anomaly import reconstruction_maps, reduce_maps
+from medae.applications.parts.residual_postprocessing import PostProcessing
 from medae.data.foreground_mask import HEAD_MASK_METHOD, find_mask_file, head_mask, read_mask_file
-from medae.data.intensity import FOREGROUND_LEVEL, fit_intensity
+from medae.data.intensity import fit_intensity
 from medae.errors import DataError
 from medae.inference.scans import Scan, read_scan
 from medae.inference.trained_model import TrainedModel
 from medae.metrics import quality
 
 
-def foreground(images: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
-    """Pixels above :data:`FOREGROUND_LEVEL` of the range in any channel: where anomaly maps are scored."""
-    low, high = value_range
-    return (images > low + FOREGROUND_LEVEL * (high - low)).any(dim=1, keepdim=True)
+def scan_foreground(pixels: np.ndarray, scans: list[Scan], model: TrainedModel) -> tuple[np.ndarray, str]:
+    """The foreground of ``pixels`` ``(C, *spatial)``, on the grid of ``scans``, and what it is.
+
+    The mask file beside the first of ``scans`` that has one, else the head mask of ``pixels``, as
+    training scores.
+    """
+    for scan in scans:
+        mask_path = find_mask_file(scan.path)
+        if mask_path is not None:
+            spacing = model.preprocessing.spacing
+            return read_mask_file(mask_path, pixels.shape[1:], scan.path, spacing), mask_path.name
+    return head_mask(pixels), HEAD_MASK_METHOD
 
 
 def as_samples(volume: np.ndarray, model: TrainedModel) -> torch.Tensor:
@@ -54,32 +63,33 @@ def reference_quality(
     clean_volume = fitted.forward(reference.pixels)
     clean = as_samples(clean_volume, model)
     output = as_samples(fitted.forward(image), model)
-    mask_path = find_mask_file(reference.path) or find_mask_file(scan.path)
-    shape, spacing = reference.pixels.shape[1:], model.preprocessing.spacing
-    mask_volume = (
-        head_mask(clean_volume)
-        if mask_path is None
-        else read_mask_file(mask_path, shape, reference.path, spacing)
-    )
+    mask_volume, mask_name = scan_foreground(clean_volume, [reference, scan], model)
     mask = as_samples(mask_volume, model)
     scored = mask.flatten(1).any(dim=1)  # slices without foreground are left out, as training drops them
     metrics = quality(output[scored], clean[scored], model.preprocessing.value_range, mask[scored])
     row = {f"reference_{key.removeprefix('test/')}": value for key, value in metrics.items()}
-    return row | {"reference_mask": mask_path.name if mask_path else HEAD_MASK_METHOD}
+    return row | {"reference_mask": mask_name}
 
 
 def anomaly_results(
-    model: TrainedModel, inputs: torch.Tensor
+    model: TrainedModel, inputs: torch.Tensor, foreground: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Reconstructions, post-processed anomaly maps and image scores, as the run's application chose."""
+    """Reconstructions, post-processed anomaly maps and image scores, as the run's application chose.
+
+    ``foreground`` is where maps are scored, on the inputs' grid.
+    """
     low, high = model.preprocessing.value_range
-    score = model.anomaly["anomaly.anomaly_score"]
+    chosen = model.anomaly
+    score = chosen["anomaly.anomaly_score"]
     maps, reconstructions = reconstruction_maps(
         model.network, inputs, "l2" if score == "elbo" else score, high - low
     )
-    inside = foreground(inputs, (low, high))
-    maps = postprocess(maps, inside, int(model.anomaly["anomaly.median"]))
-    return reconstructions, maps, reduce_maps(maps, model.anomaly["anomaly.reduction"], inside)
+    post = PostProcessing(
+        int(chosen["anomaly.median"]), int(chosen["anomaly.erosion"]), chosen["anomaly.residual"]
+    )
+    difference = (inputs - reconstructions).mean(dim=1, keepdim=True)
+    maps, inside = post.apply(maps, difference, foreground)
+    return reconstructions, maps, reduce_maps(maps, chosen["anomaly.reduction"], inside)
 
 
 @torch.no_grad()
@@ -123,7 +133,8 @@ def predict_scan(
     row: dict[str, Any] = {"file": str(path), "shape": "x".join(str(s) for s in scan.pixels.shape[1:])}
     row["samples"] = len(inputs)
     if model.application == "anomaly" and not sliding_window:
-        outputs, maps, scores = anomaly_results(model, inputs)
+        mask_volume, row["anomaly_mask"] = scan_foreground(scan.pixels, [scan], model)
+        outputs, maps, scores = anomaly_results(model, inputs, prep.mask_to_model(mask_volume))
         anomaly_map, top = restore(maps, in_scan_units=False), float(maps.max()) or 1.0
         save(lambda: scan.write(anomaly_map, scan.result_path(folder, "anomaly_map"), (0.0, top)))
         row |= {

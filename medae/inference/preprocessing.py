@@ -152,6 +152,16 @@ class ScanPreprocessing:
 
         return inputs, restore
 
+    def mask_to_model(self, mask: np.ndarray) -> torch.Tensor:
+        """A scan's boolean mask ``(1, *spatial)`` on the inputs' grid ``(N, 1, S, ...)``.
+
+        It is laid out and resized as :meth:`prepare` does the scan; a resized pixel is in the mask when at
+        least half of it was.
+        """
+        sliced = mask.ndim - 1 > self.spatial_dims
+        samples = np.moveaxis(mask, self.axis + 1, 0) if sliced else mask[None]
+        return self.to_model(np.ascontiguousarray(samples, dtype=np.float32)) >= 0.5
+
     def to_model(self, samples: np.ndarray) -> torch.Tensor:
         """Samples ``(N, C, *spatial)`` resized so the longest side is ``image_size``, then padded square.
 

@@ -21,7 +21,13 @@ from medae.models.registry import load_module
 from medae.tracking.logged_model import is_reference, resolve_checkpoint, source_run
 
 # the anomaly application's choices that its run logs as params, with the defaults of a run without them
-ANOMALY_DEFAULTS = {"anomaly.anomaly_score": "l1", "anomaly.reduction": "mean", "anomaly.median": "0"}
+ANOMALY_DEFAULTS = {
+    "anomaly.anomaly_score": "l1",
+    "anomaly.reduction": "mean",
+    "anomaly.median": "0",
+    "anomaly.erosion": "0",
+    "anomaly.residual": "abs",
+}
 
 
 @dataclass
@@ -34,7 +40,7 @@ class TrainedModel:
         variant: the model's registry name.
         application: the run's application (``denoising``, ``anomaly``, ...), or None.
         run_id: the run it comes from, when the reference names one.
-        anomaly: the anomaly score, reduction and median filter the run chose (``anomaly.*`` params).
+        anomaly: the anomaly score, reduction and post-processing the run chose (``anomaly.*`` params).
         data: the run's data config.
     """
 

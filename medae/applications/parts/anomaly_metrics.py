@@ -100,20 +100,18 @@ def healthy_threshold(maps: torch.Tensor, foreground: torch.Tensor | None, perce
     return float(torch.quantile(values.double().flatten(), percentile / 100))
 
 
-def dice_at(
-    maps: torch.Tensor, masks: torch.Tensor, threshold: float, foreground: torch.Tensor | None = None
-) -> float:
-    """Dice of ``maps > threshold`` against the lesion masks, pooled over every image's (foreground) pixels.
+def dice(called: torch.Tensor, masks: torch.Tensor, foreground: torch.Tensor | None = None) -> float:
+    """Dice of a segmentation against the lesion masks, pooled over every image's (foreground) pixels.
 
     Example:
         >>> masks = torch.zeros(1, 1, 4, 4, dtype=torch.bool)
         >>> masks[..., :2, :2] = True
-        >>> dice_at(masks.float(), masks, 0.5), dice_at(torch.ones(1, 1, 4, 4), masks, 0.5)
+        >>> dice(masks, masks), dice(torch.ones(1, 1, 4, 4), masks)
         (1.0, 0.4)
     """
-    called, truth = maps > threshold, masks.bool()
+    called, truth = called.bool(), masks.bool()
     if foreground is not None:
-        inside = foreground.expand_as(maps)
+        inside = foreground.expand_as(called)
         called, truth = called[inside], truth[inside]
     overlap = (called & truth).sum().item()
     total = called.sum().item() + truth.sum().item()
