@@ -82,6 +82,7 @@ PRESETS: dict[str, Preset] = {
     "denoise_mri_fixed": Preset(
         "denoise_mri", "denoising", DENOISING, DENOISING[:3], overrides=("data.noise_std_range=null",)
     ),
+    "denoise_poisson": Preset("denoise_poisson", "denoising", DENOISING, DENOISING[:3]),
     "anomaly_brain": Preset("anomaly_brain", "anomaly", ANOMALY, ("anomaly/image_auroc", "anomaly/pixel_ap")),
     "anomaly_brain_dae": Preset(
         "anomaly_brain_dae", "anomaly", ANOMALY, ("anomaly/image_auroc", "anomaly/pixel_ap")
