@@ -71,7 +71,7 @@ def rate_point(
     split: SplitTensors,
     value_range: tuple[float, float],
     bits: np.ndarray,
-    header_bits=0.0,
+    header_bits: np.ndarray | float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """One rate point: each image's payload bpp, header bpp and scores of ``output`` against ``split``."""
     pixels = split.image[0].numel()
@@ -90,7 +90,9 @@ def curve(settings: list[str], points: list[tuple[np.ndarray, np.ndarray, dict[s
     )
 
 
-def bd_rate(anchor_bpp, anchor_quality, test_bpp, test_quality) -> float:
+def bd_rate(
+    anchor_bpp: np.ndarray, anchor_quality: np.ndarray, test_bpp: np.ndarray, test_quality: np.ndarray
+) -> float:
     """BD-rate (%) of a test curve against an anchor curve; NaN when they share no quality range.
 
     Points that do not raise the quality over a lower rate are dropped first (the interpolation of rate
@@ -105,7 +107,9 @@ def bd_rate(anchor_bpp, anchor_quality, test_bpp, test_quality) -> float:
     return _bjontegaard(bjontegaard.bd_rate, anchor, test)
 
 
-def bd_quality(anchor_bpp, anchor_quality, test_bpp, test_quality) -> float:
+def bd_quality(
+    anchor_bpp: np.ndarray, anchor_quality: np.ndarray, test_bpp: np.ndarray, test_quality: np.ndarray
+) -> float:
     """BD-quality of a test curve against an anchor: the mean quality change at equal rate (dB for PSNR).
 
     NaN when the curves share no rate range.
@@ -119,7 +123,7 @@ def bd_quality(anchor_bpp, anchor_quality, test_bpp, test_quality) -> float:
     return _bjontegaard(bjontegaard.bd_psnr, anchor, test)
 
 
-def _points(bpp, quality, rising: bool) -> tuple[np.ndarray, np.ndarray]:
+def _points(bpp: np.ndarray, quality: np.ndarray, rising: bool) -> tuple[np.ndarray, np.ndarray]:
     """A curve's finite points by rate; with ``rising``, only those that raise the quality."""
     order = np.argsort(bpp)
     kept_bpp: list[float] = []
