@@ -16,9 +16,11 @@ import torch
 from mlflow.exceptions import MlflowException
 from mlflow.server import get_app_client
 
+from medae.commands.reproduce import reproduce
+from medae.commands.resume import resume
 from medae.commands.train import train
 from medae.data.declared_size import check_declared_size, declared_bytes, dicom_bytes
-from medae.errors import DataError
+from medae.errors import ConfigError, DataError
 from medae.security.trusted_targets import is_trusted
 from tests.conftest import last_error_line, medae, tracking_uri
 from tests.data_files import pydicom_file
@@ -65,27 +67,34 @@ def hostile_callbacks(marker: Path, source: Path) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_a_logged_config_that_names_code_medae_does_not_build_is_refused(trained_run, tmp_path):
-    client = mlflow.MlflowClient(tracking_uri(tmp_path))
+    uri = tracking_uri(tmp_path)
+    client = mlflow.MlflowClient(uri)
     config = Path(client.download_artifacts(trained_run, "config/config_unresolved.yaml", str(tmp_path)))
     original = config.read_text()
     marker = tmp_path / "code-ran"
     client.set_terminated(trained_run, "KILLED")
-    for route, node in hostile_callbacks(marker, config).items():
+
+    def log_hostile(node: str) -> None:
         hostile = original.replace("callbacks:\n", f"callbacks:\n  hostile:\n    {node}\n", 1)
         client.log_text(trained_run, hostile, "config/config_unresolved.yaml")
-        for command in (["reproduce", trained_run], ["resume", trained_run]):
-            refused = medae(command, tmp_path)
-            assert refused.returncode == 2, (route, refused.stderr[-2000:])
-            line = last_error_line(refused)
-            assert line.startswith("medae: error: callbacks.hostile.") and "--trust-config" in line, (
-                route,
-                line,
-            )
-            assert not marker.exists(), route
+
+    # every route, through both commands that read a logged config, in this process
+    for route, node in hostile_callbacks(marker, config).items():
+        log_hostile(node)
+        for command in (reproduce, resume):
+            with pytest.raises(ConfigError, match=r"^callbacks\.hostile\.") as refused:
+                command(trained_run, uri)
+            assert "--trust-config" in str(refused.value), (route, command.__name__)
+            assert not marker.exists(), (route, command.__name__)
+    # the commands say so in one line and exit 2
+    log_hostile(hostile_callbacks(marker, config)["run_cmd"])
+    for command in (["reproduce", trained_run], ["resume", trained_run]):
+        refused = medae(command, tmp_path)
+        assert refused.returncode == 2, refused.stderr[-2000:]
+        line = last_error_line(refused)
+        assert line.startswith("medae: error: callbacks.hostile._target_: monai.utils.run_cmd is not one")
+        assert "--trust-config" in line and not marker.exists()
     # the threat is real: trusting the config runs the command
-    run_cmd = hostile_callbacks(marker, config)["run_cmd"]
-    hostile = original.replace("callbacks:\n", f"callbacks:\n  hostile:\n    {run_cmd}\n", 1)
-    client.log_text(trained_run, hostile, "config/config_unresolved.yaml")
     medae(["reproduce", trained_run, "--trust-config"], tmp_path)
     assert marker.exists()
 

@@ -306,3 +306,17 @@ def test_the_progress_bar_shows_the_bar_metrics_without_the_run_id(tmp_path):
     assert [type(c) for c in build_callbacks(cfg, with_loggers=True)] == [ProgressBar]
     cfg.trainer = {"enable_progress_bar": False}  # Lightning refuses a bar then
     assert build_callbacks(cfg, with_loggers=True) == []
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"sync_every_n_saves": -1}, "logger.mlflow.sync_every_n_saves: must be >= 0, got -1"),
+        ({"outage_limit_s": 0}, "logger.mlflow.outage_limit_s: must be > 0 seconds, got 0"),
+    ],
+)
+def test_logger_settings_out_of_range_are_refused_before_a_store_is_opened(tmp_path, setting, message):
+    with pytest.raises(ConfigError) as refused:
+        ResumableMLFlowLogger(tracking_uri=tracking_uri(tmp_path), **setting)
+    assert str(refused.value) == message
+    assert not list(tmp_path.iterdir())  # nothing was created

@@ -5,6 +5,7 @@ import json
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
@@ -40,19 +41,26 @@ def run(output: Path, quick: bool) -> dict:
     results: dict = {"environment": environment(SEED, quick)}
     with tempfile.TemporaryDirectory(prefix="medae-bench-") as scratch:
         work = Path(scratch)
-        results["cli_startup"] = cli_startup.measure(work, quick)
-        results["overhead"] = overhead.measure(
-            steps=40 if quick else 200, repeats=1 if quick else 3, workdir=work
-        )
-        results["data"] = data_pipeline.measure(work, quick, SEED)
-        results["denoising"] = denoising.measure(work, quick)
-        results["compression"] = compression.measure(work, quick, SEED)
-        results["memory"] = memory.measure()
-        results["storage"] = storage.measure(work, quick)
-        results["sweep"] = sweep_throughput.measure(work, quick)
-        results["larger_than_memory"] = larger_than_memory.measure(work, quick, SEED)
-        results["inference"] = inference.measure(work, quick)
-        results["gpu"] = gpu.measure(work, steps=40 if quick else 200)
+        sections: dict[str, Callable[[], object]] = {
+            "cli_startup": lambda: cli_startup.measure(work, quick),
+            "overhead": lambda: overhead.measure(
+                steps=40 if quick else 200, repeats=1 if quick else 3, workdir=work
+            ),
+            "data": lambda: data_pipeline.measure(work, quick, SEED),
+            "denoising": lambda: denoising.measure(work, quick),
+            "compression": lambda: compression.measure(work, quick, SEED),
+            "memory": memory.measure,
+            "storage": lambda: storage.measure(work, quick),
+            "sweep": lambda: sweep_throughput.measure(work, quick),
+            "larger_than_memory": lambda: larger_than_memory.measure(work, quick, SEED),
+            "inference": lambda: inference.measure(work, quick),
+            "gpu": lambda: gpu.measure(work, steps=40 if quick else 200),
+        }
+        results["section_wall_s"] = {}
+        for name, measure in sections.items():
+            section_start = time.perf_counter()
+            results[name] = measure()
+            results["section_wall_s"][name] = round(time.perf_counter() - section_start, 1)
     results["wall_s"] = time.perf_counter() - start
     finalize(results)
     output.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ from medae.config.compute_environment import recorded_threads
 from medae.errors import DataError
 from medae.security.safe_checkpoint import UnreadableCheckpoint, load_checkpoint
 from medae.security.trusted_targets import Trust, check_trusted
-from medae.tracking.liveness import take_lease
+from medae.tracking.liveness import release_lease, take_lease
 from medae.tracking.logged_run import download_artifact, logged_config
 from medae.tracking.schema import (
     BEST_ARTIFACT,
@@ -182,10 +182,15 @@ def count_resume(client: MlflowClient, run: Run) -> None:
 def continue_run(client: MlflowClient, run: Run, tracking_uri: str, trust: Trust) -> DictConfig:
     """The config that continues ``run`` (KILLED or FAILED), counted in its ``medae.resumes`` tag.
 
-    This process takes the run's lease first, so a second ``resume`` of the same run is refused.
+    This process takes the run's lease first, so a second ``resume`` of the same run is refused; a
+    resume that is refused (an untrusted config, a missing checkpoint) gives the lease back.
     """
     check_resumable(run)
     take_lease(client, run.info.run_id)
-    cfg = resume_config(client, run, tracking_uri, trust)
+    try:
+        cfg = resume_config(client, run, tracking_uri, trust)
+    except Exception:
+        release_lease(client, run.info.run_id)
+        raise
     count_resume(client, run)
     return cfg

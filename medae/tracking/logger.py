@@ -28,7 +28,7 @@ from medae.tracking.schema import (
     store_uri,
 )
 from medae.tracking.store import experiment_artifact_location, open_store
-from medae.tracking.store_outage import StoreOutage, StoreUnavailable
+from medae.tracking.store_outage import LIMIT_S, StoreOutage, StoreUnavailable
 from medae.tracking.tracked_run import TrackedRun, ending
 
 EPOCH_KEY = "epoch"  # the key Lightning adds to metrics logged at the end of an epoch
@@ -67,6 +67,8 @@ class ResumableMLFlowLogger(MLFlowLogger):
             disk, network, and GPU where pynvml finds one); 0 turns them off.
         log_model: log the best network as the run's MLflow model (:mod:`medae.tracking.logged_model`).
         register_as: also register it as a new version of this registered model.
+        outage_limit_s: seconds a tracking store may go without answering before training stops
+            (:mod:`medae.tracking.store_outage`); the metrics not sent wait for ``medae resume``.
     """
 
     def __init__(
@@ -82,9 +84,12 @@ class ResumableMLFlowLogger(MLFlowLogger):
         system_metrics_interval_s: float = 10.0,
         log_model: bool = True,
         register_as: str | None = None,
+        outage_limit_s: float = LIMIT_S,
     ) -> None:
         if sync_every_n_saves < 0:
             raise ConfigError("logger.mlflow.sync_every_n_saves", f"must be >= 0, got {sync_every_n_saves}")
+        if outage_limit_s <= 0:
+            raise ConfigError("logger.mlflow.outage_limit_s", f"must be > 0 seconds, got {outage_limit_s}")
         tracking_uri = tracking_uri or store_uri()
         self.log_model = log_model
         self.register_as = register_as
@@ -109,7 +114,7 @@ class ResumableMLFlowLogger(MLFlowLogger):
         self._last_steps: dict[str, int] = {}
         self._saves = 0
         self._synced_best: str | None = None
-        self.outage = StoreOutage(tracking_uri, run_id)
+        self.outage = StoreOutage(tracking_uri, run_id, limit_s=outage_limit_s)
         self._unsynced_last: str | None = None
         self._artifact_uri: str | None = None
         self._ended = False
