@@ -31,6 +31,8 @@ from scipy import stats
 
 from medae.applications.compression import ANCHOR, BD_SCORES
 from medae.applications.parts.hierarchical_bootstrap import METHOD, hierarchical_bootstrap
+from medae.applications.parts.image_scores import FOLDER as IMAGE_SCORES
+from medae.applications.parts.image_scores import auroc_difference, read_image_scores
 from medae.applications.parts.per_image_table import FOLDER, SCORES, read_per_image
 from medae.applications.parts.rate_distortion import DELTAS, Curve, delta_interval, read_curves
 from medae.applications.parts.rate_distortion import artifact_path as curves_path
@@ -155,12 +157,12 @@ def method_name(run: mlflow.entities.Run, own: bool) -> str:
     return f"{AUTOENCODER} ({run.data.tags.get('medae.model')})" if own else run.info.run_name
 
 
-def per_image_tables(client: mlflow.MlflowClient, run_id: str) -> dict[str, dict]:
-    """The per-image scores a run kept, by table name (``test``, ``test_at_0.05``); none if it kept none."""
-    kept = [artifact.path for artifact in client.list_artifacts(run_id, FOLDER)]
-    with tempfile.TemporaryDirectory() as folder:
+def per_image_tables(client: mlflow.MlflowClient, run_id: str, folder: str = FOLDER) -> dict[str, str]:
+    """The CSVs of per-image scores a run kept in ``folder``, by table name (``test``, ``test_at_0.05``)."""
+    kept = [artifact.path for artifact in client.list_artifacts(run_id, folder)]
+    with tempfile.TemporaryDirectory() as scratch:
         return {
-            Path(path).stem: read_per_image(Path(client.download_artifacts(run_id, path, folder)).read_text())
+            Path(path).stem: Path(client.download_artifacts(run_id, path, scratch)).read_text()
             for path in kept
         }
 
@@ -204,12 +206,20 @@ def collect(batch: str, preset: Preset, tracking_uri: str) -> tuple[dict, dict, 
             method = values.setdefault(name, {})
             for key in keys:
                 method.setdefault(key, []).append(logged.get(key, float("nan")))
-            for table_key, table in per_image_tables(client, entry.info.run_id).items():
+            for table_key, text in per_image_tables(client, entry.info.run_id).items():
+                table = read_per_image(text)
                 kept = images.setdefault(name, {}).setdefault(
                     table_key, {"position": table["position"].tolist(), "subject": table["subject"].tolist()}
                 )
                 for score in SCORES:
                     kept.setdefault(score, []).append(table[score].tolist())
+            for table_key, text in per_image_tables(client, entry.info.run_id, IMAGE_SCORES).items():
+                table = read_image_scores(text)
+                kept = images.setdefault(name, {}).setdefault(
+                    f"{IMAGE_SCORES}/{table_key}",
+                    {key: table[key].tolist() for key in ("position", "subject", "label")},
+                )
+                kept.setdefault("score", []).append(table["score"].tolist())
     return values, images, curves
 
 
@@ -279,11 +289,19 @@ class Paired:
 def paired_difference(result: dict, method: str, reference: str, metric: str, set_name: str) -> Paired:
     """``method`` − ``reference`` on ``metric`` and ``set_name``, with its 95% interval.
 
-    Per image with the hierarchical bootstrap where both runs kept per-image scores of the same images,
-    else per seed with a t-interval.
+    Per image with the hierarchical bootstrap where both runs kept per-image scores of the same images
+    (for the image AUROC, their image scores: the AUROC is recomputed on each replicate), else per seed
+    with a t-interval.
     """
     images = result.get("images", {})
     score = metric.rsplit("/", 1)[-1]
+    if score == "image_auroc":
+        table = f"{IMAGE_SCORES}/{set_name}"
+        ours, theirs = images.get(method, {}).get(table), images.get(reference, {}).get(table)
+        if ours and theirs and ours["position"] == theirs["position"]:
+            found = auroc_difference(ours, theirs)
+            note = f"wins {found.wins}/{found.images}, {found.subjects} subj."
+            return Paired(found.mean, found.low, found.high, note)
     table = table_name(metric, set_name)
     ours, theirs = images.get(method, {}).get(table), images.get(reference, {}).get(table)
     if ours and theirs and score in SCORES and ours["position"] == theirs["position"]:
@@ -366,6 +384,14 @@ def preset_markdown(name: str, result: dict[str, object]) -> list[str]:
             "",
             "Paired differences (method − reference), mean [95% interval]; bold: the interval excludes 0. "
             f"Per image: {METHOD}, with the images the method wins; else a t-interval over seeds.",
+            *(
+                [
+                    "Image AUROC: recomputed on each replicate, which draws slices with their lesioned "
+                    "copies (images for labelled data); won: its share of the AUROC is larger.",
+                ]
+                if preset.application == "anomaly"
+                else []
+            ),
             "",
         ]
         lines += [

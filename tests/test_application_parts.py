@@ -12,6 +12,7 @@ from medae.applications.parts.anomaly_metrics import (
 )
 from medae.applications.parts.finetuning import label_subset
 from medae.applications.parts.lesions import LESION_KINDS, add_lesion, add_visible_lesion
+from medae.applications.parts.split_tensors import SplitTensors
 from medae.errors import ConfigError
 
 
@@ -52,11 +53,20 @@ def test_hyper_and_hypo_intense_lesions_go_the_right_way():
 
 def test_lesion_set_pairs_each_clean_image_with_a_lesioned_copy():
     clean = torch.from_numpy(brain_like((32, 32)).astype(np.float32))[None, None].repeat(5, 1, 1, 1)
-    data = lesion_set(clean, ["noise", "texture"], seed=0, value_range=(0.0, 1.0))
+    ids, subjects = [f"axial:{index}" for index in range(5)], ["s1"] * 3 + ["s2"] * 2
+    split = SplitTensors(clean, clean, None, ids, subjects=subjects)
+    data = lesion_set(split, ["noise", "texture"], seed=0, value_range=(0.0, 1.0))
     assert data.images.shape == (10, 1, 32, 32)
     assert data.labels.tolist() == [0] * 5 + [1] * 5
     assert not data.masks[:5].any() and all(mask.any() for mask in data.masks[5:])
     assert torch.equal(data.images[:5], clean)
+    # a lesioned copy keeps its slice's position and subject; the image scores say so row by row
+    assert data.positions == ids * 2 and data.subjects == subjects * 2
+    rows = data.scores_csv(torch.arange(10) / 10).splitlines()
+    assert rows[0] == "position,subject,label,kind,score"
+    assert rows[1] == "axial:0,s1,0,,0" and rows[7] == "axial:1,s1,1,texture,0.6"
+    kept = data.select(data.labels == 1)
+    assert kept.positions == ids and kept.kinds == ["noise", "texture", "noise", "texture", "noise"]
 
 
 def test_detection_metrics_of_perfect_reversed_and_tied_scores():

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from medae.applications.parts import run_log
+from medae.applications.parts.image_scores import auroc, read_image_scores
 from medae.applications.parts.per_image_table import read_per_image
 from medae.commands.train import train
 from medae.errors import ConfigError, MedaeError
@@ -153,6 +154,19 @@ def test_anomaly_localisation_on_synthetic_lesions(make_config, tmp_path):
     assert result.metrics["anomaly/pca/pixel_ap"] > 0.05
     assert runs["baseline:pca"].data.metrics["anomaly/pixel_ap"] == result.metrics["anomaly/pca/pixel_ap"]
     assert "anomaly/overlays.png" in artifacts(tmp_path, result.run_id, "anomaly")
+    # each method's run keeps each image's score: a slice and its lesioned copy share a position, and
+    # the AUROC of the kept scores is the one logged
+    client = mlflow.MlflowClient(tracking_uri(tmp_path))
+    for method, run_id in (("autoencoder", result.run_id), ("pca", runs["baseline:pca"].info.run_id)):
+        kept = read_image_scores(
+            Path(client.download_artifacts(run_id, "anomaly_scores/test.csv", str(tmp_path))).read_text()
+        )
+        half = len(kept["label"]) // 2
+        assert kept["label"].tolist() == [0] * half + [1] * half
+        assert kept["position"][:half].tolist() == kept["position"][half:].tolist()
+        assert set(kept["kind"][half:]) == {"hyperintense", "hypointense", "noise", "texture", "deformation"}
+        logged = result.metrics[f"anomaly/{method}/image_auroc"]
+        assert auroc(kept["score"], kept["label"]) == pytest.approx(logged, abs=1e-5)
 
 
 @needs_pneumoniamnist

@@ -12,6 +12,7 @@ import torch
 from omegaconf import open_dict
 from skimage.data import shepp_logan_phantom
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from sklearn.metrics import roc_auc_score
 
 from medae import metrics
 from medae.applications.anomaly import (
@@ -23,6 +24,7 @@ from medae.applications.anomaly import (
     validation_set,
 )
 from medae.applications.parts.anomaly_metrics import localization_metrics
+from medae.applications.parts.image_scores import auroc_difference
 from medae.applications.parts.split_tensors import SplitTensors
 from medae.commands.evaluate import evaluate
 from medae.commands.train import train
@@ -177,7 +179,7 @@ def test_validation_anomaly_set_uses_labels_when_the_split_has_both_kinds():
 
 def test_choose_picks_the_candidate_with_the_best_validation_auroc():
     clean = torch.full((8, 1, 16, 16), 0.3)
-    data = lesion_set(clean, ["hyperintense"], 0, (0.0, 1.0))
+    data = lesion_set(SplitTensors(clean, clean, None), ["hyperintense"], 0, (0.0, 1.0))
     candidates = {
         "intensity": Scorer(intensity_maps, "max"),
         "inverted": Scorer(lambda images: (1 - images, None), "mean"),
@@ -341,3 +343,47 @@ def test_eval_runs_on_the_checkpoint_of_every_preset_with_and_without_held_out_s
             compose_config("eval", [f"ckpt_path={result.run_id}", *limit, "+data.held_out=[]"], tmp_path)
         )
         assert {key.split("/")[0] for key in alone.metrics if "/" in key} == {"test"}
+
+
+def paired_scores(rng: np.random.Generator, separation: float, seeds: int, positions: int) -> dict:
+    """Image scores of slices (2 subjects) and their lesioned copies, lesioned ones ``separation`` higher."""
+    names = [f"axial:{index}" for index in range(positions)]
+    subjects = ["a" if index < positions // 2 else "b" for index in range(positions)]
+    scores = [
+        np.concatenate([rng.normal(0, 1, positions), rng.normal(separation, 1, positions)]).tolist()
+        for _ in range(seeds)
+    ]
+    return {"position": names * 2, "subject": subjects * 2, "label": [0] * positions + [1] * positions} | {
+        "score": scores
+    }
+
+
+def test_the_image_auroc_difference_is_bootstrapped_over_slices_with_their_lesioned_copies():
+    rng = np.random.default_rng(0)
+    strong, weak = paired_scores(rng, 3.0, 3, 40), paired_scores(rng, 0.5, 3, 40)
+    weak["position"], weak["subject"] = strong["position"], strong["subject"]
+    found = auroc_difference(strong, weak, resamples=500)
+    expected = np.mean(
+        [
+            roc_auc_score(strong["label"], s) - roc_auc_score(weak["label"], w)
+            for s, w in zip(strong["score"], weak["score"], strict=True)
+        ]
+    )
+    assert found.mean == pytest.approx(expected, abs=1e-12)
+    assert 0 < found.low < found.mean < found.high
+    assert (found.images, found.subjects, found.seeds) == (40, 2, 3)
+    assert found.wins > 30  # most slices give the strong method the larger share of its AUROC
+    # two methods that differ by chance only: the interval covers 0
+    same = paired_scores(rng, 1.0, 3, 40) | {"position": strong["position"], "subject": strong["subject"]}
+    other = paired_scores(rng, 1.0, 3, 40) | {"position": strong["position"], "subject": strong["subject"]}
+    tie = auroc_difference(same, other, resamples=500)
+    assert tie.low < 0 < tie.high
+    with pytest.raises(ValueError, match="not of the same images"):
+        auroc_difference(strong, weak | {"position": list(reversed(weak["position"]))})
+    # the results table uses it for the image AUROC wherever both runs kept their image scores
+    script = load_experiments_script()
+    result = {"images": {"ae": {"anomaly_scores/test": strong}, "pca": {"anomaly_scores/test": weak}}}
+    paired = script.paired_difference(result, "ae", "pca", "anomaly/image_auroc", "test")
+    default = auroc_difference(strong, weak)
+    assert (paired.mean, paired.low, paired.high) == (default.mean, default.low, default.high)
+    assert paired.note == f"wins {found.wins}/40, 2 subj." and paired.clear

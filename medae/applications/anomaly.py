@@ -28,6 +28,7 @@ from medae.applications.parts.anomaly_metrics import (
 )
 from medae.applications.parts.context import ApplicationContext
 from medae.applications.parts.figures import image_rows_figure
+from medae.applications.parts.image_scores import artifact_path, image_scores_csv
 from medae.applications.parts.lesions import LESION_KINDS, add_visible_lesion
 from medae.applications.parts.registry import APPLICATIONS
 from medae.applications.parts.requirements import requires
@@ -60,7 +61,9 @@ MapFunction = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
 class AnomalySet:
     """Images with image labels (1 = anomalous), lesion masks for synthetic lesions, and the foreground.
 
-    ``kinds`` names each synthetic lesion's kind (empty for a normal image), so results split by kind.
+    ``kinds`` names each synthetic lesion's kind (empty for a normal image), so results split by kind;
+    ``positions`` and ``subjects`` say where each image comes from (a lesioned copy shares the position of
+    its healthy slice), for the image scores a run keeps (:mod:`medae.applications.parts.image_scores`).
     """
 
     images: torch.Tensor
@@ -68,32 +71,47 @@ class AnomalySet:
     masks: torch.Tensor | None
     foreground: torch.Tensor | None = None
     kinds: list[str] | None = None
+    positions: list[str] = field(default_factory=list)
+    subjects: list[str] = field(default_factory=list)
 
     def select(self, which: torch.Tensor) -> "AnomalySet":
         """The images a boolean ``which`` keeps."""
-        kinds = (
-            None
-            if self.kinds is None
-            else [kind for kind, kept in zip(self.kinds, which, strict=True) if kept]
-        )
+
+        def kept(values: list[str] | None) -> list[str] | None:
+            return values and [value for value, keep in zip(values, which, strict=True) if keep]
+
         return AnomalySet(
             self.images[which],
             self.labels[which],
             _select(self.masks, which),
             _select(self.foreground, which),
-            kinds,
+            kept(self.kinds),
+            kept(self.positions),
+            kept(self.subjects),
+        )
+
+    def scores_csv(self, scores: torch.Tensor) -> str:
+        """Each image's position, subject, label, lesion kind and ``scores`` as a CSV."""
+        positions = self.positions or [str(index) for index in range(len(self.images))]
+        return image_scores_csv(
+            positions,
+            self.subjects or positions,
+            self.labels.tolist(),
+            self.kinds or [""] * len(self.images),
+            scores.tolist(),
         )
 
 
 def lesion_set(
-    clean: torch.Tensor,
-    kinds: list[str],
-    seed: int,
-    value_range: tuple[float, float],
-    foreground: torch.Tensor | None = None,
+    split: SplitTensors, kinds: list[str], seed: int, value_range: tuple[float, float]
 ) -> AnomalySet:
-    """Every clean image once as it is and once with a lesion; kinds cycle over the images, seeded."""
+    """Every clean image of ``split`` once as it is and once with a lesion; kinds cycle over the images.
+
+    Lesions are seeded; the foreground is the split's mask; a lesioned copy keeps its slice's position
+    and subject.
+    """
     low, high = value_range
+    clean, foreground = split.image, split.mask
     lesioned, masks, drawn = [], [], []
     for index, image in enumerate(clean):
         rng = np.random.default_rng(seed + index)
@@ -106,7 +124,8 @@ def lesion_set(
     labels = torch.cat([torch.zeros(len(clean)), torch.ones(len(clean))]).long()
     masks_all = torch.cat([torch.zeros_like(torch.stack(masks)), torch.stack(masks)])
     doubled = torch.cat([foreground, foreground]) if foreground is not None else None
-    return AnomalySet(images, labels, masks_all, doubled, [""] * len(clean) + drawn)
+    kinds_all = [""] * len(clean) + drawn
+    return AnomalySet(images, labels, masks_all, doubled, kinds_all, split.ids * 2, split.subjects * 2)
 
 
 def anomalous_labels(split: SplitTensors, normal_labels: list[int]) -> torch.Tensor | None:
@@ -126,7 +145,7 @@ def labelled_set(test: SplitTensors, normal_labels: list[int]) -> AnomalySet:
             f"{normal_labels} leaves the test split with one kind of image only; "
             "set data.labels_in=[train] so the test split keeps every class",
         )
-    return AnomalySet(test.image, labels, None, test.mask)
+    return AnomalySet(test.image, labels, None, test.mask, None, test.ids, test.subjects)
 
 
 def validation_set(
@@ -140,7 +159,7 @@ def validation_set(
     labels = anomalous_labels(val, normal_labels)
     if labels is not None:
         return AnomalySet(val.image, labels, None, val.mask)
-    return lesion_set(val.image, kinds, seed + VALIDATION_SEED_OFFSET, value_range, val.mask)
+    return lesion_set(val, kinds, seed + VALIDATION_SEED_OFFSET, value_range)
 
 
 @torch.no_grad()
@@ -199,13 +218,18 @@ class Scorer:
             scores = scores + self.extra_score(data.images)
         return maps, scores
 
-    def metrics(self, data: AnomalySet, threshold: float | None = None) -> dict[str, float]:
+    def metrics(
+        self,
+        data: AnomalySet,
+        threshold: float | None = None,
+        scored: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> dict[str, float]:
         """Image metrics, and pixel metrics (foreground pixels) when the set has lesion masks.
 
         With ``threshold`` (from healthy validation images, :meth:`threshold`), also the Dice of the
-        segmentation at it.
+        segmentation at it. ``scored`` are the set's maps and image scores when computed already.
         """
-        maps, scores = self(data)
+        maps, scores = scored or self(data)
         metrics = scored_metrics(maps, scores, data, self.post, threshold)
         for kind in sorted(
             {kind for kind in data.kinds or [] if kind}
@@ -417,7 +441,7 @@ def evaluate(
         sets = {}
         for name in context.evaluation_sets:
             split = context.split(name)
-            sets[name] = lesion_set(split.image, kinds, context.seed, value_range, split.mask)
+            sets[name] = lesion_set(split, kinds, context.seed, value_range)
     else:
         test = context.split("test")
         if test.label is None:
@@ -456,9 +480,11 @@ def evaluate(
     results = {}
     for method, scorer in scorers.items():
         threshold = scorer.threshold(val, healthy_percentile) if localised else None
-        metrics = {}
+        metrics, tables = {}, {}
         for name, data in sets.items():
-            metrics |= on_set(scorer.metrics(data, threshold), name)
+            scored = scorer(data)
+            metrics |= on_set(scorer.metrics(data, threshold, scored), name)
+            tables[artifact_path(name)] = data.scores_csv(scored[1])
         results[method] = metrics
         options = params[method] | {"reduction": reduction} | scorer.post.params()
         if threshold is not None:
@@ -469,8 +495,10 @@ def evaluate(
             )
             context.run.params({f"{APPLICATION}.{key}": value for key, value in options.items()})
             context.run.tags(context.method_tags(APPLICATION, "autoencoder"))
+            for path, text in tables.items():
+                context.run.text(text, path)
         else:
-            context.run.baseline(APPLICATION, method, context.baseline_params | options, metrics)
+            context.run.baseline(APPLICATION, method, context.baseline_params | options, metrics, tables)
     test_set = sets["test"]
     maps = {method: scorer(test_set)[0] for method, scorer in scorers.items()}
     reconstructions = reconstruction_maps(network, test_set.images, "l1", data_range)[1]

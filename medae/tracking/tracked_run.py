@@ -144,8 +144,18 @@ class TrackedRun:
             yield run
 
     def baseline(
-        self, application: str, method: str, params: Mapping[str, Any], metrics: Mapping[str, float]
+        self,
+        application: str,
+        method: str,
+        params: Mapping[str, Any],
+        metrics: Mapping[str, float],
+        texts: Mapping[str, str] | None = None,
     ) -> None:
-        """Log a classical method's params and metrics as a run beside this one, tagged for filtering."""
+        """Log a classical method's params and metrics as a run beside this one, tagged for filtering.
+
+        ``texts`` are text artifacts of the run, ``{artifact path: text}``.
+        """
         with self.baseline_run(application, method, params) as run:
             run.metrics(metrics)
+            for path, text in (texts or {}).items():
+                run.text(text, path)
