@@ -26,6 +26,7 @@ BUILT_IN = (
     "medae.data.mednist",
     "medae.data.folder",
     "medae.data.dicom",
+    "medae.data.ixi",
     "medae.applications.denoising",
     "medae.applications.anomaly",
     "medae.applications.compression",

@@ -1,4 +1,4 @@
-"""Real image files that ship with installed packages, and broken files written by the tests."""
+"""Real image files that ship with installed packages, replicas of public datasets' layouts, broken files."""
 
 import importlib.util
 import shutil
@@ -84,3 +84,39 @@ def write_template_blocks(folder: Path, count: int, size: int = 32) -> list[Path
         paths.append(folder / f"block_{index:02d}.nii.gz")
         nib.save(nib.Nifti1Image(block, np.eye(4)), paths[-1])
     return paths
+
+
+# IXI subjects of the replica: (id, site, the scan number in the file name)
+IXI_SUBJECTS = (
+    ("002", "Guys", "0828"), ("012", "HH", "1211"), ("013", "HH", "1212"), ("014", "HH", "1213"),
+    ("016", "Guys", "0697"), ("017", "Guys", "0698"), ("035", "IOP", "0873"), ("036", "IOP", "0874"),
+)  # fmt: skip
+# how the replica stores each volume: not RAS, so that reading it must reorient (sagittal slices first)
+IXI_STORED_AXES = ("P", "S", "R")
+
+
+def write_ixi(folder: Path, contrasts: tuple[str, ...] = ("T1", "T2")) -> dict[str, np.ndarray]:
+    """A small IXI replica: ``IXI-<contrast>/IXI<id>-<site>-<n>-<contrast>.nii.gz`` and ``IXI.xls``.
+
+    Names as the IXI archives ship them; voxels from the MNI152 T1 template at 4 mm, scaled per subject
+    (T2 inverted), stored in :data:`IXI_STORED_AXES` order. Returns each subject's T1 volume in RAS.
+    """
+    from medae.data.mni152 import mni152_template
+
+    template = mni152_template()[::4, ::4, ::4].astype(np.float32)
+    affine = np.diag([4.0, 4.0, 4.0, 1.0])
+    to_stored = nib.orientations.ornt_transform(
+        nib.orientations.axcodes2ornt(("R", "A", "S")), nib.orientations.axcodes2ornt(IXI_STORED_AXES)
+    )
+    volumes = {}
+    for index, (number, site, scan) in enumerate(IXI_SUBJECTS):
+        t1 = template * (1.0 + 0.05 * index) + 3.0 * index
+        volumes[f"IXI{number}"] = t1
+        for contrast in contrasts:
+            voxels = t1 if contrast == "T1" else (t1.max() - t1) * (template > 0)
+            image = nib.Nifti1Image(voxels.astype(np.float32), affine).as_reoriented(to_stored)
+            path = folder / f"IXI-{contrast}" / f"IXI{number}-{site}-{scan}-{contrast}.nii.gz"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            nib.save(image, path)
+    (folder / "IXI.xls").write_bytes(b"\xd0\xcf\x11\xe0")  # the demographics spreadsheet, not an image
+    return volumes

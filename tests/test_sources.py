@@ -29,6 +29,7 @@ from tests.data_files import (
     write_ct_series,
     write_dicom_patients,
     write_grey_images,
+    write_ixi,
 )
 
 needs_pneumoniamnist = pytest.mark.skipif(
@@ -416,6 +417,7 @@ SOURCES = {
     "dicom": lambda root: [f"data.root={root / 'dicom'}", "data.window=brain"],
     "medmnist": lambda root: [f"data.root={PNEUMONIAMNIST.parent}"],
     "mednist": lambda root: [f"data.root={root}"],
+    "ixi": lambda root: [f"data.root={root / 'IXI'}", "data.test_sites=[IOP]", "data.image_size=32"],
 }
 
 
@@ -430,6 +432,8 @@ def test_every_source_trains(make_config, tmp_path, source):
     )
     for label, name in enumerate(["AbdomenCT", "CXR", "Hand"]):
         write_grey_images(tmp_path / "MedNIST" / name, 4, seed=label)
+    if source == "ixi":
+        write_ixi(tmp_path / "IXI", contrasts=("T1",))
     cfg = make_config(f"data={source}", *SOURCES[source](tmp_path), "debug=fast_dev_run", "logger=none")
     result = train(cfg)
     assert np.isfinite(result.metrics["test/psnr"]) and result.metrics["test/psnr"] > 0

@@ -317,9 +317,13 @@ class FileDataModule(ReconstructionDataModule):
             item |= {"image": str(record.path), "slice": sample, "stamp": file_stamp(record.path)}
         return item if record.label is None else {**item, "label": record.label}
 
+    def assign_subjects(self, records: list[ImageRecord]) -> dict[str, str]:
+        """Each subject's split: ``val_fraction`` and ``test_fraction`` of them, seeded, by label."""
+        labels = {record.subject: record.label for record in records}
+        return split_subjects(labels, self.val_fraction, self.test_fraction, self.split_seed)
+
     def _split_by_subject(self, loaded: list[tuple[ImageRecord, list]]) -> dict[str, list[dict[str, Any]]]:
-        labels = {record.subject: record.label for record, _ in loaded}
-        assignment = split_subjects(labels, self.val_fraction, self.test_fraction, self.split_seed)
+        assignment = self.assign_subjects([record for record, _ in loaded])
         splits: dict[str, list[dict[str, Any]]] = {name: [] for name in SPLITS}
         for record, samples in loaded:
             splits[assignment[record.subject]] += [

@@ -13,7 +13,8 @@ def split_subjects(
 ) -> dict[str, str]:
     """Assign every subject to a split; within each label, ``val_fraction`` and ``test_fraction`` of subjects.
 
-    Every label with at least three subjects has at least one in each split. Hand-written, not
+    Every label with at least three subjects has at least one in each split whose fraction is above 0.
+    Hand-written, not
     scikit-learn's: ``train_test_split(stratify=...)`` refuses labels with one subject, and
     ``GroupShuffleSplit`` does not stratify.
 
@@ -30,8 +31,8 @@ def split_subjects(
     for label in sorted(by_label, key=lambda label: -1 if label is None else label):
         subjects = list(rng.permutation(by_label[label]))
         count = len(subjects)
-        num_val = max(1, round(val_fraction * count)) if count >= 3 else 0
-        num_test = max(1, round(test_fraction * count)) if count >= 3 else 0
+        num_val = max(1, round(val_fraction * count)) if count >= 3 and val_fraction > 0 else 0
+        num_test = max(1, round(test_fraction * count)) if count >= 3 and test_fraction > 0 else 0
         for index, subject in enumerate(subjects):
             split = 1 if index < num_val else 2 if index < num_val + num_test else 0
             assignment[str(subject)] = SPLITS[split]

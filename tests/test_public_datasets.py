@@ -1,0 +1,68 @@
+"""Public datasets read as distributed: replicas with the release's own names, synthetic voxels."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from medae.data.ixi import IXIDataModule
+from medae.errors import ConfigError, DataError
+from tests.data_files import IXI_SUBJECTS, write_ixi
+
+
+@pytest.fixture(scope="module")
+def ixi(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("IXI")
+    return folder, write_ixi(folder)
+
+
+def subjects_of(data: IXIDataModule, split: str) -> set[str]:
+    return {item["subject"] for item in data.datasets[split].data}
+
+
+def test_ixi_is_read_by_subject_in_ras_with_each_contrast_apart(ixi):
+    folder, volumes = ixi
+    data = IXIDataModule(root=str(folder), image_size=32, min_foreground=0.2)
+    records = data.records()
+    assert [record.subject for record in records] == [f"IXI{number}" for number, _, _ in IXI_SUBJECTS]
+    assert all(record.path.name.endswith("-T1.nii.gz") for record in records)
+    assert data.site_of["IXI035"] == "IOP" and data.site_of["IXI002"] == "Guys"
+    # stored sagittal-first, read in RAS: the array is the subject's volume, so axial slices are axial
+    loaded = data.load(records[0].path)["image"][0]
+    assert loaded.shape == volumes["IXI002"].shape
+    assert np.corrcoef(loaded.ravel(), volumes["IXI002"].ravel())[0, 1] > 0.99
+    t2 = IXIDataModule(root=str(folder), contrast="T2").records()
+    assert [record.path.parent.name for record in t2] == ["IXI-T2"] * len(IXI_SUBJECTS)
+
+
+def test_ixi_splits_by_subject_or_holds_out_a_site(ixi):
+    folder, _ = ixi
+    data = IXIDataModule(root=str(folder), image_size=32, val_fraction=0.25, test_fraction=0.25)
+    data.setup()
+    splits = {name: subjects_of(data, name) for name in ("train", "val", "test")}
+    assert sum(len(subjects) for subjects in splits.values()) == len(IXI_SUBJECTS)
+    assert all(splits.values()) and not (splits["train"] & (splits["val"] | splits["test"]))
+    # cross-site: trained on Guy's and Hammersmith, tested on the Institute of Psychiatry's GE scanner
+    site = IXIDataModule(root=str(folder), image_size=32, test_sites=("IOP",), val_fraction=0.2)
+    site.setup()
+    assert subjects_of(site, "test") == {"IXI035", "IXI036"}
+    assert len(subjects_of(site, "val")) == 1 and len(subjects_of(site, "train")) == 5
+    hammersmith = IXIDataModule(root=str(folder), sites=("HH",), image_size=32).records()
+    assert [record.subject for record in hammersmith] == ["IXI012", "IXI013", "IXI014"]
+
+
+def test_ixi_settings_and_files_that_cannot_be_used_say_which(ixi, tmp_path):
+    folder, _ = ixi
+    with pytest.raises(ConfigError, match=r"^data.sites: unknown site 'KCL'; allowed: Guys, HH, IOP$"):
+        IXIDataModule(root=str(folder), sites=("KCL",))
+    no_site = r"^data.test_sites: \['HH'\] leaves no site of data.sites \['HH'\] to train on$"
+    with pytest.raises(ConfigError, match=no_site):
+        IXIDataModule(root=str(folder), sites=("HH",), test_sites=("HH",))
+    with pytest.raises(DataError, match="has no IXI PD file of sites Guys, HH, IOP"):
+        IXIDataModule(root=str(folder), contrast="PD").records()
+    copy = tmp_path / "IXI"
+    shutil.copytree(folder / "IXI-T1", copy / "IXI-T1")
+    (copy / "again").mkdir()
+    shutil.copy(copy / "IXI-T1" / "IXI002-Guys-0828-T1.nii.gz", copy / "again")
+    with pytest.raises(DataError, match=r"again/IXI002-Guys-0828-T1.nii.gz: is a second T1 file of IXI002"):
+        IXIDataModule(root=str(copy)).records()
