@@ -27,6 +27,7 @@ BUILT_IN = (
     "medae.data.folder",
     "medae.data.dicom",
     "medae.data.ixi",
+    "medae.data.bids_dataset",
     "medae.applications.denoising",
     "medae.applications.anomaly",
     "medae.applications.compression",

@@ -101,16 +101,14 @@ def write_ixi(folder: Path, contrasts: tuple[str, ...] = ("T1", "T2")) -> dict[s
     Names as the IXI archives ship them; voxels from the MNI152 T1 template at 4 mm, scaled per subject
     (T2 inverted), stored in :data:`IXI_STORED_AXES` order. Returns each subject's T1 volume in RAS.
     """
-    from medae.data.mni152 import mni152_template
-
-    template = mni152_template()[::4, ::4, ::4].astype(np.float32)
+    template = template_head(0)
     affine = np.diag([4.0, 4.0, 4.0, 1.0])
     to_stored = nib.orientations.ornt_transform(
         nib.orientations.axcodes2ornt(("R", "A", "S")), nib.orientations.axcodes2ornt(IXI_STORED_AXES)
     )
     volumes = {}
     for index, (number, site, scan) in enumerate(IXI_SUBJECTS):
-        t1 = template * (1.0 + 0.05 * index) + 3.0 * index
+        t1 = template_head(index)
         volumes[f"IXI{number}"] = t1
         for contrast in contrasts:
             voxels = t1 if contrast == "T1" else (t1.max() - t1) * (template > 0)
@@ -120,3 +118,41 @@ def write_ixi(folder: Path, contrasts: tuple[str, ...] = ("T1", "T2")) -> dict[s
             nib.save(image, path)
     (folder / "IXI.xls").write_bytes(b"\xd0\xcf\x11\xe0")  # the demographics spreadsheet, not an image
     return volumes
+
+
+def template_head(index: int) -> np.ndarray:
+    """Synthetic voxels of subject ``index``: the MNI152 T1 template at 4 mm, scaled and shifted."""
+    from medae.data.mni152 import mni152_template
+
+    return (mni152_template()[::4, ::4, ::4] * (1.0 + 0.05 * index) + 3.0 * index).astype(np.float32)
+
+
+# the BIDS replica's images: (path under the root, subject index for the voxels)
+BIDS_IMAGES = (
+    ("sub-01/ses-1/anat/sub-01_ses-1_T1w.nii.gz", 0),
+    ("sub-01/ses-2/anat/sub-01_ses-2_T1w.nii.gz", 1),
+    ("sub-02/anat/sub-02_run-1_T1w.nii.gz", 2),
+    ("sub-02/anat/sub-02_run-2_T1w.nii.gz", 3),
+    ("sub-02/anat/sub-02_T2w.nii.gz", 4),
+    ("sub-03/anat/sub-03_T1w.nii.gz", 5),
+    ("sub-04/anat/sub-04_T1w.nii.gz", 6),
+    ("sub-05/anat/sub-05_T1w.nii.gz", 7),
+    ("sub-06/anat/sub-06_T1w.nii.gz", 8),
+    ("derivatives/masks/sub-03/anat/sub-03_desc-brain_mask.nii.gz", 9),
+)
+BIDS_PARTICIPANTS = "participant_id\tage\tgroup\n" + "".join(
+    f"sub-0{index}\t{20 + index}\t{'patient' if index % 2 else 'control'}\n" for index in range(1, 7)
+)
+
+
+def write_bids(folder: Path) -> Path:
+    """A small BIDS dataset: description, participants.tsv, sessions, runs, a T2w, sidecars, derivatives."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "dataset_description.json").write_text('{"Name": "medae replica", "BIDSVersion": "1.9.0"}')
+    (folder / "participants.tsv").write_text(BIDS_PARTICIPANTS)
+    for relative, index in BIDS_IMAGES:
+        path = folder / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nib.save(nib.Nifti1Image(template_head(index), np.diag([4.0, 4.0, 4.0, 1.0])), path)
+        path.with_name(path.name.replace(".nii.gz", ".json")).write_text('{"RepetitionTime": 2.3}')
+    return folder

@@ -5,9 +5,11 @@ import shutil
 import numpy as np
 import pytest
 
+from medae.data.bids_dataset import BIDSDataModule
+from medae.data.file_datamodule import FileDataModule
 from medae.data.ixi import IXIDataModule
 from medae.errors import ConfigError, DataError
-from tests.data_files import IXI_SUBJECTS, write_ixi
+from tests.data_files import BIDS_IMAGES, IXI_SUBJECTS, write_bids, write_ixi
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +18,7 @@ def ixi(tmp_path_factory):
     return folder, write_ixi(folder)
 
 
-def subjects_of(data: IXIDataModule, split: str) -> set[str]:
+def subjects_of(data: FileDataModule, split: str) -> set[str]:
     return {item["subject"] for item in data.datasets[split].data}
 
 
@@ -66,3 +68,47 @@ def test_ixi_settings_and_files_that_cannot_be_used_say_which(ixi, tmp_path):
     shutil.copy(copy / "IXI-T1" / "IXI002-Guys-0828-T1.nii.gz", copy / "again")
     with pytest.raises(DataError, match=r"again/IXI002-Guys-0828-T1.nii.gz: is a second T1 file of IXI002"):
         IXIDataModule(root=str(copy)).records()
+
+
+@pytest.fixture(scope="module")
+def bids_root(tmp_path_factory):
+    return write_bids(tmp_path_factory.mktemp("ds") / "replica")
+
+
+def test_bids_images_of_one_suffix_keep_each_subjects_sessions_and_runs_together(bids_root):
+    data = BIDSDataModule(root=str(bids_root), image_size=32, label_column="group")
+    records = data.records()
+    t1w = [relative for relative, _ in BIDS_IMAGES if relative.endswith("_T1w.nii.gz")]
+    assert [str(record.path.relative_to(bids_root)) for record in records] == sorted(t1w)
+    assert [record.subject for record in records] == ["sub-01"] * 2 + ["sub-02"] * 2 + [
+        f"sub-0{index}" for index in range(3, 7)
+    ]
+    # participants.tsv: odd participants are patients (1), even ones controls (0)
+    assert [record.label for record in records] == [1, 1, 0, 0, 1, 0, 1, 0]
+    data.setup()
+    splits = {name: subjects_of(data, name) for name in ("train", "val", "test")}
+    assert all(splits.values()) and sum(map(len, splits.values())) == 6
+    assert not (splits["train"] & splits["val"]) and not (splits["train"] & splits["test"])
+    # entities filter as BIDS defines them; other suffixes are their own sources
+    runs = BIDSDataModule(root=str(bids_root), filters={"run": 2}).records()
+    assert [record.path.name for record in runs] == ["sub-02_run-2_T1w.nii.gz"]
+    t2w = BIDSDataModule(root=str(bids_root), suffix="T2w").records()
+    assert [(record.subject, record.path.name) for record in t2w] == [("sub-02", "sub-02_T2w.nii.gz")]
+
+
+def test_bids_folders_and_tables_that_cannot_be_used_say_which(bids_root, tmp_path):
+    with pytest.raises(DataError, match=r"has no dataset_description.json, so it is not the root of a BIDS"):
+        BIDSDataModule(root=str(bids_root / "sub-01")).records()
+    misspelt = r"^data.filters: 'sesion' is not a BIDS entity; allowed: .*, session"
+    with pytest.raises(ConfigError, match=misspelt):
+        BIDSDataModule(root=str(bids_root), filters={"sesion": "1"}).records()
+    with pytest.raises(DataError, match=r"has no image with suffix=FLAIR, datatype=anat"):
+        BIDSDataModule(root=str(bids_root), suffix="FLAIR").records()
+    with pytest.raises(DataError, match=r"participants.tsv: needs the columns participant_id and diagnosis"):
+        BIDSDataModule(root=str(bids_root), label_column="diagnosis").records()
+    partial = tmp_path / "partial"
+    shutil.copytree(bids_root, partial)
+    (partial / "participants.tsv").write_text("participant_id\tgroup\nsub-01\tpatient\nsub-02\tn/a\n")
+    unlabelled = r"participants.tsv: has no group for sub-02, whose image is .*sub-02_run-1"
+    with pytest.raises(DataError, match=unlabelled):
+        BIDSDataModule(root=str(partial), label_column="group").records()

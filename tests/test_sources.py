@@ -26,6 +26,7 @@ from tests.data_files import (
     SKIMAGE_DATA,
     copy_skimage,
     pydicom_file,
+    write_bids,
     write_ct_series,
     write_dicom_patients,
     write_grey_images,
@@ -418,6 +419,7 @@ SOURCES = {
     "medmnist": lambda root: [f"data.root={PNEUMONIAMNIST.parent}"],
     "mednist": lambda root: [f"data.root={root}"],
     "ixi": lambda root: [f"data.root={root / 'IXI'}", "data.test_sites=[IOP]", "data.image_size=32"],
+    "bids": lambda root: [f"data.root={root / 'bids'}", "data.label_column=group", "data.image_size=32"],
 }
 
 
@@ -434,6 +436,8 @@ def test_every_source_trains(make_config, tmp_path, source):
         write_grey_images(tmp_path / "MedNIST" / name, 4, seed=label)
     if source == "ixi":
         write_ixi(tmp_path / "IXI", contrasts=("T1",))
+    if source == "bids":
+        write_bids(tmp_path / "bids")
     cfg = make_config(f"data={source}", *SOURCES[source](tmp_path), "debug=fast_dev_run", "logger=none")
     result = train(cfg)
     assert np.isfinite(result.metrics["test/psnr"]) and result.metrics["test/psnr"] > 0
