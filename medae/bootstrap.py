@@ -28,6 +28,7 @@ BUILT_IN = (
     "medae.data.dicom",
     "medae.data.ixi",
     "medae.data.bids_dataset",
+    "medae.data.brats",
     "medae.applications.denoising",
     "medae.applications.anomaly",
     "medae.applications.compression",

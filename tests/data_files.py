@@ -156,3 +156,52 @@ def write_bids(folder: Path) -> Path:
         nib.save(nib.Nifti1Image(template_head(index), np.diag([4.0, 4.0, 4.0, 1.0])), path)
         path.with_name(path.name.replace(".nii.gz", ".json")).write_text('{"RepetitionTime": 2.3}')
     return folder
+
+
+# the BraTS replica's patients: 2021 and 2023 (glioma cohort) names; each has a tumour or not
+BRATS_PATIENTS = {
+    "BraTS2021_00000": True, "BraTS2021_00002": True, "BraTS2021_00003": True, "BraTS2021_00004": False,
+    "BraTS-GLI-00005-000": True, "BraTS-GLI-00006-000": True, "BraTS-GLI-00006-001": True,
+}  # fmt: skip
+BRATS_FILES = {
+    "2021": ("_", ("t1", "t1ce", "t2", "flair"), 4),
+    "2023": ("-", ("t1n", "t1c", "t2w", "t2f"), 3),
+}
+
+
+def brats_tumour(shape: tuple[int, ...], index: int) -> np.ndarray:
+    """BraTS labels of a tumour in one hemisphere, spanning a few axial slices.
+
+    Oedema (2) around a necrotic core (1) with an enhancing rim (4, in the 2021 numbering).
+    """
+    grid = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"))
+    centre = np.array([0.35, 0.4 + 0.05 * index, 0.55]) * np.array(shape)
+    centre = centre[:, None, None, None]
+    distance = np.sqrt(((grid - centre) ** 2).sum(0))
+    return np.select([distance < 2.5, distance < 4, distance < 6], [1, 4, 2], 0).astype(np.uint8)
+
+
+def write_brats(folder: Path) -> dict[str, np.ndarray]:
+    """A small BraTS replica of 2021 and 2023 patient folders, stored LPS as the challenge's files are.
+
+    Voxels from the MNI152 template at 4 mm, one transformed copy per contrast, brighter in the tumour;
+    returns each patient's labels in RAS (2021 numbering).
+    """
+    stored = np.diag([-4.0, -4.0, 4.0, 1.0])
+    labels_of = {}
+    for index, (patient, tumour) in enumerate(BRATS_PATIENTS.items()):
+        separator, suffixes, enhancing = BRATS_FILES["2021" if patient.startswith("BraTS2021") else "2023"]
+        brain = template_head(0) > 0  # skull-stripped: nothing outside the brain
+        head = template_head(index) * brain
+        labels = brats_tumour(head.shape, index) * brain if tumour else np.zeros(head.shape, np.uint8)
+        labels_of[patient] = labels
+        inverted = (head.max() - head) * brain
+        contrasts = [head, head**1.2 / head.max() ** 0.2, inverted, head * 0.8 + 20 * brain]
+        (folder / patient).mkdir(parents=True, exist_ok=True)
+        for suffix, voxels in zip(suffixes, contrasts, strict=True):
+            voxels = np.where(labels > 0, voxels.max() * 0.9, voxels).astype(np.float32)
+            image = nib.Nifti1Image(voxels[::-1, ::-1].copy(), stored)
+            nib.save(image, folder / patient / f"{patient}{separator}{suffix}.nii.gz")
+        seg = np.where(labels == 4, enhancing, labels).astype(np.uint8)[::-1, ::-1].copy()
+        nib.save(nib.Nifti1Image(seg, stored), folder / patient / f"{patient}{separator}seg.nii.gz")
+    return labels_of

@@ -2,14 +2,25 @@
 
 import shutil
 
+import nibabel as nib
 import numpy as np
 import pytest
 
+from medae.commands.train import train
 from medae.data.bids_dataset import BIDSDataModule
+from medae.data.brats import BraTSDataModule
 from medae.data.file_datamodule import FileDataModule
 from medae.data.ixi import IXIDataModule
 from medae.errors import ConfigError, DataError
-from tests.data_files import BIDS_IMAGES, IXI_SUBJECTS, write_bids, write_ixi
+from tests.data_files import (
+    BIDS_IMAGES,
+    BRATS_PATIENTS,
+    IXI_SUBJECTS,
+    template_head,
+    write_bids,
+    write_brats,
+    write_ixi,
+)
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +123,80 @@ def test_bids_folders_and_tables_that_cannot_be_used_say_which(bids_root, tmp_pa
     unlabelled = r"participants.tsv: has no group for sub-02, whose image is .*sub-02_run-1"
     with pytest.raises(DataError, match=unlabelled):
         BIDSDataModule(root=str(partial), label_column="group").records()
+
+
+@pytest.fixture(scope="module")
+def brats(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("BraTS")
+    return folder, write_brats(folder)
+
+
+def test_brats_contrasts_are_channels_in_ras_with_the_tumour_labels_of_both_releases(brats):
+    folder, labels = brats
+    data = BraTSDataModule(root=str(folder), image_size=32)
+    records = data.records()
+    # a 2023 patient's time points (-000, -001) are one subject, so they share a split
+    assert [record.path.name for record in records] == sorted(BRATS_PATIENTS)
+    assert [record.subject for record in records][1:3] == ["BraTS-GLI-00006", "BraTS-GLI-00006"]
+    for patient in ("BraTS2021_00000", "BraTS-GLI-00005-000"):
+        loaded = data.load(folder / patient)
+        assert loaded["image"].shape == (4, *labels[patient].shape)  # stored LPS, read RAS
+        expected = np.where(labels[patient] == 4, 3, labels[patient])  # 2023 numbering for both releases
+        assert np.array_equal(loaded["segmentation"][0], expected)
+        assert set(np.unique(loaded["segmentation"])) == {0, 1, 2, 3}
+        # each contrast scaled on its own; the brain is where any contrast is non-zero
+        assert all(float(channel.max()) == pytest.approx(1.0) for channel in loaded["image"])
+        assert np.array_equal(loaded["mask"][0], template_head(0) > 0)
+    flair_only = BraTSDataModule(root=str(folder), contrasts=("flair",), image_size=32)
+    assert flair_only.load(folder / "BraTS-GLI-00005-000")["image"].shape[0] == 1
+
+
+def test_brats_trains_on_healthy_slices_and_tests_on_every_slice_of_unseen_patients(brats):
+    folder, labels = brats
+    data = BraTSDataModule(root=str(folder), image_size=32, val_fraction=0.2, test_fraction=0.2)
+    data.setup()
+    items = {name: data.datasets[name].data for name in ("train", "val", "test")}
+    patients = {name: {item["subject"] for item in split} for name, split in items.items()}
+    assert not (patients["train"] & patients["val"]) and not (patients["train"] & patients["test"])
+    assert {item["label"] for item in items["train"]} == {0}  # tumour-free slices only
+    tumour_slices = [item for name in ("val", "test") for item in items[name] if item["label"] == 1]
+    assert tumour_slices and data.datasets["test"][0]["segmentation"].shape == (1, 32, 32)
+    everything = BraTSDataModule(root=str(folder), image_size=32, train_slices="all")
+    everything.setup()
+    assert {item["label"] for item in everything.datasets["train"].data} == {0, 1}
+
+
+def test_brats_patients_and_settings_that_cannot_be_used_say_which(brats, tmp_path):
+    folder, _ = brats
+    channels = r"^data.channels: is 3, but data.contrasts names 4; set data.channels=4$"
+    with pytest.raises(ConfigError, match=channels):
+        BraTSDataModule(root=str(folder), channels=3)
+    with pytest.raises(ConfigError, match=r"^data.train_slices: healthy keeps tumour-free 2D slices"):
+        BraTSDataModule(root=str(folder), spatial_dims=3)
+    copy = tmp_path / "BraTS"
+    shutil.copytree(folder / "BraTS2021_00000", copy / "BraTS2021_00000")
+    (copy / "BraTS2021_00000" / "BraTS2021_00000_t2.nii.gz").unlink()
+    missing = r"BraTS2021_00000_t2.nii.gz: is missing; every patient folder needs its t2 file$"
+    with pytest.raises(DataError, match=missing):
+        BraTSDataModule(root=str(copy)).load(copy / "BraTS2021_00000")
+    flair = copy / "BraTS2021_00000" / "BraTS2021_00000_flair.nii.gz"
+    nib.save(nib.Nifti1Image(np.ones((8, 8, 8), np.float32), np.eye(4)), flair)
+    (copy / "BraTS2021_00000" / "BraTS2021_00000_t2.nii.gz").write_bytes(flair.read_bytes())
+    with pytest.raises(DataError, match=r"_t2.nii.gz: is \[8, 8, 8\] voxels where the labels are"):
+        BraTSDataModule(root=str(copy)).load(copy / "BraTS2021_00000")
+
+
+@pytest.mark.slow
+def test_an_autoencoder_trained_on_healthy_brats_slices_is_scored_against_the_tumours(brats, make_config):
+    folder, _ = brats
+    cfg = make_config(
+        "data=brats", f"data.root={folder}", "data.image_size=32", "data.val_fraction=0.34",
+        "data.test_fraction=0.34", "application=anomaly", "application.synthetic_lesions=false",
+        "application.pca_components=4",
+    )  # fmt: skip
+    result = train(cfg)
+    for method in ("autoencoder", "intensity", "pca"):
+        for key in ("image_auroc", "pixel_ap", "dice", "best_dice"):
+            assert 0 <= result.metrics[f"anomaly/{method}/{key}"] <= 1, (method, key)
+    # the replica's tumours are bright in every contrast: thresholding intensity finds them
+    assert result.metrics["anomaly/intensity/pixel_ap"] > 0.3

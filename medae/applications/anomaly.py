@@ -136,8 +136,16 @@ def anomalous_labels(split: SplitTensors, normal_labels: list[int]) -> torch.Ten
     return anomalous.long() if anomalous.any() and not anomalous.all() else None
 
 
-def labelled_set(test: SplitTensors, normal_labels: list[int]) -> AnomalySet:
-    """The test images with label 1 where the data's label is not a normal one."""
+def own_masks(split: SplitTensors, marked: bool) -> torch.Tensor | None:
+    """The data's own anomaly masks where its segmentation ``marked`` pathology (any non-zero class)."""
+    return split.segmentation > 0 if marked and split.segmentation is not None else None
+
+
+def labelled_set(test: SplitTensors, normal_labels: list[int], marked: bool = False) -> AnomalySet:
+    """The test images with label 1 where the data's label is not a normal one.
+
+    With ``marked``, the data's segmentation marks the anomalous pixels (e.g. BraTS tumours).
+    """
     labels = anomalous_labels(test, normal_labels)
     if labels is None:
         raise ConfigError(
@@ -145,20 +153,25 @@ def labelled_set(test: SplitTensors, normal_labels: list[int]) -> AnomalySet:
             f"{normal_labels} leaves the test split with one kind of image only; "
             "set data.labels_in=[train] so the test split keeps every class",
         )
-    return AnomalySet(test.image, labels, None, test.mask, None, test.ids, test.subjects)
+    return AnomalySet(test.image, labels, own_masks(test, marked), test.mask, None, test.ids, test.subjects)
 
 
 def validation_set(
-    val: SplitTensors, normal_labels: list[int], kinds: list[str], seed: int, value_range: tuple[float, float]
+    val: SplitTensors,
+    normal_labels: list[int],
+    kinds: list[str],
+    seed: int,
+    value_range: tuple[float, float],
+    marked: bool = False,
 ) -> AnomalySet:
     """The set every method is tuned on.
 
-    The labelled validation split when it holds both kinds of image, else lesioned copies of the
-    validation images (lesions drawn apart from the test lesions).
+    The labelled validation split when it holds both kinds of image (with its own anomaly masks when
+    ``marked``), else lesioned copies of the validation images (lesions drawn apart from the test lesions).
     """
     labels = anomalous_labels(val, normal_labels)
     if labels is not None:
-        return AnomalySet(val.image, labels, None, val.mask)
+        return labelled_set(val, normal_labels, marked)
     return lesion_set(val, kinds, seed + VALIDATION_SEED_OFFSET, value_range)
 
 
@@ -436,7 +449,8 @@ def evaluate(
     value_range = context.module.value_range
     data_range = value_range[1] - value_range[0]
     normal = list(normal_labels)
-    val = validation_set(context.split("val"), normal, kinds, context.seed, value_range)
+    marked = context.datamodule.segmentation_marks_anomalies
+    val = validation_set(context.split("val"), normal, kinds, context.seed, value_range, marked)
     if synthetic_lesions:
         sets = {}
         for name in context.evaluation_sets:
@@ -446,7 +460,7 @@ def evaluate(
         test = context.split("test")
         if test.label is None:
             raise ConfigError("application.synthetic_lesions", "is false but the test data has no labels")
-        sets = {"test": labelled_set(test, normal)}
+        sets = {"test": labelled_set(test, normal, marked)}
 
     network = context.network
     kl = (lambda images: kl_per_voxel(network, images)) if score == "elbo" else None

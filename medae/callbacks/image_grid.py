@@ -20,9 +20,9 @@ PADDING = 2
 CAPTION_HEIGHT = 32
 
 
-def to_display(images: torch.Tensor, value_range: tuple[float, float]) -> np.ndarray:
-    """``(N, C, *spatial)`` tensor to ``(N, H, W)`` in [0, 1]: first channel, middle slice of volumes."""
-    images = images.detach().float().cpu()[:, 0]
+def to_display(images: torch.Tensor, value_range: tuple[float, float], channel: int = 0) -> np.ndarray:
+    """``(N, C, *spatial)`` tensor to ``(N, H, W)`` in [0, 1]: one channel, middle slice of volumes."""
+    images = images.detach().float().cpu()[:, channel]
     while images.ndim > 3:
         images = images[..., images.shape[-1] // 2]
     low, high = value_range
@@ -68,6 +68,32 @@ def labelled_grid(rows: dict[str, np.ndarray], captions: list[str] | None = None
     for index, name in enumerate(rows):
         draw.text((6, top + int((index + 0.4) * tile_height)), name, fill=0, font=font)
     return np.asarray(canvas.convert("RGB"))
+
+
+def grid_rows(
+    batch: ReconstructionBatch,
+    reconstruction: torch.Tensor,
+    count: int,
+    value_range: tuple[float, float],
+    channel: int = 0,
+    name: str = "",
+) -> dict[str, np.ndarray]:
+    """Rows of one channel: clean, input (when corrupted), reconstruction, and the scaled error.
+
+    The error is scaled to its largest value, which its row's label gives; ``name`` (a contrast)
+    follows each row's label.
+    """
+    suffix = f" {name}" if name else ""
+    clean = to_display(batch.image[:count], value_range, channel)
+    rows = {f"clean{suffix}": clean}
+    if not torch.equal(batch.input, batch.image):
+        rows[f"input{suffix}"] = to_display(batch.input[:count], value_range, channel)
+    output = to_display(reconstruction[:count], value_range, channel)
+    rows[f"reconstruction{suffix}"] = output
+    error = np.abs(output - clean)
+    largest = float(error.max())
+    rows[f"|error|{suffix} (max {largest:.2f})"] = error / largest if largest > 0 else error
+    return rows
 
 
 class ReconstructionGridLogger(Callback):
@@ -131,15 +157,11 @@ class ReconstructionGridLogger(Callback):
         if logger is None:
             return
         count = min(self.max_images, len(batch))
-        value_range = pl_module.value_range
-        clean = to_display(batch.image[:count], value_range)
-        rows = {"clean": clean}
-        if not torch.equal(batch.input, batch.image):
-            rows["input"] = to_display(batch.input[:count], value_range)
-        rows["reconstruction"] = to_display(outputs["reconstruction"][:count], value_range)
-        error = np.abs(rows["reconstruction"] - clean)
-        largest = float(error.max())
-        rows[f"|error| (max {largest:.2f})"] = error / largest if largest > 0 else error
+        rows = {}
+        # a source with several contrasts (BraTS) names them: each gets its rows
+        names = getattr(trainer.datamodule, "channel_names", None) or ("",)
+        for channel, name in enumerate(names):
+            rows |= grid_rows(batch, outputs["reconstruction"], count, pl_module.value_range, channel, name)
         captions = [caption(position) for position in batch.position[:count]] if batch.position else None
         grid = labelled_grid(rows, captions)
 

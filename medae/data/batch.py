@@ -25,7 +25,8 @@ class ReconstructionBatch:
         input: the network's input: ``image`` itself, or a noisy or low-dose version of it.
         mask: the foreground that ``*_fg`` metrics score, ``(N, 1, *spatial)``; ``None`` scores every pixel.
         label: a class label per image (``(N,)``), where the source has one.
-        segmentation: a tissue label map per image (``(N, 1, *spatial)``), where the source has one.
+        segmentation: a label map per image (tissue or tumour classes, ``(N, 1, *spatial)``), where the
+            source has one.
         position: where each image comes from (``"<file>:<axis>:<slice>"``), where the source says.
         subject: the subject each image belongs to, where the source says.
 

@@ -117,6 +117,11 @@ class ReconstructionDataModule(LightningDataModule, ABC):
     """
 
     value_range: tuple[float, float] = (0.0, 1.0)
+    # whether the samples' ``segmentation`` marks pathology (BraTS tumours), so that the anomaly application
+    # scores pixels against it; a segmentation of normal anatomy (tissue classes) does not
+    segmentation_marks_anomalies: bool = False
+    # names of the image channels where they are contrasts (t1, flair); the image grids show each
+    channel_names: tuple[str, ...] | None = None
 
     def __init__(
         self,
