@@ -29,6 +29,7 @@ BUILT_IN = (
     "medae.data.ixi",
     "medae.data.bids_dataset",
     "medae.data.brats",
+    "medae.data.ldct",
     "medae.applications.denoising",
     "medae.applications.anomaly",
     "medae.applications.compression",

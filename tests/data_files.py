@@ -205,3 +205,37 @@ def write_brats(folder: Path) -> dict[str, np.ndarray]:
         seg = np.where(labels == 4, enhancing, labels).astype(np.uint8)[::-1, ::-1].copy()
         nib.save(nib.Nifti1Image(seg, stored), folder / patient / f"{patient}{separator}seg.nii.gz")
     return labels_of
+
+
+LDCT_PATIENTS = ("L067", "L096", "L109", "L143")
+
+
+def ldct_name(patient: str, dose: str, thickness: int, index: int) -> str:
+    """A slice file's name as the challenge ships it: ``L067_FD_1_1.CT.0001.0001.<date>.<time>.IMA``."""
+    series = {"FD": 1, "QD": 2}[dose]
+    stamp = f"2015.12.22.18.09.40.840353.{index}"
+    return f"{patient}_{dose}_{thickness}_1.CT.{series:04d}.{index + 1:04d}.{stamp}.IMA"
+
+
+def write_ldct(folder: Path, slices: int = 6, thickness: int = 1, seed: int = 0) -> None:
+    """A Low Dose CT Grand Challenge replica: per patient, ``full_<t>mm`` and ``quarter_<t>mm`` series.
+
+    CT slices of pydicom's ``CT_small.dcm``, shifted per slice and patient; the quarter dose adds
+    Gaussian noise of 40 HU to the full dose of the same position, as noise insertion does.
+    """
+    rng = np.random.default_rng(seed)
+    for number, patient in enumerate(LDCT_PATIENTS):
+        for index in range(slices):
+            dataset = pydicom.dcmread(pydicom_file("CT_small.dcm"))
+            full = np.roll(dataset.pixel_array.astype(np.int16), 3 * index + 7 * number, axis=1)
+            quarter = (full + rng.normal(0, 40, full.shape)).astype(np.int16)
+            for dose, name, pixels in (("FD", "full", full), ("QD", "quarter", quarter)):
+                dataset.PixelData = pixels.tobytes()
+                dataset.PatientID = patient
+                dataset.SliceThickness = float(thickness)
+                dataset.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+                dataset.ImagePositionPatient = [-80.0, -80.0, -100.0 + thickness * index]
+                dataset.InstanceNumber = index + 1
+                path = folder / patient / f"{name}_{thickness}mm" / ldct_name(patient, dose, thickness, index)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                dataset.save_as(path)

@@ -1,25 +1,32 @@
 """Public datasets read as distributed: replicas with the release's own names, synthetic voxels."""
 
 import shutil
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pydicom
 import pytest
+import torch
 
 from medae.commands.train import train
 from medae.data.bids_dataset import BIDSDataModule
 from medae.data.brats import BraTSDataModule
 from medae.data.file_datamodule import FileDataModule
 from medae.data.ixi import IXIDataModule
+from medae.data.ldct import LowDoseCTDataModule
 from medae.errors import ConfigError, DataError
 from tests.data_files import (
     BIDS_IMAGES,
     BRATS_PATIENTS,
     IXI_SUBJECTS,
+    LDCT_PATIENTS,
+    ldct_name,
     template_head,
     write_bids,
     write_brats,
     write_ixi,
+    write_ldct,
 )
 
 
@@ -200,3 +207,82 @@ def test_an_autoencoder_trained_on_healthy_brats_slices_is_scored_against_the_tu
             assert 0 <= result.metrics[f"anomaly/{method}/{key}"] <= 1, (method, key)
     # the replica's tumours are bright in every contrast: thresholding intensity finds them
     assert result.metrics["anomaly/intensity/pixel_ap"] > 0.3
+
+
+@pytest.fixture(scope="module")
+def ldct(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("Mayo")
+    write_ldct(folder)
+    return folder
+
+
+def test_ldct_pairs_each_quarter_dose_slice_with_the_full_dose_slice_at_its_position(ldct):
+    data = LowDoseCTDataModule(root=str(ldct), image_size=32)
+    assert [record.subject for record in data.records()] == list(LDCT_PATIENTS)
+    loaded = data.load(ldct / "L067")
+    assert loaded["image"].shape == loaded["input"].shape == (1, 128, 128, 6)
+    # the same slice at two doses: the difference is the inserted noise (40 HU of a 4096 HU window)
+    difference = (loaded["input"] - loaded["image"]) * 4096
+    assert abs(float(difference.mean())) < 2 and float(difference.std()) == pytest.approx(40, rel=0.1)
+    data.setup()
+    assert data.noisy and data.paired
+    item = data.datasets["test"][0]
+    assert item["input"].shape == item["image"].shape == (1, 32, 32)
+    batch = next(iter(data.test_dataloader()))
+    assert not torch.equal(batch.input, batch.image)  # the real quarter dose, not a copy
+    assert float((batch.input - batch.image).abs().mean()) < 0.02
+    # augmentation changes the two doses of a slice alike: flipped, gamma and scale together
+    augmented = LowDoseCTDataModule(root=str(ldct), image_size=32, augmentation=("flip", "gamma", "scale"))
+    augmented.setup()
+    torch.manual_seed(0)
+    for batch in augmented.train_dataloader():
+        assert float((batch.input - batch.image).abs().mean()) < 0.03
+
+
+def test_ldct_series_that_cannot_be_paired_say_which_file(ldct, tmp_path):
+    copy = tmp_path / "Mayo"
+    shutil.copytree(ldct / "L067", copy / "L067")
+    extra = copy / "L067" / "quarter_1mm" / ldct_name("L067", "QD", 1, 0)
+    header = pydicom.dcmread(extra)
+    header.ImagePositionPatient = [-80.0, -80.0, -50.0]
+    header.save_as(extra)
+    unpaired = r"L067_QD_1_1\.CT\.0002\.0001\..*\.IMA: has no full-dose slice at position -50 mm"
+    with pytest.raises(DataError, match=unpaired):
+        LowDoseCTDataModule(root=str(copy)).load(copy / "L067")
+    shutil.rmtree(copy / "L067" / "quarter_1mm")
+    with pytest.raises(
+        DataError, match=r"L067/quarter_1mm: is missing; every patient needs its quarter-dose"
+    ):
+        LowDoseCTDataModule(root=str(copy)).load(copy / "L067")
+    with pytest.raises(ConfigError, match=r"^data.noise_std: must be 0 for data=ldct"):
+        LowDoseCTDataModule(root=str(copy), noise_std=0.1)
+    with pytest.raises(DataError, match=r"has no patient folder with a full_3mm series"):
+        LowDoseCTDataModule(root=str(copy), thickness=3).records()
+
+
+def ldct_overrides(root: Path) -> list[str]:
+    return ["data=ldct", f"data.root={root}", "data.image_size=32", "data.val_fraction=0.25",
+            "data.test_fraction=0.25", "application=denoising"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_red_cnn_and_bm3d_denoise_the_real_quarter_dose_with_an_estimated_noise_level(ldct, make_config):
+    cfg = make_config(
+        *ldct_overrides(ldct),
+        "model=redcnn",
+        "application.tune_images=2",
+        "application.baselines=[gaussian,bm3d]",
+    )
+    metrics = train(cfg).metrics
+    # one condition, the data's own quarter dose: no oracle row, no synthetic levels
+    assert not any("oracle" in key or "/at_" in key for key in metrics)
+    for method in ("autoencoder", "gaussian", "bm3d"):
+        assert metrics[f"denoising/{method}/input_psnr_fg"] == pytest.approx(
+            metrics["denoising/autoencoder/input_psnr_fg"]
+        )
+    # 40 HU of noise in a 4096 HU window is 40 dB at 128 px, more once resized to 32 px (averaged down);
+    # BM3D at the level it estimates from each slice removes some of it
+    assert 45 < metrics["denoising/autoencoder/input_psnr_fg"] < 65
+    assert metrics["denoising/bm3d/psnr_fg_gain"] > 0
+    with pytest.raises(ConfigError, match=r"^application.noise_levels: adds synthetic noise"):
+        train(make_config(*ldct_overrides(ldct), "application.noise_levels=[0.1]"))

@@ -204,6 +204,29 @@ def measure_denoiser(
         return DenoiserResult(metrics, factor, run.run_id)
 
 
+def check_paired(sigma: str, oracle: Sequence[str] | None, noise_levels: Sequence[float] | None) -> None:
+    """Refuse what a real pair cannot give: a true noise level, or synthetic noise on top of it.
+
+    Example:
+        >>> check_paired("oracle", None, None)
+        Traceback (most recent call last):
+        ...
+        medae.errors.ConfigError: application.sigma: is oracle, but a real low-dose scan has no true ...
+    """
+    no_truth = "a real low-dose scan has no true noise level"
+    for key, wrong, problem in (
+        ("application.sigma", sigma == "oracle", f"is oracle, but {no_truth}; use estimate"),
+        ("application.oracle", bool(oracle), f"is {list(oracle or [])}, but {no_truth}; set it to []"),
+        (
+            "application.noise_levels",
+            bool(noise_levels),
+            "adds synthetic noise, but the data pairs each image with a real low-dose scan; leave it unset",
+        ),
+    ):
+        if wrong:
+            raise ConfigError(key, problem)
+
+
 @APPLICATIONS.register("denoising")
 def evaluate(
     context: ApplicationContext,
@@ -216,8 +239,9 @@ def evaluate(
     """Time the autoencoder on the test images; tune, run and log each classical baseline beside it.
 
     Every method runs at each of ``noise_levels`` (``at_<level>`` in its metric keys), or at the data's
-    own noise level. Rician and Poisson noise reach the baselines through their variance-stabilising
-    transform (:func:`medae.baselines.denoisers.denoise`).
+    own noise level; on a paired source (real low-dose inputs, ``data=ldct``) at the data's own inputs,
+    the baselines given a noise level estimated from each one. Rician and Poisson noise reach the
+    baselines through their variance-stabilising transform (:func:`medae.baselines.denoisers.denoise`).
 
     Args:
         context: the trained run.
@@ -239,11 +263,15 @@ def evaluate(
         raise ConfigError("data.noise_std", "is 0; denoising needs noisy inputs, e.g. data.noise_std=0.1")
     if tune_images < 1:
         raise ConfigError("application.tune_images", f"must be >= 1, got {tune_images}")
+    if data.paired:
+        check_paired(sigma, oracle, noise_levels)
     dims = data.spatial_dims
     if baselines is None:
         baselines = [name for name, denoiser in DENOISERS.items() if dims in denoiser.dims]
     if oracle is None:
-        oracle = [name for name in BLOCK_MATCHING if name in baselines and dims in DENOISERS[name].dims]
+        oracle = (
+            [] if data.paired else [n for n in BLOCK_MATCHING if n in baselines and dims in DENOISERS[n].dims]
+        )
     check_choices("application.oracle", oracle, baselines, what="baseline")
     denoisers = [get_denoiser(name, dims) for name in baselines]
     sets = {name: context.split(name) for name in context.evaluation_sets}

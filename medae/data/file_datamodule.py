@@ -23,7 +23,7 @@ from medae.data.image_checks import check_finite, check_not_constant, check_spat
 from medae.data.image_reading import read_affine, read_image
 from medae.data.intensity import DEFAULT_ZSCORE_CLIP, intensity_transform, value_range
 from medae.data.orientation import AXIS_NAMES, axis_index, canonical_volume
-from medae.data.reconstruction_datamodule import ReconstructionDataModule
+from medae.data.reconstruction_datamodule import PIXELS, ReconstructionDataModule
 from medae.data.slab_split import DROPPED, SPLITS, slab_assignment
 from medae.data.subject_split import split_subjects
 from medae.errors import ConfigError, DataError
@@ -349,15 +349,16 @@ class FileDataModule(ReconstructionDataModule):
     def preprocessing(self) -> Compose:
         """Resize the longest side to ``image_size`` (anti-aliased), pad the rest with the range's minimum.
 
-        The mask is resized by area (a pixel is in the mask when most of what it covers is) and padded
-        with background.
+        A paired source's ``input`` is resized and padded as its ``image`` is. The mask is resized by
+        area (a pixel is in the mask when most of what it covers is) and padded with background.
         """
         size = [self.image_size] * self.spatial_dims
+        pixels = {"keys": PIXELS, "allow_missing_keys": True}  # the input too, for a paired source
         return Compose(
             [
-                ResizeD("image", spatial_size=self.image_size, size_mode="longest", anti_aliasing=True),
-                SpatialPadD("image", spatial_size=size, value=self.value_range[0]),
-                EnsureTyped("image", dtype=np.float32, track_meta=False),
+                ResizeD(**pixels, spatial_size=self.image_size, size_mode="longest", anti_aliasing=True),
+                SpatialPadD(**pixels, spatial_size=size, value=self.value_range[0]),
+                EnsureTyped(**pixels, dtype=np.float32, track_meta=False),
                 Lambdad("mask", lambda mask: np.asarray(mask, dtype=np.float32)),
                 ResizeD("mask", spatial_size=self.image_size, size_mode="longest", mode="area"),
                 SpatialPadD("mask", spatial_size=size, value=0.0),

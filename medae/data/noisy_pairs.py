@@ -13,6 +13,8 @@ from medae.data.noise import NOISE_MODELS
 class NoisyPairs(Dataset):
     """Yield ``{"image": clean, "input": corrupted, ...}`` from a dataset of ``{"image": tensor}`` items.
 
+    An item that has its own ``input`` (a paired source) keeps it; augmentations change both alike.
+
     Args:
         base: dataset whose items are mappings with an ``"image"`` tensor.
         noise_model: a key of :data:`medae.data.noise.NOISE_MODELS`.
@@ -53,6 +55,8 @@ class NoisyPairs(Dataset):
             self.augment.set_random_state(seed=int(torch.randint(2**31, (1,))))
             item = self.augment(item)
         clean = item["image"]
+        if "input" in item:  # a real pair (a low-dose scan of the same slice): no synthetic noise
+            return item
         if self.strength == 0:
             item["input"] = clean
             return item

@@ -35,6 +35,8 @@ from medae.errors import ConfigError, DataError, check_choices
 TEST_NOISE_OFFSET = 1_000_000
 TEST_SET = "test"
 AUGMENTATIONS = ("flip", "gamma", "scale")
+# a sample's pixel arrays: the target, and the network input where the source pairs one with it
+PIXELS = ["image", "input"]
 CACHE_MODES = ("memory", "disk", "none")
 THRESHOLD_MASK = "pixels above 10% of the intensity range"
 DISK_CACHE_SETTINGS = "settings.json"
@@ -122,6 +124,9 @@ class ReconstructionDataModule(LightningDataModule, ABC):
     segmentation_marks_anomalies: bool = False
     # names of the image channels where they are contrasts (t1, flair); the image grids show each
     channel_names: tuple[str, ...] | None = None
+    # whether each sample comes with its own network ``input`` (a real low-dose scan of the same slice)
+    # instead of synthetic noise
+    paired: bool = False
 
     def __init__(
         self,
@@ -317,7 +322,9 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         if len(kept) < len(samples):
             return self.prepared(name, kept, transform, hashlib.sha256())
         if self.cache == "memory":  # the cache holds the preprocessed images: let the raw pixels go
-            dataset.data[:] = [{k: v for k, v in sample.items() if k != "image"} for sample in dataset.data]
+            dataset.data[:] = [
+                {k: v for k, v in sample.items() if k not in PIXELS} for sample in dataset.data
+            ]
         return dataset
 
     def dataset(self, samples: list[dict[str, Any]], transform: Compose) -> Dataset:
@@ -334,8 +341,8 @@ class ReconstructionDataModule(LightningDataModule, ABC):
 
     @property
     def noisy(self) -> bool:
-        """Whether network inputs are corrupted copies of the targets."""
-        return self.noise_std > 0
+        """Whether network inputs are corrupted copies of the targets (synthetic noise or real pairs)."""
+        return self.noise_std > 0 or self.paired
 
     def class_balanced_sampler(self) -> WeightedRandomSampler:
         """Sample training items with weights inverse to the frequency of their label."""
@@ -352,17 +359,18 @@ class ReconstructionDataModule(LightningDataModule, ABC):
             return None
         low, high = self.value_range
         choices = {
-            "flip": [RandAxisFlipd(["image", "mask"], prob=0.5, allow_missing_keys=True)],
-            "gamma": [RandAdjustContrastd("image", prob=0.5, gamma=(0.7, 1.5))],
+            "flip": [RandAxisFlipd(["image", "input", "mask"], prob=0.5, allow_missing_keys=True)],
+            "gamma": [RandAdjustContrastd(PIXELS, prob=0.5, gamma=(0.7, 1.5), allow_missing_keys=True)],
             "scale": [
-                RandScaleIntensityd("image", factors=0.2, prob=0.5),
-                ScaleIntensityRanged("image", a_min=low, a_max=high, b_min=low, b_max=high, clip=True),
+                RandScaleIntensityd(PIXELS, factors=0.2, prob=0.5, allow_missing_keys=True),
+                ScaleIntensityRanged(
+                    PIXELS, a_min=low, a_max=high, b_min=low, b_max=high, clip=True, allow_missing_keys=True
+                ),
             ],
         }
         transforms = [transform for name in self.augmentation for transform in choices[name]]
-        return Compose(
-            [*transforms, EnsureTyped(["image", "mask"], track_meta=False, allow_missing_keys=True)]
-        )
+        keys = ["image", "input", "mask"]
+        return Compose([*transforms, EnsureTyped(keys, track_meta=False, allow_missing_keys=True)])
 
     def _loader(self, split: str, noise_seed: int | None, shuffle: bool) -> DataLoader:
         dataset = self.datasets[split] if split in self.datasets else self.held_out[split]
