@@ -275,6 +275,16 @@ def test_medmnist_3d_layout(tmp_path):
     assert data.datasets["train"][0]["image"].shape == (1, 16, 16, 16)
     with pytest.raises(DataError, match="holds 3D images but data.spatial_dims=2"):
         MedMNISTDataModule(root=str(tmp_path), flag="organmnist3d", image_size=16).setup()
+    # MedMNIST+ releases 3D subsets at 28 and 64 only; at 64 the file is organmnist3d_64.npz
+    with pytest.raises(ConfigError, match=r"^data.size: organmnist3d is released at \[28, 64\] only"):
+        MedMNISTDataModule(root=str(tmp_path), flag="organmnist3d", size=128, spatial_dims=3)
+    np.savez(tmp_path / "organmnist3d_64.npz", **{key: value.repeat(2, 1).repeat(2, 2).repeat(2, 3)
+             if key.endswith("images") else value for key, value in arrays.items()})  # fmt: skip
+    large = MedMNISTDataModule(
+        root=str(tmp_path), flag="organmnist3d", size=64, spatial_dims=3, image_size=64
+    )
+    large.setup()
+    assert large.datasets["test"][0]["image"].shape == (1, 64, 64, 64)
 
 
 def test_mednist_layout_from_an_existing_folder(tmp_path):

@@ -16,6 +16,7 @@ from medae.data.slab_split import SPLITS
 from medae.errors import ConfigError, DataError, check_choices
 
 SIZES = (28, 64, 128, 224)
+SIZES_3D = (28, 64)  # the 3D subsets (``*mnist3d``) are released at these sizes only
 MAX_GREY = 255.0
 
 
@@ -53,7 +54,7 @@ class MedMNISTDataModule(ReconstructionDataModule):
     Args:
         root: folder holding the npz file.
         flag: the subset, e.g. ``pneumoniamnist``, ``chestmnist``, ``organmnist3d``.
-        size: the file's image size (28, 64, 128 or 224).
+        size: the file's image size (28, 64, 128 or 224; 28 or 64 for the 3D subsets).
         download: fetch the file through the ``medmnist`` package when it is missing.
         labels: keep only samples with these labels (e.g. ``[0]`` to train on normal images only).
         labels_in: the splits that ``labels`` filters; ``[train, val]`` keeps every class in test, as
@@ -80,6 +81,10 @@ class MedMNISTDataModule(ReconstructionDataModule):
         super().__init__(**kwargs)
         if size not in SIZES:
             raise ConfigError("data.size", f"must be one of {list(SIZES)}, got {size}")
+        if flag.endswith("3d") and size not in SIZES_3D:
+            raise ConfigError(
+                "data.size", f"{flag} is released at {list(SIZES_3D)} only (MedMNIST+ 3D), got {size}"
+            )
         self.root = Path(root).expanduser()
         self.flag = flag
         self.size = size
