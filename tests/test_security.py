@@ -22,6 +22,7 @@ from medae.commands.train import train
 from medae.data.declared_size import check_declared_size, declared_bytes, dicom_bytes
 from medae.errors import ConfigError, DataError
 from medae.security.trusted_targets import is_trusted
+from medae.tracking.store import check_credentials
 from tests.conftest import last_error_line, medae, tracking_uri
 from tests.data_files import pydicom_file
 from tests.tracking_server import ADMIN_PASSWORD, running_server
@@ -238,17 +239,20 @@ def test_the_team_server_refuses_strangers_and_readers_and_admits_writers(auth_s
     stranger = as_user(monkeypatch, uri, None, None)
     with pytest.raises(MlflowException, match="401|credentials|Unauthorized"):
         stranger.search_experiments()
+    advice = "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to a user the server's admin created"
+    with pytest.raises(ConfigError) as refused:
+        check_credentials(stranger, uri)
+    assert str(refused.value) == (
+        f"MLFLOW_TRACKING_USERNAME: the tracking server {uri} asks for credentials and none were given; "
+        + advice
+    )
     wrong = {"MLFLOW_TRACKING_USERNAME": "writer", "MLFLOW_TRACKING_PASSWORD": "wrong-password-12"}
-    for credentials, refused in (
-        ({}, "asks for credentials and none were given"),
-        (wrong, "refused the credentials given"),
-    ):
-        done = medae(["train", "debug=limit"], tmp_path, MLFLOW_TRACKING_URI=uri, **credentials)
-        assert done.returncode == 2
-        assert last_error_line(done) == (
-            f"medae: error: MLFLOW_TRACKING_USERNAME: the tracking server {uri} {refused}; set "
-            "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to a user the server's admin created"
-        )
+    done = medae(["train", "debug=limit"], tmp_path, MLFLOW_TRACKING_URI=uri, **wrong)
+    assert done.returncode == 2
+    assert last_error_line(done) == (
+        f"medae: error: MLFLOW_TRACKING_USERNAME: the tracking server {uri} refused the credentials given; "
+        + advice
+    )
     reader = as_user(monkeypatch, uri, "reader", "reader-password-12")
     assert reader.get_experiment(experiment).experiment_id == experiment
     with pytest.raises(MlflowException, match="403|Permission denied"):
