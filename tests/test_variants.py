@@ -189,3 +189,24 @@ def test_vqvae_codebook_does_not_collapse_at_the_default_learning_rate(mni_batch
     module.eval()
     assert module(mni_batch).diagnostics["perplexity"] > 1.5
     assert losses[-1] < 0.7 * losses[0]
+
+
+def test_autoencoder_kl_regularises_its_spatial_latent_by_the_closed_form_kl(mni_batch):
+    torch.manual_seed(0)
+    model = {"name": "autoencoder_kl", "image_size": 32, "channels": [16, 16], "kl_weight": 1e-3}
+    network = build_module(model, {"l1": 1.0}, ADAM, None, (0.0, 1.0)).network.eval()
+    with torch.no_grad():
+        mu, sigma = network.backbone.encode(mni_batch)
+        expected = (0.5 * (mu**2 + sigma**2 - torch.log(sigma**2) - 1)).sum(dim=(1, 2, 3)).mean()
+        output = network(mni_batch)
+        assert output.regularizers["kl"] == pytest.approx(float(expected), rel=1e-5)
+        assert output.latent.shape == (16, 4, 16, 16) and torch.equal(output.latent, mu)
+        # eval reconstructs from the mean (deterministic); training samples the latent
+        assert torch.equal(output.reconstruction, network(mni_batch).reconstruction)
+        network.train()
+        assert not torch.equal(network(mni_batch).reconstruction, network(mni_batch).reconstruction)
+        mean, logvar = network.posterior(mni_batch[:2])
+    assert mean.shape == logvar.shape == (2, 4 * 16 * 16)
+    assert network.sample(3).shape == (3, 1, 32, 32)
+    with pytest.raises(ConfigError, match=r"^model.image_size: 31 is not divisible by 2"):
+        build_module({**model, "image_size": 31}, {"l1": 1.0}, ADAM, None, (0.0, 1.0))
