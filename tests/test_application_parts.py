@@ -12,6 +12,7 @@ from medae.applications.parts.anomaly_metrics import (
 )
 from medae.applications.parts.finetuning import label_subset
 from medae.applications.parts.lesions import LESION_KINDS, add_lesion, add_visible_lesion
+from medae.applications.parts.sample_distribution import distribution_metrics
 from medae.applications.parts.split_tensors import SplitTensors
 from medae.errors import ConfigError
 
@@ -121,3 +122,19 @@ def test_nearest_training_image_finds_a_copy():
     distance, index = nearest_training_images(torch.stack([train[6], train[2] + 0.1]), train)
     assert index.tolist() == [6, 2]
     assert distance[0] == 0 and distance[1] == pytest.approx(0.1, abs=1e-5)
+
+
+def test_the_sample_distribution_measures_tell_copies_from_noise_and_from_a_narrow_generator():
+    rng = np.random.default_rng(0)
+    train = torch.from_numpy(rng.normal(size=(400, 1, 8, 8)).astype(np.float32))
+    real = torch.from_numpy(rng.normal(size=(200, 1, 8, 8)).astype(np.float32))
+    like_real = distribution_metrics(real[:100], real[100:], train, components=4, k=3, seed=0)
+    narrow = distribution_metrics(real[:100] * 0.2, real[100:], train, components=4, k=3, seed=0)
+    far = distribution_metrics(real[:100] + 3.0, real[100:], train, components=4, k=3, seed=0)
+    # samples drawn like the real images score as the real images do against the training images
+    assert like_real["fd"] < 0.5 and like_real["precision"] > 0.8 and like_real["recall"] > 0.8
+    assert like_real["fd_test_to_train"] < 0.5 and like_real["recall_test_to_train"] > 0.8
+    # a generator of near-average images is precise but misses most of the real variety
+    assert narrow["precision"] > 0.8 and narrow["recall"] < 0.4 and narrow["fd"] > 5 * like_real["fd"]
+    # samples off the real manifold: neither precise nor covering, far in Fréchet distance
+    assert far["precision"] < 0.2 and far["recall"] < 0.2 and far["fd"] > 10

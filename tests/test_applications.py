@@ -272,10 +272,20 @@ def test_classification_pretraining_against_scratch(make_config):
         assert 0 <= result.metrics[f"classification/{mode}/1%/auroc"] <= 1
 
 
-def test_generation_logs_samples_and_copy_distances(make_config, tmp_path):
-    result = train(make_config("model=vae", "application=generation", "application.samples=4"))
-    assert result.metrics["generation/sample_nearest_rmse_min"] > 0
-    assert math.isfinite(result.metrics["generation/test_nearest_rmse_mean"])
+@pytest.mark.parametrize("model", ["vae", "autoencoder_kl"])
+def test_generation_logs_samples_copy_distances_and_the_samples_distribution(make_config, tmp_path, model):
+    options = ["model.channels=[16,16]"] if model == "autoencoder_kl" else []
+    cfg = make_config(
+        f"model={model}", *options, "application=generation", "application.samples=4",
+        "application.distribution_samples=64", "application.feature_components=8",
+    )  # fmt: skip
+    result = train(cfg)
+    metrics = result.metrics
+    assert metrics["generation/sample_nearest_rmse_min"] > 0
+    assert math.isfinite(metrics["generation/test_nearest_rmse_mean"])
+    for key in ("precision", "recall", "precision_test_to_train", "recall_test_to_train"):
+        assert 0 <= metrics[f"generation/{key}"] <= 1, key
+    assert metrics["generation/fd"] > 0 and metrics["generation/fd_test_to_train"] > 0
     assert artifacts(tmp_path, result.run_id, "generation") == {
         "generation/samples.png",
         "generation/interpolations.png",

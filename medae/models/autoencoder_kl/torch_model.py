@@ -9,6 +9,7 @@ from torch import nn
 
 from medae.errors import ConfigError
 from medae.models.capabilities import Encodes, HasPosterior, Samples
+from medae.models.latent_interpolation import InterpolatesLatents
 from medae.models.network_config import NetworkConfig
 from medae.models.output import AutoencoderOutput
 from medae.models.output_activation import output_activation
@@ -61,7 +62,7 @@ class AutoencoderKLConfig(NetworkConfig):
         return 2 ** (len(self.channels) - 1)
 
 
-class KLAutoencoder(nn.Module):
+class KLAutoencoder(nn.Module, InterpolatesLatents):
     """Encoder to a Gaussian per latent voxel, a sample (the mean in eval mode), decoder.
 
     ``regularizers["kl"]`` is the KL divergence from N(0, I), summed over the latent of each image and

@@ -10,6 +10,7 @@ from torch import nn
 
 from medae.errors import ConfigError
 from medae.models.capabilities import Encodes, HasPosterior, Samples
+from medae.models.latent_interpolation import InterpolatesLatents
 from medae.models.output import AutoencoderOutput
 from medae.models.output_activation import output_activation
 from medae.models.strided_encoder_config import StridedEncoderConfig
@@ -43,7 +44,7 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)
 
 
-class VariationalAutoencoder(nn.Module):
+class VariationalAutoencoder(nn.Module, InterpolatesLatents):
     """Encoder to a diagonal Gaussian, reparameterised sample, decoder; the posterior mean in eval mode.
 
     ``regularizers["kl"]`` is the KL divergence per image divided by the number of voxels, so that it is
@@ -88,20 +89,6 @@ class VariationalAutoencoder(nn.Module):
         """Decode ``count`` latent vectors drawn from the prior N(0, I)."""
         device = next(self.parameters()).device
         return self.decode(torch.randn(count, self.latent_size, generator=generator).to(device))
-
-    @torch.no_grad()
-    def interpolate(self, a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:
-        """Decode ``steps`` points on the line between the posterior means of images ``a`` and ``b``.
-
-        Args:
-            a: one image, shape ``(C, *spatial)``.
-            b: another image of the same shape.
-            steps: number of images returned, ``a``'s reconstruction first and ``b``'s last.
-        """
-        device = next(self.parameters()).device
-        mu = self.encode(torch.stack([a, b]).to(device))
-        weights = torch.linspace(0, 1, steps, device=device)[:, None]
-        return self.decode((1 - weights) * mu[0] + weights * mu[1])
 
     def forward(self, images: torch.Tensor) -> AutoencoderOutput:
         """Encode, sample (the mean in eval mode), decode; the latent returned is the posterior mean."""
