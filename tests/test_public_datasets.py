@@ -1,5 +1,6 @@
 """Public datasets read as distributed: replicas with the release's own names, synthetic voxels."""
 
+import math
 import shutil
 from pathlib import Path
 
@@ -286,3 +287,23 @@ def test_red_cnn_and_bm3d_denoise_the_real_quarter_dose_with_an_estimated_noise_
     assert metrics["denoising/bm3d/psnr_fg_gain"] > 0
     with pytest.raises(ConfigError, match=r"^application.noise_levels: adds synthetic noise"):
         train(make_config(*ldct_overrides(ldct), "application.noise_levels=[0.1]"))
+
+
+# each preset on its replica, shrunk to a CPU smoke run
+PRESET_RUNS = {
+    "anomaly_brats": ["model.channels=[8,16,16]", "application.pca_components=4"],
+    "denoise_ldct": ["model.channels=8", "application.tune_images=2"],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", sorted(PRESET_RUNS))
+def test_the_presets_of_the_public_datasets_run_on_their_replicas(preset, brats, ldct, make_config):
+    root = brats[0] if preset == "anomaly_brats" else ldct
+    cfg = make_config(
+        f"experiment={preset}", f"data.root={root}", "data.image_size=32", "data.val_fraction=0.34",
+        "data.test_fraction=0.34", *PRESET_RUNS[preset],
+    )  # fmt: skip
+    metrics = train(cfg).metrics
+    key = "anomaly/autoencoder/pixel_ap" if preset == "anomaly_brats" else "denoising/bm3d/psnr_fg_gain"
+    assert math.isfinite(metrics[key])
