@@ -23,6 +23,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import combinations
 from pathlib import Path
 
 import mlflow
@@ -34,6 +35,8 @@ from medae.applications.parts.hierarchical_bootstrap import METHOD, hierarchical
 from medae.applications.parts.image_scores import FOLDER as IMAGE_SCORES
 from medae.applications.parts.image_scores import auroc_difference, read_image_scores
 from medae.applications.parts.per_image_table import FOLDER, SCORES, read_per_image
+from medae.applications.parts.pixel_counts import FOLDER as PIXEL_COUNTS
+from medae.applications.parts.pixel_counts import pixel_ap_difference, read_counts
 from medae.applications.parts.rate_distortion import DELTAS, Curve, delta_interval, read_curves
 from medae.applications.parts.rate_distortion import artifact_path as curves_path
 from medae.applications.parts.run_log import compared_runs, on_set
@@ -174,6 +177,33 @@ def per_image_tables(client: mlflow.MlflowClient, run_id: str, folder: str = FOL
         }
 
 
+def pixel_ap_intervals(images: dict[str, dict[str, object]]) -> dict[str, list[float]]:
+    """The pooled pixel AP difference of every pair of methods on every set where both kept pixel counts.
+
+    Computed when the runs are collected, from each seed's counts (:mod:`medae.applications.parts.
+    pixel_counts`), which are then dropped from ``images``: ``{"<a> − <b> on <set>": [mean, low, high,
+    wins, positions, subjects]}``.
+    """
+    counts = {
+        method: {
+            key.split("/", 1)[1]: tables.pop(key) for key in list(tables) if key.startswith(PIXEL_COUNTS)
+        }
+        for method, tables in images.items()
+    }
+    found = {}
+    for first, second in combinations(sorted(counts), 2):
+        for set_name in sorted(set(counts[first]) & set(counts[second])):
+            scores = images[first].get(f"{IMAGE_SCORES}/{set_name}")
+            if not scores:
+                continue
+            ours, theirs = ([read_counts(text) for text in counts[m][set_name]] for m in (first, second))
+            interval = pixel_ap_difference(ours, theirs, scores["position"], scores["subject"])
+            found[f"{first} − {second} on {set_name}"] = [
+                interval.mean, interval.low, interval.high, interval.wins, interval.images, interval.subjects
+            ]  # fmt: skip
+    return found
+
+
 def table_name(metric: str, set_name: str) -> str:
     """The per-image table that holds ``metric`` on ``set_name``: the set, with the noise level if any.
 
@@ -220,6 +250,8 @@ def collect(batch: str, preset: Preset, tracking_uri: str) -> tuple[dict, dict, 
                 )
                 for score in SCORES:
                     kept.setdefault(score, []).append(table[score].tolist())
+            for table_key, text in per_image_tables(client, entry.info.run_id, PIXEL_COUNTS).items():
+                images.setdefault(name, {}).setdefault(f"{PIXEL_COUNTS}/{table_key}", []).append(text)
             for table_key, text in per_image_tables(client, entry.info.run_id, IMAGE_SCORES).items():
                 table = read_image_scores(text)
                 kept = images.setdefault(name, {}).setdefault(
@@ -302,6 +334,13 @@ def paired_difference(result: dict, method: str, reference: str, metric: str, se
     """
     images = result.get("images", {})
     score = metric.rsplit("/", 1)[-1]
+    stored = result.get("pixel_ap", {}) if score == "pixel_ap" else {}
+    for pair, sign in (((method, reference), 1), ((reference, method), -1)):
+        if f"{' − '.join(pair)} on {set_name}" in stored:
+            mean, low, high, wins, count, subjects = stored[f"{' − '.join(pair)} on {set_name}"]
+            won = wins if sign > 0 else count - wins
+            bounds = (low, high) if sign > 0 else (-high, -low)
+            return Paired(sign * mean, *bounds, f"wins {won}/{count}, {subjects} subj.")
     if score == "image_auroc":
         table = f"{IMAGE_SCORES}/{set_name}"
         ours, theirs = images.get(method, {}).get(table), images.get(reference, {}).get(table)
@@ -394,7 +433,9 @@ def preset_markdown(name: str, result: dict[str, object]) -> list[str]:
             *(
                 [
                     "Image AUROC: recomputed on each replicate, which draws slices with their lesioned "
-                    "copies (images for labelled data); won: its share of the AUROC is larger.",
+                    "copies (images for labelled data); won: its share of the AUROC is larger. Pixel AP: "
+                    "pooled again on each replicate from each image's pixel counts per threshold; won: the "
+                    "slice's own pixel AP is higher.",
                 ]
                 if preset.application == "anomaly"
                 else []
@@ -584,7 +625,8 @@ def main() -> None:
         wall = run_preset(preset, batch, args.seeds, [*data_overrides(), *quick, *args.overrides])
         values, images, curves = collect(batch, preset, tracking_uri)
         results[name] = {
-            "started": started, "wall_s": wall, "values": values, "images": images, "curves": curves
+            "started": started, "wall_s": wall, "values": values, "images": images, "curves": curves,
+            "pixel_ap": pixel_ap_intervals(images),
         }  # fmt: skip
         results[name]["section"] = preset_markdown(name, results[name])
         print(f"{name}: {wall:.0f} s, {len(results[name]['values'])} methods", flush=True)

@@ -15,6 +15,7 @@ import torch
 from medae.applications.parts import run_log
 from medae.applications.parts.image_scores import auroc, read_image_scores
 from medae.applications.parts.per_image_table import read_per_image
+from medae.applications.parts.pixel_counts import binned_ap, read_counts
 from medae.commands.train import train
 from medae.errors import ConfigError, MedaeError
 from medae.models.registry import load_module
@@ -167,6 +168,13 @@ def test_anomaly_localisation_on_synthetic_lesions(make_config, tmp_path):
         assert set(kept["kind"][half:]) == {"hyperintense", "hypointense", "noise", "texture", "deformation"}
         logged = result.metrics[f"anomaly/{method}/image_auroc"]
         assert auroc(kept["score"], kept["label"]) == pytest.approx(logged, abs=1e-5)
+        # and each image's pixel counts, which pool to the logged pixel AP
+        counts = read_counts(
+            Path(client.download_artifacts(run_id, "anomaly_pixels/test.json", str(tmp_path))).read_text()
+        )
+        assert counts["positive"].shape == (2 * half, 200)
+        pooled = binned_ap(counts["positive"], counts["negative"])
+        assert pooled == pytest.approx(result.metrics[f"anomaly/{method}/pixel_ap"], abs=1e-5)
 
 
 @needs_pneumoniamnist

@@ -25,6 +25,13 @@ from medae.applications.anomaly import (
 )
 from medae.applications.parts.anomaly_metrics import localization_metrics
 from medae.applications.parts.image_scores import auroc_difference
+from medae.applications.parts.pixel_counts import (
+    binned_ap,
+    counts_json,
+    pixel_ap_difference,
+    pixel_counts,
+    read_counts,
+)
 from medae.applications.parts.split_tensors import SplitTensors
 from medae.commands.evaluate import evaluate
 from medae.commands.train import train
@@ -387,3 +394,40 @@ def test_the_image_auroc_difference_is_bootstrapped_over_slices_with_their_lesio
     default = auroc_difference(strong, weak)
     assert (paired.mean, paired.low, paired.high) == (default.mean, default.low, default.high)
     assert paired.note == f"wins {found.wins}/40, 2 subj." and paired.clear
+
+
+def lesioned_maps(rng: np.random.Generator, separation: float, count: int = 12) -> tuple:
+    """Maps of ``count`` slices and their lesioned copies: lesion pixels score ``separation`` higher."""
+    masks = torch.zeros(2 * count, 1, 16, 16, dtype=torch.bool)
+    masks[count:, :, 4:8, 4:8] = True
+    maps = torch.from_numpy(rng.normal(size=(2 * count, 1, 16, 16))) + separation * masks
+    foreground = torch.zeros_like(masks)
+    foreground[..., 2:14, 2:14] = True
+    return maps, masks, foreground
+
+
+def test_pixel_counts_give_the_pooled_pixel_ap_of_any_selection_and_its_interval_over_slices():
+    rng = np.random.default_rng(0)
+    maps, masks, foreground = lesioned_maps(rng, 2.0)
+    positive, negative = pixel_counts(maps, masks, foreground)
+    assert positive.sum() == 12 * 16 and positive.sum() + negative.sum() == 24 * 144
+    logged = localization_metrics(maps, masks, foreground)["pixel_ap"]
+    assert binned_ap(positive, negative) == pytest.approx(logged, abs=1e-6)
+    assert read_counts(counts_json(positive, negative))["negative"].tolist() == negative.tolist()
+    # a strong map against a weak one, over 3 seeds: the pooled AP difference excludes 0
+    positions = [f"axial:{index}" for index in range(12)] * 2
+    subjects = [("a" if index % 12 < 6 else "b") for index in range(24)]
+    strong = [dict(zip(("positive", "negative"), pixel_counts(*lesioned_maps(rng, 2.0)), strict=True))] * 3
+    weak = [dict(zip(("positive", "negative"), pixel_counts(*lesioned_maps(rng, 0.5)), strict=True))] * 3
+    found = pixel_ap_difference(strong, weak, positions, subjects, resamples=300)
+    assert 0 < found.low < found.mean < found.high and found.images == 12 and found.wins >= 10
+    same = pixel_ap_difference(strong, strong, positions, subjects, resamples=300)
+    assert same.mean == same.low == same.high == 0
+    # the results table reads the stored interval either way round
+    script = load_experiments_script()
+    result = {"pixel_ap": {"ae − pca on test": [found.mean, found.low, found.high, found.wins, 12, 2]}}
+    ahead = script.paired_difference(result, "ae", "pca", "anomaly/pixel_ap", "test")
+    behind = script.paired_difference(result, "pca", "ae", "anomaly/pixel_ap", "test")
+    assert (ahead.mean, ahead.low, ahead.high) == (found.mean, found.low, found.high)
+    assert (behind.mean, behind.low, behind.high) == (-found.mean, -found.high, -found.low)
+    assert behind.note == f"wins {12 - found.wins}/12, 2 subj."

@@ -30,6 +30,8 @@ from medae.applications.parts.context import ApplicationContext
 from medae.applications.parts.figures import image_rows_figure
 from medae.applications.parts.image_scores import artifact_path, image_scores_csv
 from medae.applications.parts.lesions import LESION_KINDS, add_visible_lesion
+from medae.applications.parts.pixel_counts import artifact_path as pixel_counts_path
+from medae.applications.parts.pixel_counts import counts_json, pixel_counts
 from medae.applications.parts.registry import APPLICATIONS
 from medae.applications.parts.requirements import requires
 from medae.applications.parts.residual_postprocessing import RESIDUALS, PostProcessing, settings_grid
@@ -499,6 +501,9 @@ def evaluate(
             scored = scorer(data)
             metrics |= on_set(scorer.metrics(data, threshold, scored), name)
             tables[artifact_path(name)] = data.scores_csv(scored[1])
+            if data.masks is not None:
+                counts = pixel_counts(scored[0], data.masks, data.foreground)
+                tables[pixel_counts_path(name)] = counts_json(*counts)
         results[method] = metrics
         options = params[method] | {"reduction": reduction} | scorer.post.params()
         if threshold is not None:
