@@ -45,7 +45,7 @@ from medae.metrics import ForegroundPSNR, image_quality_metrics, quality
 from medae.models.conv.torch_model import ConvAutoencoder, ConvAutoencoderConfig
 from medae.models.output_activation import output_activation
 from tests.conftest import FAST_RUN, SHARED_DATA, compose_config, tracking_uri
-from tests.data_files import PNEUMONIAMNIST
+from tests.data_files import PNEUMONIAMNIST, write_brats, write_ldct
 
 COLIN27 = SHARED_DATA / "colin27"
 SETS = ("test", "colin27_brain", "colin27_head")
@@ -324,6 +324,10 @@ def test_every_definition_matches_scikit_image_on_the_phantom_from_one_ssim_map_
     assert torch.isnan(empty["psnr_fg"]).all() and not torch.isnan(empty["psnr"]).any()
 
 
+# presets of public datasets that need the user's copy: the writer of each one's replica
+REPLICAS = {"anomaly_brats": write_brats, "denoise_ldct": write_ldct}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "preset", sorted(path.stem for path in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"))
@@ -336,6 +340,9 @@ def test_eval_runs_on_the_checkpoint_of_every_preset_with_and_without_held_out_s
         if not PNEUMONIAMNIST.is_file():
             pytest.skip(f"{PNEUMONIAMNIST} absent")
         overrides.append(f"data.root={PNEUMONIAMNIST.parent}")
+    if preset in REPLICAS:  # a public dataset's preset runs on the replica of its layout
+        REPLICAS[preset](tmp_path / "data")
+        overrides.append(f"data.root={tmp_path / 'data'}")
     cfg = compose_config("train", overrides, tmp_path)
     with open_dict(cfg):
         cfg.application = None  # the preset's model and data; its application has tests of its own
