@@ -8,7 +8,7 @@ interval is the percentile interval of those means. With one subject the subject
 the interval covers slices and seeds only: the result says how many subjects it rests on.
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,6 +85,48 @@ def hierarchical_bootstrap(
         values.shape[1],
         int((values.mean(axis=0) > 0).sum()),
     )
+
+
+def recomputed_interval(
+    statistic: Callable[[int, np.ndarray], float],
+    seeds: int,
+    units: Sequence[np.ndarray],
+    unit_subjects: Sequence[str],
+    resamples: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """The mean over seeds of a statistic of every row, and its hierarchical bootstrap interval.
+
+    For a statistic that does not average over images (an AUROC, a pooled AP), each replicate draws
+    seeds, subjects and the units of each drawn subject, and recomputes ``statistic(seed, rows)`` on
+    the rows of the drawn units.
+
+    Args:
+        statistic: the figure of one seed (its index) on some rows.
+        seeds: training seeds.
+        units: the rows of each unit (a slice and its lesioned copy), drawn together.
+        unit_subjects: each unit's subject.
+        resamples: bootstrap replicates.
+        level: coverage of the interval.
+        seed: seed of the resampling.
+
+    Example:
+        >>> rows = [np.array([0]), np.array([1]), np.array([2])]
+        >>> mean, low, high = recomputed_interval(lambda s, r: float(r.mean()), 1, rows, ["a", "b", "c"])
+        >>> mean, low <= mean <= high
+        (1.0, True)
+    """
+    every = np.concatenate(list(units))
+    mean = float(np.nanmean([statistic(index, every) for index in range(seeds)]))
+    replicates = [
+        np.nanmean(
+            [statistic(index, np.concatenate([units[unit] for unit in drawn_units])) for index in drawn]
+        )
+        for drawn, drawn_units in draws(seeds, unit_subjects, resamples, seed)
+    ]
+    low, high = percentile_interval(np.asarray(replicates), level)
+    return mean, low, high
 
 
 def draws(

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.stats import rankdata
 
-from medae.applications.parts.hierarchical_bootstrap import Interval, draws, percentile_interval
+from medae.applications.parts.hierarchical_bootstrap import Interval, recomputed_interval
 
 FOLDER = "anomaly_scores"
 COLUMNS = ("position", "subject", "label", "kind", "score")
@@ -136,13 +136,8 @@ def auroc_difference(
             theirs_scores[seed_index, picked], labels[picked]
         )
 
-    every = np.arange(len(labels))
-    mean = float(np.mean([difference(index, every) for index in range(seeds)]))
-    replicates = [
-        np.mean([difference(index, np.concatenate([rows[unit] for unit in units])) for index in drawn])
-        for drawn, units in draws(seeds, [subject_of[name] for name in names], resamples, seed)
-    ]
-    low, high = percentile_interval(np.asarray(replicates), level)
+    unit_subjects = [subject_of[name] for name in names]
+    mean, low, high = recomputed_interval(difference, seeds, rows, unit_subjects, resamples, level, seed)
     share = np.mean([placements(s, labels) for s in ours_scores], axis=0) - np.mean(
         [placements(s, labels) for s in theirs_scores], axis=0
     )

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from medae.applications.parts.anomaly_metrics import PIXEL_THRESHOLDS, to_unit_interval
-from medae.applications.parts.hierarchical_bootstrap import Interval, draws, percentile_interval
+from medae.applications.parts.hierarchical_bootstrap import Interval, recomputed_interval
 from medae.applications.parts.image_scores import unit_rows
 
 FOLDER = "anomaly_pixels"
@@ -113,13 +113,8 @@ def pixel_ap_difference(
             other["positive"][picked], other["negative"][picked]
         )
 
-    every = np.arange(len(positions))
-    mean = float(np.nanmean([difference(index, every) for index in range(seeds)]))
-    replicates = [
-        np.nanmean([difference(index, np.concatenate([rows[unit] for unit in units])) for index in drawn])
-        for drawn, units in draws(seeds, [subject_of[name] for name in names], resamples, seed)
-    ]
-    low, high = percentile_interval(np.asarray(replicates), level)
+    unit_subjects = [subject_of[name] for name in names]
+    mean, low, high = recomputed_interval(difference, seeds, rows, unit_subjects, resamples, level, seed)
     own = np.array([[difference(index, unit) for unit in rows] for index in range(seeds)])
     wins = int((np.nanmean(own, axis=0) > 0).sum())
     return Interval(mean, low, high, seeds, len(set(subjects)), len(names), wins)
