@@ -37,6 +37,11 @@ def test_targets_are_judged_from_the_figures():
     }
     results["overhead"]["medae_images_per_s"] = 920.0
     results["inference"] = {"predict_ratio": 0.85}
+    results["whole_volume"] = {
+        "volume_shape": [197, 233, 189],
+        "evaluation_peak_rss_mb": 1640.0,
+        "ratio": 0.93,
+    }
     results["cli_startup"] = {
         "models": {"median_s": 0.3, "heavy_imports": []},
         "runs": {"median_s": 2.1, "heavy_imports": []},
@@ -73,6 +78,12 @@ def test_targets_are_judged_from_the_figures():
     assert not judged["data wait, 3D, disk cache"].met
     applying = judged["medae predict against a hand-written loop"]
     assert not applying.met and applying.measured == "0.85" and "MONAI's LoadImage" in applying.limit
+    whole = judged["whole-volume evaluation, peak memory"]
+    assert whole.met and whole.measured == "1640 MB" and "197 x 233 x 189" in whole.target
+    windows = judged[
+        "whole-volume reconstruction against MONAI's sliding_window_inference on the bare network"
+    ]
+    assert not windows.met and windows.measured == "0.93"
 
 
 @pytest.mark.slow
@@ -105,7 +116,12 @@ def test_quick_benchmark_writes_json_and_markdown(tmp_path):
         "peak RSS, 3D, disk cache, 10x data",
         "data wait, 3D, disk cache",
         "medae predict against a hand-written loop",
+        "whole-volume evaluation, peak memory",
+        "whole-volume reconstruction against MONAI's sliding_window_inference on the bare network",
     }
+    whole = results["whole_volume"]
+    assert whole["volume_shape"] == [197, 233, 189] and 200 < whole["evaluation_peak_rss_mb"] <= 4096
+    assert whole["ratio"] == pytest.approx(whole["medae_volumes_per_s"] / whole["bare_volumes_per_s"])
     applying = results["inference"]
     assert applying["predict_ratio"] == pytest.approx(
         applying["predict_slices_per_s"] / applying["bare_slices_per_s"]
@@ -131,7 +147,7 @@ def test_quick_benchmark_writes_json_and_markdown(tmp_path):
     assert report == markdown(results)
     assert "## Targets" in report and "## 7. Sweep throughput" in report and "## 8. GPU readiness" in report
     assert "## 9. Larger than memory" in report and "## 0. Command start-up" in report
-    assert "## 10. Applying a model" in report
+    assert "## 10. Applying a model" in report and "## 11. A whole volume at full resolution" in report
     assert all(not figures["heavy_imports"] for figures in results["cli_startup"].values())
     conv = results["storage"]["conv"]
     assert conv["checkpoints_if_copied_mb"] == pytest.approx(2 * conv["checkpoints_mb"], rel=0.01)

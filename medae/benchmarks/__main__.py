@@ -22,6 +22,7 @@ from medae.benchmarks import (
     overhead,
     storage,
     sweep_throughput,
+    whole_volume,
 )
 from medae.benchmarks.report import environment, finalize, markdown
 from medae.bootstrap import bootstrap
@@ -54,6 +55,7 @@ def run(output: Path, quick: bool) -> dict:
             "sweep": lambda: sweep_throughput.measure(work, quick),
             "larger_than_memory": lambda: larger_than_memory.measure(work, quick, SEED),
             "inference": lambda: inference.measure(work, quick),
+            "whole_volume": lambda: whole_volume.measure(quick),
             "gpu": lambda: gpu.measure(work, steps=40 if quick else 200),
         }
         results["section_wall_s"] = {}

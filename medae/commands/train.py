@@ -29,7 +29,7 @@ from medae.config.run_parts import (
 from medae.config.selection import check_selection
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
 from medae.data.registry import build_datamodule
-from medae.errors import DataError, exit_on_user_error
+from medae.errors import ConfigError, DataError, exit_on_user_error
 from medae.inference.model_package import log_package
 from medae.models.registry import build_module, check_fits, require
 from medae.recovery.slurm_requeue import continue_requeued_run
@@ -103,6 +103,13 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
     if application is not None:  # a model that cannot run the application stops before training
         require(cfg.model.name, needed_capabilities(application), application_name(application))
     datamodule = build_datamodule(cfg.data)
+    if application is not None and datamodule.full_resolution:
+        raise ConfigError(
+            "application",
+            f"{application_name(application)} scores samples of data.image_size; with "
+            "data.full_resolution=true the test loop scores whole samples (sliding windows): "
+            "set application=null",
+        )
     datamodule.setup()  # bad data stops the job before an MLflow run exists
     if expected_fingerprint is not None and datamodule.fingerprint() != expected_fingerprint:
         raise DataError(
@@ -159,7 +166,7 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
             stop.check()
             metrics |= {key: float(value) for key, value in trainer.callback_metrics.items()}
             if mlflow_logger is not None and cfg.train:  # the module holds the best weights after testing
-                example = torch.as_tensor(datamodule.datasets["test"][0]["image"])[None]
+                example = datamodule.example_input()
                 record = model_record(cfg, application, datamodule, metrics)
                 log.info("MLflow model %s", log_package(mlflow_logger, module, example, record))
         if application is not None:

@@ -28,6 +28,7 @@ SUBJECT = "mni152"
 COLIN27_SUBJECT = "colin27"
 TEMPLATE_MASK = "brain: the skull-stripped template's non-zero voxels"
 COLIN27_MASK = "brain: ch2bet's non-zero voxels on the template's grid"
+WHOLE_VOLUME = (slice(None), slice(None), slice(None))
 
 
 def mni152_template(kind: str = "t1") -> np.ndarray:
@@ -66,6 +67,17 @@ def one_hemisphere(volume: np.ndarray) -> np.ndarray:
 def axis_slice(axis: int, index: int) -> tuple[Any, ...]:
     """The index expression of slice ``index`` along ``axis`` of a 3D array."""
     return tuple(index if dim == axis else slice(None) for dim in range(3))
+
+
+def label_runs(labels: np.ndarray) -> list[tuple[int, int, int]]:
+    """``(start, stop, label)`` of each run of equal consecutive labels.
+
+    Example:
+        >>> label_runs(np.array([0, 0, -1, 2, 2, 2]))
+        [(0, 2, 0), (2, 3, -1), (3, 6, 2)]
+    """
+    edges = [0, *(np.flatnonzero(labels[1:] != labels[:-1]) + 1).tolist(), len(labels)]
+    return [(start, stop, int(labels[start])) for start, stop in zip(edges[:-1], edges[1:], strict=True)]
 
 
 def foreground_fraction(array: np.ndarray) -> float:
@@ -113,6 +125,9 @@ class MNI152DataModule(ReconstructionDataModule):
     With ``tissue_labels``, every item also has a ``segmentation`` map of ``TISSUE_CLASSES`` from the
     grey- and white-matter probability maps that ship with the template.
     Every item's ``mask`` is the brain: the template is skull-stripped, so its non-zero voxels.
+    ``full_resolution``: 2D slices keep the template's 1 mm grid; in 3D the hemisphere is cut into
+    ``num_slabs`` slabs along the first of ``axes`` (gaps as for slices), each split's runs of slices
+    are its samples, and the held-out Colin27 sets are each one whole volume.
     ``held_out`` adds the Colin27 subject (:mod:`medae.data.colin27`) as evaluation sets
     ``colin27_brain`` and ``colin27_head``, cut the same way (every ``held_out_stride``-th slice); they
     are skipped with a warning when ``held_out_dir`` lacks the files (and silently when it is empty).
@@ -123,6 +138,8 @@ class MNI152DataModule(ReconstructionDataModule):
         >>> data.datasets["train"][0]["image"].shape
         torch.Size([1, 32, 32])
     """
+
+    supports_full_resolution = True
 
     def __init__(
         self,
@@ -214,6 +231,8 @@ class MNI152DataModule(ReconstructionDataModule):
     def _samples(self, split: bool = True) -> list[tuple[int, tuple[Any, ...], str]]:
         if self.spatial_dims == 2:
             return self._slices(self.volume, split)
+        if self.full_resolution:
+            return self._slabs(self.volume, split)
         return self._blocks(self.volume, split)
 
     def voxel_overlap(self, mirror: bool = False) -> float:
@@ -254,7 +273,12 @@ class MNI152DataModule(ReconstructionDataModule):
         return sets
 
     def _held_out_samples(self, brain: np.ndarray) -> list[tuple[tuple[Any, ...], str]]:
-        """Every ``held_out_stride``-th non-empty slice along the training axes, or every non-empty block."""
+        """Every ``held_out_stride``-th non-empty slice along the training axes, or every non-empty block.
+
+        At full resolution in 3D, the whole volume.
+        """
+        if self.spatial_dims == 3 and self.full_resolution:
+            return [(WHOLE_VOLUME, "colin27:volume")]
         if self.spatial_dims == 3:
             return [(where, f"colin27:{position}") for _, where, position in self._blocks(brain, split=False)]
         samples = []
@@ -291,6 +315,36 @@ class MNI152DataModule(ReconstructionDataModule):
             ]
         return samples
 
+    def _slabs(self, volume: np.ndarray, split: bool = True) -> list[tuple[int, tuple[Any, ...], str]]:
+        """Full-resolution 3D samples: the hemisphere's slabs along the first of ``axes``.
+
+        The slices between the first and last non-empty one are cut into ``num_slabs``, gaps dropped;
+        each run of one split's slices is a sample. Without ``split``, the whole volume.
+        """
+        if not split:
+            return [(0, WHOLE_VOLUME, "volume")]
+        axis = self.axes[0]
+        stack = np.moveaxis(one_hemisphere(volume), axis, 0)
+        kept = [i for i in range(stack.shape[0]) if foreground_fraction(stack[i]) >= self.min_foreground]
+        first, last = kept[0], kept[-1] + 1
+        labels = slab_assignment(
+            last - first,
+            self.num_slabs,
+            self.val_fraction,
+            self.test_fraction,
+            self.slab_gap,
+            self.split_seed,
+        )
+        hemisphere = slice(0, (volume.shape[MIRROR_AXIS] + 1) // 2)
+        samples = []
+        for start, stop, label in label_runs(labels):
+            if label == DROPPED:
+                continue
+            where = [hemisphere if dim == MIRROR_AXIS else slice(None) for dim in range(3)]
+            where[axis] = slice(first + start, first + stop)
+            samples.append((label, tuple(where), f"slab:{AXIS_NAMES[axis]}:{first + start}-{first + stop}"))
+        return samples
+
     def _blocks(self, volume: np.ndarray, split: bool = True) -> list[tuple[int, tuple[Any, ...], str]]:
         volume = one_hemisphere(volume) if split else volume
         step = self.block_size + self.slab_gap
@@ -317,7 +371,19 @@ class MNI152DataModule(ReconstructionDataModule):
         return [(int(split_of[i]), block, f"block:{c}") for i, (c, block) in enumerate(blocks)]
 
     def preprocessing(self) -> Compose:
-        """Pad to a square (2D) and resize with anti-aliasing to ``image_size``; tissue labels by nearest."""
+        """Pad to a square (2D) and resize with anti-aliasing to ``image_size``; tissue labels by nearest.
+
+        At full resolution, samples keep the template's 1 mm grid.
+        """
+        if self.full_resolution:
+            return Compose(
+                [
+                    EnsureTyped("image", dtype=np.float32, track_meta=False),
+                    Lambdad("mask", lambda mask: np.asarray(mask) > 0.5),
+                    EnsureTyped("mask", track_meta=False),
+                    EnsureTyped("segmentation", dtype=np.int64, track_meta=False, allow_missing_keys=True),
+                ]
+            )
         side = int(max(self.volume.shape)) if self.spatial_dims == 2 else self.block_size
         size = [self.image_size] * self.spatial_dims
         transforms = [

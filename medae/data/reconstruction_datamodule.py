@@ -16,19 +16,23 @@ from monai.data import CacheDataset, DataLoader, Dataset, PersistentDataset
 from monai.transforms import (
     Compose,
     EnsureTyped,
+    FgBgToIndicesd,
     Lambda,
     RandAdjustContrastd,
     RandAxisFlipd,
     RandScaleIntensityd,
+    ResizeWithPadOrCrop,
     ScaleIntensityRanged,
+    SpatialPadd,
 )
-from torch.utils.data import WeightedRandomSampler
+from torch.utils.data import RandomSampler, WeightedRandomSampler
 
 import medae
 from medae.data.batch import ReconstructionBatch
 from medae.data.intensity import FOREGROUND_LEVEL
 from medae.data.noise import NOISE_MODELS
 from medae.data.noisy_pairs import NoisyPairs
+from medae.data.patches import ForegroundPatchd
 from medae.data.slab_split import SPLITS
 from medae.errors import ConfigError, DataError, check_choices
 
@@ -37,6 +41,8 @@ TEST_SET = "test"
 AUGMENTATIONS = ("flip", "gamma", "scale")
 # a sample's pixel arrays: the target, and the network input where the source pairs one with it
 PIXELS = ["image", "input"]
+# a sample's label maps, cut and padded with the pixels (padding is background, 0)
+MAPS = ["mask", "segmentation"]
 CACHE_MODES = ("memory", "disk", "none")
 THRESHOLD_MASK = "pixels above 10% of the intensity range"
 DISK_CACHE_SETTINGS = "settings.json"
@@ -116,6 +122,13 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         evaluate_all: every sample is a test sample (no training or validation split, no slab gaps):
             ``medae eval`` sets it for a source the model never trained on, so every slice of every
             subject is scored.
+        full_resolution: keep every sample at the data's own resolution instead of resizing it to
+            ``image_size`` (sources with ``supports_full_resolution``). Training then draws one random
+            patch of ``image_size`` per sample visit, and validation and test reconstruct each whole
+            sample (batches of one) by sliding windows of ``image_size``.
+        patch_foreground: with ``full_resolution``, the fraction of training patches centred on a
+            foreground (mask) voxel; the rest are centred on background.
+        patches_per_sample: with ``full_resolution``, patches drawn from each training sample per epoch.
     """
 
     value_range: tuple[float, float] = (0.0, 1.0)
@@ -127,6 +140,8 @@ class ReconstructionDataModule(LightningDataModule, ABC):
     # whether each sample comes with its own network ``input`` (a real low-dose scan of the same slice)
     # instead of synthetic noise
     paired: bool = False
+    # whether the source can keep its samples at their own resolution (``full_resolution``)
+    supports_full_resolution: bool = False
 
     def __init__(
         self,
@@ -148,6 +163,9 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         cache: str = "memory",
         cache_dir: str | None = None,
         evaluate_all: bool = False,
+        full_resolution: bool = False,
+        patch_foreground: float = 0.9,
+        patches_per_sample: int = 1,
     ) -> None:
         super().__init__()
         if spatial_dims not in (2, 3):
@@ -195,6 +213,19 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         self.cache = cache
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
         self.evaluate_all = evaluate_all
+        if full_resolution and not self.supports_full_resolution:
+            raise ConfigError(
+                "data.full_resolution",
+                f"{type(self).__name__} resizes every sample to data.image_size; full resolution is "
+                "available for the sources that keep their own grid (mni152)",
+            )
+        if not 0 <= patch_foreground <= 1:
+            raise ConfigError("data.patch_foreground", f"must be in [0, 1], got {patch_foreground}")
+        if patches_per_sample < 1:
+            raise ConfigError("data.patches_per_sample", f"must be >= 1, got {patches_per_sample}")
+        self.full_resolution = full_resolution
+        self.patch_foreground = patch_foreground
+        self.patches_per_sample = patches_per_sample
         self.datasets: dict[str, Dataset] = {}
         self.held_out: dict[str, Dataset] = {}
         self.skipped_files: list[str] = []
@@ -252,6 +283,7 @@ class ReconstructionDataModule(LightningDataModule, ABC):
             "spatial_dims": self.spatial_dims,
             "channels": self.channels,
             "image_size": self.image_size,
+            "full_resolution": self.full_resolution,
             "value_range": list(self.value_range),
         }
 
@@ -273,7 +305,10 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         splits = (
             {"train": [], "val": [], TEST_SET: self.load_all()} if self.evaluate_all else self.load_splits()
         )
-        datasets = {name: self.prepared(name, splits[name], transform, digest) for name in SPLITS}
+        datasets = {
+            name: self.prepared(name, splits[name], self.split_transform(transform, name), digest)
+            for name in SPLITS
+        }
         sizes = {name: len(datasets[name]) for name in SPLITS}
         empty = [name for name in SPLITS if not sizes[name] and not (self.evaluate_all and name != TEST_SET)]
         if empty:
@@ -295,6 +330,24 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         }
         self._fingerprint = digest.hexdigest()
         self.datasets, self.held_out = datasets, held_out
+
+    def split_transform(self, transform: Compose, split: str) -> Compose:
+        """The cached transform of a split.
+
+        At full resolution, training samples are also padded to at least one patch and keep the indices
+        of their foreground and background voxels, so that drawing a patch does not search the mask.
+        """
+        if not (self.full_resolution and split == "train"):
+            return transform
+        size = [self.image_size] * self.spatial_dims
+        return Compose(
+            [
+                *transform.transforms,
+                SpatialPadd(PIXELS, size, value=self.value_range[0], allow_missing_keys=True),
+                SpatialPadd(MAPS, size, allow_missing_keys=True),
+                FgBgToIndicesd("mask"),
+            ]
+        )
 
     def prepared(self, name: str, samples: list[dict[str, Any]], transform: Compose, digest: Any) -> Dataset:
         """The dataset of ``samples`` in the ``cache`` mode, after preprocessing each sample once.
@@ -353,9 +406,18 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         weights = [1.0 / counts[label] for label in labels]
         return WeightedRandomSampler(weights, num_samples=len(labels), replacement=True)
 
+    def patch_sampling(self) -> list[Any]:
+        """At full resolution, the random patch of a training sample (foreground-weighted); else nothing."""
+        if not self.full_resolution:
+            return []
+        return [
+            ForegroundPatchd([*PIXELS, *MAPS], [self.image_size] * self.spatial_dims, self.patch_foreground)
+        ]
+
     def augment(self) -> Compose | None:
-        """The random transforms of ``augmentation``, or ``None``."""
-        if not self.augmentation:
+        """The random transforms of training samples: a patch at full resolution, then ``augmentation``."""
+        patches = self.patch_sampling()
+        if not self.augmentation and not patches:
             return None
         low, high = self.value_range
         choices = {
@@ -369,8 +431,8 @@ class ReconstructionDataModule(LightningDataModule, ABC):
             ],
         }
         transforms = [transform for name in self.augmentation for transform in choices[name]]
-        keys = ["image", "input", "mask"]
-        return Compose([*transforms, EnsureTyped(keys, track_meta=False, allow_missing_keys=True)])
+        keys = [*PIXELS, *MAPS]
+        return Compose([*patches, *transforms, EnsureTyped(keys, track_meta=False, allow_missing_keys=True)])
 
     def _loader(self, split: str, noise_seed: int | None, shuffle: bool) -> DataLoader:
         dataset = self.datasets[split] if split in self.datasets else self.held_out[split]
@@ -379,9 +441,11 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         strength = self.noise_std_range if blind else self.noise_std
         pairs = NoisyPairs(dataset, self.noise_model, strength, noise_seed, augment)
         sampler = self.class_balanced_sampler() if shuffle and self.balance_classes else None
+        if shuffle and sampler is None and self.patches_per_sample > 1:
+            sampler = RandomSampler(pairs, num_samples=len(pairs) * self.patches_per_sample)
         return DataLoader(
             pairs,
-            batch_size=self.batch_size,
+            batch_size=self.batch_size if shuffle or not self.full_resolution else 1,
             shuffle=shuffle and sampler is None,
             sampler=sampler,
             num_workers=self.num_workers,
@@ -389,6 +453,12 @@ class ReconstructionDataModule(LightningDataModule, ABC):
             persistent_workers=self.num_workers > 0,
             collate_fn=ReconstructionBatch.collate,
         )
+
+    def example_input(self) -> torch.Tensor:
+        """The first test sample as a network input ``(1, C, *spatial)``, cut or padded to ``image_size``."""
+        image = torch.as_tensor(self.datasets[TEST_SET][0]["image"])
+        size = [self.image_size] * self.spatial_dims
+        return torch.as_tensor(ResizeWithPadOrCrop(size, value=self.value_range[0])(image))[None]
 
     def clean_dataloader(self, split: str, batch_size: int | None = None) -> DataLoader:
         """The clean samples of ``split`` in their stored order, without noise or augmentation."""

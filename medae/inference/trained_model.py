@@ -11,13 +11,13 @@ from typing import Any
 import mlflow
 import torch
 from mlflow.exceptions import MlflowException
-from monai.inferers import sliding_window_inference
 from torch import nn
 
 from medae.errors import DataError
 from medae.inference.preprocessing import ScanPreprocessing
 from medae.models.capabilities import Encodes, has
 from medae.models.registry import load_module
+from medae.models.sliding_window import window_reconstruction
 from medae.tracking.logged_model import is_reference, resolve_checkpoint, source_run
 
 # the anomaly application's choices that its run logs as params, with the defaults of a run without them
@@ -93,12 +93,8 @@ class TrainedModel:
         """Reconstructions of model-sized inputs ``(N, C, S, ...)``, or of whole samples (sliding windows)."""
         if isinstance(inputs, torch.Tensor):
             return torch.cat([self.network(chunk).reconstruction for chunk in inputs.split(batch_size)])
-        window = [self.preprocessing.image_size] * self.preprocessing.spatial_dims
-        run = lambda tiles: self.network(tiles).reconstruction  # noqa: E731
-        return [
-            sliding_window_inference(sample[None], window, batch_size, run, overlap=0.25, mode="gaussian")[0]
-            for sample in inputs
-        ]
+        window = self.preprocessing.image_size
+        return [window_reconstruction(self.network, sample[None], window, batch_size)[0] for sample in inputs]
 
     @torch.no_grad()
     def codes(self, inputs: torch.Tensor, batch_size: int = 32) -> torch.Tensor:

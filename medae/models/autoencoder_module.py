@@ -15,10 +15,13 @@ from medae.losses import ReconstructionLoss
 from medae.metrics import image_quality_metrics
 from medae.models.network_config import NetworkConfig
 from medae.models.output import AutoencoderOutput
+from medae.models.sliding_window import needs_windows, window_reconstruction
 
 STAGES = ("train", "val", "test")
 RUN_CONFIG_KEY = "medae_run_config"
 TRAIN_QUALITY_IMAGES = 4
+# tiles per network call when an evaluation sample is larger than the network's input
+WINDOW_BATCH = 16
 
 
 class AutoencoderModule(LightningModule):
@@ -29,6 +32,9 @@ class AutoencoderModule(LightningModule):
     foreground versions ``*_fg`` (on ``batch.mask``), of the reconstruction clamped to the data range;
     the PSNR/SSIM of the noisy input and the gain when inputs are corrupted, and ``val/psnr_fg_best``.
     When the data has held-out sets, the test loop logs each under its own name (``colin27_brain/psnr``).
+    Validation and test samples larger than the network's input (``data.full_resolution``) are
+    reconstructed whole by MONAI's sliding-window inference over tiles of ``image_size``; their loss is
+    the reconstruction loss alone (a tiled output has no regularizer terms).
 
     Subclasses set ``config_class`` and ``network_class`` (built as ``network_class(config, value_range)``),
     and override :meth:`regularizer_weights` when the network returns extra loss terms.
@@ -112,10 +118,20 @@ class AutoencoderModule(LightningModule):
         """Encode and decode ``images``."""
         return self.network(images)
 
+    def evaluation_output(self, inputs: torch.Tensor) -> AutoencoderOutput:
+        """The network's output for evaluation inputs; samples larger than its input go by sliding windows.
+
+        A windowed output holds only the reconstruction: no latent, no regularizer terms.
+        """
+        if not needs_windows(inputs, self.config.image_size):
+            return self(inputs)
+        reconstruction = window_reconstruction(self.network, inputs, self.config.image_size, WINDOW_BATCH)
+        return AutoencoderOutput(reconstruction, latent=inputs.new_empty(0))
+
     def _shared_step(self, batch: ReconstructionBatch, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Loss and logged metrics of a batch; ``stage`` is train, val, test or a held-out set's name."""
         batch = self._in_memory_format(batch)
-        output = self(batch.input)
+        output = self.evaluation_output(batch.input) if stage != "train" else self(batch.input)
         terms = self.loss(output.reconstruction, batch.image)
         total = terms.pop("total")
         for name, weight in self.regularizer_weights().items():
