@@ -21,6 +21,7 @@ BUILT_IN = (
     "medae.models.sparse.lightning_model",
     "medae.models.unet.lightning_model",
     "medae.models.vae.lightning_model",
+    "medae.models.vaegan.lightning_model",
     "medae.models.vqvae.lightning_model",
     "medae.data.mni152",
     "medae.data.medmnist",

@@ -128,6 +128,8 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
     if checkpoint is not None:
         check_fits(checkpoint, module, ckpt_path)
         del checkpoint
+    if cfg.trainer.get("strategy") == "ddp":  # e.g. two optimisers, each backward reaching one network
+        cfg.trainer.strategy = module.ddp_strategy
     module.run_config = redact_values(to_plain(cfg))  # checkpoints are uploaded to the store
     if cfg.channels_last:
         module.use_channels_last()

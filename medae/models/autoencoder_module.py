@@ -53,6 +53,8 @@ class AutoencoderModule(LightningModule):
     config_class: ClassVar[type[NetworkConfig]] = NetworkConfig
     network_class: ClassVar[type[nn.Module]]
     registry_name: ClassVar[str] = ""
+    # the trainer strategy that trainer=ddp becomes for this module (see AdversarialModule)
+    ddp_strategy: ClassVar[str] = "ddp"
 
     def __init__(
         self,
@@ -128,8 +130,8 @@ class AutoencoderModule(LightningModule):
         reconstruction = window_reconstruction(self.network, inputs, self.config.image_size, WINDOW_BATCH)
         return AutoencoderOutput(reconstruction, latent=inputs.new_empty(0))
 
-    def _shared_step(self, batch: ReconstructionBatch, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Loss and logged metrics of a batch; ``stage`` is train, val, test or a held-out set's name."""
+    def _shared_step(self, batch: ReconstructionBatch, stage: str) -> tuple[torch.Tensor, AutoencoderOutput]:
+        """Loss and network output of a batch, its metrics logged; ``stage`` is train, val, test or a set."""
         batch = self._in_memory_format(batch)
         output = self.evaluation_output(batch.input) if stage != "train" else self(batch.input)
         terms = self.loss(output.reconstruction, batch.image)
@@ -149,7 +151,7 @@ class AutoencoderModule(LightningModule):
                 scored = reconstruction[sample].detach().float().clamp(*self.value_range)
                 mask = batch.mask[sample] if batch.mask is not None else None
                 self.quality_metrics(stage).update(scored, batch.image[sample].float(), mask=mask)
-            return total, reconstruction
+            return total, output
         # sync_dist: under DDP, epoch means cover every rank's batches (torchmetrics objects sync themselves)
         # held-out sets run as extra test loaders: their own names, no "/dataloader_idx_N" suffix
         per_set = {"add_dataloader_idx": False}
@@ -172,7 +174,7 @@ class AutoencoderModule(LightningModule):
             noisy = batch.input.float().clamp(*self.value_range)
             input_quality.update(noisy, batch.image.float(), mask=batch.mask)
             self.log_dict(input_quality, on_step=False, on_epoch=True, **per_set)
-        return total, reconstruction
+        return total, output
 
     def use_channels_last(self) -> None:
         """Keep weights and 2D batches in the channels-last memory format (faster convolutions on GPUs)."""
@@ -222,15 +224,15 @@ class AutoencoderModule(LightningModule):
 
     def validation_step(self, batch: ReconstructionBatch, batch_idx: int) -> dict[str, torch.Tensor]:
         """Update validation metrics; return the reconstruction for image-grid callbacks."""
-        _, reconstruction = self._shared_step(batch, "val")
-        return {"reconstruction": reconstruction}
+        _, output = self._shared_step(batch, "val")
+        return {"reconstruction": output.reconstruction}
 
     def test_step(
         self, batch: ReconstructionBatch, batch_idx: int, dataloader_idx: int = 0
     ) -> dict[str, torch.Tensor]:
         """Update the metrics of the loader's evaluation set; return the reconstruction for image grids."""
-        _, reconstruction = self._shared_step(batch, self.test_sets[dataloader_idx])
-        return {"reconstruction": reconstruction}
+        _, output = self._shared_step(batch, self.test_sets[dataloader_idx])
+        return {"reconstruction": output.reconstruction}
 
     def on_validation_epoch_end(self) -> None:
         """Track and log the best foreground validation PSNR so far (what sweeps select on)."""

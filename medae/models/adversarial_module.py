@@ -1,0 +1,173 @@
+"""The LightningModule base of adversarial variants: a discriminator with its own optimiser and scheduler."""
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from monai.networks.nets import PatchDiscriminator
+from torch import nn
+from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+from medae.data.batch import ReconstructionBatch
+from medae.errors import ConfigError
+from medae.models.autoencoder_module import AutoencoderModule
+from medae.models.network_config import NetworkConfig
+from medae.models.output import AutoencoderOutput
+
+
+@dataclass
+class AdversarialConfig(NetworkConfig):
+    """Options of the adversarial term that a variant's config adds to its own.
+
+    Attributes:
+        adversarial_weight: weight of the autoencoder's adversarial loss (the non-saturating GAN loss of its
+            fakes) against the per-voxel reconstruction loss.
+        adversarial_start_epoch: epochs trained on the reconstruction alone before the discriminator joins
+            (latent diffusion's "discriminator start"), so that it does not meet noise first.
+        discriminator_channels: channels of the discriminator's first layer, doubled at each further one.
+        discriminator_layers: strided layers of the discriminator (MONAI ``PatchDiscriminator``).
+        discriminator_lr_scale: the discriminator's learning rate as a multiple of ``optim.lr``.
+    """
+
+    adversarial_weight: float = 0.01
+    adversarial_start_epoch: int = 1
+    discriminator_channels: int = 32
+    discriminator_layers: int = 3
+    discriminator_lr_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.require_positive("discriminator_channels", "discriminator_layers", "discriminator_lr_scale")
+        for name in ("adversarial_weight", "adversarial_start_epoch"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"model.{name}", f"must be >= 0, got {getattr(self, name)}")
+
+
+def gan_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
+    """Binary cross-entropy of discriminator logits against "real" (1) or "fake" (0) everywhere.
+
+    Example:
+        >>> round(gan_loss(torch.zeros(2, 1, 4, 4), real=True).item(), 4)  # log 2: undecided
+        0.6931
+    """
+    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
+    return F.binary_cross_entropy_with_logits(logits, target)
+
+
+class AdversarialModule(AutoencoderModule):
+    """Train an autoencoder against a discriminator with two optimisers (Lightning manual optimisation).
+
+    Each training step, from ``adversarial_start_epoch`` on: (1) the autoencoder steps on its loss plus
+    ``adversarial_weight`` times the non-saturating GAN loss of its fakes (the discriminator frozen);
+    (2) the discriminator steps on the cross-entropy of real against the detached fakes. Before that
+    epoch only step (1) runs, without the adversarial term. ``train/loss`` is the autoencoder's loss
+    without the adversarial term; ``train/loss_adversarial`` and ``train/loss_discriminator`` are logged
+    beside it.
+
+    Both optimisers come from ``optim`` (the discriminator's at ``discriminator_lr_scale`` times the rate)
+    and, with a ``scheduler``, each gets its own, stepped here by its ``interval`` (plateau schedulers on
+    ``monitor``). Checkpoints hold both optimisers, both schedulers and the discriminator's weights, so a
+    resumed run goes on exactly; the exported network is the autoencoder alone. Under DDP the trainer
+    finds unused parameters (each backward reaches only one of the two networks).
+
+    Subclasses say what is real and what is fake (:meth:`real_and_fake`; by default the clean images
+    against the reconstructions) and may build another discriminator (:meth:`build_discriminator`).
+    """
+
+    config_class: ClassVar[type[AdversarialConfig]] = AdversarialConfig
+    ddp_strategy: ClassVar[str] = "ddp_find_unused_parameters_true"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.automatic_optimization = False
+        self.discriminator = self.build_discriminator(self.config)
+
+    @classmethod
+    def build_discriminator(cls, config: AdversarialConfig) -> nn.Module:
+        """MONAI's ``PatchDiscriminator`` on images: a real-or-fake logit per patch."""
+        return PatchDiscriminator(
+            spatial_dims=config.spatial_dims,
+            channels=config.discriminator_channels,
+            in_channels=config.in_channels,
+            num_layers_d=config.discriminator_layers,
+        )
+
+    def discriminate(self, samples: torch.Tensor) -> torch.Tensor:
+        """The discriminator's logits (a ``PatchDiscriminator`` returns its features, the logits last)."""
+        output = self.discriminator(samples)
+        return output[-1] if isinstance(output, list | tuple) else output
+
+    def real_and_fake(
+        self, batch: ReconstructionBatch, output: AutoencoderOutput
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the discriminator learns to tell apart: the clean images and the reconstructions."""
+        return batch.image, output.reconstruction
+
+    def adversarial(self) -> bool:
+        """Whether this epoch trains against the discriminator."""
+        return (
+            self.config.adversarial_weight > 0 and self.current_epoch >= self.config.adversarial_start_epoch
+        )
+
+    def training_step(self, batch: ReconstructionBatch, batch_idx: int) -> torch.Tensor:
+        """The autoencoder's step, then the discriminator's."""
+        autoencoder_optimizer, discriminator_optimizer = self.optimizers()
+        adversarial = self.adversarial()
+        self.toggle_optimizer(autoencoder_optimizer)
+        total, output = self._shared_step(batch, "train")
+        logged = {}
+        if adversarial:
+            real, fake = self.real_and_fake(batch, output)
+            fooling = gan_loss(self.discriminate(fake), real=True)
+            total = total + self.config.adversarial_weight * fooling
+            logged["train/loss_adversarial"] = fooling.detach()
+        autoencoder_optimizer.zero_grad()
+        self.manual_backward(total)
+        autoencoder_optimizer.step()
+        self.untoggle_optimizer(autoencoder_optimizer)
+        if adversarial:
+            self.toggle_optimizer(discriminator_optimizer)
+            judged = gan_loss(self.discriminate(real), real=True) + gan_loss(
+                self.discriminate(fake.detach()), real=False
+            )
+            discriminator_optimizer.zero_grad()
+            self.manual_backward(judged / 2)
+            discriminator_optimizer.step()
+            self.untoggle_optimizer(discriminator_optimizer)
+            logged["train/loss_discriminator"] = judged.detach() / 2
+        self._update_train_means(logged, len(batch))
+        self._step_schedulers("step")
+        return total.detach()
+
+    def on_train_epoch_end(self) -> None:
+        """Log the epoch's means, then step epoch-interval schedulers (after validation, on its metrics)."""
+        super().on_train_epoch_end()
+        self._step_schedulers("epoch")
+
+    def _step_schedulers(self, interval: str) -> None:
+        scheduler_config = self.hparams.scheduler
+        if not scheduler_config or scheduler_config.get("interval", "epoch") != interval:
+            return
+        schedulers = self.lr_schedulers()
+        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
+            if isinstance(scheduler, ReduceLROnPlateau):
+                value = self.trainer.callback_metrics.get(scheduler_config.get("monitor"))
+                if value is not None:  # no validation this epoch
+                    scheduler.step(value)
+            else:
+                scheduler.step()
+
+    def configure_optimizers(self) -> tuple[list[torch.optim.Optimizer], list[Any]]:
+        """The autoencoder's and the discriminator's optimisers, and a scheduler for each when configured."""
+        build = instantiate(self.hparams.optim)
+        lr = float(self.hparams.optim["lr"]) * self.config.discriminator_lr_scale
+        optimizers = [
+            build(params=self.network.parameters()),
+            build(params=self.discriminator.parameters(), lr=lr),
+        ]
+        if not self.hparams.scheduler:
+            return optimizers, []
+        schedule = instantiate(self.hparams.scheduler["scheduler"])
+        return optimizers, [schedule(optimizer=optimizer) for optimizer in optimizers]

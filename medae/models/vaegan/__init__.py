@@ -1,0 +1,1 @@
+"""The VAE-GAN variant: a VAE trained against an image discriminator."""

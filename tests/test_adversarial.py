@@ -1,0 +1,122 @@
+"""Adversarial training: two optimisers in one LightningModule, both in every checkpoint, resumed exactly."""
+
+from pathlib import Path
+
+import mlflow
+import pytest
+import torch
+
+from medae.commands.train import train
+from medae.errors import ConfigError
+from medae.models.adversarial_module import gan_loss
+from medae.models.registry import build_module
+from tests.conftest import FAST_RUN, compose_config, medae, runs_in_store, tracking_uri
+
+ADAM = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 2e-3}
+VAEGAN = ["model=vaegan", "model.latent_size=16", "model.discriminator_channels=8", "trainer.max_epochs=3"]
+
+
+def run(root: Path, *overrides: str):
+    """Train with FAST_RUN and ``overrides`` in a folder of its own (so its last.ckpt is its own)."""
+    root.mkdir()
+    return train(compose_config("train", [*FAST_RUN, *VAEGAN, *overrides], root))
+
+
+def checkpoint(result) -> dict:
+    last = Path(result.best_checkpoint).with_name("last.ckpt")
+    return torch.load(last, map_location="cpu", weights_only=False)
+
+
+def test_the_gan_loss_is_the_cross_entropy_of_the_logits_against_real_or_fake():
+    logits = torch.tensor([[2.0, -1.0]])
+    assert gan_loss(logits, real=True).item() == pytest.approx(
+        float(-(torch.sigmoid(logits).log()).mean()), abs=1e-6
+    )
+    assert gan_loss(logits, real=False).item() == pytest.approx(
+        float(-((1 - torch.sigmoid(logits)).log()).mean()), abs=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ({"adversarial_weight": -0.1}, "model.adversarial_weight: must be >= 0, got -0.1"),
+        ({"discriminator_layers": 0}, "model.discriminator_layers: must be > 0"),
+    ],
+)
+def test_refused_adversarial_options(option, message):
+    model = {"name": "vaegan", "spatial_dims": 2, "in_channels": 1, "image_size": 32, **option}
+    with pytest.raises(ConfigError, match=f"^{message}"):
+        build_module(model, {"mse": 1.0}, ADAM, None, (0.0, 1.0))
+
+
+def test_the_discriminator_is_a_patch_discriminator_beside_the_exported_network():
+    module = build_module(
+        {"name": "vaegan", "spatial_dims": 3, "in_channels": 1, "image_size": 24, "discriminator_layers": 2},
+        {"mse": 1.0},
+        ADAM,
+        None,
+        (0.0, 1.0),
+    )
+    assert module.automatic_optimization is False
+    logits = module.discriminate(torch.rand(2, 1, 24, 24, 24))
+    assert logits.shape[:2] == (2, 1) and logits.ndim == 5  # a logit per 3D patch
+    assert not any(name.startswith("discriminator") for name in module.network.state_dict())
+    assert module.ddp_strategy == "ddp_find_unused_parameters_true"
+
+
+@pytest.mark.slow
+def test_both_networks_train_with_their_own_optimiser_and_scheduler(tmp_path):
+    adversarial = ["model.adversarial_start_epoch=1", "optim.lr=0.002", "scheduler=cosine"]
+    result = run(tmp_path / "adversarial", *adversarial, "scheduler.scheduler.T_max=3")
+    client = mlflow.MlflowClient(tracking_uri(tmp_path / "adversarial"))
+    metrics = client.get_run(result.run_id).data.metrics
+    # the discriminator joins at epoch 1: its loss (the mean of two cross-entropies) is logged from then on
+    history = client.get_metric_history(result.run_id, "train/loss_discriminator")
+    assert [m.step for m in history] == [1, 2] and all(0 < m.value < 2 for m in history)
+    assert metrics["train/loss_adversarial"] > 0
+    stored = checkpoint(result)
+    assert len(stored["optimizer_states"]) == 2 and len(stored["lr_schedulers"]) == 2
+    # each cosine schedule stepped once an epoch, from 2e-3 towards 0 over T_max=3 epochs
+    for name in ("lr-Adam", "lr-Adam-1"):
+        rates = [m.value for m in client.get_metric_history(result.run_id, name)]
+        assert rates[0] == pytest.approx(2e-3) and rates[-1] == pytest.approx(2e-3 * 0.25, rel=1e-3)
+    # with no adversarial weight the discriminator's optimiser never steps, and the discriminator stays
+    # as the same seed built it; the adversarial run trained every one of its tensors
+    still = checkpoint(run(tmp_path / "still", "model.adversarial_weight=0", "logger=none"))
+    assert still["optimizer_states"][1]["state"] == {} and still["optimizer_states"][0]["state"] != {}
+    initial = {k: v for k, v in still["state_dict"].items() if k.startswith("discriminator.")}
+    assert initial and all(
+        not torch.equal(stored["state_dict"][key], value)
+        for key, value in initial.items()
+        if value.is_floating_point()
+    )
+
+
+@pytest.mark.slow
+def test_an_adversarial_run_resumed_from_its_checkpoint_ends_bitwise_as_the_uninterrupted_one(tmp_path):
+    common = ["model.adversarial_start_epoch=0", "logger=none", "trust_checkpoint=true"]
+    whole = run(tmp_path / "whole", *common)
+    first = run(tmp_path / "first", *common, "trainer.max_epochs=2")
+    last = Path(first.best_checkpoint).with_name("last.ckpt")
+    resumed = run(tmp_path / "resumed", *common, f"ckpt_path={last}")
+    expected, found = checkpoint(whole), checkpoint(resumed)
+    assert found["epoch"] == expected["epoch"] == 2
+    assert found["state_dict"].keys() == expected["state_dict"].keys()
+    assert all(torch.equal(found["state_dict"][k], v) for k, v in expected["state_dict"].items())
+    for mine, theirs in zip(found["optimizer_states"], expected["optimizer_states"], strict=True):
+        for index, state in theirs["state"].items():
+            assert all(
+                torch.equal(mine["state"][index][k], v) for k, v in state.items() if torch.is_tensor(v)
+            )
+
+
+@pytest.mark.slow
+def test_adversarial_training_runs_under_ddp_on_two_cpu_processes(tmp_path):
+    ddp = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.max_epochs=2"]
+    adversarial = ["model=vaegan", "model.adversarial_start_epoch=0", "debug=limit", "data.image_size=32"]
+    result = medae(["train", *ddp, *adversarial], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run,) = runs_in_store(tmp_path)
+    assert run.info.status == "FINISHED"
+    assert 0 < run.data.metrics["train/loss_discriminator"] < 2
