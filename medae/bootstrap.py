@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 
 # the modules that register medae's own models, data sources and applications
 BUILT_IN = (
+    "medae.models.aae.lightning_model",
     "medae.models.autoencoder_kl.lightning_model",
     "medae.models.conv.lightning_model",
     "medae.models.dense.lightning_model",

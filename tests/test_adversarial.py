@@ -120,3 +120,19 @@ def test_adversarial_training_runs_under_ddp_on_two_cpu_processes(tmp_path):
     (run,) = runs_in_store(tmp_path)
     assert run.info.status == "FINISHED"
     assert 0 < run.data.metrics["train/loss_discriminator"] < 2
+
+
+def test_the_adversarial_autoencoder_judges_codes_against_draws_of_the_prior():
+    torch.manual_seed(0)
+    model = {"name": "aae", "spatial_dims": 2, "in_channels": 1, "image_size": 32, "latent_size": 6}
+    module = build_module(model, {"mse": 1.0}, ADAM, None, (0.0, 1.0))
+    images = torch.rand(500, 1, 32, 32)
+    output = module(images[:4])
+    real, fake = module.real_and_fake(None, output)
+    assert fake is output.latent and real.shape == fake.shape == (4, 6)
+    prior = module.real_and_fake(None, module(images))[0]
+    assert abs(prior.mean().item()) < 0.05 and prior.std().item() == pytest.approx(1.0, abs=0.05)
+    assert module.discriminate(fake).shape == (4, 1)  # one logit per code, from an MLP
+    linear = [layer for layer in module.discriminator if isinstance(layer, torch.nn.Linear)]
+    assert [layer.in_features for layer in linear] == [6, 256, 256]
+    assert module.network.sample(3).shape == (3, 1, 32, 32)

@@ -81,7 +81,7 @@ def test_a_misfit_stops_before_any_run_in_one_line(make_config, tmp_path):
 
 def test_an_option_that_needs_a_capability_is_checked_too():
     with pytest.raises(
-        CapabilityError, match=r"it needs HasPosterior \(variants that can: autoencoder_kl, vae\)"
+        CapabilityError, match=r"it needs HasPosterior \(variants that can: autoencoder_kl, vae, vaegan\)"
     ):
         require("conv", [HasPosterior], "anomaly")
 

@@ -1,6 +1,5 @@
 """The LightningModule base of adversarial variants: a discriminator with its own optimiser and scheduler."""
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -11,38 +10,9 @@ from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from medae.data.batch import ReconstructionBatch
-from medae.errors import ConfigError
+from medae.models.adversarial_config import AdversarialConfig
 from medae.models.autoencoder_module import AutoencoderModule
-from medae.models.network_config import NetworkConfig
 from medae.models.output import AutoencoderOutput
-
-
-@dataclass
-class AdversarialConfig(NetworkConfig):
-    """Options of the adversarial term that a variant's config adds to its own.
-
-    Attributes:
-        adversarial_weight: weight of the autoencoder's adversarial loss (the non-saturating GAN loss of its
-            fakes) against the per-voxel reconstruction loss.
-        adversarial_start_epoch: epochs trained on the reconstruction alone before the discriminator joins
-            (latent diffusion's "discriminator start"), so that it does not meet noise first.
-        discriminator_channels: channels of the discriminator's first layer, doubled at each further one.
-        discriminator_layers: strided layers of the discriminator (MONAI ``PatchDiscriminator``).
-        discriminator_lr_scale: the discriminator's learning rate as a multiple of ``optim.lr``.
-    """
-
-    adversarial_weight: float = 0.01
-    adversarial_start_epoch: int = 1
-    discriminator_channels: int = 32
-    discriminator_layers: int = 3
-    discriminator_lr_scale: float = 1.0
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.require_positive("discriminator_channels", "discriminator_layers", "discriminator_lr_scale")
-        for name in ("adversarial_weight", "adversarial_start_epoch"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"model.{name}", f"must be >= 0, got {getattr(self, name)}")
 
 
 def gan_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:

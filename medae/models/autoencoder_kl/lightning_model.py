@@ -1,16 +1,20 @@
-"""Training logic of the KL autoencoder: the reconstruction loss plus the weighted KL divergence."""
+"""Training logic of the KL autoencoder: reconstruction, weighted KL divergence, a patch discriminator."""
 
+from medae.models.adversarial_module import AdversarialModule
 from medae.models.autoencoder_kl.torch_model import AutoencoderKLConfig, KLAutoencoder
-from medae.models.autoencoder_module import AutoencoderModule
 from medae.models.registry import MODELS
 
 
 @MODELS.register("autoencoder_kl")
-class AutoencoderKLModule(AutoencoderModule):
-    """MONAI's AutoencoderKL: the reconstruction loss plus ``kl_weight`` times the KL divergence.
+class AutoencoderKLModule(AdversarialModule):
+    """MONAI's AutoencoderKL: reconstruction plus ``kl_weight`` times the KL, against a patch discriminator.
 
-    Its authors train on L1 (``loss.l1=1 loss.mse=0``) with a patch discriminator and a perceptual term;
-    this variant has the reconstruction and KL terms. It evaluates on the latent mean.
+    The discriminator is MONAI's ``PatchDiscriminator`` (adversarial training, see
+    :class:`AdversarialModule`).
+
+    Its authors train on L1 (``loss.l1=1 loss.mse=0``) with a perceptual term from a pretrained network,
+    which needs a download; ``loss.ssim`` is the structural term that needs none. It evaluates on the
+    latent mean.
     """
 
     config_class = AutoencoderKLConfig

@@ -8,16 +8,19 @@ from monai.networks.nets import AutoencoderKL
 from torch import nn
 
 from medae.errors import ConfigError
+from medae.models.adversarial_config import AdversarialConfig
 from medae.models.capabilities import Encodes, HasPosterior, Samples
 from medae.models.latent_interpolation import InterpolatesLatents
-from medae.models.network_config import NetworkConfig
 from medae.models.output import AutoencoderOutput
 from medae.models.output_activation import output_activation
 
 
 @dataclass
-class AutoencoderKLConfig(NetworkConfig):
+class AutoencoderKLConfig(AdversarialConfig):
     """Options of the KL autoencoder (Rombach et al., CVPR 2022, first stage; MONAI ``AutoencoderKL``).
+
+    With the adversarial options of :class:`AdversarialConfig`: MONAI's latent-diffusion tutorials train it
+    against a ``PatchDiscriminator`` at weight 0.01 after warm-up epochs on the reconstruction alone.
 
     Attributes:
         channels: feature channels of each resolution level; every level after the first halves the side,

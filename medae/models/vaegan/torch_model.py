@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from medae.models.adversarial_module import AdversarialConfig
+from medae.models.adversarial_config import AdversarialConfig
 from medae.models.vae.torch_model import VaeConfig
 
 

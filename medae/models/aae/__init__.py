@@ -1,0 +1,1 @@
+"""The adversarial autoencoder variant: a discriminator makes the code's distribution the prior."""
