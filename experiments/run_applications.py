@@ -82,6 +82,23 @@ ANOMALY = (
 # quality at equal rate against JPEG 2000 (0 for JPEG 2000 itself): BD-PSNR (dB) and BD-SSIM on the brain;
 # the rate-distortion section below each preset adds BD-rate and the bootstrap intervals
 COMPRESSION = ("compression/bd_psnr_fg", "compression/bd_ssim_fg")
+GENERATION = (
+    "generation/sample_nearest_rmse_mean",
+    "generation/test_nearest_rmse_mean",
+    "generation/fd",
+    "generation/fd_test_to_train",
+    "generation/precision",
+    "generation/recall",
+)
+# variants trained against a discriminator (autoencoder_kl: a patch discriminator beside its KL term)
+ADVERSARIAL_VARIANTS = ("vaegan", "aae", "autoencoder_kl")
+
+
+def generation_model(variant: str) -> tuple[str, ...]:
+    """The overrides that put ``variant`` in generate_brain; its VAE's ``beta`` stays only with one."""
+    return (f"model={variant}",) if variant == "vaegan" else (f"model={variant}", "~model.beta")
+
+
 PRESETS: dict[str, Preset] = {
     "denoise_mri": Preset("denoise_mri", "denoising", DENOISING, DENOISING[:3]),
     "denoise_mri_fixed": Preset(
@@ -92,6 +109,17 @@ PRESETS: dict[str, Preset] = {
     "anomaly_brain_dae": Preset(
         "anomaly_brain_dae", "anomaly", ANOMALY, ("anomaly/image_auroc", "anomaly/pixel_ap")
     ),
+    # the adversarial and KL variants on the same protocol (f-AnoGAN and ELBO scores on offer)
+    **{
+        f"anomaly_brain_{variant}": Preset(
+            "anomaly_brain",
+            "anomaly",
+            ANOMALY,
+            ("anomaly/image_auroc", "anomaly/pixel_ap"),
+            overrides=(f"model={variant}",),
+        )
+        for variant in ADVERSARIAL_VARIANTS
+    },
     "anomaly_pneumonia": Preset(
         "anomaly_pneumonia",
         "anomaly",
@@ -115,20 +143,12 @@ PRESETS: dict[str, Preset] = {
     "pretrain_tissue": Preset(
         "pretrain_tissue", "segmentation", ("segmentation/dice",), ("segmentation/dice",), TEST_ONLY
     ),
-    "generate_brain": Preset(
-        "generate_brain",
-        "generation",
-        (
-            "generation/sample_nearest_rmse_mean",
-            "generation/test_nearest_rmse_mean",
-            "generation/fd",
-            "generation/fd_test_to_train",
-            "generation/precision",
-            "generation/recall",
-        ),
-        ("generation/sample_nearest_rmse_mean",),
-        TEST_ONLY,
-    ),
+    **{
+        f"generate_brain{suffix}": Preset(
+            "generate_brain", "generation", GENERATION, GENERATION[:1], TEST_ONLY, overrides=options
+        )
+        for suffix, options in (("", ()), *((f"_{v}", generation_model(v)) for v in ADVERSARIAL_VARIANTS))
+    },
 }
 NEEDS_MEDMNIST = ("anomaly_pneumonia", "pretrain_pneumonia")
 QUICK = ["debug=limit", "data.image_size=32"]

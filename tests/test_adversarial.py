@@ -6,6 +6,7 @@ import mlflow
 import pytest
 import torch
 
+from medae.applications.anomaly import candidate_scores, extra_scores, reconstruction_maps
 from medae.commands.train import train
 from medae.errors import ConfigError
 from medae.models.adversarial_module import gan_loss
@@ -136,3 +137,49 @@ def test_the_adversarial_autoencoder_judges_codes_against_draws_of_the_prior():
     linear = [layer for layer in module.discriminator if isinstance(layer, torch.nn.Linear)]
     assert [layer.in_features for layer in linear] == [6, 256, 256]
     assert module.network.sample(3).shape == (3, 1, 32, 32)
+
+
+def test_anomaly_scores_on_offer_follow_what_the_variant_learned():
+    def module(name: str):
+        model = {"name": name, "spatial_dims": 2, "in_channels": 1, "image_size": 32}
+        return build_module(model, {"mse": 1.0}, ADAM, None, (0.0, 1.0))
+
+    assert candidate_scores(module("conv"), "auto") == ("l1", "l2", "ssim")
+    assert candidate_scores(module("vae"), "auto") == ("l1", "l2", "ssim", "elbo")
+    assert candidate_scores(module("vaegan"), "auto") == ("l1", "l2", "ssim", "elbo", "fanogan")
+    assert candidate_scores(module("aae"), "auto") == ("l1", "l2", "ssim")  # its discriminator sees codes
+    with pytest.raises(
+        ConfigError, match=r"^application.score: fanogan needs a variant trained against an image"
+    ):
+        candidate_scores(module("conv"), "fanogan")
+
+
+def test_the_f_anogan_feature_residual_is_zero_for_a_perfect_reconstruction_and_grows_with_the_error():
+    torch.manual_seed(0)
+    module = build_module(
+        {"name": "vaegan", "spatial_dims": 2, "in_channels": 1, "image_size": 32},
+        {"mse": 1.0},
+        ADAM,
+        None,
+        (0, 1),
+    )
+    images = torch.rand(4, 1, 32, 32)
+    assert torch.equal(module.feature_residual(images, images), torch.zeros(4))
+    small = module.feature_residual(images, images + 0.01 * torch.randn_like(images))
+    large = module.feature_residual(images, images + 0.2 * torch.randn_like(images))
+    assert (small > 0).all() and (large > 10 * small).all()
+    score = extra_scores(module, "fanogan")(images)
+    _, reconstructions = reconstruction_maps(module.network, images, "l2", 1.0)
+    assert torch.allclose(score, module.feature_residual(images, reconstructions))
+
+
+@pytest.mark.slow
+def test_the_anomaly_application_chooses_among_the_f_anogan_and_elbo_scores_on_validation_data(tmp_path):
+    result = run(
+        tmp_path / "anomaly", "application=anomaly", "trainer.max_epochs=2", "model.adversarial_start_epoch=0"
+    )
+    record = mlflow.MlflowClient(tracking_uri(tmp_path / "anomaly")).get_run(result.run_id)
+    scores = ("l1", "l2", "ssim", "elbo", "fanogan")
+    aurocs = {score: record.data.metrics[f"anomaly/val_auroc_{score}"] for score in scores}
+    assert all(0 <= value <= 1 for value in aurocs.values())
+    assert record.data.params["anomaly.anomaly_score"] == max(aurocs, key=aurocs.get)

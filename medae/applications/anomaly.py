@@ -39,13 +39,15 @@ from medae.applications.parts.run_log import by_method, on_set
 from medae.applications.parts.split_tensors import SplitTensors
 from medae.baselines.pca import PcaCodec
 from medae.errors import ConfigError
-from medae.models.capabilities import HasPosterior
+from medae.models.capabilities import HasPosterior, has
 from medae.models.vae.torch_model import gaussian_kl
 
 APPLICATION = "anomaly"
 AUTO = "auto"
-SCORES = ("l1", "l2", "ssim", "elbo")
-CHOSEN_SCORES = ("l1", "l2", "ssim")  # what score=auto chooses from
+SCORES = ("l1", "l2", "ssim", "elbo", "fanogan")
+# what score=auto chooses from: these three, elbo for a variant with a posterior, fanogan for one trained
+# against an image discriminator
+CHOSEN_SCORES = ("l1", "l2", "ssim")
 PCA_COMPONENTS = (4, 8, 16, 32, 64, 128)  # what pca_components=auto chooses from
 # what median, erosion, residual and min_component=auto choose from (pixels; voxels for min_component)
 MEDIANS = (0, 3, 5)
@@ -186,7 +188,7 @@ def reconstruction_maps(
     reconstructions = torch.cat([network(chunk).reconstruction for chunk in images.split(64)])
     if score == "l1":
         maps = (images - reconstructions).abs()
-    elif score in ("l2", "elbo"):
+    elif score in ("l2", "elbo", "fanogan"):
         maps = (images - reconstructions) ** 2
     else:
         _, similarity = structural_similarity_index_measure(
@@ -194,6 +196,39 @@ def reconstruction_maps(
         )
         maps = 1 - similarity
     return maps.mean(dim=1, keepdim=True), reconstructions
+
+
+def extra_scores(module: torch.nn.Module, score: str) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """What ``score`` adds to the image scores of the map's reduction, or ``None``.
+
+    The VAE's KL per voxel (``elbo``), or f-AnoGAN's discriminator-feature residual (``fanogan``, at
+    weight 1 as its authors use).
+    """
+    network = module.network
+    if score == "elbo":
+        return lambda images: kl_per_voxel(network, images)
+    if score == "fanogan":
+
+        def feature_residual(images: torch.Tensor) -> torch.Tensor:
+            _, reconstructions = reconstruction_maps(network, images, "l2", 1.0)
+            return module.feature_residual(images, reconstructions)
+
+        return feature_residual
+    return None
+
+
+def candidate_scores(module: torch.nn.Module, score: str) -> tuple[str, ...]:
+    """The scores ``score`` stands for: itself, or with ``auto`` every one the trained module allows."""
+    if score != AUTO:
+        if score == "fanogan" and not getattr(module, "judges_images", False):
+            raise ConfigError(
+                "application.score",
+                f"fanogan needs a variant trained against an image discriminator (vaegan, autoencoder_kl), "
+                f"not {module.registry_name}",
+            )
+        return (score,)
+    extra = ("elbo",) if has(module.network, HasPosterior) else ()
+    return CHOSEN_SCORES + extra + (("fanogan",) if getattr(module, "judges_images", False) else ())
 
 
 @torch.no_grad()
@@ -221,7 +256,7 @@ class Scorer:
     maps: MapFunction
     reduction: str
     post: PostProcessing = field(default_factory=PostProcessing)
-    extra_score: Callable[[torch.Tensor], torch.Tensor] | None = None  # added to image scores (VAE KL)
+    extra_score: Callable[[torch.Tensor], torch.Tensor] | None = None  # added to image scores (extra_scores)
 
     def __call__(
         self, data: AnomalySet, raw: tuple[torch.Tensor, torch.Tensor | None] | None = None
@@ -402,7 +437,9 @@ def evaluate(
     Args:
         context: the trained run (trained on normal images only).
         score: pixel map: ``l1``, ``l2``, ``ssim`` (1 - local SSIM), ``elbo`` (l2 map; image score
-            adds the VAE's KL term), or ``auto``: the best of l1, l2 and ssim on the validation set.
+            adds the VAE's KL term), ``fanogan`` (l2 map; image score adds f-AnoGAN's
+            discriminator-feature residual), or ``auto``: the best on the validation set of l1, l2, ssim,
+            elbo where the variant has a posterior and fanogan where it has an image discriminator.
         reduction: image score from the map: ``mean`` (over the foreground) or ``max``.
         median: median-filter the maps over this many pixels (0: off; Kascenas et al.: 5), or ``auto``:
             each method's best of ``MEDIANS`` on the validation anomaly set (pixel AP).
@@ -465,12 +502,13 @@ def evaluate(
         sets = {"test": labelled_set(test, normal, marked)}
 
     network = context.network
-    kl = (lambda images: kl_per_voxel(network, images)) if score == "elbo" else None
     # the score and PCA's components are chosen under the first post-processing of the grid
     base = settings_grid(grids["median"][:1], grids["erosion"][:1], grids["residual"][:1])[0]
     autoencoder_scorers = {
-        name: Scorer(autoencoder_maps(network, name, data_range), reduction, base, kl)
-        for name in (CHOSEN_SCORES if score == AUTO else (score,))
+        name: Scorer(
+            autoencoder_maps(network, name, data_range), reduction, base, extra_scores(context.module, name)
+        )
+        for name in candidate_scores(context.module, score)
     }
     chosen_score, score_aurocs = choose(autoencoder_scorers, val)
     scorers = {"autoencoder": autoencoder_scorers[chosen_score]}

@@ -48,6 +48,8 @@ class AdversarialModule(AutoencoderModule):
 
     config_class: ClassVar[type[AdversarialConfig]] = AdversarialConfig
     ddp_strategy: ClassVar[str] = "ddp_find_unused_parameters_true"
+    # whether the discriminator sees images, so that its features compare an image with its reconstruction
+    judges_images: ClassVar[bool] = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -68,6 +70,19 @@ class AdversarialModule(AutoencoderModule):
         """The discriminator's logits (a ``PatchDiscriminator`` returns its features, the logits last)."""
         output = self.discriminator(samples)
         return output[-1] if isinstance(output, list | tuple) else output
+
+    @torch.no_grad()
+    def feature_residual(self, images: torch.Tensor, reconstructions: torch.Tensor) -> torch.Tensor:
+        """f-AnoGAN's discriminator-feature residual of each image (the discriminator in eval mode).
+
+        The mean squared difference of the discriminator's intermediate features of the image and of its
+        reconstruction, averaged over layers: the second term of the izi_f score of Schlegl et al.
+        (MedIA 2019).
+        """
+        self.discriminator.eval()
+        ours, theirs = self.discriminator(images)[:-1], self.discriminator(reconstructions)[:-1]
+        layers = [(a - b).pow(2).flatten(1).mean(dim=1) for a, b in zip(ours, theirs, strict=True)]
+        return torch.stack(layers).mean(dim=0)
 
     def real_and_fake(
         self, batch: ReconstructionBatch, output: AutoencoderOutput

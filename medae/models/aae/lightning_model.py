@@ -19,6 +19,7 @@ class AaeModule(AdversarialModule):
 
     config_class = AaeConfig
     network_class = AdversarialAutoencoder
+    judges_images = False
 
     @classmethod
     def build_discriminator(cls, config: AaeConfig) -> nn.Module:
