@@ -171,12 +171,15 @@ def data_overrides() -> list[str]:
 
 
 def run_preset(preset: Preset, batch: str, seeds: int, overrides: list[str]) -> float:
-    """``medae train -m experiment=<name> seed=0..seeds-1`` tagged with ``batch``; its wall time (s)."""
+    """``medae train -m experiment=<name> seed=0..seeds-1`` tagged with ``batch``; its wall time (s).
+
+    The batch is quoted: Hydra reads an unquoted hex id such as ``12e456`` as a number.
+    """
     start = time.perf_counter()
     command = [
         sys.executable, "-m", "medae", "train", "-m", f"experiment={preset.experiment}",
         f"seed={','.join(str(seed) for seed in range(seeds))}", "trainer.enable_progress_bar=false",
-        f"+logger.mlflow.tags.batch={batch}", *preset.overrides, *overrides,
+        f"+logger.mlflow.tags.batch='{batch}'", *preset.overrides, *overrides,
     ]  # fmt: skip
     subprocess.run(command, cwd=os.environ.get("MEDAE_ROOT", ROOT), check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
