@@ -140,6 +140,15 @@ PRESETS: dict[str, Preset] = {
         ("classification/auroc",),
         TEST_ONLY,
     ),
+    # the masked autoencoder's encoder (a vision transformer on 4 x 4 patches) as the pre-trained network
+    "pretrain_pneumonia_mae": Preset(
+        "pretrain_pneumonia",
+        "classification",
+        ("classification/auroc", "classification/accuracy"),
+        ("classification/auroc",),
+        TEST_ONLY,
+        overrides=("model=mae", "model.patch_size=4"),
+    ),
     "pretrain_tissue": Preset(
         "pretrain_tissue", "segmentation", ("segmentation/dice",), ("segmentation/dice",), TEST_ONLY
     ),
@@ -150,7 +159,7 @@ PRESETS: dict[str, Preset] = {
         for suffix, options in (("", ()), *((f"_{v}", generation_model(v)) for v in ADVERSARIAL_VARIANTS))
     },
 }
-NEEDS_MEDMNIST = ("anomaly_pneumonia", "pretrain_pneumonia")
+NEEDS_MEDMNIST = ("anomaly_pneumonia", "pretrain_pneumonia", "pretrain_pneumonia_mae")
 QUICK = ["debug=limit", "data.image_size=32"]
 QUICK_APPLICATION = {
     "denoising": [

@@ -18,6 +18,7 @@ BUILT_IN = (
     "medae.models.autoencoder_kl.lightning_model",
     "medae.models.conv.lightning_model",
     "medae.models.dense.lightning_model",
+    "medae.models.mae.lightning_model",
     "medae.models.redcnn.lightning_model",
     "medae.models.sparse.lightning_model",
     "medae.models.unet.lightning_model",

@@ -210,3 +210,30 @@ def test_autoencoder_kl_regularises_its_spatial_latent_by_the_closed_form_kl(mni
     assert network.sample(3).shape == (3, 1, 32, 32)
     with pytest.raises(ConfigError, match=r"^model.image_size: 31 is not divisible by 2"):
         build_module({**model, "image_size": 31}, {"l1": 1.0}, ADAM, None, (0.0, 1.0))
+
+
+def test_mae_hides_patches_in_training_only_and_puts_each_token_back_where_its_patch_was():
+    torch.manual_seed(0)
+    module = build_module(
+        {"name": "mae", "spatial_dims": 2, "in_channels": 1, "image_size": 32, "hidden_size": 36},
+        {"mse": 1.0},
+        ADAM,
+        None,
+        (0.0, 1.0),
+    )
+    network = module.network
+    images = torch.rand(2, 1, 32, 32)
+    assert network(images).latent.shape == (2, 1 + 16 // 4, 36)  # a quarter of the 16 patches, class token
+    network.eval()
+    assert network(images).latent.shape == (2, 1 + 16, 36)
+    # a bright patch at grid row 1, column 2 changes only token 1 * 4 + 2 of the patch embedding
+    bright = torch.zeros(1, 1, 32, 32)
+    bright[..., 8:16, 16:24] = 1
+    changed = (network.backbone.patch_embedding(bright) - network.backbone.patch_embedding(bright * 0)).abs()
+    assert changed.sum(dim=-1).nonzero().flatten().tolist() == [0, 6]
+    # and unpatchify puts token 6 back at that patch: (C, p, p) pixels per token, raster order
+    tokens = torch.zeros(1, 16, 64)
+    tokens[0, 6] = torch.arange(64.0)
+    image = network.unpatchify(tokens)
+    assert torch.equal(image[0, 0, 8:16, 16:24], torch.arange(64.0).reshape(8, 8))
+    assert image.sum() == tokens.sum()
