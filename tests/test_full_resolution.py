@@ -1,15 +1,18 @@
 """Full resolution: foreground-weighted training patches, whole-sample evaluation by sliding windows."""
 
 import mlflow
+import nibabel as nib
 import numpy as np
 import pytest
 import torch
 from monai.inferers import sliding_window_inference
 
 from medae.commands.train import train
-from medae.data.mni152 import MNI152DataModule
+from medae.data.mni152 import MNI152DataModule, mni152_template
 from medae.data.registry import build_datamodule
 from medae.errors import ConfigError
+from medae.inference.prediction import predict_scan
+from medae.inference.trained_model import TrainedModel
 from medae.models.registry import build_module
 from tests.conftest import SHARED_DATA, tracking_uri
 
@@ -138,3 +141,15 @@ def test_a_2d_run_trains_on_patches_and_scores_whole_slices(make_config, tmp_pat
         "images; mask: brain: the skull-stripped template's non-zero voxels"
     )
     assert run.data.params["data.full_resolution"] == "True"
+    # medae predict applies it by sliding windows over the scan's own grid, asked to or not
+    scan = tmp_path / "scan.nii.gz"
+    nib.save(nib.Nifti1Image(mni152_template()[:, :, 60:64] * 300, np.eye(4)), scan)
+    model = TrainedModel.load(result.best_checkpoint, tracking_uri(tmp_path), str(tmp_path / "cache"))
+    assert model.preprocessing.full_resolution
+    written = {}
+    for windows in (False, True):
+        (tmp_path / f"out_{windows}").mkdir()
+        predict_scan(model, scan, tmp_path / f"out_{windows}", sliding_window=windows)
+        (path,) = (tmp_path / f"out_{windows}").glob("*.nii.gz")
+        written[windows] = np.asarray(nib.load(path).dataobj)
+    assert written[False].shape == (197, 233, 4) and np.array_equal(written[False], written[True])

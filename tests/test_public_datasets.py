@@ -307,3 +307,29 @@ def test_the_presets_of_the_public_datasets_run_on_their_replicas(preset, brats,
     metrics = train(cfg).metrics
     key = "anomaly/autoencoder/pixel_ap" if preset == "anomaly_brats" else "denoising/bm3d/psnr_fg_gain"
     assert math.isfinite(metrics[key])
+
+
+def test_file_sources_at_full_resolution_keep_their_grid_and_cut_pairs_and_labels_with_the_patch(brats, ldct):
+    folder, labels = brats
+    data = BraTSDataModule(
+        root=str(folder), full_resolution=True, image_size=16, val_fraction=0.2, test_fraction=0.2
+    )
+    data.setup()
+    item = data.datasets["test"][0]
+    patient = item["position"].split(":")[0]
+    shape = labels[patient].shape
+    # axial slices of the RAS volume at its own size, the tumour labels on the same grid
+    assert tuple(item["image"].shape) == (4, shape[0], shape[1]) and item["segmentation"].shape == (
+        1,
+        *shape[:2],
+    )
+    batch = next(iter(data.train_dataloader()))
+    assert tuple(batch.image.shape[1:]) == (4, 16, 16) and tuple(batch.segmentation.shape[1:]) == (1, 16, 16)
+    # the quarter-dose input is cut at the same place as its full-dose target
+    paired = LowDoseCTDataModule(root=str(ldct), full_resolution=True, image_size=32)
+    paired.setup()
+    assert tuple(paired.datasets["test"][0]["image"].shape) == (1, 128, 128)
+    torch.manual_seed(0)
+    batch = next(iter(paired.train_dataloader()))
+    assert tuple(batch.input.shape[1:]) == (1, 32, 32)
+    assert float((batch.input - batch.image).abs().mean()) < 0.02  # the same anatomy in both

@@ -193,13 +193,19 @@ class BraTSDataModule(FileDataModule):
         return splits
 
     def preprocessing(self) -> Compose:
-        """The base resizing and padding, and the tumour labels resized by nearest neighbour."""
+        """The base resizing and padding, and the tumour labels resized by nearest neighbour.
+
+        At full resolution, the labels keep their grid as the images do.
+        """
         size = [self.image_size] * self.spatial_dims
+        resizing = [
+            ResizeD("segmentation", spatial_size=self.image_size, size_mode="longest", mode="nearest"),
+            SpatialPadD("segmentation", spatial_size=size, value=0),
+        ]
         return Compose(
             [
                 *super().preprocessing().transforms,
-                ResizeD("segmentation", spatial_size=self.image_size, size_mode="longest", mode="nearest"),
-                SpatialPadD("segmentation", spatial_size=size, value=0),
+                *([] if self.full_resolution else resizing),
                 EnsureTyped("segmentation", dtype=np.int64, track_meta=False),
             ]
         )

@@ -88,6 +88,8 @@ class FileDataModule(ReconstructionDataModule):
         **kwargs: see :class:`ReconstructionDataModule`.
     """
 
+    supports_full_resolution = True
+
     def __init__(
         self,
         root: str = "",
@@ -350,10 +352,19 @@ class FileDataModule(ReconstructionDataModule):
         """Resize the longest side to ``image_size`` (anti-aliased), pad the rest with the range's minimum.
 
         A paired source's ``input`` is resized and padded as its ``image`` is. The mask is resized by
-        area (a pixel is in the mask when most of what it covers is) and padded with background.
+        area (a pixel is in the mask when most of what it covers is) and padded with background. At full
+        resolution, samples keep their own grid.
         """
         size = [self.image_size] * self.spatial_dims
         pixels = {"keys": PIXELS, "allow_missing_keys": True}  # the input too, for a paired source
+        if self.full_resolution:
+            return Compose(
+                [
+                    EnsureTyped(**pixels, dtype=np.float32, track_meta=False),
+                    Lambdad("mask", lambda mask: np.asarray(mask) > 0.5),
+                    EnsureTyped("mask", track_meta=False),
+                ]
+            )
         return Compose(
             [
                 ResizeD(**pixels, spatial_size=self.image_size, size_mode="longest", anti_aliasing=True),

@@ -217,7 +217,7 @@ class ReconstructionDataModule(LightningDataModule, ABC):
             raise ConfigError(
                 "data.full_resolution",
                 f"{type(self).__name__} resizes every sample to data.image_size; full resolution is "
-                "available for the sources that keep their own grid (mni152)",
+                "available for mni152 and the file sources (folder, nifti, dicom, bids, ixi, brats, ldct)",
             )
         if not 0 <= patch_foreground <= 1:
             raise ConfigError("data.patch_foreground", f"must be in [0, 1], got {patch_foreground}")

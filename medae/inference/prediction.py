@@ -110,7 +110,8 @@ def predict_scan(
         path: the scan (a file or a DICOM series folder).
         folder: where its results go.
         reference: a clean or full-dose scan in the same grid, to score against.
-        sliding_window: run over windows at the scan's own resolution instead of resizing.
+        sliding_window: run over windows at the scan's own resolution instead of resizing; always so for a
+            model trained at full resolution (``data.full_resolution``).
         max_image_bytes: the most pixel bytes a file may declare.
         codes: also write latent codes.
         writer: an executor that writes the result files while the next scan is computed; without one they
@@ -128,6 +129,7 @@ def predict_scan(
             writes.append(writer.submit(job))
 
     prep = model.preprocessing
+    sliding_window = sliding_window or prep.full_resolution
     scan = read_scan(path, prep.channels, max_image_bytes, prep.spacing)
     inputs, restore = prep.prepare(scan.pixels, str(path), sliding_window)
     row: dict[str, Any] = {"file": str(path), "shape": "x".join(str(s) for s in scan.pixels.shape[1:])}

@@ -43,6 +43,8 @@ class ScanPreprocessing:
         axis: the array axis of the RAS volume that a 2D model's slices are cut along (2: axial).
         intensity: the intensity preset (:data:`INTENSITY_DEFAULTS` keys).
         spacing: the voxel size in millimetres volumes are resampled to, or ``None`` (their own).
+        full_resolution: the run trained on patches of samples at their own resolution, so its scans are
+            predicted by sliding windows.
 
     Example:
         >>> prep = ScanPreprocessing.from_data_config({"image_size": 32, "spatial_dims": 2, "channels": 1})
@@ -58,6 +60,7 @@ class ScanPreprocessing:
     axis: int = 2
     intensity: dict[str, Any] = field(default_factory=lambda: dict(INTENSITY_DEFAULTS))
     spacing: list[float] | None = None
+    full_resolution: bool = False
 
     @classmethod
     def from_data_config(cls, data: Mapping[str, Any]) -> "ScanPreprocessing":
@@ -76,6 +79,7 @@ class ScanPreprocessing:
             axis,
             intensity,
             list(data["spacing"]) if data.get("spacing") else None,
+            bool(data.get("full_resolution", False)),
         )
 
     @classmethod
