@@ -3,6 +3,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pytest
@@ -13,6 +14,8 @@ from omegaconf import DictConfig, open_dict
 
 from medae.bootstrap import bootstrap
 from medae.config.checks import CONFIG_DIR
+from medae.models.autoencoder_module import AutoencoderModule
+from medae.models.registry import build_module
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # a run finds Colin27 beside the project wherever its store is; tests that evaluate on it say so
@@ -26,6 +29,19 @@ FAST_RUN = ["debug=limit", "data.image_size=32", "data.batch_size=8", "trainer=c
 TEST_SIZES = {2: 32, 3: 24}
 # options that shrink a variant whose paper-sized default is too slow for a test on a CPU
 SMALL_OPTIONS: dict[str, dict[str, object]] = {"redcnn": {"channels": 8}}
+
+
+def module_for(name: str, spatial_dims: int, image_size: int, **options: Any) -> AutoencoderModule:
+    """The LightningModule of variant ``name`` (one channel, data in [0, 1], MSE, Adam at 1e-3)."""
+    model = {
+        "name": name,
+        "spatial_dims": spatial_dims,
+        "in_channels": 1,
+        "image_size": image_size,
+        **options,
+    }
+    adam = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3}
+    return build_module(model, {"mse": 1.0}, adam, None, (0.0, 1.0))
 
 
 def compose_config(config_name: str, overrides: list[str], root: Path) -> DictConfig:

@@ -10,10 +10,8 @@ from medae.applications.anomaly import candidate_scores, extra_scores, reconstru
 from medae.commands.train import train
 from medae.errors import ConfigError
 from medae.models.adversarial_module import gan_loss
-from medae.models.registry import build_module
-from tests.conftest import FAST_RUN, compose_config, medae, runs_in_store, tracking_uri
+from tests.conftest import FAST_RUN, compose_config, medae, module_for, runs_in_store, tracking_uri
 
-ADAM = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 2e-3}
 VAEGAN = ["model=vaegan", "model.latent_size=16", "model.discriminator_channels=8", "trainer.max_epochs=3"]
 
 
@@ -46,19 +44,12 @@ def test_the_gan_loss_is_the_cross_entropy_of_the_logits_against_real_or_fake():
     ],
 )
 def test_refused_adversarial_options(option, message):
-    model = {"name": "vaegan", "spatial_dims": 2, "in_channels": 1, "image_size": 32, **option}
     with pytest.raises(ConfigError, match=f"^{message}"):
-        build_module(model, {"mse": 1.0}, ADAM, None, (0.0, 1.0))
+        module_for("vaegan", 2, 32, **option)
 
 
 def test_the_discriminator_is_a_patch_discriminator_beside_the_exported_network():
-    module = build_module(
-        {"name": "vaegan", "spatial_dims": 3, "in_channels": 1, "image_size": 24, "discriminator_layers": 2},
-        {"mse": 1.0},
-        ADAM,
-        None,
-        (0.0, 1.0),
-    )
+    module = module_for("vaegan", 3, 24, discriminator_layers=2)
     assert module.automatic_optimization is False
     logits = module.discriminate(torch.rand(2, 1, 24, 24, 24))
     assert logits.shape[:2] == (2, 1) and logits.ndim == 5  # a logit per 3D patch
@@ -125,8 +116,7 @@ def test_adversarial_training_runs_under_ddp_on_two_cpu_processes(tmp_path):
 
 def test_the_adversarial_autoencoder_judges_codes_against_draws_of_the_prior():
     torch.manual_seed(0)
-    model = {"name": "aae", "spatial_dims": 2, "in_channels": 1, "image_size": 32, "latent_size": 6}
-    module = build_module(model, {"mse": 1.0}, ADAM, None, (0.0, 1.0))
+    module = module_for("aae", 2, 32, latent_size=6)
     images = torch.rand(500, 1, 32, 32)
     output = module(images[:4])
     real, fake = module.real_and_fake(None, output)
@@ -141,8 +131,7 @@ def test_the_adversarial_autoencoder_judges_codes_against_draws_of_the_prior():
 
 def test_anomaly_scores_on_offer_follow_what_the_variant_learned():
     def module(name: str):
-        model = {"name": name, "spatial_dims": 2, "in_channels": 1, "image_size": 32}
-        return build_module(model, {"mse": 1.0}, ADAM, None, (0.0, 1.0))
+        return module_for(name, 2, 32)
 
     assert candidate_scores(module("conv"), "auto") == ("l1", "l2", "ssim")
     assert candidate_scores(module("vae"), "auto") == ("l1", "l2", "ssim", "elbo")
@@ -156,13 +145,7 @@ def test_anomaly_scores_on_offer_follow_what_the_variant_learned():
 
 def test_the_f_anogan_feature_residual_is_zero_for_a_perfect_reconstruction_and_grows_with_the_error():
     torch.manual_seed(0)
-    module = build_module(
-        {"name": "vaegan", "spatial_dims": 2, "in_channels": 1, "image_size": 32},
-        {"mse": 1.0},
-        ADAM,
-        None,
-        (0, 1),
-    )
+    module = module_for("vaegan", 2, 32)
     images = torch.rand(4, 1, 32, 32)
     assert torch.equal(module.feature_residual(images, images), torch.zeros(4))
     small = module.feature_residual(images, images + 0.01 * torch.randn_like(images))

@@ -20,8 +20,7 @@ from medae.models.capabilities import (
     declared,
 )
 from medae.models.registry import MODELS, require, variants_with
-from tests.conftest import SMALL_OPTIONS, medae, runs_in_store
-from tests.test_models import module_for
+from tests.conftest import SMALL_OPTIONS, medae, module_for, runs_in_store
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

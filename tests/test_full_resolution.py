@@ -13,11 +13,9 @@ from medae.data.registry import build_datamodule
 from medae.errors import ConfigError
 from medae.inference.prediction import predict_scan
 from medae.inference.trained_model import TrainedModel
-from medae.models.registry import build_module
-from tests.conftest import SHARED_DATA, tracking_uri
+from tests.conftest import SHARED_DATA, module_for, tracking_uri
 
 COLIN27 = SHARED_DATA / "colin27"
-OPTIM = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3}
 
 
 def patch_centres(data: MNI152DataModule, draws: int) -> list[bool]:
@@ -98,13 +96,7 @@ def test_the_held_out_subject_is_one_whole_volume_at_full_resolution():
 
 def test_evaluation_reconstructs_larger_samples_by_monai_sliding_windows_and_model_sized_ones_directly():
     torch.manual_seed(0)
-    module = build_module(
-        {"name": "conv", "spatial_dims": 2, "in_channels": 1, "image_size": 32},
-        {"mse": 1.0},
-        OPTIM,
-        None,
-        (0.0, 1.0),
-    ).eval()
+    module = module_for("conv", 2, 32).eval()
     whole = torch.rand(2, 1, 70, 90)
     run = lambda tiles: module.network(tiles).reconstruction  # noqa: E731
     with torch.no_grad():

@@ -8,21 +8,10 @@ from medae.config.type_check import check_types
 from medae.errors import ConfigError
 from medae.losses import LOSS_TERMS, ReconstructionLoss
 from medae.models.registry import MODELS, build_module, load_module
-from tests.conftest import SMALL_OPTIONS, TEST_SIZES
+from tests.conftest import SMALL_OPTIONS, TEST_SIZES, module_for
 
 ADAM = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3}
 MSE = {"mse": 1.0}
-
-
-def module_for(name: str, spatial_dims: int, image_size: int, **options):
-    model = {
-        "name": name,
-        "spatial_dims": spatial_dims,
-        "in_channels": 1,
-        "image_size": image_size,
-        **options,
-    }
-    return build_module(model, MSE, ADAM, None, (0.0, 1.0))
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

@@ -10,7 +10,7 @@ from medae.data.batch import ReconstructionBatch
 from medae.data.mni152 import MNI152DataModule
 from medae.errors import ConfigError
 from medae.models.registry import MODELS, build_module
-from tests.conftest import SMALL_OPTIONS, TEST_SIZES
+from tests.conftest import SMALL_OPTIONS, TEST_SIZES, module_for
 
 ADAM = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 3e-3}
 
@@ -214,14 +214,7 @@ def test_autoencoder_kl_regularises_its_spatial_latent_by_the_closed_form_kl(mni
 
 def test_mae_hides_patches_in_training_only_and_puts_each_token_back_where_its_patch_was():
     torch.manual_seed(0)
-    module = build_module(
-        {"name": "mae", "spatial_dims": 2, "in_channels": 1, "image_size": 32, "hidden_size": 36},
-        {"mse": 1.0},
-        ADAM,
-        None,
-        (0.0, 1.0),
-    )
-    network = module.network
+    network = module_for("mae", 2, 32, hidden_size=36).network
     images = torch.rand(2, 1, 32, 32)
     assert network(images).latent.shape == (2, 1 + 16 // 4, 36)  # a quarter of the 16 patches, class token
     network.eval()
