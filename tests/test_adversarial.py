@@ -13,12 +13,24 @@ from medae.models.adversarial_module import gan_loss
 from tests.conftest import FAST_RUN, compose_config, medae, module_for, runs_in_store, tracking_uri
 
 VAEGAN = ["model=vaegan", "model.latent_size=16", "model.discriminator_channels=8", "trainer.max_epochs=3"]
+# every adversarial variant, small
+ADVERSARIAL = {
+    "vaegan": VAEGAN,
+    "aae": ["model=aae", "model.latent_size=8", "model.discriminator_channels=16", "trainer.max_epochs=3"],
+    "autoencoder_kl": [
+        "model=autoencoder_kl",
+        "model.channels=[16,16]",
+        "model.norm_num_groups=8",
+        "model.discriminator_channels=8",
+        "trainer.max_epochs=3",
+    ],
+}
 
 
-def run(root: Path, *overrides: str):
-    """Train with FAST_RUN and ``overrides`` in a folder of its own (so its last.ckpt is its own)."""
+def run(root: Path, *overrides: str, variant: str = "vaegan"):
+    """Train a small ``variant`` with FAST_RUN and ``overrides`` in a folder of its own (own last.ckpt)."""
     root.mkdir()
-    return train(compose_config("train", [*FAST_RUN, *VAEGAN, *overrides], root))
+    return train(compose_config("train", [*FAST_RUN, *ADVERSARIAL[variant], *overrides], root))
 
 
 def checkpoint(result) -> dict:
@@ -86,14 +98,18 @@ def test_both_networks_train_with_their_own_optimiser_and_scheduler(tmp_path):
 
 
 @pytest.mark.slow
-def test_an_adversarial_run_resumed_from_its_checkpoint_ends_bitwise_as_the_uninterrupted_one(tmp_path):
+@pytest.mark.parametrize("variant", sorted(ADVERSARIAL))
+def test_an_adversarial_run_resumed_from_its_checkpoint_ends_bitwise_as_the_uninterrupted_one(
+    variant, tmp_path
+):
     common = ["model.adversarial_start_epoch=0", "logger=none", "trust_checkpoint=true"]
-    whole = run(tmp_path / "whole", *common)
-    first = run(tmp_path / "first", *common, "trainer.max_epochs=2")
+    whole = run(tmp_path / "whole", *common, variant=variant)
+    first = run(tmp_path / "first", *common, "trainer.max_epochs=2", variant=variant)
     last = Path(first.best_checkpoint).with_name("last.ckpt")
-    resumed = run(tmp_path / "resumed", *common, f"ckpt_path={last}")
+    resumed = run(tmp_path / "resumed", *common, f"ckpt_path={last}", variant=variant)
     expected, found = checkpoint(whole), checkpoint(resumed)
     assert found["epoch"] == expected["epoch"] == 2
+    assert all(optimizer["state"] for optimizer in expected["optimizer_states"])  # both stepped
     assert found["state_dict"].keys() == expected["state_dict"].keys()
     assert all(torch.equal(found["state_dict"][k], v) for k, v in expected["state_dict"].items())
     for mine, theirs in zip(found["optimizer_states"], expected["optimizer_states"], strict=True):
