@@ -8,6 +8,7 @@ import torch
 from monai.inferers import sliding_window_inference
 
 from medae.commands.train import train
+from medae.data.batch import ReconstructionBatch
 from medae.data.mni152 import MNI152DataModule, mni152_template
 from medae.data.registry import build_datamodule
 from medae.errors import ConfigError
@@ -107,6 +108,14 @@ def test_evaluation_reconstructs_larger_samples_by_monai_sliding_windows_and_mod
         direct = module.evaluation_output(sized)
         assert torch.equal(direct.reconstruction, module.network(sized).reconstruction)
         assert direct.latent.numel() > 0  # a model-sized input keeps its code
+    # a variant with a regularizer scores a windowed sample on its reconstruction loss alone
+    vae = module_for("vae", 2, 32).eval()
+    batch = ReconstructionBatch.collate([{"image": image} for image in whole])
+    with torch.no_grad():
+        loss, output = vae._shared_step(batch, "test")
+    assert output.regularizers == {} and loss.item() == pytest.approx(
+        float(((output.reconstruction - whole) ** 2).mean()), rel=1e-5
+    )
 
 
 def test_a_source_that_resizes_and_an_application_refuse_full_resolution(make_config):

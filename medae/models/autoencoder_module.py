@@ -137,7 +137,8 @@ class AutoencoderModule(LightningModule):
         terms = self.loss(output.reconstruction, batch.image)
         total = terms.pop("total")
         for name, weight in self.regularizer_weights().items():
-            total = total + weight * output.regularizers[name]
+            if name in output.regularizers:  # a windowed evaluation output has none
+                total = total + weight * output.regularizers[name]
         logged = {f"{stage}/loss": total}
         logged |= {f"{stage}/loss_{name}": value for name, value in terms.items()}
         logged |= {f"{stage}/{name}": value for name, value in output.regularizers.items()}
