@@ -67,7 +67,7 @@ def format_catalog(group: str, catalog: Catalog | None = None) -> str:
 
     Example:
         >>> print(format_catalog("model").splitlines()[0])
-        autoencoder_kl
+        aae
     """
     if catalog is None:
         catalog = live_catalog() if has_user_extensions() else shipped_catalog()
