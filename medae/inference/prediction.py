@@ -81,9 +81,7 @@ def anomaly_results(
     low, high = model.preprocessing.value_range
     chosen = model.anomaly
     score = chosen["anomaly.anomaly_score"]
-    maps, reconstructions = reconstruction_maps(
-        model.network, inputs, "l2" if score == "elbo" else score, high - low
-    )
+    maps, reconstructions = reconstruction_maps(model.network, inputs, score, high - low)
     post = PostProcessing(
         int(chosen["anomaly.median"]), int(chosen["anomaly.erosion"]), chosen["anomaly.residual"]
     )
