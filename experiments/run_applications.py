@@ -51,6 +51,7 @@ BRAIN_SETS = {
 }
 TEST_ONLY = {"test": "test split"}
 AUTOENCODER = "autoencoder"
+PAPER = "paper"  # the metrics a paper preset's run logs beside the paper's figures
 
 
 @dataclass
@@ -149,6 +150,14 @@ PRESETS: dict[str, Preset] = {
         TEST_ONLY,
         overrides=("model=mae", "model.patch_size=4"),
     ),
+    # the MedMNIST v2 reference (Yang et al. 2023): its printed figures beside the runs' and the gap
+    "paper_medmnist_v2_pneumonia": Preset(
+        "paper/medmnist_v2_pneumonia",
+        "classification",
+        ("classification/auroc", "classification/accuracy"),
+        ("classification/auroc",),
+        TEST_ONLY,
+    ),
     "pretrain_tissue": Preset(
         "pretrain_tissue", "segmentation", ("segmentation/dice",), ("segmentation/dice",), TEST_ONLY
     ),
@@ -159,7 +168,9 @@ PRESETS: dict[str, Preset] = {
         for suffix, options in (("", ()), *((f"_{v}", generation_model(v)) for v in ADVERSARIAL_VARIANTS))
     },
 }
-NEEDS_MEDMNIST = ("anomaly_pneumonia", "pretrain_pneumonia", "pretrain_pneumonia_mae")
+NEEDS_MEDMNIST = (
+    "anomaly_pneumonia", "pretrain_pneumonia", "pretrain_pneumonia_mae", "paper_medmnist_v2_pneumonia"
+)  # fmt: skip
 QUICK = ["debug=limit", "data.image_size=32"]
 QUICK_APPLICATION = {
     "denoising": [
@@ -247,13 +258,14 @@ def table_name(metric: str, set_name: str) -> str:
     return f"{set_name}_{level}" if level else set_name
 
 
-def collect(batch: str, preset: Preset, tracking_uri: str) -> tuple[dict, dict, dict]:
+def collect(batch: str, preset: Preset, tracking_uri: str) -> tuple[dict, dict, dict, dict]:
     """What every seed's run and the runs compared with it logged.
 
     Returns:
         ``{method: {metric key: [value per seed]}}``, the per-image scores
         ``{method: {set: {"position": [...], "subject": [...], <score>: [[value per image] per seed]}}}``,
-        and the rate-distortion CSV of each set, one per seed (compression).
+        the rate-distortion CSV of each set, one per seed (compression), and a paper preset's figures
+        and gaps ``{paper/<figure>/...: [value per seed]}``.
     """
     client = mlflow.MlflowClient(tracking_uri)
     experiments = [experiment.experiment_id for experiment in client.search_experiments()]
@@ -262,7 +274,11 @@ def collect(batch: str, preset: Preset, tracking_uri: str) -> tuple[dict, dict, 
     values: dict[str, dict[str, list[float]]] = {}
     images: dict[str, dict[str, dict[str, list]]] = {}
     curves: dict[str, list[str]] = {}
+    paper: dict[str, list[float]] = {}
     for run in sorted(runs, key=lambda entry: int(entry.data.params.get("seed", 0))):
+        for key, value in run.data.metrics.items():  # a paper preset's figures and gaps, on its own run
+            if key.startswith(f"{PAPER}/"):
+                paper.setdefault(key, []).append(value)
         for set_name in preset.sets if preset.application == "compression" else []:
             with tempfile.TemporaryDirectory() as folder:
                 path = client.download_artifacts(run.info.run_id, curves_path(set_name), folder)
@@ -291,7 +307,7 @@ def collect(batch: str, preset: Preset, tracking_uri: str) -> tuple[dict, dict, 
                     {key: table[key].tolist() for key in ("position", "subject", "label")},
                 )
                 kept.setdefault("score", []).append(table["score"].tolist())
-    return values, images, curves
+    return values, images, curves, paper
 
 
 def mean_sd(values: list[float]) -> str:
@@ -485,7 +501,39 @@ def preset_markdown(name: str, result: dict[str, object]) -> list[str]:
             for metric, set_name in columns:
                 cells.append(str(paired_difference(result, method, reference, metric, set_name)))
             lines.append(f"| {method} − {reference} | " + " | ".join(cells) + " |")
-    return lines + rate_distortion_markdown(result, preset.sets)
+    return lines + rate_distortion_markdown(result, preset.sets) + paper_markdown(result)
+
+
+def paper_markdown(result: dict) -> list[str]:
+    """A paper preset's figures: reported, measured (mean ± SD over seeds) and the gap with its interval.
+
+    Example:
+        >>> found = {"paper/auroc/reported": [0.944] * 2, "paper/auroc/scratch": [0.92, 0.93],
+        ...          "paper/auroc/scratch_gap": [-0.024, -0.014]}
+        >>> paper_markdown({"paper": found})[-1]
+        '| auroc | 0.944 | scratch | 0.925 ± 0.0071 | -0.019 [-0.0825, +0.0445] (t over seeds) |'
+    """
+    found = result.get(PAPER, {})
+    reported = {key.split("/")[1]: values[0] for key, values in found.items() if key.endswith("/reported")}
+    if not reported:
+        return []
+    lines = [
+        "",
+        "**Reported against measured**: the paper's figure, this preset's (mean ± SD over seeds) and the "
+        "gap (measured − reported), mean [95% t-interval over seeds]; bold: the interval excludes 0. The "
+        "preset's `paper.medae` block says where its setup departs from the paper's.",
+        "",
+        "| figure | reported | medae | measured | gap |",
+        "|---|---:|---|---:|---:|",
+    ]
+    for figure, value in reported.items():
+        measured = [key for key in found if key.startswith(f"{PAPER}/{figure}/") and key.endswith("_gap")]
+        for gap_key in measured:
+            label = gap_key.split("/")[-1].removesuffix("_gap")
+            gap = Paired(*paired(np.asarray(found[gap_key], dtype=float)))
+            own = mean_sd(found[f"{PAPER}/{figure}/{label}"])
+            lines.append(f"| {figure} | {value:.4g} | {label} | {own} | {gap} |")
+    return lines
 
 
 def stacked(curves: list[dict[str, Curve]], method: str, key: str) -> np.ndarray:
@@ -656,10 +704,10 @@ def main() -> None:
         batch = uuid.uuid4().hex[:12]
         started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         wall = run_preset(preset, batch, args.seeds, [*data_overrides(), *quick, *args.overrides])
-        values, images, curves = collect(batch, preset, tracking_uri)
+        values, images, curves, paper = collect(batch, preset, tracking_uri)
         results[name] = {
             "started": started, "wall_s": wall, "values": values, "images": images, "curves": curves,
-            "pixel_ap": pixel_ap_intervals(images),
+            "pixel_ap": pixel_ap_intervals(images), PAPER: paper,
         }  # fmt: skip
         results[name]["section"] = preset_markdown(name, results[name])
         print(f"{name}: {wall:.0f} s, {len(results[name]['values'])} methods", flush=True)

@@ -18,7 +18,10 @@ MOST = 6
 
 
 def headline(metrics: Mapping[str, float]) -> list[tuple[str, float]]:
-    """Up to six metrics: the test set's foreground and whole PSNR/SSIM, then other sets' foreground PSNR.
+    """The figures a run ends with: up to six quality metrics, then a paper preset's reported figures.
+
+    The quality metrics are the test set's foreground and whole PSNR/SSIM, then other sets' foreground
+    PSNR; a paper preset adds each reported figure, the run's measurements of it and the gaps.
 
     Example:
         >>> headline({"test/psnr": 25.0, "test/psnr_fg": 27.0, "val/psnr": 24.0, "colin27/psnr_fg": 22.0})
@@ -30,7 +33,8 @@ def headline(metrics: Mapping[str, float]) -> list[tuple[str, float]]:
         for key in metrics
         if key.endswith("psnr_fg") and key not in first and not key.startswith(("train/", "val/"))
     )
-    return [(key, metrics[key]) for key in [*first, *others][:MOST]]
+    paper = sorted(key for key in metrics if key.startswith("paper/"))  # a paper preset's, all of them
+    return [(key, metrics[key]) for key in [*first, *others][:MOST] + paper]
 
 
 def ui_command(store: str) -> str:

@@ -36,8 +36,10 @@ from medae.recovery.slurm_requeue import continue_requeued_run
 from medae.security.redaction import redact_values
 from medae.security.safe_checkpoint import load_checkpoint
 from medae.tracking.logged_model import ModelRecord, model_name
+from medae.tracking.paper_reference import PaperReference
 from medae.tracking.run_record import DIGEST_LENGTH, record_run_setup, run_params
 from medae.tracking.sweep_parent import record_sweep_job
+from medae.tracking.tracked_run import TrackedRun
 
 bootstrap()  # the launcher entry: job processes of parallel launchers and DDP ranks start here
 
@@ -100,6 +102,7 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
     check_selection(cfg)  # nothing is chosen on the test split or a held-out subject
     absolute_data_paths(cfg.data)
     application = build_application(cfg.get("application"))
+    paper = PaperReference.from_config(cfg.paper) if cfg.get("paper") else None
     if application is not None:  # a model that cannot run the application stops before training
         require(cfg.model.name, needed_capabilities(application), application_name(application))
     datamodule = build_datamodule(cfg.data)
@@ -173,6 +176,10 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
                 log.info("MLflow model %s", log_package(mlflow_logger, module, example, record))
         if application is not None:
             metrics |= application(ApplicationContext.of_run(module, datamodule, mlflow_logger, cfg))
+        if paper is not None:  # a paper preset: its reported figures beside this run's
+            logger = mlflow_logger
+            run = TrackedRun(logger.experiment, logger.run_id, logger.experiment_id) if logger else None
+            metrics |= paper.log(run or TrackedRun(None, None, None), metrics)
     return TrainResult(
         metric=metrics.get(cfg.optimized_metric),
         run_id=mlflow_logger.run_id if mlflow_logger else None,
