@@ -4,6 +4,7 @@ import math
 import shutil
 from pathlib import Path
 
+import mlflow
 import nibabel as nib
 import numpy as np
 import pydicom
@@ -52,7 +53,7 @@ def test_ixi_is_read_by_subject_in_ras_with_each_contrast_apart(ixi):
     loaded = data.load(records[0].path)["image"][0]
     assert loaded.shape == volumes["IXI002"].shape
     assert np.corrcoef(loaded.ravel(), volumes["IXI002"].ravel())[0, 1] > 0.99
-    t2 = IXIDataModule(root=str(folder), contrast="T2").records()
+    t2 = IXIDataModule(root=str(folder), contrasts=["T2"]).records()
     assert [record.path.parent.name for record in t2] == ["IXI-T2"] * len(IXI_SUBJECTS)
 
 
@@ -79,14 +80,62 @@ def test_ixi_settings_and_files_that_cannot_be_used_say_which(ixi, tmp_path):
     no_site = r"^data.test_sites: \['HH'\] leaves no site of data.sites \['HH'\] to train on$"
     with pytest.raises(ConfigError, match=no_site):
         IXIDataModule(root=str(folder), sites=("HH",), test_sites=("HH",))
-    with pytest.raises(DataError, match="has no IXI PD file of sites Guys, HH, IOP"):
-        IXIDataModule(root=str(folder), contrast="PD").records()
+    with pytest.raises(DataError, match="has no subject with IXI PD files at sites Guys, HH, IOP"):
+        IXIDataModule(root=str(folder), contrasts=["PD"]).records()
+    with pytest.raises(
+        ConfigError, match=r"^data.channels: is 1, but data.contrasts names 2; set data.channels=2"
+    ):
+        IXIDataModule(root=str(folder), contrasts=["T1", "T2"], channels=1)
     copy = tmp_path / "IXI"
     shutil.copytree(folder / "IXI-T1", copy / "IXI-T1")
     (copy / "again").mkdir()
     shutil.copy(copy / "IXI-T1" / "IXI002-Guys-0828-T1.nii.gz", copy / "again")
     with pytest.raises(DataError, match=r"again/IXI002-Guys-0828-T1.nii.gz: is a second T1 file of IXI002"):
         IXIDataModule(root=str(copy)).records()
+
+
+def test_ixi_contrasts_are_channels_on_the_first_ones_grid_each_scaled_alone(ixi, tmp_path, caplog):
+    folder, volumes = ixi
+    copy = tmp_path / "IXI"
+    shutil.copytree(folder, copy)
+    # IXI002's T1 on a grid of its own: 8 mm voxels whose centres are every other 4 mm voxel of the T2's
+    t1 = volumes["IXI002"][::2, ::2, ::2]
+    nib.save(nib.Nifti1Image(t1.astype(np.float32), np.diag([8.0, 8.0, 8.0, 1.0])),
+             copy / "IXI-T1" / "IXI002-Guys-0828-T1.nii.gz")  # fmt: skip
+    (copy / "IXI-T1" / "IXI012-HH-1211-T1.nii.gz").unlink()  # a subject without every contrast
+    data = IXIDataModule(root=str(copy), contrasts=["T2", "T1"], channels=2, image_size=32)
+    with caplog.at_level("WARNING"):
+        records = data.records()
+    assert "1 subject(s) lack one of T2, T1 and are left out: IXI012" in caplog.text
+    assert [record.subject for record in records] == [f"IXI{n}" for n, _, _ in IXI_SUBJECTS if n != "012"]
+    assert records[0].path.name == "IXI002-Guys-0828-T2.nii.gz"
+    image = data.load(records[0].path)["image"]
+    assert image.shape == (2, *volumes["IXI002"].shape)
+    # each channel is scaled by its own percentiles: both reach 1
+    assert image[0].max() == pytest.approx(1.0) and image[1].max() == pytest.approx(1.0)
+    # on the T2 grid, the T1 voxels that coincide with its 8 mm centres carry its values exactly
+    expected = np.asarray(data.scale(volumes["IXI002"][None]))[0][::2, ::2, ::2]
+    assert np.abs(image[1][::2, ::2, ::2] - expected).max() < 1e-4
+    assert np.corrcoef(image[1].ravel(), np.asarray(data.scale(volumes["IXI002"][None])).ravel())[0, 1] > 0.95
+    # a contrast somewhere else in scanner coordinates is refused, naming its file
+    shifted = np.diag([8.0, 8.0, 8.0, 1.0])
+    shifted[:3, 3] = 500.0
+    nib.save(nib.Nifti1Image(t1.astype(np.float32), shifted), copy / "IXI-T1" / "IXI002-Guys-0828-T1.nii.gz")
+    with pytest.raises(DataError, match=r"IXI002-Guys-0828-T1.nii.gz: covers 0% of the reference contrast"):
+        data.load(records[0].path)
+
+
+@pytest.mark.slow
+def test_an_autoencoder_trains_and_is_scored_on_two_ixi_contrasts(tmp_path, make_config):
+    write_ixi(tmp_path / "IXI", contrasts=("T2", "PD"))
+    cfg = make_config(
+        "data=ixi", f"data.root={tmp_path / 'IXI'}", "data.contrasts=[T2,PD]", "data.channels=2",
+        "data.val_fraction=0.25", "data.test_fraction=0.25",
+    )  # fmt: skip
+    result = train(cfg)
+    assert 5 < result.metrics["test/psnr_fg"] < 60
+    run = mlflow.MlflowClient(cfg.logger.mlflow.tracking_uri).get_run(result.run_id)
+    assert run.data.params["data.contrasts"] == "['T2', 'PD']"
 
 
 @pytest.fixture(scope="module")
@@ -111,8 +160,28 @@ def test_bids_images_of_one_suffix_keep_each_subjects_sessions_and_runs_together
     # entities filter as BIDS defines them; other suffixes are their own sources
     runs = BIDSDataModule(root=str(bids_root), filters={"run": 2}).records()
     assert [record.path.name for record in runs] == ["sub-02_run-2_T1w.nii.gz"]
-    t2w = BIDSDataModule(root=str(bids_root), suffix="T2w").records()
+    t2w = BIDSDataModule(root=str(bids_root), contrasts=["T2w"]).records()
     assert [(record.subject, record.path.name) for record in t2w] == [("sub-02", "sub-02_T2w.nii.gz")]
+
+
+def test_bids_suffixes_as_channels_pair_the_images_of_a_subjects_session(bids_root, tmp_path, caplog):
+    data = BIDSDataModule(root=str(bids_root), contrasts=["T1w", "T2w"], channels=2)
+    with caplog.at_level("WARNING"):
+        records = data.records()
+    # sub-02's two T1w runs each go with its one T2w; the T1w images without a T2w are left out
+    assert [record.path.name for record in records] == ["sub-02_run-1_T1w.nii.gz", "sub-02_run-2_T1w.nii.gz"]
+    assert "6 image(s) lack a partner of T2w and are left out: sub-01_ses-1_T1w.nii.gz" in caplog.text
+    image = data.load(records[0].path)["image"]
+    t1w, t2w = (np.asarray(data.scale(template_head(index)[None]))[0] for index in (2, 4))
+    assert image.shape[0] == 2 and np.abs(image[1] - t2w).max() < 1e-5 and np.abs(image[0] - t1w).max() < 1e-5
+    # two T2w runs and a T1w without a run: which goes with it is for the user to say
+    ambiguous = tmp_path / "ds"
+    shutil.copytree(bids_root, ambiguous)
+    anat = ambiguous / "sub-03" / "anat"
+    for run in (1, 2):
+        shutil.copy(anat / "sub-03_T1w.nii.gz", anat / f"sub-03_run-{run}_T2w.nii.gz")
+    with pytest.raises(DataError, match=r"sub-03_T1w.nii.gz: could go with any of sub-03_run-1_T2w.nii.gz, "):
+        BIDSDataModule(root=str(ambiguous), contrasts=["T1w", "T2w"], channels=2).records()
 
 
 def test_bids_folders_and_tables_that_cannot_be_used_say_which(bids_root, tmp_path):
@@ -122,7 +191,7 @@ def test_bids_folders_and_tables_that_cannot_be_used_say_which(bids_root, tmp_pa
     with pytest.raises(ConfigError, match=misspelt):
         BIDSDataModule(root=str(bids_root), filters={"sesion": "1"}).records()
     with pytest.raises(DataError, match=r"has no image with suffix=FLAIR, datatype=anat"):
-        BIDSDataModule(root=str(bids_root), suffix="FLAIR").records()
+        BIDSDataModule(root=str(bids_root), contrasts=["FLAIR"]).records()
     with pytest.raises(DataError, match=r"participants.tsv: needs the columns participant_id and diagnosis"):
         BIDSDataModule(root=str(bids_root), label_column="diagnosis").records()
     partial = tmp_path / "partial"

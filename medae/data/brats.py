@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from monai.transforms import Compose, EnsureTyped, ResizeD, SpatialPadD
 
+from medae.data.contrast_channels import check_contrasts
 from medae.data.file_datamodule import FileDataModule, ImageRecord
 from medae.data.image_checks import check_finite, check_not_constant
 from medae.data.image_reading import read_affine, read_image
@@ -105,20 +106,10 @@ class BraTSDataModule(FileDataModule):
     def __init__(
         self, contrasts: tuple[str, ...] = CONTRASTS, train_slices: str = "healthy", **kwargs: Any
     ) -> None:
-        unknown = [contrast for contrast in contrasts if contrast not in CONTRASTS]
-        if unknown or not contrasts:
-            problem = f"unknown '{unknown[0]}'" if unknown else "is empty"
-            raise ConfigError("data.contrasts", f"{problem}; allowed: {', '.join(CONTRASTS)}")
+        contrasts = check_contrasts(contrasts, CONTRASTS, kwargs)
         if train_slices not in TRAIN_SLICES:
             raise ConfigError(
                 "data.train_slices", f"unknown '{train_slices}'; allowed: {', '.join(TRAIN_SLICES)}"
-            )
-        channels = kwargs.setdefault("channels", len(contrasts))
-        if channels != len(contrasts):
-            raise ConfigError(
-                "data.channels",
-                f"is {channels}, but data.contrasts names {len(contrasts)}; "
-                f"set data.channels={len(contrasts)}",
             )
         if train_slices == "healthy" and kwargs.get("spatial_dims", 2) == 3:
             raise ConfigError(
@@ -126,8 +117,8 @@ class BraTSDataModule(FileDataModule):
                 "healthy keeps tumour-free 2D slices; with data.spatial_dims=3 set it to all",
             )
         super().__init__(**kwargs)
-        self.contrasts = tuple(contrasts)
-        self.channel_names = self.contrasts
+        self.contrasts = contrasts
+        self.channel_names = contrasts
         self.train_slices = train_slices
         self.reading_settings |= {"contrasts": list(contrasts)}
         self.tumour_slices: dict[str, set[int]] = {}

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from monai.transforms import Compose, EnsureTyped, Lambda, Lambdad, ResizeD, SpatialPadD
 
+from medae.data.contrast_channels import on_reference_grid
 from medae.data.declared_size import DEFAULT_MAX_IMAGE_BYTES
 from medae.data.foreground_mask import (
     HEAD_MASK_METHOD,
@@ -22,7 +23,7 @@ from medae.data.foreground_mask import (
 from medae.data.image_checks import check_finite, check_not_constant, check_spatial_dims
 from medae.data.image_reading import read_affine, read_image
 from medae.data.intensity import DEFAULT_ZSCORE_CLIP, intensity_transform, value_range
-from medae.data.orientation import AXIS_NAMES, axis_index, canonical_volume
+from medae.data.orientation import AXIS_NAMES, CanonicalVolume, axis_index, canonical_volume
 from medae.data.reconstruction_datamodule import PIXELS, ReconstructionDataModule
 from medae.data.slab_split import DROPPED, SPLITS, slab_assignment
 from medae.data.subject_split import split_subjects
@@ -144,6 +145,8 @@ class FileDataModule(ReconstructionDataModule):
         self.max_image_bytes = max_image_bytes
         self.last_read: tuple[str, dict[str, np.ndarray] | None] = ("", None)
         self.mask_description = HEAD_MASK_METHOD
+        # a record's contrast files by contrast, where a sample stacks several (the record's path: the first)
+        self.contrast_files: dict[str, dict[str, Path]] = {}
 
     @abstractmethod
     def records(self) -> list[ImageRecord]:
@@ -154,7 +157,12 @@ class FileDataModule(ReconstructionDataModule):
         return {**super().preprocessing_settings(), **self.reading_settings}
 
     def load(self, path: Path) -> dict[str, np.ndarray]:
-        """Read, check, orient and scale one file: ``image`` ``(C, *spatial)`` and its boolean ``mask``."""
+        """Read, check, orient and scale one file: ``image`` ``(C, *spatial)`` and its boolean ``mask``.
+
+        A record whose sample stacks several contrasts (:attr:`contrast_files`) reads them all.
+        """
+        if len(self.contrast_files.get(str(path), {})) > 1:
+            return self.load_contrasts(self.contrast_files[str(path)])
         source = str(path)
         image = read_image(path, self.channels, self.volume_index, self.max_image_bytes)
         check_finite(image, source)
@@ -178,6 +186,32 @@ class FileDataModule(ReconstructionDataModule):
             else read_mask_file(mask_path, image.shape[1:], path, self.spacing, self.max_image_bytes)
         )
         return {"image": scaled, "mask": mask}
+
+    def read_volume(self, path: Path) -> CanonicalVolume:
+        """One file's 3D volume, checked, in RAS (resampled to ``spacing``)."""
+        volume = read_image(path, 1, self.volume_index, self.max_image_bytes)
+        check_finite(volume, str(path))
+        check_not_constant(volume, str(path))
+        check_spatial_dims(volume, str(path), 3, "each contrast of a subject must be a 3D volume")
+        return canonical_volume(volume, read_affine(path), self.spacing)
+
+    def load_contrasts(self, files: dict[str, Path]) -> dict[str, np.ndarray]:
+        """A subject's contrasts as channels on the first one's grid, each scaled on its own.
+
+        The mask is the head mask of the first contrast (:mod:`medae.data.contrast_channels`).
+        """
+        reference, *others = (self.read_volume(path) for path in files.values())
+        channels = [reference.pixels] + [
+            on_reference_grid(reference, other, str(path))
+            for other, path in zip(others, list(files.values())[1:], strict=True)
+        ]
+        scaled = [np.asarray(self.scale(channel), dtype=np.float32) for channel in channels]
+        return {"image": np.concatenate(scaled), "mask": head_mask(scaled[0])}
+
+    def stamp(self, record: ImageRecord) -> str:
+        """:func:`file_stamp` of the record's file, or of each of its contrast files."""
+        files = self.contrast_files.get(str(record.path)) or {"": record.path}
+        return ";".join(file_stamp(path) for path in files.values())
 
     def sample_slices(self, loaded: dict[str, np.ndarray]) -> list[int] | None:
         """The slices of a volume cut for 2D training with enough mask, or ``None`` when it is one sample."""
@@ -316,7 +350,7 @@ class FileDataModule(ReconstructionDataModule):
         if isinstance(sample, dict):
             item |= sample
         else:
-            item |= {"image": str(record.path), "slice": sample, "stamp": file_stamp(record.path)}
+            item |= {"image": str(record.path), "slice": sample, "stamp": self.stamp(record)}
         return item if record.label is None else {**item, "label": record.label}
 
     def assign_subjects(self, records: list[ImageRecord]) -> dict[str, str]:
