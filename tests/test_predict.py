@@ -20,7 +20,9 @@ from medae.commands.train import train
 from medae.data.foreground_mask import HEAD_MASK_METHOD, head_mask
 from medae.data.intensity import fit_intensity
 from medae.data.registry import build_datamodule
+from medae.inference.prediction import anomaly_results
 from medae.inference.scans import read_scan
+from medae.inference.trained_model import TrainedModel
 from medae.metrics import quality
 from tests.conftest import FAST_RUN, compose_config, last_error_line, medae, tracking_uri
 from tests.data_files import NIBABEL_DATA, SKIMAGE_DATA, write_ct_series
@@ -311,3 +313,27 @@ def test_predict_an_anomaly_run_applies_its_post_processing_inside_the_scans_mas
     # the map is zero outside the mask eroded by 2 pixels (1.5 pixels of slack for the resizing back)
     assert anomaly_map[box == 0].max() == 0 and anomaly_map[:, :9].max() == 0 and anomaly_map.max() > 0
     assert anomaly_map[11:21, 11:21].max() > 0
+
+
+@pytest.mark.parametrize(("variant", "score"), [("vae", "elbo"), ("vaegan", "fanogan")])
+def test_predict_scores_a_scan_with_the_extra_term_of_the_runs_anomaly_score(
+    variant, score, unseen, tmp_path
+):
+    overrides = [*FAST_RUN, "trainer.max_epochs=1", f"model={variant}", "application=anomaly",
+                 "application.pca_components=8", f"application.score={score}"]  # fmt: skip
+    result = train(compose_config("train", overrides, tmp_path))
+    model = TrainedModel.load(result.run_id, tracking_uri(tmp_path), str(tmp_path / "cache"))
+    assert model.anomaly["anomaly.anomaly_score"] == score
+    scan = read_scan(unseen, 1, 2**32, None)
+    inputs, _ = model.preprocessing.prepare(scan.pixels, str(unseen))
+    foreground = model.preprocessing.mask_to_model(head_mask(scan.pixels))
+    _, _, scores = anomaly_results(model, inputs, foreground)
+    term, model.extra_score = model.extra_score, None
+    _, _, map_only = anomaly_results(model, inputs, foreground)
+    with torch.no_grad():
+        if score == "elbo":  # the ELBO's KL per voxel, computed here from the posterior
+            mu, logvar = model.network.posterior(inputs)
+            expected = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).flatten(1).sum(1) / inputs[0].numel()
+        else:
+            expected = term(inputs)
+    assert torch.allclose(scores - map_only, expected, atol=1e-5) and float(expected.abs().min()) > 0

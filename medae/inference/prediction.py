@@ -87,7 +87,10 @@ def anomaly_results(
     )
     difference = (inputs - reconstructions).mean(dim=1, keepdim=True)
     maps, inside = post.apply(maps, difference, foreground)
-    return reconstructions, maps, reduce_maps(maps, chosen["anomaly.reduction"], inside)
+    scores = reduce_maps(maps, chosen["anomaly.reduction"], inside)
+    if model.extra_score is not None:  # elbo and fanogan add a term of their own, as the run scored
+        scores = scores + model.extra_score(inputs)
+    return reconstructions, maps, scores
 
 
 @torch.no_grad()

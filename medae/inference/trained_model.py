@@ -4,7 +4,7 @@ Built from the same ``ckpt_path`` references ``medae eval`` takes (a checkpoint 
 ``runs:/<id>/model``, ``models:/<name>/<version>``).
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +42,8 @@ class TrainedModel:
         run_id: the run it comes from, when the reference names one.
         anomaly: the anomaly score, reduction and post-processing the run chose (``anomaly.*`` params).
         data: the run's data config.
+        extra_score: what the chosen anomaly score adds to the image scores of its maps (the VAE's KL
+            for ``elbo``, the discriminator-feature residual for ``fanogan``), as the run scored them.
     """
 
     network: nn.Module
@@ -51,6 +53,7 @@ class TrainedModel:
     run_id: str | None = None
     anomaly: dict[str, str] = field(default_factory=lambda: dict(ANOMALY_DEFAULTS))
     data: dict[str, Any] = field(default_factory=dict)
+    extra_score: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     @classmethod
     def load(cls, ckpt_path: str, tracking_uri: str, cache_dir: str, trust: bool = False) -> "TrainedModel":
@@ -69,16 +72,22 @@ class TrainedModel:
                 params = {}
             anomaly |= {key: params[key] for key in ANOMALY_DEFAULTS if key in params}
         application = (config.get("application") or {}).get("name")
-        network = module.network.eval()
+        module.eval()
         data = dict(config["data"])
+        extra = None
+        if application == "anomaly":  # only an anomaly run needs its application's scores
+            from medae.applications.anomaly import extra_scores
+
+            extra = extra_scores(module, anomaly["anomaly.anomaly_score"])
         return cls(
-            network,
+            module.network,
             ScanPreprocessing.from_data_config(data),
             module.registry_name,
             application,
             run_id,
             anomaly,
             data,
+            extra,
         )
 
     @property
