@@ -5,6 +5,8 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.medae-installed
 ARGS ?=
+# test workers (pytest-xdist): one per core; the files of the suite are shared out, each whole to one worker
+TEST_WORKERS ?= auto
 # Hydra plugins whose releases pin dependencies older than the rest of the stack (see pyproject.toml)
 NO_DEPS_PLUGINS := hydra-optuna-sweeper==1.3.0 hydra-ray-launcher==1.2.2
 
@@ -25,10 +27,10 @@ train: setup
 	$(BIN)/medae train $(ARGS)
 
 test: setup
-	$(BIN)/python -m pytest -m "slow or not slow" --durations=25 $(ARGS)
+	$(BIN)/python -m pytest -m "slow or not slow" -n $(TEST_WORKERS) --dist loadfile --durations=25 $(ARGS)
 
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+	$(BIN)/python -m pytest -m "not slow" -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 sweep: setup
 	$(BIN)/medae train -m hparams_search=lr_latent $(ARGS)

@@ -22,7 +22,7 @@ def group_options() -> list[tuple[str, str]]:
     trainer/default is the base the trainer options extend.
     """
     options = [
-        (group, f.stem) for group in YAML_GROUPS for f in sorted((Path(CONFIG_DIR) / group).glob("*.yaml"))
+        (group, f.stem) for group in sorted(YAML_GROUPS) for f in sorted((Path(CONFIG_DIR) / group).glob("*.yaml"))
     ]
     options += [(group, name) for group, registry in REGISTRIES.items() for name in registry]
     return [option for option in options if option != ("trainer", "default")]
