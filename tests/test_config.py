@@ -12,8 +12,8 @@ from medae.models.registry import MODELS
 from tests.conftest import SHARED_DATA, compose_config
 
 REGISTRIES = {"model": MODELS, "data": DATA_SOURCES, "application": APPLICATIONS}
-YAML_GROUPS = {p.name for p in Path(CONFIG_DIR).iterdir() if p.is_dir() and p.name != "hydra"}
-GROUPS = sorted(YAML_GROUPS | set(REGISTRIES))
+YAML_GROUPS = sorted(p.name for p in Path(CONFIG_DIR).iterdir() if p.is_dir() and p.name != "hydra")
+GROUPS = sorted({*YAML_GROUPS, *REGISTRIES})
 
 
 def group_options() -> list[tuple[str, str]]:
@@ -22,7 +22,7 @@ def group_options() -> list[tuple[str, str]]:
     trainer/default is the base the trainer options extend.
     """
     options = [
-        (group, f.stem) for group in sorted(YAML_GROUPS) for f in sorted((Path(CONFIG_DIR) / group).glob("*.yaml"))
+        (group, f.stem) for group in YAML_GROUPS for f in sorted((Path(CONFIG_DIR) / group).glob("*.yaml"))
     ]
     options += [(group, name) for group, registry in REGISTRIES.items() for name in registry]
     return [option for option in options if option != ("trainer", "default")]
