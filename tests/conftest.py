@@ -7,6 +7,7 @@ from typing import Any
 
 import mlflow
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -16,6 +17,13 @@ from medae.bootstrap import bootstrap
 from medae.config.checks import CONFIG_DIR
 from medae.models.autoencoder_module import AutoencoderModule
 from medae.models.registry import build_module
+
+# pytest-xdist runs a test file per core: a worker and every process it starts keep to their share of the
+# cores, because torch's default of one thread per core has the workers' threads spin against each other
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    share = len(os.sched_getaffinity(0)) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, share)))
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # a run finds Colin27 beside the project wherever its store is; tests that evaluate on it say so

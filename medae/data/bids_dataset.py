@@ -77,9 +77,7 @@ class BIDSDataModule(FileDataModule):
     ) -> None:
         contrasts = check_contrasts(contrasts, None, kwargs)
         super().__init__(**kwargs)
-        self.contrasts = contrasts
-        self.channel_names = contrasts
-        self.reading_settings |= {"contrasts": list(contrasts)}
+        self.use_contrasts(contrasts)
         self.datatype = datatype
         self.filters = dict(filters or {})
         self.label_column = label_column
@@ -131,9 +129,8 @@ class BIDSDataModule(FileDataModule):
                 len(unpaired), ", ".join(self.contrasts[1:]), ", ".join(unpaired),
             )  # fmt: skip
         if not records:
-            raise DataError(
-                str(self.root), f"has no {self.contrasts[0]} image with a {' and '.join(self.contrasts[1:])}"
-            )
+            others = " and ".join(self.contrasts[1:])
+            raise DataError(str(self.root), f"has no {self.contrasts[0]} image with a {others} beside it")
         return records
 
 

@@ -117,10 +117,8 @@ class BraTSDataModule(FileDataModule):
                 "healthy keeps tumour-free 2D slices; with data.spatial_dims=3 set it to all",
             )
         super().__init__(**kwargs)
-        self.contrasts = contrasts
-        self.channel_names = contrasts
+        self.use_contrasts(contrasts)
         self.train_slices = train_slices
-        self.reading_settings |= {"contrasts": list(contrasts)}
         self.tumour_slices: dict[str, set[int]] = {}
 
     def records(self) -> list[ImageRecord]:

@@ -195,6 +195,12 @@ class FileDataModule(ReconstructionDataModule):
         check_spatial_dims(volume, str(path), 3, "each contrast of a subject must be a 3D volume")
         return canonical_volume(volume, read_affine(path), self.spacing)
 
+    def use_contrasts(self, contrasts: tuple[str, ...]) -> None:
+        """Read ``contrasts`` (checked by :func:`check_contrasts`) as the channels, named in the grids."""
+        self.contrasts = contrasts
+        self.channel_names = contrasts
+        self.reading_settings |= {"contrasts": list(contrasts)}
+
     def load_contrasts(self, files: dict[str, Path]) -> dict[str, np.ndarray]:
         """A subject's contrasts as channels on the first one's grid, each scaled on its own.
 

@@ -89,9 +89,7 @@ class IXIDataModule(FileDataModule):
                 f"{list(test_sites)} leaves no site of data.sites {list(sites)} to train on",
             )
         super().__init__(**kwargs)
-        self.contrasts = contrasts
-        self.channel_names = contrasts
-        self.reading_settings |= {"contrasts": list(contrasts)}
+        self.use_contrasts(contrasts)
         self.sites = tuple(sites)
         self.test_sites = tuple(test_sites)
         self.site_of: dict[str, str] = {}
