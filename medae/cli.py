@@ -8,7 +8,6 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from medae.errors import exit_on_user_error
@@ -90,25 +89,6 @@ def user_config_dirs(args: list[str]) -> tuple[list[str], list[str]]:
     return folders, rest
 
 
-def searchpath_overrides(folders: list[str], overrides: list[str]) -> list[str]:
-    """``overrides`` with the user's config folders on Hydra's search path, as ``--config-dir`` puts them.
-
-    Example:
-        >>> searchpath_overrides(["/conf"], ["hydra.searchpath=[pkg://lab.conf]", "data=mine"])
-        ['data=mine', 'hydra.searchpath=[file:///conf,pkg://lab.conf]']
-    """
-    from medae.config.checks import SEARCHPATH
-
-    paths = [f"file://{Path(folder).expanduser().resolve()}" for folder in folders]
-    rest = []
-    for override in overrides:
-        if override.startswith(SEARCHPATH):
-            paths += [p.strip() for p in override.partition("=")[2].strip("[]").split(",") if p.strip()]
-        else:
-            rest.append(override)
-    return [*rest, f"hydra.searchpath=[{','.join(paths)}]"] if paths else rest
-
-
 def entry_point(target: str) -> Callable[..., Any]:
     """The ``module:function`` a command runs, imported; then the objects imports created are frozen."""
     from medae.bootstrap import freeze_imported_objects
@@ -143,6 +123,8 @@ def run_hydra_command(command: str, args: list[str]) -> None:
     folders, checked = user_config_dirs(args)
     if all(arg in CHECKED_FLAGS for arg in checked if arg.startswith("-")):
         overrides = [arg for arg in checked if not arg.startswith("-")]
+        from medae.config.checks import searchpath_overrides
+
         exit_on_user_error(check_before_hydra, command, searchpath_overrides(folders, overrides))
     from medae.compat import hand_over_to_hydra
 

@@ -8,13 +8,11 @@ from typing import Any
 import mlflow
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from medae.bootstrap import bootstrap
-from medae.config.checks import CONFIG_DIR
+from medae.commands.compose import compose_job
 from medae.models.autoencoder_module import AutoencoderModule
 from medae.models.registry import build_module
 
@@ -54,18 +52,9 @@ def module_for(name: str, spatial_dims: int, image_size: int, **options: Any) ->
 
 def compose_config(config_name: str, overrides: list[str], root: Path) -> DictConfig:
     """Compose a config the way `medae` does, with outputs and the MLflow store under ``root``."""
-    bootstrap()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
-    output_dir = str(root / "outputs" / config_name)
+    cfg = compose_job(config_name, overrides, root / "outputs" / config_name)
     with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = output_dir
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg.hydra
         cfg.paths.root_dir = str(root)
-        cfg.paths.output_dir = output_dir
         if cfg.get("logger") and cfg.logger.get("mlflow"):
             cfg.logger.mlflow.tracking_uri = tracking_uri(root)
     return cfg

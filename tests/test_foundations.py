@@ -17,8 +17,7 @@ from lightning.pytorch.trainer.connectors.signal_connector import _SignalConnect
 from medae.compat import hand_over_to_hydra, mlflow_tracking_uri, optuna_trial_handle, request_trainer_stop
 from medae.data.batch import ReconstructionBatch
 from medae.errors import Interrupted
-from medae.tracking.logged_run import RENAMED
-from medae.tracking.schema import UNRESOLVED_CONFIG_ARTIFACT, store_uri
+from medae.tracking.schema import store_uri
 from medae.tracking.store import open_client
 from medae.tracking.tracked_run import TrackedRun, ending
 from tests.conftest import FAST_RUN, medae, medae_env
@@ -188,20 +187,3 @@ def test_importing_medae_packages_registers_nothing_and_leaves_sys_path_alone():
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ})
     assert done.stdout.strip() == "ok", done.stderr[-2000:]
-
-
-@pytest.mark.slow
-def test_a_run_logged_before_the_packages_moved_still_reproduces(tmp_path):
-    trained = medae(["train", *FAST_RUN, "trainer.max_epochs=1"], tmp_path)
-    assert trained.returncode == 0, trained.stderr[-2000:]
-    client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
-    (run,) = client.search_runs([experiment.experiment_id for experiment in client.search_experiments()])
-    stored = Path(client.download_artifacts(run.info.run_id, UNRESOLVED_CONFIG_ARTIFACT, str(tmp_path)))
-    old = stored.read_text()
-    for before, now in RENAMED.items():  # the config as medae wrote it before the move
-        old = old.replace(now, before)
-    assert "medae.resumable_logger.ResumableMLFlowLogger" in old and "${cwd:}" in old
-    client.log_text(run.info.run_id, old, UNRESOLVED_CONFIG_ARTIFACT)
-    reproduced = medae(["reproduce", run.info.run_id], tmp_path)
-    assert reproduced.returncode == 0, reproduced.stderr[-2000:]
-    assert "within tolerance" in reproduced.stdout

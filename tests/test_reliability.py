@@ -38,16 +38,19 @@ from tests.conftest import last_error_line, medae, medae_env, runs_in_store, tra
 from tests.data_files import write_grey_images
 from tests.tracking_server import free_port, wait_until_up
 
-# six short epochs with a callback that can send a signal (tests/signal_injection.py)
-RUN = [
+# six short epochs
+PLAIN_RUN = [
     "train",
     "debug=limit",
     "trainer.max_epochs=6",
     "data.image_size=32",
     "data.batch_size=8",
     "trainer.enable_progress_bar=false",
-    "+callbacks.signal._target_=tests.signal_injection.SendSignal",
 ]
+# the test's own preset adds a callback that can send a signal (tests/signal_injection.py): a stored run
+# never names code, so resume rebuilds the job with the same --config-dir
+TEST_CONFIGS = ["--config-dir", str(Path(__file__).parent / "conf")]
+RUN = [*PLAIN_RUN, *TEST_CONFIGS, "callbacks=with_signal"]
 # timing, system metrics (sampled on a clock) and Lightning's own "epoch" counter are not results
 NOT_RESULTS = ("epoch", "throughput/", "time", "system/")
 
@@ -109,14 +112,7 @@ def test_kill_9_then_resume_continues_the_same_run_bitwise(tmp_path, uninterrupt
     assert [step for step, _ in histories(tmp_path, run_id)["val/psnr"]] == [0, 1, 2, 3]  # stepped by epoch
 
     # two resumes at once: one takes the run's lease, the other is refused in one line
-    command = [
-        sys.executable,
-        "-m",
-        "medae",
-        "resume",
-        run_id,
-        "--trust-config",
-    ]  # its callback is the test's
+    command = [sys.executable, "-m", "medae", "resume", run_id, *TEST_CONFIGS]
     both = [
         subprocess.Popen(command, cwd=tmp_path, env=medae_env(tmp_path), stderr=subprocess.PIPE, text=True)
         for _ in range(2)
@@ -164,7 +160,7 @@ def test_sigterm_exits_143_as_killed_and_resumes_from_the_store_alone(tmp_path, 
     output_dir = Path(run.data.tags["medae.output_dir"])
     for path in sorted(output_dir.rglob("*"), reverse=True):
         path.unlink() if path.is_file() else path.rmdir()
-    resumed = medae(["resume", run.info.run_id, "--trust-config"], tmp_path)
+    resumed = medae(["resume", run.info.run_id, *TEST_CONFIGS], tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert_same_run(tmp_path, run.info.run_id, uninterrupted)
 
@@ -436,7 +432,7 @@ def small_disk(folder: Path, size: str) -> Iterator[Path]:
 @pytest.mark.slow
 def test_a_full_disk_ends_the_run_in_one_line_keeps_whole_checkpoints_and_resumes(tmp_path):
     with small_disk(tmp_path / "disk", "1300k") as disk:
-        job = [*RUN[:-1], f"hydra.run.dir={disk / 'run'}"]
+        job = [*PLAIN_RUN, f"hydra.run.dir={disk / 'run'}"]
         full = medae(job, tmp_path)
         assert full.returncode == 2, full.stderr[-3000:]
         line = last_error_line(full)
@@ -510,7 +506,7 @@ def test_a_tracking_server_that_goes_away_loses_nothing(tmp_path):
     assert len(unsent) == 1 and unsent[0].read_text().count("\n") >= 1
     # the server returns: resume sends what waited and goes on in the same run, each epoch once
     with plain_server(folder, port):
-        resume = ["resume", run_id, "--tracking-uri", uri, "--trust-config"]  # its callback is the test's
+        resume = ["resume", run_id, "--tracking-uri", uri, *TEST_CONFIGS]
         resumed = medae(resume, tmp_path, MLFLOW_TRACKING_URI=uri)
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         assert "metric batches that waited while the store was away" in resumed.stderr

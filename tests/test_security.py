@@ -1,9 +1,9 @@
 """A shared store runs no one's code: hostile configs and checkpoints, bombs, authentication, secrets."""
 
 import gzip
+import json
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -16,12 +16,10 @@ import torch
 from mlflow.exceptions import MlflowException
 from mlflow.server import get_app_client
 
-from medae.commands.reproduce import reproduce
-from medae.commands.resume import resume
 from medae.commands.train import train
 from medae.data.declared_size import check_declared_size, declared_bytes, dicom_bytes
 from medae.errors import ConfigError, DataError
-from medae.security.trusted_targets import is_trusted
+from medae.tracking.schema import LAST_ARTIFACT, OVERRIDES_ARTIFACT
 from medae.tracking.store import check_credentials
 from tests.conftest import last_error_line, medae, tracking_uri
 from tests.data_files import pydicom_file
@@ -45,75 +43,41 @@ def trained_run(make_config, tmp_path) -> str:
     return train(make_config("trainer.max_epochs=1")).run_id
 
 
-def hostile_callbacks(marker: Path, source: Path) -> dict[str, str]:
-    """Callback nodes that would each leave ``marker`` behind, by the routes an attacker has tried."""
-    return {
-        "run_cmd": f"_target_: monai.utils.run_cmd\n    _args_: [[touch, {marker}]]",
-        "re-exported torch.save": f"_target_: torch.optim.optimizer.torch.save\n    obj: 1\n    f: {marker}",
-        "re-exported copyfile": (
-            "_target_: medae.tracking.checkpoint_artifacts.shutil.copyfile\n"
-            f"    src: {source}\n    dst: {marker}"
-        ),
-        "re-exported os.system": (
-            f"_target_: medae.commands.reproduce.os.system\n    _args_: [touch {marker}]"
-        ),
-        "looked up": f"_target_: hydra.utils.get_method\n    path: shutil.copyfile\n    x: {marker}",
-        "smuggled by a resolver": (
-            "_target_: lightning.pytorch.callbacks.Timer\n"
-            f'    duration: "${{oc.create:{{_target_: os.system, '
-            f'_args_: [touch {marker}]}}}}"'
-        ),
-    }
-
-
 @pytest.mark.slow
-def test_a_logged_config_that_names_code_medae_does_not_build_is_refused(trained_run, tmp_path):
+def test_reproduce_and_resume_of_an_edited_run_run_no_code_and_write_only_in_the_root(trained_run, tmp_path):
     uri = tracking_uri(tmp_path)
     client = mlflow.MlflowClient(uri)
-    config = Path(client.download_artifacts(trained_run, "config/config_unresolved.yaml", str(tmp_path)))
-    original = config.read_text()
-    marker = tmp_path / "code-ran"
+    marker, escape = tmp_path / "code-ran", tmp_path.parent / f"{tmp_path.name}-site" / "evil.pth"
     client.set_terminated(trained_run, "KILLED")
-
-    def log_hostile(node: str) -> None:
-        hostile = original.replace("callbacks:\n", f"callbacks:\n  hostile:\n    {node}\n", 1)
-        client.log_text(trained_run, hostile, "config/config_unresolved.yaml")
-
-    # every route, through both commands that read a logged config, in this process
-    for route, node in hostile_callbacks(marker, config).items():
-        log_hostile(node)
-        for command in (reproduce, resume):
-            with pytest.raises(ConfigError, match=r"^callbacks\.hostile\.") as refused:
-                command(trained_run, uri)
-            assert "--trust-config" in str(refused.value), (route, command.__name__)
-            assert not marker.exists(), (route, command.__name__)
-    # the commands say so in one line and exit 2
-    log_hostile(hostile_callbacks(marker, config)["run_cmd"])
+    recorded = json.loads(
+        Path(client.download_artifacts(trained_run, OVERRIDES_ARTIFACT, str(tmp_path))).read_text()
+    )
+    run_cmd = f"{{_target_: monai.utils.run_cmd, cmd_list: [touch, {marker}]}}"
+    # the attack that got past the allow-list: a resolver whose name is built by interpolation
+    hostile = [*recorded, "+callbacks.kk=create", f"+callbacks.evil='${{oc.${{callbacks.kk}}:{run_cmd}}}'"]
+    client.log_text(trained_run, json.dumps(hostile), OVERRIDES_ARTIFACT)
     for command in (["reproduce", trained_run], ["resume", trained_run]):
         refused = medae(command, tmp_path)
         assert refused.returncode == 2, refused.stderr[-2000:]
-        line = last_error_line(refused)
-        assert line.startswith("medae: error: callbacks.hostile._target_: monai.utils.run_cmd is not one")
-        assert "--trust-config" in line and not marker.exists()
-    # the threat is real: trusting the config runs the command
-    medae(["reproduce", trained_run, "--trust-config"], tmp_path)
-    assert marker.exists()
-
-
-def test_only_the_objects_medae_builds_pass_by_identity_not_by_name():
-    accepted = ["torch.optim.Adam", "torch.optim.lr_scheduler.CosineAnnealingLR", "lightning.Trainer"]
-    accepted += ["lightning.pytorch.callbacks.ModelCheckpoint", "medae.tracking.logger.ResumableMLFlowLogger"]
-    refused = ["monai.utils.run_cmd", "torch.optim.optimizer.torch.save", "torch.save", "builtins.eval"]
-    refused += ["medae.tracking.checkpoint_artifacts.shutil.copyfile", "medae.commands.reproduce.os.system"]
-    refused += [
-        "lightning.pytorch.callbacks.LambdaCallback",
-        "torch.optim.lr_scheduler.LambdaLR",
-        "medaevil.x",
-    ]
-    assert [is_trusted(target) for target in accepted] == [True] * len(accepted)
-    assert [is_trusted(target) for target in refused] == [False] * len(refused)
-    # a module the config names is never imported to resolve it
-    assert not is_trusted("antigravity.fly") and "antigravity" not in sys.modules
+        assert last_error_line(refused).startswith("medae: error: callbacks.evil: holds an interpolation (")
+        assert not marker.exists()
+    # a checkpoint whose stored best path points at a file Python runs at start: resume downloads only
+    # into the run's folder, and continues
+    client.log_text(trained_run, json.dumps(recorded), OVERRIDES_ARTIFACT)
+    last = Path(client.download_artifacts(trained_run, LAST_ARTIFACT, str(tmp_path / "store-copy")))
+    checkpoint = torch.load(last, weights_only=True)
+    for key, state in checkpoint["callbacks"].items():
+        if key.startswith("ModelCheckpoint"):
+            state["best_model_path"] = str(escape)
+            state["best_k_models"] = {str(escape): 1.0}
+    torch.save(checkpoint, last)
+    client.log_artifact(trained_run, str(last), "checkpoints")
+    for path in (tmp_path / "outputs").rglob("*.ckpt"):
+        path.unlink()  # another machine: the checkpoints come from the store
+    resumed = medae(["resume", trained_run], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert not escape.parent.exists() and not marker.exists()
+    assert client.get_run(trained_run).info.status == "FINISHED"
 
 
 @pytest.mark.slow

@@ -1,6 +1,8 @@
-"""Re-train an MLflow run from the config it logged and compare its test metrics.
+"""Re-train an MLflow run's job and compare its test metrics.
 
-``medae reproduce RUN_ID [--tracking-uri URI] [--tolerance 1e-4] [--allow-data-change]``
+``medae reproduce RUN_ID [--tracking-uri URI] [--tolerance 1e-4] [--allow-data-change] [--allow-drift]``
+
+The job is rebuilt from medae's configs and the overrides the run recorded (:mod:`medae.commands.stored_job`).
 
 The data must have the fingerprint the run recorded (checked before training), and torch uses the
 thread count the run recorded, since results on a CPU depend on it.
@@ -11,13 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from mlflow.entities import Run
-from omegaconf import DictConfig, open_dict
+from omegaconf import open_dict
 
+from medae.commands.stored_job import rebuild_job
 from medae.config.compute_environment import recorded_threads
 from medae.errors import exit_on_user_error
-from medae.security.trusted_targets import Trust, add_trust_flags, check_trusted
-from medae.tracking.logged_run import fetch_run, logged_config
+from medae.tracking.logged_run import fetch_run
 from medae.tracking.schema import FINGERPRINT_TAG, root_dir, store_uri
 from medae.tracking.store import open_client
 
@@ -54,42 +55,38 @@ class Reproduction:
         return "\n".join(lines)
 
 
-def logged_config_and_metrics(run_id: str, tracking_uri: str) -> tuple[DictConfig, dict[str, float], Run]:
-    """The unresolved config, test metrics and MLflow run of ``run_id``."""
-    client = open_client(tracking_uri)
-    run = fetch_run(client, run_id)
-    cfg = logged_config(client, run_id)
-    metrics = {key: value for key, value in run.data.metrics.items() if key.startswith("test/")}
-    return cfg, metrics, run
-
-
 def reproduce(
-    run_id: str, tracking_uri: str, allow_data_change: bool = False, trust: Trust | None = None
+    run_id: str,
+    tracking_uri: str,
+    allow_data_change: bool = False,
+    allow_drift: bool = False,
+    config_dirs: list[str] | None = None,
 ) -> Reproduction:
-    """Train again from the logged config of ``run_id`` into a new run of the same store.
+    """Train the job of ``run_id`` again, rebuilt from medae's configs and its overrides, into a new run.
+
+    The job is rebuilt as :func:`medae.commands.stored_job.rebuild_job` says: nothing of the stored config
+    is built, resolved or used as a path. It writes to ``<root>/outputs/reproduce/<time>``.
 
     Args:
         run_id: the run to reproduce.
         tracking_uri: its store; the new run goes there too.
         allow_data_change: train even when the data's fingerprint differs from the run's.
-        trust: what of the logged config to trust (by default its targets must be on the allow-list).
+        allow_drift: train even when medae's configs now give other values than the run had.
+        config_dirs: your own config folders that the run chose presets from (``--config-dir``).
     """
     from medae.commands.train import train
 
-    trust = trust or Trust()
-    cfg, original, run = logged_config_and_metrics(run_id, tracking_uri)
-    if not trust.config:
-        check_trusted(cfg, f"run {run_id}")
-    with open_dict(cfg):
-        cfg.trust_checkpoint = False
-    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")
-    cfg.paths.root_dir = root_dir()
-    cfg.paths.output_dir = str(Path(cfg.paths.log_dir) / "reproduce" / stamp)
+    client = open_client(tracking_uri)
+    run = fetch_run(client, run_id)
+    original = {key: value for key, value in run.data.metrics.items() if key.startswith("test/")}
+    root = Path(root_dir())
+    output_dir = root / "outputs" / "reproduce" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")
+    cfg = rebuild_job(client, run, root, output_dir, tracking_uri, allow_drift, config_dirs)
     recorded_threads(cfg, run)
-    if cfg.get("logger") and cfg.logger.get("mlflow"):
-        cfg.logger.mlflow.tracking_uri = tracking_uri
-        cfg.logger.mlflow.run_name = f"reproduce:{run.info.run_name}"
-        cfg.logger.mlflow.tags = {**cfg.logger.mlflow.get("tags", {}), "medae.reproduced_from": run_id}
+    with open_dict(cfg):
+        if cfg.get("logger") and cfg.logger.get("mlflow"):
+            cfg.logger.mlflow.run_name = f"reproduce:{run.info.run_name}"
+            cfg.logger.mlflow.tags = {**cfg.logger.mlflow.get("tags", {}), "medae.reproduced_from": run_id}
     fingerprint = None if allow_data_change else run.data.tags.get(FINGERPRINT_TAG)
     result = train(cfg, expected_fingerprint=fingerprint)
     reproduced = {key: value for key, value in result.metrics.items() if key in original}
@@ -105,10 +102,20 @@ def main(argv: list[str]) -> None:
     parser.add_argument(
         "--allow-data-change", action="store_true", help="train even when the data's fingerprint differs"
     )
-    add_trust_flags(parser, checkpoint=False)
+    parser.add_argument(
+        "--allow-drift", action="store_true", help="train even when medae's configs changed since the run"
+    )
+    parser.add_argument(
+        "--config-dir",
+        "-cd",
+        action="append",
+        default=[],
+        help="a folder of your own presets that the run chose (as given to medae train); repeatable",
+    )
     args = parser.parse_args(argv)
-    trust = Trust(config=args.trust_config)
-    result = exit_on_user_error(reproduce, args.run_id, args.tracking_uri, args.allow_data_change, trust)
+    result = exit_on_user_error(
+        reproduce, args.run_id, args.tracking_uri, args.allow_data_change, args.allow_drift, args.config_dir
+    )
     print(f"reproduced run {result.original_run_id} as {result.new_run_id}")
     print(result.table())
     difference = result.max_difference()

@@ -27,6 +27,23 @@ CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")  # inside the pac
 SEARCHPATH = "hydra.searchpath="
 
 
+def searchpath_overrides(folders: list[str], overrides: list[str]) -> list[str]:
+    """``overrides`` with the user's config folders on Hydra's search path, as ``--config-dir`` puts them.
+
+    Example:
+        >>> searchpath_overrides(["/conf"], ["hydra.searchpath=[pkg://lab.conf]", "data=mine"])
+        ['data=mine', 'hydra.searchpath=[file:///conf,pkg://lab.conf]']
+    """
+    paths = [f"file://{Path(folder).expanduser().resolve()}" for folder in folders]
+    rest = []
+    for override in overrides:
+        if override.startswith(SEARCHPATH):
+            paths += [p.strip() for p in override.partition("=")[2].strip("[]").split(",") if p.strip()]
+        else:
+            rest.append(override)
+    return [*rest, f"hydra.searchpath=[{','.join(paths)}]"] if paths else rest
+
+
 def first_job_overrides(overrides: Sequence[str]) -> list[str]:
     """Replace each sweep (``a=1,2``) by its first value, so one job's config can be composed.
 

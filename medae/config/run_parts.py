@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from medae.config.checks import CONFIG_DIR  # noqa: F401  (re-exported for the entry points)
 from medae.errors import ConfigError
-from medae.security.trusted_targets import check_trusted
+from medae.security.stored_data import check_plain
 
 # data keys that name files or folders; relative values are taken from where medae started
 DATA_PATH_KEYS = ("root", "labels_csv")
@@ -67,9 +67,8 @@ def checkpoint_data_config(cfg: DictConfig, module: Any) -> DictConfig:
     if chosen and "name" in chosen:
         return chosen
     if module.run_config and "data" in module.run_config:
+        check_plain(module.run_config["data"], f"checkpoint {cfg.ckpt_path}")
         data = OmegaConf.create(module.run_config["data"])
-        if not cfg.get("trust_config"):
-            check_trusted(data, f"checkpoint {cfg.ckpt_path}")
         return OmegaConf.merge(data, chosen) if chosen else data
     raise ConfigError("data", f"{cfg.ckpt_path} stores no data config; choose one with data=<name>")
 

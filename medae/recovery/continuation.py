@@ -1,15 +1,16 @@
 """The config that continues an interrupted run in the same MLflow run (``medae resume``, SLURM requeues).
 
-The run's logged config is trained again from its last checkpoint: the local ``last.ckpt`` when the
-run's output folder still has it, else the copy in the run's artifacts (so a run can resume on
-another machine). Metric histories go on at the right steps, the best score and early-stopping
+The run's job is trained again from its last checkpoint: the local ``last.ckpt`` when the folder it
+continues in still has it, else the copy in the run's artifacts (so a run can resume on another
+machine). Metric histories go on at the right steps, the best score and early-stopping
 state come back from the checkpoint, and each epoch is seeded from the run's seed and its number
 (:class:`medae.callbacks.epoch_seed.EpochSeed`), so the result equals an uninterrupted run.
 """
 
 import os
+import re
 import sys
-from datetime import datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,22 +22,21 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from medae.config.compute_environment import recorded_threads
 from medae.errors import DataError
 from medae.security.safe_checkpoint import UnreadableCheckpoint, load_checkpoint
-from medae.security.trusted_targets import Trust, check_trusted
 from medae.tracking.liveness import release_lease, take_lease
-from medae.tracking.logged_run import download_artifact, logged_config
+from medae.tracking.logged_run import download_artifact
 from medae.tracking.schema import (
     BEST_ARTIFACT,
     HOST_TAG,
     LAST_ARTIFACT,
     PID_TAG,
-    RESOLVED_CONFIG_ARTIFACT,
     RESUMES_TAG,
-    root_dir,
 )
 from medae.tracking.store_outage import send_saved
 from medae.tracking.tracked_run import TrackedRun
 
 CHECKPOINT_PATH_KEYS = ("dirpath", "best_model_path", "kth_best_model_path", "last_model_path")
+# a checkpoint's own file name, as ModelCheckpoint writes it (``best-epoch003.ckpt``, ``last.ckpt``)
+CHECKPOINT_NAME = re.compile(r"[\w=+-][\w.=+-]*\.ckpt")
 
 
 def check_resumable(run: Run) -> None:
@@ -54,32 +54,34 @@ def check_resumable(run: Run) -> None:
         )
 
 
-def writable_output_dir(original: Path) -> Path:
-    """The run's output folder when it can be used here, else a new one under ``<root>/outputs/resume``."""
-    try:
-        original.mkdir(parents=True, exist_ok=True)
-        probe = original / ".medae-write-probe"
-        probe.touch()
-        probe.unlink()
-        return original
-    except OSError as error:
-        new = Path(root_dir()) / "outputs" / "resume" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")
-        print(f"medae: {original} cannot be used here ({error.strerror}); writing to {new}", file=sys.stderr)
-        return new
+def relocate(checkpoint: dict[str, Any], folder: Path) -> bool:
+    """Point ModelCheckpoint's saved paths into ``folder``, so its best score is restored; whether any moved.
 
+    A path stored in a checkpoint is never used as it is: only its file name is kept, and only when it is
+    a plain checkpoint name (``best-epoch003.ckpt``); any other is dropped.
 
-def relocate(checkpoint: dict[str, Any], old_dir: str, new_dir: str) -> None:
-    """Point ModelCheckpoint's saved paths from ``old_dir`` to ``new_dir``, so its best score is restored."""
+    Example:
+        >>> state = {"best_model_path": "/old/best.ckpt", "last_model_path": "/x/../../etc/evil.pth"}
+        >>> relocate({"callbacks": {"ModelCheckpoint{}": state}}, Path("/new"))
+        True
+        >>> state["best_model_path"], state["last_model_path"], state["dirpath"]
+        ('/new/best.ckpt', '', '/new')
+    """
 
-    def moved(path: Any) -> Any:
-        return new_dir + path[len(old_dir) :] if isinstance(path, str) and path.startswith(old_dir) else path
+    def moved(path: Any) -> str:
+        name = Path(path).name if isinstance(path, str) else ""
+        return str(folder / name) if CHECKPOINT_NAME.fullmatch(name) else ""
 
+    changed = False
     for state in checkpoint_states(checkpoint):
-        for name in CHECKPOINT_PATH_KEYS:
+        before = dict(state)
+        state["dirpath"] = str(folder)
+        for name in CHECKPOINT_PATH_KEYS[1:]:
             state[name] = moved(state.get(name))
-        state["best_k_models"] = {
-            moved(path): score for path, score in state.get("best_k_models", {}).items()
-        }
+        best_k = {moved(path): score for path, score in (state.get("best_k_models") or {}).items()}
+        state["best_k_models"] = {path: score for path, score in best_k.items() if path}
+        changed |= state != before
+    return changed
 
 
 def checkpoint_states(checkpoint: dict[str, Any]) -> list[dict[str, Any]]:
@@ -99,11 +101,13 @@ def newest_readable(
     """
     last = folder / "last.ckpt"
     if not last.is_file():
-        download_artifact(client, run_id, LAST_ARTIFACT, last)
+        download_artifact(client, run_id, LAST_ARTIFACT, last, folder)
     local = sorted(folder.glob("*.ckpt"), key=lambda path: (path != last, -path.stat().st_mtime))
     best = folder / Path(BEST_ARTIFACT).name
     for path in [*local, best]:
-        if path == best and (best in local or not download_artifact(client, run_id, BEST_ARTIFACT, best)):
+        if path == best and (
+            best in local or not download_artifact(client, run_id, BEST_ARTIFACT, best, folder)
+        ):
             break
         try:
             return path, load_checkpoint(path, trust)
@@ -112,60 +116,44 @@ def newest_readable(
     return None
 
 
-def restore_checkpoints(
-    client: MlflowClient, run_id: str, old_dir: str, new_dir: Path, trust: bool
-) -> Path | None:
-    """The newest readable checkpoint in ``new_dir`` (:func:`newest_readable`), with its best checkpoint."""
-    found = newest_readable(client, run_id, new_dir, trust)
+def restore_checkpoints(client: MlflowClient, run_id: str, folder: Path, trust: bool) -> Path | None:
+    """The newest readable checkpoint in ``folder`` (:func:`newest_readable`), with its best checkpoint."""
+    found = newest_readable(client, run_id, folder, trust)
     if found is None:
         return None
     path, checkpoint = found
-    if old_dir != str(new_dir):
-        relocate(checkpoint, old_dir, str(new_dir))
+    if relocate(checkpoint, folder):
         staged = path.with_name(f".{path.name}.relocated")
         torch.save(checkpoint, staged)
         os.replace(staged, path)  # a new file: an artifact hard-linked to the old one keeps its content
     best = next((state.get("best_model_path") for state in checkpoint_states(checkpoint)), None)
     if best and not Path(best).is_file():
-        download_artifact(client, run_id, BEST_ARTIFACT, Path(best))
+        download_artifact(client, run_id, BEST_ARTIFACT, Path(best), folder)
     print(f"medae: resuming run {run_id} after epoch {checkpoint['epoch']} from {path}", file=sys.stderr)
     return path
-
-
-def resume_config(client: MlflowClient, run: Run, tracking_uri: str, trust: Trust) -> DictConfig:
-    """The run's logged config, set to continue the run from its last checkpoint."""
-    run_id = run.info.run_id
-    cfg = logged_config(client, run_id)
-    if cfg.get("task_name") != "train":
-        raise DataError(
-            f"run {run_id}", f"is a '{cfg.get('task_name')}' run; only training runs can be resumed"
-        )
-    if not trust.config:
-        check_trusted(cfg, f"run {run_id}")
-    return continuation_config(cfg, client, run, tracking_uri, trust.checkpoint)
 
 
 def continuation_config(
     cfg: DictConfig, client: MlflowClient, run: Run, tracking_uri: str, trust_checkpoint: bool
 ) -> DictConfig:
-    """``cfg`` (the run's own config) set to go on in ``run`` from its last checkpoint and output folder."""
+    """``cfg``, the run's own job writing to its ``paths.output_dir``, set to go on in ``run``.
+
+    Metrics that waited while the store was away are sent from that folder, and training continues from
+    its newest readable checkpoint (fetched from the run's artifacts when the folder lacks it).
+    """
     run_id = run.info.run_id
-    resolved = logged_config(client, run_id, RESOLVED_CONFIG_ARTIFACT)
-    output_dir = writable_output_dir(Path(resolved.paths.output_dir))
-    sent = send_saved(Path(resolved.paths.output_dir), TrackedRun(client, run_id, None).metrics)
+    sent = send_saved(Path(cfg.paths.output_dir), TrackedRun(client, run_id, None).metrics)
     if sent:
         print(f"medae: sent {sent} metric batches that waited while the store was away", file=sys.stderr)
     with open_dict(cfg):
-        cfg.paths.root_dir = resolved.paths.root_dir
-        cfg.paths.output_dir = str(output_dir)
         cfg.logger.mlflow.run_id = run_id
         cfg.logger.mlflow.tracking_uri = tracking_uri
         cfg.ckpt_path = None
         cfg.trust_checkpoint = trust_checkpoint
-        old_dir = OmegaConf.select(resolved, "callbacks.model_checkpoint.dirpath")
-        if old_dir:
-            new_dir = Path(OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath"))
-            last = restore_checkpoints(client, run_id, old_dir, new_dir, trust_checkpoint)
+        dirpath = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath")
+        if dirpath:
+            folder = Path(os.path.realpath(Path(dirpath).expanduser()))  # as ModelCheckpoint holds it
+            last = restore_checkpoints(client, run_id, folder, trust_checkpoint)
             cfg.ckpt_path = str(last) if last else None
     if cfg.ckpt_path is None:
         print(f"medae: run {run_id} has no checkpoint; training again from the start in it", file=sys.stderr)
@@ -179,16 +167,25 @@ def count_resume(client: MlflowClient, run: Run) -> None:
     TrackedRun(client, run.info.run_id, None).tags({RESUMES_TAG: resumes})
 
 
-def continue_run(client: MlflowClient, run: Run, tracking_uri: str, trust: Trust) -> DictConfig:
+def continue_run(
+    client: MlflowClient, run: Run, tracking_uri: str, job: Callable[[], DictConfig], trust_checkpoint: bool
+) -> DictConfig:
     """The config that continues ``run`` (KILLED or FAILED), counted in its ``medae.resumes`` tag.
 
     This process takes the run's lease first, so a second ``resume`` of the same run is refused; a
-    resume that is refused (an untrusted config, a missing checkpoint) gives the lease back.
+    resume that is refused (a refused config, a missing checkpoint) gives the lease back.
+
+    Args:
+        client: the run's store.
+        run: the run.
+        tracking_uri: the store's URI.
+        job: builds the run's job, writing to the folder it continues in.
+        trust_checkpoint: unpickle any object of the run's checkpoints.
     """
     check_resumable(run)
     take_lease(client, run.info.run_id)
     try:
-        cfg = resume_config(client, run, tracking_uri, trust)
+        cfg = continuation_config(job(), client, run, tracking_uri, trust_checkpoint)
     except Exception:
         release_lease(client, run.info.run_id)
         raise

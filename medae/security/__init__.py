@@ -1,5 +1,6 @@
 """What medae accepts from a store or a file it did not write, and what it never logs.
 
-Trusted ``_target_`` objects, checkpoints loaded without unpickling code, and credentials kept out of
-everything logged. It imports nothing of medae but :mod:`medae.errors` and :mod:`medae.compat`.
+Stored configs read as bounded plain data (never built or resolved), paths kept inside a run's folder,
+checkpoints loaded without unpickling code, and credentials kept out of everything logged. It imports
+nothing of medae but :mod:`medae.errors` and :mod:`medae.compat`.
 """

@@ -146,7 +146,7 @@ def take_lease(client: MlflowClient, run_id: str, settle_s: float = SETTLE_S) ->
             f"is owned by {holder(run)}; its lease ends when that process ends or in {max(expires, 0):.0f} s "
             "without a heartbeat",
         )
-    mine = lease_tags()
+    mine = owner_tags()  # the process, not only its lease: a refused rival names this pid
     TrackedRun(client, run_id, None).tags(mine)
     time.sleep(settle_s)
     kept = client.get_run(run_id)

@@ -1,4 +1,4 @@
-"""Reading back what medae logged for a run: the run itself, its configs and its checkpoints."""
+"""Reading back what medae logged for a run: the run itself, its text artifacts (bounded) and checkpoints."""
 
 import tempfile
 from pathlib import Path
@@ -6,10 +6,9 @@ from pathlib import Path
 from mlflow import MlflowClient
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
-from omegaconf import DictConfig, OmegaConf
 
 from medae.errors import DataError
-from medae.tracking.schema import UNRESOLVED_CONFIG_ARTIFACT
+from medae.security.stored_data import MAX_BYTES, inside
 
 
 def fetch_run(client: MlflowClient, run_id: str) -> Run:
@@ -20,41 +19,46 @@ def fetch_run(client: MlflowClient, run_id: str) -> Run:
         raise DataError(f"run {run_id}", f"not found in the MLflow store {client.tracking_uri}") from error
 
 
-# what configs stored by earlier medae versions name that has since moved: text -> its name now
-RENAMED = {
-    "medae.resumable_logger.ResumableMLFlowLogger": "medae.tracking.logger.ResumableMLFlowLogger",
-    "${cwd:}": "${root_dir:}",
-}
+def artifact_text(client: MlflowClient, run_id: str, artifact: str, max_bytes: int = MAX_BYTES) -> str | None:
+    """The text of a run's artifact, read only when it is at most ``max_bytes``; None when the run has none.
 
-
-def upgrade(text: str) -> str:
-    """A stored config's text with the names that moved since it was logged replaced by their names now.
-
-    Example:
-        >>> upgrade("root_dir: ${oc.env:MEDAE_ROOT,${cwd:}}")
-        'root_dir: ${oc.env:MEDAE_ROOT,${root_dir:}}'
+    Raises:
+        DataError: the artifact is larger than ``max_bytes`` or is not UTF-8 text.
     """
-    for old, new in RENAMED.items():
-        text = text.replace(old, new)
-    return text
-
-
-def logged_config(
-    client: MlflowClient, run_id: str, artifact: str = UNRESOLVED_CONFIG_ARTIFACT
-) -> DictConfig:
-    """A config medae logged with the run (unresolved by default, as the user wrote it), upgraded."""
+    folder, _, name = artifact.rpartition("/")
+    try:
+        listed = {Path(a.path).name: a.file_size for a in client.list_artifacts(run_id, folder)}
+    except (MlflowException, OSError) as error:
+        raise DataError(f"run {run_id}", f"its artifacts cannot be listed ({error})") from error
+    if name not in listed:
+        return None
+    source = f"run {run_id} {artifact}"
+    if (listed[name] or 0) > max_bytes:
+        raise DataError(source, f"holds {listed[name]} bytes, over the {max_bytes} a stored config may have")
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            path = client.download_artifacts(run_id, artifact, tmp)
+            path = Path(client.download_artifacts(run_id, artifact, tmp))
+            size = path.stat().st_size
+            if size > max_bytes:
+                raise DataError(source, f"holds {size} bytes, over the {max_bytes} allowed")
+            return path.read_text(encoding="utf-8")
         except (MlflowException, OSError) as error:
-            raise DataError(f"run {run_id}", f"has no {artifact}; was it logged by medae?") from error
-        return OmegaConf.create(upgrade(Path(path).read_text()))
+            raise DataError(source, f"cannot be read ({error})") from error
+        except UnicodeDecodeError as error:
+            raise DataError(source, "is not UTF-8 text") from error
 
 
-def download_artifact(client: MlflowClient, run_id: str, artifact: str, destination: Path) -> bool:
-    """Download ``artifact`` of the run to the file ``destination``; False when the run has none."""
-    folder, _, name = artifact.rpartition("/")
-    if name not in {Path(a.path).name for a in client.list_artifacts(run_id, folder)}:
+def download_artifact(
+    client: MlflowClient, run_id: str, artifact: str, destination: Path, folder: Path
+) -> bool:
+    """Download ``artifact`` of the run to the file ``destination``; False when the run has none.
+
+    Raises:
+        ConfigError: ``destination`` lies outside ``folder`` (a path read from a checkpoint, say).
+    """
+    destination = inside(destination, folder, artifact)
+    name = artifact.rpartition("/")[2]
+    if name not in {Path(a.path).name for a in client.list_artifacts(run_id, artifact.rpartition("/")[0])}:
         return False
     destination.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=destination.parent) as tmp:

@@ -1,6 +1,7 @@
 """What every MLflow run records besides metrics: parameters, tags, the config, the data's fingerprint."""
 
 import importlib.metadata
+import json
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +28,7 @@ from medae.tracking.schema import (
     FINGERPRINT_TAG,
     MODEL_TAG,
     OUTPUT_DIR_TAG,
+    OVERRIDES_ARTIFACT,
     RESOLVED_CONFIG_ARTIFACT,
     TASK_TAG,
     UNRESOLVED_CONFIG_ARTIFACT,
@@ -70,11 +72,14 @@ def flatten_config(cfg: DictConfig) -> dict[str, str]:
     return flat
 
 
+def job_overrides() -> list[str] | None:
+    """The command-line overrides of this Hydra job, as Hydra recorded them; None outside a Hydra job."""
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else None
+
+
 def chosen_keys() -> set[str]:
     """The keys this job's command line set (``optim.lr=...``, ``+logger.x=...``); none outside Hydra."""
-    if not HydraConfig.initialized():
-        return set()
-    overrides = OverridesParser.create().parse_overrides(list(HydraConfig.get().overrides.task))
+    overrides = OverridesParser.create().parse_overrides(job_overrides() or [])
     return {override.get_key_element().lstrip("+~") for override in overrides}
 
 
@@ -215,6 +220,9 @@ def record_run_setup(
             client.log_inputs(run_id, datasets=datasets)
     run.text(redact(OmegaConf.to_yaml(cfg, resolve=True)), RESOLVED_CONFIG_ARTIFACT)
     run.text(redact(OmegaConf.to_yaml(cfg)), UNRESOLVED_CONFIG_ARTIFACT)
+    overrides = job_overrides()
+    if overrides is not None:  # what medae reproduce and medae resume rebuild the job from
+        run.text(json.dumps([redact(override) for override in overrides]), OVERRIDES_ARTIFACT)
     if datamodule.skipped_files:
         run.text("\n".join(datamodule.skipped_files) + "\n", "data/skipped_files.txt")
     if hydra_dir is not None and hydra_dir.is_dir():

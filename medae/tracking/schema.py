@@ -39,6 +39,10 @@ COMPARED_WITH_TAG = "medae.compared_with"
 # artifacts
 RESOLVED_CONFIG_ARTIFACT = "config/config.yaml"
 UNRESOLVED_CONFIG_ARTIFACT = "config/config_unresolved.yaml"
+# the command-line overrides of the job (a JSON list): reproduce and resume rebuild the job from them
+OVERRIDES_ARTIFACT = "config/overrides.json"
+# what Hydra recorded of a job launched by `medae train` (runs logged before OVERRIDES_ARTIFACT)
+HYDRA_OVERRIDES_ARTIFACT = "config/hydra/overrides.yaml"
 CHECKPOINT_ARTIFACTS = "checkpoints"
 LAST_ARTIFACT = f"{CHECKPOINT_ARTIFACTS}/last.ckpt"
 BEST_ARTIFACT = f"{CHECKPOINT_ARTIFACTS}/best.ckpt"
