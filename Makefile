@@ -10,7 +10,7 @@ TEST_WORKERS ?= auto
 # Hydra plugins whose releases pin dependencies older than the rest of the stack (see pyproject.toml)
 NO_DEPS_PLUGINS := hydra-optuna-sweeper==1.3.0 hydra-ray-launcher==1.2.2
 
-.PHONY: setup train test test-fast sweep variants bench experiments notebooks ui server lint format clean
+.PHONY: setup train test test-fast sweep variants bench experiments notebooks ui server lint types format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,8 @@ setup: $(STAMP)
 train: setup
 	$(BIN)/medae train $(ARGS)
 
-test: setup
+# lint and types first: a minute, where the suite takes half an hour
+test: setup lint types
 	$(BIN)/python -m pytest -m "slow or not slow" -n $(TEST_WORKERS) --dist loadfile --durations=25 $(ARGS)
 
 test-fast: setup
@@ -58,6 +59,10 @@ server: setup
 lint: setup
 	$(BIN)/ruff check medae tests experiments
 	$(BIN)/ruff format --check medae tests experiments
+
+# the modules listed under [tool.mypy] in pyproject.toml
+types: setup
+	$(BIN)/mypy
 
 format: setup
 	$(BIN)/ruff format medae tests experiments

@@ -26,9 +26,9 @@ commands:
              medae predict ckpt_path=REF input=FILE|SERIES|FOLDER output=FOLDER [reference=FILE]
   export     write a model as ONNX or TorchScript with a JSON sidecar:
              medae export ckpt_path=REF format=onnx|torchscript output=FILE
-  reproduce  re-train an MLflow run from its logged config and compare: medae reproduce RUN_ID
-             [--allow-data-change]
-  resume     continue an interrupted run in the same MLflow run: medae resume RUN_ID
+  reproduce  re-train an MLflow run's job (rebuilt from medae's configs and its recorded overrides) and
+             compare: medae reproduce RUN_ID [--allow-data-change] [--allow-drift] [--config-dir DIR]
+  resume     continue an interrupted run in the same MLflow run: medae resume RUN_ID [--allow-drift]
   runs       list the store's runs (reads only): medae runs [--experiment NAME] [--repair]
   models     list the autoencoder variants and their options (model=<name>)
   data       list the data sources and their options (data=<name>)
@@ -129,7 +129,9 @@ def run_hydra_command(command: str, args: list[str]) -> None:
     from medae.compat import hand_over_to_hydra
 
     target = HYDRA_COMMANDS[command]
-    hand_over_to_hydra(f"medae {command}", args, target.split(":")[0])
+    # Hydra's parser takes its flags before the overrides only: --config-dir may stand anywhere here
+    ordered = [part for folder in folders for part in ("--config-dir", folder)] + checked
+    hand_over_to_hydra(f"medae {command}", ordered, target.split(":")[0])
     entry_point(target)()
 
 

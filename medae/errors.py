@@ -99,7 +99,7 @@ def how_to_continue(run_id: str, task: str | None) -> str:
     return f"what it logged is kept; run the {task or 'same'} command again to redo it"
 
 
-def user_error_message(error: BaseException) -> str | None:
+def user_error_message(error: BaseException | None) -> str | None:
     """The one-line message of a medae error, also when Hydra's instantiate wrapped it; else None."""
     while error is not None:
         if isinstance(error, MedaeError):

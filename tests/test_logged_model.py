@@ -1,17 +1,25 @@
 """A training run logs its best network as an MLflow model; eval, encode and decode take MLflow references."""
 
 import os
+import re
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from medae.commands.evaluate import evaluate
 from medae.commands.train import train
 from medae.errors import ConfigError, DataError
-from medae.inference.model_package import load_network
+from medae.inference.model_package import (
+    CONFIG_FILE,
+    LOADER_MODULE,
+    WEIGHTS_FILE,
+    check_model_folder,
+    load_network,
+)
 from medae.models.registry import load_module
 from medae.tracking.checkpoint_artifacts import local_artifact_dir
 from medae.tracking.logged_model import resolve_checkpoint
@@ -158,3 +166,49 @@ def test_a_cached_checkpoint_is_fetched_again_when_the_run_changed(registered_ru
     finally:
         stored.unlink()
         stored.write_bytes(original)
+
+
+def write_model_folder(
+    folder: Path, flavors: dict, files: tuple[str, ...] = (CONFIG_FILE, WEIGHTS_FILE)
+) -> Path:
+    """A downloaded MLflow model as medae logs one (MLmodel and a package folder), with ``flavors``."""
+    (folder / "data").mkdir(parents=True)
+    for name in files:
+        (folder / "data" / name).write_text("{}")
+    (folder / "MLmodel").write_text(yaml.safe_dump({"flavors": flavors, "model_uuid": "x"}))
+    return folder
+
+
+MEDAE_FLAVOR = {"loader_module": LOADER_MODULE, "data": "data", "python_version": "3.11"}
+
+
+def test_only_medaes_own_mlmodel_and_files_pass_the_model_check(tmp_path):
+    ours = write_model_folder(tmp_path / "ours", {"python_function": MEDAE_FLAVOR})
+    assert check_model_folder(ours, "m") == (ours / "data").resolve()
+    tampered = {
+        "another loader": (
+            {"python_function": {**MEDAE_FLAVOR, "loader_module": "evil"}},
+            "its loader is 'evil'",
+        ),
+        "shipped code": ({"python_function": {**MEDAE_FLAVOR, "code": "code"}}, "it ships code ('code')"),
+        "another flavour": (
+            {"python_function": MEDAE_FLAVOR, "pytorch": {"pickle_module_name": "pickle"}},
+            "has the flavours ['python_function', 'pytorch']",
+        ),
+        "data outside": ({"python_function": {**MEDAE_FLAVOR, "data": "../../etc"}}, "lies outside"),
+    }
+    for name, (flavors, problem) in tampered.items():
+        folder = write_model_folder(tmp_path / name.replace(" ", "_"), flavors)
+        with pytest.raises((DataError, ConfigError), match=re.escape(problem)):
+            check_model_folder(folder, "m")
+    extra = write_model_folder(
+        tmp_path / "extra", {"python_function": MEDAE_FLAVOR}, (CONFIG_FILE, WEIGHTS_FILE, "x.py")
+    )
+    with pytest.raises(
+        DataError, match=r"holds \['network.json', 'weights.safetensors', 'x.py'\] in its package"
+    ):
+        check_model_folder(extra, "m")
+    (tmp_path / "tagged").mkdir()
+    (tmp_path / "tagged" / "MLmodel").write_text("flavors: !!python/object/apply:os.system [ls]")
+    with pytest.raises(DataError, match="has the tag"):
+        check_model_folder(tmp_path / "tagged", "m")

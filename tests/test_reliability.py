@@ -14,7 +14,10 @@ import mlflow
 import psutil
 import pytest
 import torch
+from mlflow.exceptions import MlflowException
 
+from medae.commands.resume import resume
+from medae.commands.train import train
 from medae.errors import DataError
 from medae.recovery.continuation import newest_readable
 from medae.tracking.liveness import (
@@ -34,6 +37,7 @@ from medae.tracking.schema import (
     PROCESS_START_TAG,
 )
 from medae.tracking.store import open_client
+from medae.tracking.store_outage import StoreUnavailable
 from tests.conftest import last_error_line, medae, medae_env, runs_in_store, tracking_uri
 from tests.data_files import write_grey_images
 from tests.tracking_server import free_port, wait_until_up
@@ -117,11 +121,13 @@ def test_kill_9_then_resume_continues_the_same_run_bitwise(tmp_path, uninterrupt
         subprocess.Popen(command, cwd=tmp_path, env=medae_env(tmp_path), stderr=subprocess.PIPE, text=True)
         for _ in range(2)
     ]
-    ended = sorted(((p.wait(timeout=600), p.stderr.read()) for p in both), key=lambda done: done[0])
-    (resumed_code, resumed), (refused_code, refused) = ended
+    ended = sorted(((p.wait(timeout=600), p.stderr.read(), p.pid) for p in both), key=lambda done: done[0])
+    (resumed_code, resumed, resumed_pid), (refused_code, refused, _) = ended
     assert (resumed_code, refused_code) == (0, 2), refused[-3000:]
     assert "after epoch 2" in resumed
-    assert "Traceback" not in refused and f"medae: error: run {run_id}: " in refused.strip().splitlines()[-1]
+    line = refused.strip().splitlines()[-1]
+    assert "Traceback" not in refused and line.startswith(f"medae: error: run {run_id}: ")
+    assert f"process {resumed_pid} on " in line, line  # the process that holds the run, not an earlier one
     assert client_of(tmp_path).get_run(run_id).data.tags["medae.resumes"] == "1"
     assert_same_run(tmp_path, run_id, uninterrupted)
 
@@ -653,3 +659,30 @@ def test_eval_changes_the_checkpoints_own_data_config(trained, tmp_path):
     (run,) = client.search_runs([experiment], "tags.`medae.task` = 'eval'")
     assert run.data.params["data.held_out"] == "[]" and run.data.params["data.image_size"] == "32"
     assert "test/psnr_fg" in run.data.metrics and not [key for key in run.data.metrics if "colin27" in key]
+
+
+@pytest.mark.slow
+def test_a_store_that_goes_away_while_the_model_is_logged_ends_in_one_line_and_resumes(
+    make_config, tmp_path, monkeypatch
+):
+    def away(*args, **kwargs):
+        raise MlflowException("API request to http://127.0.0.1:1/api failed with exception refused")
+
+    monkeypatch.chdir(tmp_path)
+    cfg = make_config("trainer.max_epochs=1", "logger.mlflow.outage_limit_s=2")
+    with monkeypatch.context() as patched:
+        patched.setattr("medae.tracking.logger.log_network", away)
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable) as stopped:
+            train(cfg)
+    assert time.monotonic() - started < 60
+    message = str(stopped.value)
+    assert "\n" not in message and "did not answer for 2 s" in message
+    (run,) = runs_in_store(tmp_path)
+    assert message.endswith(f"When it answers again: medae resume {run.info.run_id}")
+    # nothing is lost: trained and tested, the run is KILLED and resumable, and ends with its model
+    assert run.info.status == "KILLED" and "test/psnr" in run.data.metrics
+    resumed = resume(run.info.run_id, tracking_uri(tmp_path))
+    finished = client_of(tmp_path).get_run(run.info.run_id)
+    assert finished.info.status == "FINISHED" and resumed.run_id == run.info.run_id
+    assert [output.model_id for output in finished.outputs.model_outputs]

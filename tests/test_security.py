@@ -162,16 +162,19 @@ def scanned_text(client: mlflow.MlflowClient, run_id: str, folder: Path) -> str:
 @pytest.mark.slow
 def test_no_secret_reaches_params_tags_artifacts_or_checkpoints(make_config, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", PASSWORD)
+    monkeypatch.setenv("MEDAE_TEST_LAB_TOKEN", "lab-token-9876")
     cfg = make_config(
         "trainer.max_epochs=1",
         "+logger.mlflow.tags.copied=${oc.env:MLFLOW_TRACKING_PASSWORD}",
         f"+logger.mlflow.tags.server=http://alice:{PASSWORD}@127.0.0.1:5000",
+        "+logger.mlflow.tags.token=${oc.env:MEDAE_TEST_LAB_TOKEN}",  # any variable, not only MLflow's
+        "+logger.mlflow.tags.derived=from-${logger.mlflow.tags.token}",
     )
     run_id = train(cfg).run_id
     text = scanned_text(mlflow.MlflowClient(tracking_uri(tmp_path)), run_id, tmp_path / "download")
     assert "'name': 'conv'" in text  # the checkpoints' stored run config was scanned
     assert "http://alice:***@127.0.0.1:5000" in text
-    assert PASSWORD not in text
+    assert PASSWORD not in text and "lab-token-9876" not in text
 
 
 @pytest.fixture(scope="module")

@@ -127,6 +127,11 @@ def test_a_stored_run_may_not_point_writes_outside_the_local_root(store, tmp_pat
 def test_values_are_taken_and_the_targets_are_medaes_own(store, tmp_path):
     cfg = rebuild(store, stored_run(store, [*JOB, "optim.lr=0.002", "model=vae"]), tmp_path, allow_drift=True)
     assert (cfg.optim.lr, cfg.model.name) == (0.002, "vae")
+    # a group choice is medae's own preset: its folders (here the default cache) are not the store's
+    chosen = rebuild(
+        store, stored_run(store, [*JOB, "data=folder", "data.root=images"]), tmp_path, allow_drift=True
+    )
+    assert chosen.data.name == "folder" and not Path(chosen.data.cache_dir).is_relative_to(tmp_path)
     packaged = compose_job("train", ["model=vae"], tmp_path)
     assert cfg.callbacks.model_checkpoint._target_ == packaged.callbacks.model_checkpoint._target_
     assert taken_overrides(["a=1", "hydra/launcher=joblib", "~callbacks.image_grid"], "r") == (

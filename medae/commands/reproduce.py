@@ -15,11 +15,11 @@ from pathlib import Path
 
 from omegaconf import open_dict
 
-from medae.commands.stored_job import rebuild_job
+from medae.commands.stored_job import add_rebuild_arguments, rebuild_job
 from medae.config.compute_environment import recorded_threads
 from medae.errors import exit_on_user_error
 from medae.tracking.logged_run import fetch_run
-from medae.tracking.schema import FINGERPRINT_TAG, root_dir, store_uri
+from medae.tracking.schema import FINGERPRINT_TAG, root_dir
 from medae.tracking.store import open_client
 
 
@@ -96,21 +96,10 @@ def reproduce(
 def main(argv: list[str]) -> None:
     """Command-line entry: print both sets of metrics; exit 1 when they differ by more than the tolerance."""
     parser = argparse.ArgumentParser(prog="medae reproduce", description=__doc__.splitlines()[0])
-    parser.add_argument("run_id")
-    parser.add_argument("--tracking-uri", default=store_uri(), help="default: %(default)s")
+    add_rebuild_arguments(parser, "train")
     parser.add_argument("--tolerance", type=float, default=1e-4)
     parser.add_argument(
         "--allow-data-change", action="store_true", help="train even when the data's fingerprint differs"
-    )
-    parser.add_argument(
-        "--allow-drift", action="store_true", help="train even when medae's configs changed since the run"
-    )
-    parser.add_argument(
-        "--config-dir",
-        "-cd",
-        action="append",
-        default=[],
-        help="a folder of your own presets that the run chose (as given to medae train); repeatable",
     )
     args = parser.parse_args(argv)
     result = exit_on_user_error(

@@ -12,12 +12,12 @@ from typing import Any
 
 from mlflow.entities import Run
 
-from medae.commands.stored_job import rebuild_job
+from medae.commands.stored_job import add_rebuild_arguments, rebuild_job
 from medae.errors import ConfigError, exit_on_user_error
 from medae.recovery.continuation import continue_run
 from medae.security.stored_data import inside
 from medae.tracking.logged_run import fetch_run
-from medae.tracking.schema import OUTPUT_DIR_TAG, root_dir, store_uri
+from medae.tracking.schema import OUTPUT_DIR_TAG, root_dir
 from medae.tracking.store import open_client
 
 
@@ -34,7 +34,7 @@ def continuation_folder(run: Run, root: Path) -> Path:
         PosixPath('/lab/outputs/resume/abc')
     """
     outputs = root / "outputs"
-    fresh = outputs / "resume" / run.info.run_id
+    fresh = outputs / "resume" / str(run.info.run_id)
     stored = run.data.tags.get(OUTPUT_DIR_TAG)
     if not stored:
         return fresh
@@ -81,24 +81,13 @@ def resume(
 def main(argv: list[str]) -> None:
     """Command-line entry: continue the run and print its test metrics."""
     parser = argparse.ArgumentParser(prog="medae resume", description=__doc__.splitlines()[0])
-    parser.add_argument("run_id")
-    parser.add_argument("--tracking-uri", default=store_uri(), help="default: %(default)s")
+    add_rebuild_arguments(parser, "continue")
     parser.add_argument(
         "--trust-checkpoint", action="store_true", help="unpickle any object of the run's checkpoints"
     )
-    parser.add_argument(
-        "--allow-drift", action="store_true", help="continue even when medae's configs changed since the run"
-    )
-    parser.add_argument(
-        "--config-dir",
-        "-cd",
-        action="append",
-        default=[],
-        help="a folder of your own presets that the run chose (as given to medae train); repeatable",
-    )
     args = parser.parse_args(argv)
     result = exit_on_user_error(
-        resume, args.run_id, args.tracking_uri, args.trust_checkpoint, args.allow_drift
+        resume, args.run_id, args.tracking_uri, args.trust_checkpoint, args.allow_drift, args.config_dir
     )
     print(f"resumed run {result.run_id}")
     for key in sorted(k for k in result.metrics if k.startswith("test/")):

@@ -16,6 +16,7 @@ bounded safe YAML). Where a default changed since, each difference is listed and
 unless it was told ``--allow-drift``, so a reproduction is the same job or says how it differs.
 """
 
+import argparse
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,6 +48,7 @@ from medae.tracking.schema import (
     OVERRIDES_ARTIFACT,
     RESOLVED_CONFIG_ARTIFACT,
     TASK_TAG,
+    store_uri,
 )
 
 # Hydra's helpers that return the callable their `path` names: that path is code too
@@ -67,6 +69,22 @@ WRITTEN_KEYS = ("dirpath", "default_root_dir", "cache_dir", "save_dir", "log_dir
 # keys that differ between two runs of the same job, so drift leaves them out
 RUN_SPECIFIC = ("paths", "logger", "hydra", "ckpt_path", "trust_checkpoint", "num_threads")
 SHOWN_DIFFERENCES = 5
+
+
+def add_rebuild_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
+    """The command-line options of a command that rebuilds a stored run's job (reproduce, resume)."""
+    parser.add_argument("run_id")
+    parser.add_argument("--tracking-uri", default=store_uri(), help="default: %(default)s")
+    parser.add_argument(
+        "--allow-drift", action="store_true", help=f"{verb} even when medae's configs changed since the run"
+    )
+    parser.add_argument(
+        "--config-dir",
+        "-cd",
+        action="append",
+        default=[],
+        help="a folder of your own presets that the run chose (as given to medae train); repeatable",
+    )
 
 
 def recorded_overrides(client: MlflowClient, run: Run) -> list[str]:
@@ -131,7 +149,8 @@ def taken_overrides(overrides: list[str], run_id: str) -> tuple[list[str], list[
         medae.errors.ConfigError: callbacks.x._target_: run 1 recorded code here; a stored run may ...
     """
     source = f"run {run_id} {OVERRIDES_ARTIFACT}"
-    taken, left = [], []
+    taken: list[str] = []
+    left: list[str] = []
     for line, override in zip(overrides, parse(overrides, source), strict=True):
         key = override.key_or_group
         refuse_interpolations({key: line}, f"run {run_id}")
@@ -165,6 +184,12 @@ def targets(node: Any, key: str = "") -> Iterator[tuple[str, str]]:
             yield from targets(value, f"{key}[{index}]")
 
 
+def config_groups(config_dirs: list[str]) -> set[str]:
+    """The config groups of medae's configs and of ``config_dirs`` (``model``, ``data``, ...)."""
+    folders = [CONFIG_DIR, *config_dirs]
+    return {path.name for folder in folders for path in Path(folder).expanduser().glob("*") if path.is_dir()}
+
+
 def check_packaged_code(cfg: DictConfig, taken: list[str], config_dirs: list[str]) -> None:
     """Raise a ConfigError unless every target of ``cfg`` is the one the config files build at that key.
 
@@ -172,11 +197,8 @@ def check_packaged_code(cfg: DictConfig, taken: list[str], config_dirs: list[str
     files installed with medae, or in the caller's own ``config_dirs``. Values of other overrides may
     change, the objects built may not.
     """
-    folders = [CONFIG_DIR, *config_dirs]
-    groups = {
-        path.name for folder in folders for path in Path(folder).expanduser().glob("*") if path.is_dir()
-    }
-    choices = [o.input_line for o in parse(taken, "overrides") if o.key_or_group in groups]
+    groups = config_groups(config_dirs)
+    choices = [str(o.input_line) for o in parse(taken, "overrides") if o.key_or_group in groups]
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         reference = compose("train", overrides=searchpath_overrides(config_dirs, choices))
@@ -199,14 +221,15 @@ def within(key: str, prefix: str) -> bool:
     return key == prefix or key.startswith(f"{prefix}.")
 
 
-def check_written_inside(cfg: DictConfig, taken: list[str], root: Path) -> None:
+def check_written_inside(cfg: DictConfig, taken: list[str], groups: set[str], root: Path) -> None:
     """Raise a ConfigError for a folder the stored overrides point the job's writes to outside ``root``.
 
     The folders are the values of :data:`WRITTEN_KEYS` (``callbacks.*.dirpath`` with its ``filename``,
-    ``data.cache_dir``, ``trainer.default_root_dir``...) that an override set; the others are medae's
-    and this machine's own.
+    ``data.cache_dir``, ``trainer.default_root_dir``...) that a value override set; the others, group
+    choices (``groups``) included, are medae's and this machine's own.
     """
-    chosen = [o.key_or_group for o in parse(taken, "overrides") if not o.is_delete()]
+    overrides = parse(taken, "overrides")
+    chosen = [o.key_or_group for o in overrides if not o.is_delete() and o.key_or_group not in groups]
     plain = OmegaConf.to_container(cfg, resolve=True)
 
     def visit(node: Any, key: str) -> None:
@@ -261,6 +284,13 @@ def comparable(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def plain_dict(cfg: DictConfig) -> dict[str, Any]:
+    """A config node resolved as a plain dict."""
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(plain, dict)
+    return {str(key): value for key, value in plain.items()}
+
+
 def differences(stored: dict[str, Any], rebuilt: dict[str, Any]) -> list[str]:
     """Each value that differs between a run's stored resolved config and its rebuilt job, one line each.
 
@@ -290,10 +320,10 @@ def check_drift(client: MlflowClient, run_id: str, cfg: DictConfig, allow_drift:
     if not isinstance(stored, dict):
         raise DataError(source, "is not a mapping of config groups")
     refuse_interpolations(stored, source)
-    rebuilt = OmegaConf.to_container(cfg, resolve=True)
-    data = OmegaConf.create(rebuilt["data"])
+    data = OmegaConf.create(plain_dict(cfg.data))
     absolute_data_paths(data)  # as train() logs them
-    found = differences(stored, {**rebuilt, "data": OmegaConf.to_container(data)})
+    rebuilt = {**plain_dict(cfg), "data": plain_dict(data)}
+    found = differences(stored, rebuilt)
     for line in found:
         print(f"medae: {'warning: ' if allow_drift else ''}drift: {line}", file=sys.stderr)
     if found and not allow_drift:
@@ -348,6 +378,6 @@ def rebuild_job(
         cfg.paths.tracking_uri = tracking_uri
         if cfg.get("logger") and cfg.logger.get("mlflow"):
             cfg.logger.mlflow.tracking_uri = tracking_uri
-    check_written_inside(cfg, taken, root)
+    check_written_inside(cfg, taken, config_groups(config_dirs), root)
     check_drift(client, run_id, cfg, allow_drift)
     return cfg

@@ -33,7 +33,7 @@ from medae.errors import ConfigError, DataError, exit_on_user_error
 from medae.inference.model_package import log_package
 from medae.models.registry import build_module, check_fits, require
 from medae.recovery.slurm_requeue import continue_requeued_run
-from medae.security.redaction import redact_values
+from medae.security.redaction import mask_logged_tags, redacted_config
 from medae.security.safe_checkpoint import load_checkpoint
 from medae.tracking.logged_model import ModelRecord, model_name
 from medae.tracking.paper_reference import PaperReference
@@ -133,7 +133,8 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
         del checkpoint
     if cfg.trainer.get("strategy") == "ddp":  # e.g. two optimisers, each backward reaching one network
         cfg.trainer.strategy = module.ddp_strategy
-    module.run_config = redact_values(to_plain(cfg))  # checkpoints are uploaded to the store
+    module.run_config = redacted_config(cfg)  # checkpoints are uploaded to the store
+    mask_logged_tags(cfg)
     if cfg.channels_last:
         module.use_channels_last()
     if cfg.compile:

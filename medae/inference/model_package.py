@@ -4,7 +4,8 @@ The package is a ``python_function`` model whose loader is this module: ``networ
 variant and holds its config and value range, ``weights.safetensors`` its weights (a format that stores
 tensors and nothing else). Loading rebuilds the network from the installed registry, so
 ``mlflow.pyfunc.load_model("runs:/<id>/conv-reconstruction")`` and ``mlflow models serve`` run no code
-from the store. :func:`load_network` gives the torch network and refuses a package whose loader was changed.
+from the store. :func:`load_model` (and :func:`load_network`, the torch network) checks a downloaded model's
+``MLmodel`` and files against what medae writes before anything of it loads.
 
 Example:
     >>> import mlflow  # doctest: +SKIP
@@ -20,7 +21,6 @@ from typing import Any
 import mlflow
 import numpy as np
 import torch
-import yaml
 from mlflow.models import ModelSignature
 from mlflow.types import ParamSchema, ParamSpec, Schema, TensorSpec
 from omegaconf import OmegaConf
@@ -32,6 +32,7 @@ from medae.bootstrap import bootstrap
 from medae.errors import DataError
 from medae.inference.preprocessing import ScanPreprocessing
 from medae.models.registry import MODELS
+from medae.security.stored_data import inside, load_yaml
 from medae.tracking.logged_model import ModelRecord
 
 LOADER_MODULE = __name__
@@ -146,19 +147,57 @@ def log_package(logger: Any, module: Any, example: torch.Tensor, record: ModelRe
         return logger.log_network(package, LOADER_MODULE, signature, example_array, record)
 
 
-def load_network(model_uri: str) -> nn.Module:
-    """The torch network of a logged medae model (``runs:/<id>/<model name>``, ``models:/<name>/<version>``).
+def check_model_folder(local: Path, source: str) -> Path:
+    """The package folder of a downloaded MLflow model, once its ``MLmodel`` and files are what medae writes.
+
+    ``mlflow.pyfunc.load_model`` imports the ``loader_module`` an ``MLmodel`` names and puts its ``code``
+    folder on ``sys.path``, so a model from a store one does not control runs that store's code. This check
+    reads ``MLmodel`` as bounded plain YAML and accepts only medae's flavour: ``python_function`` with this
+    module as loader, no code folder, and a package of exactly ``network.json`` and ``weights.safetensors``.
 
     Raises:
-        DataError: the model's loader is not medae's, so loading it could run code.
+        DataError: anything else, in one line that says what.
+    """
+    mlmodel = local / "MLmodel"
+    if not mlmodel.is_file():
+        raise DataError(source, "has no MLmodel file; is it a medae model?")
+    meta = load_yaml(mlmodel.read_text(), f"{source} MLmodel")
+    flavors = meta.get("flavors") if isinstance(meta, dict) else None
+    if not isinstance(flavors, dict) or set(flavors) != {"python_function"}:
+        found = sorted(flavors) if isinstance(flavors, dict) else flavors
+        raise DataError(source, f"has the flavours {found}; a medae model has python_function alone")
+    flavor = flavors["python_function"]
+    problem = None
+    if flavor.get("loader_module") != LOADER_MODULE:
+        problem = f"its loader is {flavor.get('loader_module')!r}, not {LOADER_MODULE}"
+    elif flavor.get("code"):
+        problem = f"it ships code ({flavor['code']!r}) that loading would import"
+    if problem:
+        raise DataError(
+            source, f"is not a medae model package ({problem}); refused, since loading it could run code"
+        )
+    package = inside(local / str(flavor.get("data", "data")), local, f"{source} MLmodel data")
+    files = sorted(path.name for path in package.iterdir()) if package.is_dir() else []
+    if files != sorted((CONFIG_FILE, WEIGHTS_FILE)):
+        raise DataError(
+            source, f"holds {files} in its package; medae writes {CONFIG_FILE} and {WEIGHTS_FILE}"
+        )
+    return package
+
+
+def load_model(model_uri: str) -> PackagedModel:
+    """A logged medae model (``runs:/<id>/<name>``, ``models:/<name>/<version>``), checked before it loads.
+
+    The checked counterpart of ``mlflow.pyfunc.load_model``: see :func:`check_model_folder`.
+
+    Example:
+        >>> model = load_model("runs:/<RUN_ID>/conv-reconstruction")  # doctest: +SKIP
+        >>> model.predict(scans)  # (N, C, H, W) float32 scans in their own units  # doctest: +SKIP
     """
     local = Path(mlflow.artifacts.download_artifacts(model_uri))
-    flavor = yaml.safe_load((local / "MLmodel").read_text()).get("flavors", {}).get("python_function", {})
-    if flavor.get("loader_module") != LOADER_MODULE:
-        raise DataError(
-            model_uri,
-            f"is not a medae model package (its loader is {flavor.get('loader_module')!r}, "
-            f"not {LOADER_MODULE}); "
-            "refused, since loading it could run code",
-        )
-    return read_package(local / flavor.get("data", "data"))[0]
+    return PackagedModel(*read_package(check_model_folder(local, model_uri)))
+
+
+def load_network(model_uri: str) -> nn.Module:
+    """The torch network of a logged medae model, checked as :func:`load_model` checks it."""
+    return load_model(model_uri).network

@@ -51,7 +51,8 @@ def load_checkpoint(path: str | Path, trust: bool = False) -> dict[str, Any]:
             f"is not a PyTorch checkpoint (it starts with {start!r}); give a .ckpt that medae saved",
         )
     try:
-        return torch.load(path, map_location="cpu", weights_only=not trust)
+        checkpoint: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=not trust)
+        return checkpoint
     except pickle.UnpicklingError as error:
         raise refusal(path, error) from error
     except Exception as error:

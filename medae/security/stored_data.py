@@ -127,21 +127,31 @@ def load_string_list(text: str, source: str, max_bytes: int = MAX_BYTES) -> list
     return value
 
 
-def interpolated_values(data: Any, key: str = "") -> Iterator[tuple[str, str]]:
+def nodes(data: Any, key: str = "") -> Iterator[tuple[str, Any]]:
+    """Every ``(full key, value)`` of plain nested data, containers and leaves, depth first.
+
+    Example:
+        >>> list(nodes({"a": {"b": 1}, "c": [2]}))
+        [('a', {'b': 1}), ('a.b', 1), ('c', [2]), ('c[0]', 2)]
+    """
+    children: Iterator[tuple[str, Any]] = iter(())
+    if isinstance(data, dict):
+        children = ((f"{key}.{child}" if key else str(child), value) for child, value in data.items())
+    elif isinstance(data, list):
+        children = ((f"{key}[{index}]", value) for index, value in enumerate(data))
+    for full, value in children:
+        yield full, value
+        yield from nodes(value, full)
+
+
+def interpolated_values(data: Any) -> Iterator[tuple[str, str]]:
     """Every ``(full key, value)`` of plain data whose string holds an interpolation (``${``).
 
     Example:
         >>> list(interpolated_values({"a": {"b": "${oc.env:HOME}"}, "c": ["x", "y${z}"]}))
         [('a.b', '${oc.env:HOME}'), ('c[1]', 'y${z}')]
     """
-    if isinstance(data, dict):
-        for child, value in data.items():
-            yield from interpolated_values(value, f"{key}.{child}" if key else str(child))
-    elif isinstance(data, list):
-        for index, value in enumerate(data):
-            yield from interpolated_values(value, f"{key}[{index}]")
-    elif isinstance(data, str) and INTERPOLATION in data:
-        yield key, data
+    return ((key, value) for key, value in nodes(data) if isinstance(value, str) and INTERPOLATION in value)
 
 
 def check_plain(data: Any, source: str) -> None:
@@ -165,14 +175,8 @@ def code_keys(value: Any, key: str) -> Iterator[str]:
         >>> list(code_keys({"a": {"_target_": "os.system"}}, "callbacks.x"))
         ['callbacks.x.a._target_']
     """
-    if key.rpartition(".")[2] in CODE_KEYS:
-        yield key
-    if isinstance(value, dict):
-        for child, item in value.items():
-            yield from code_keys(item, f"{key}.{child}" if key else str(child))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from code_keys(item, f"{key}[{index}]")
+    found = [key, *(full for full, _ in nodes(value, key))]
+    return (full for full in found if full.rpartition(".")[2] in CODE_KEYS)
 
 
 def refuse_interpolations(data: Any, source: str) -> None:

@@ -226,17 +226,27 @@ class ResumableMLFlowLogger(MLFlowLogger):
         """
         if not self.log_model:
             return None
-        return log_network(
-            self.store,
-            self.run_id,
-            self.experiment_id,
-            package,
-            loader_module,
-            signature,
-            example,
-            record,
-            self.register_as,
-        )
+        logged: list[str] = []
+
+        def log() -> None:
+            logged.append(
+                log_network(
+                    self.store,
+                    self.run_id,
+                    self.experiment_id,
+                    package,
+                    loader_module,
+                    signature,
+                    example,
+                    record,
+                    self.register_as,
+                )
+            )
+
+        # the end of a run goes through the same bounded outage as training: one line, the run resumable
+        while not self.outage.attempt(log):
+            time.sleep(1.0)
+        return logged[-1]
 
     def end_run(self, status: str) -> None:
         """Send what waits, upload a last checkpoint not yet uploaded, and end the run with ``status``.
@@ -264,6 +274,10 @@ class ResumableMLFlowLogger(MLFlowLogger):
             self.outage.save_unsent()
             if status == FINISHED:
                 raise
+            # one last try at the state alone (what waits is in the file resume sends); if the store is
+            # still away, the run's lease expires and the next medae command marks it KILLED
+            with contextlib.suppress(Exception):
+                TrackedRun(self.experiment, self.run_id, self.experiment_id).end(status)
 
     def _finish(self, status: str) -> None:
         self.outage.drain(self._send_metrics)

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from medae.config.compute_environment import environment_tags
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
-from medae.security.redaction import redact
+from medae.security.redaction import redact, redacted_config
 from medae.tracking.schema import (
     FINGERPRINT_TAG,
     MODEL_TAG,
@@ -73,8 +73,10 @@ def flatten_config(cfg: DictConfig) -> dict[str, str]:
 
 
 def job_overrides() -> list[str] | None:
-    """The command-line overrides of this Hydra job, as Hydra recorded them; None outside a Hydra job."""
-    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else None
+    """The command-line overrides of this Hydra job as typed (``${...}`` unresolved); None outside one."""
+    if not HydraConfig.initialized():
+        return None
+    return [str(o) for o in OmegaConf.to_container(HydraConfig.get().overrides.task, resolve=False)]
 
 
 def chosen_keys() -> set[str]:
@@ -179,7 +181,8 @@ def record_run_setup(
     Values inside the job's own output folder (``paths.output_dir``, the checkpoint ``dirpath``,
     ``trainer.default_root_dir``) differ between every two jobs, so they are ``medae.path.<key>`` tags.
 
-    Everything logged passes through :func:`medae.security.redaction.redact`. A resumed run
+    Everything logged passes through :func:`medae.security.redaction.redact`, and values that came from
+    the environment are masked (:func:`medae.security.redaction.redacted_config`). A resumed run
     (``logger.resumed``) keeps the params and config it has and gets fresh environment tags only,
     since its process and machine may have changed.
     """
@@ -188,14 +191,15 @@ def record_run_setup(
     if getattr(logger, "resumed", False):
         run.tags(environment_tags())
         return
-    params = run_params(cfg, chosen_keys())
+    logged = OmegaConf.create(redacted_config(cfg))  # environment values and secrets masked
+    params = run_params(logged, chosen_keys())
     job_paths = {
         key: value
-        for key, value in flatten_config(cfg).items()
+        for key, value in flatten_config(logged).items()
         if value.startswith(str(cfg.paths.output_dir))
     }
     # per-job folders are tags, so the UI's "diff only" shows only what was chosen differently
-    logger.log_hyperparams({key: redact(value) for key, value in params.items() if key not in job_paths})
+    logger.log_hyperparams({key: value for key, value in params.items() if key not in job_paths})
     tags = {
         **git_state(Path.cwd()),  # the user's repository, when medae runs inside one
         **medae_source_commit(),
@@ -218,7 +222,7 @@ def record_run_setup(
             client.log_inputs(run_id, datasets=datasets)
         except MlflowException:  # a job on another machine inserted it in between: now it is reused
             client.log_inputs(run_id, datasets=datasets)
-    run.text(redact(OmegaConf.to_yaml(cfg, resolve=True)), RESOLVED_CONFIG_ARTIFACT)
+    run.text(OmegaConf.to_yaml(logged), RESOLVED_CONFIG_ARTIFACT)
     run.text(redact(OmegaConf.to_yaml(cfg)), UNRESOLVED_CONFIG_ARTIFACT)
     overrides = job_overrides()
     if overrides is not None:  # what medae reproduce and medae resume rebuild the job from

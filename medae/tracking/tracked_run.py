@@ -27,6 +27,7 @@ from medae.tracking.schema import (
     MODEL_TAG,
     TASK_TAG,
 )
+from medae.tracking.store_outage import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +36,13 @@ log = logging.getLogger(__name__)
 def ending(end: Callable[[str], None]) -> Iterator[None]:
     """Call ``end`` with the run's final state when the block leaves.
 
-    FINISHED when it completes, KILLED when a signal stopped it (:class:`medae.errors.Interrupted`), FAILED
-    on any other error (which is raised again).
+    FINISHED when it completes, KILLED when a signal stopped it (:class:`medae.errors.Interrupted`) or the
+    store stayed away (:class:`~medae.tracking.store_outage.StoreUnavailable`: ``medae resume`` goes on),
+    FAILED on any other error (which is raised again).
     """
     try:
         yield
-    except Interrupted:
+    except (Interrupted, StoreUnavailable):
         end(KILLED)
         raise
     except BaseException:
