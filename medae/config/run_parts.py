@@ -107,6 +107,18 @@ def hydra_output_dir() -> Path | None:
     return Path(HydraConfig.get().runtime.output_dir) / ".hydra"
 
 
+def as_typed(overrides: Any) -> list[str]:
+    """Hydra's record of a job's overrides as typed: ``${...}`` in a value stays unresolved.
+
+    Iterating the record itself would resolve it, putting environment values in run names and tags.
+
+    Example:
+        >>> as_typed(OmegaConf.create({"task": ["a=${oc.env:HOME}"]}).task)
+        ['a=${oc.env:HOME}']
+    """
+    return [str(override) for override in OmegaConf.to_container(overrides, resolve=False)]
+
+
 def sweep_job() -> DictConfig | None:
     """Hydra's config of the running job when it is one job of a ``-m`` launch, else None."""
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
@@ -117,7 +129,7 @@ def sweep_job() -> DictConfig | None:
 def swept_keys(hydra: DictConfig) -> set[str]:
     """The keys a ``-m`` launch varies: its sweep overrides (``multirun.yaml``) and the sweeper's params."""
     launch = Path(hydra.sweep.dir) / "multirun.yaml"
-    overrides = list(OmegaConf.load(launch).hydra.overrides.task) if launch.is_file() else []
+    overrides = as_typed(OmegaConf.load(launch).hydra.overrides.task) if launch.is_file() else []
     parsed = OverridesParser.create().parse_overrides(overrides)
     swept = {o.get_key_element() for o in parsed if o.is_sweep_override()}
     return swept | set(hydra.sweeper.get("params") or {})
@@ -162,7 +174,7 @@ def hydra_overrides_name() -> str:
     if hydra is None:
         job = HydraConfig.get()
         settings = set(job.job.config.override_dirname.exclude_keys)
-        chosen = OverridesParser.create().parse_overrides(list(job.overrides.task))
+        chosen = OverridesParser.create().parse_overrides(as_typed(job.overrides.task))
         # trainer.*, logger.*, ... are run settings as the groups themselves are
         keys = [o.get_key_element().lstrip("+~") for o in chosen]
         kept = [
@@ -172,7 +184,7 @@ def hydra_overrides_name() -> str:
         ]
         return short_overrides(kept)
     swept = swept_keys(hydra)
-    job = OverridesParser.create().parse_overrides(list(hydra.overrides.task))
+    job = OverridesParser.create().parse_overrides(as_typed(hydra.overrides.task))
     chosen = [o.input_line for o in job if o.get_key_element() in swept]
     return short_overrides(chosen) or f"job{hydra.job.num}"
 

@@ -22,6 +22,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 from omegaconf import DictConfig, OmegaConf
 
 from medae.config.compute_environment import environment_tags
+from medae.config.run_parts import as_typed
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
 from medae.security.redaction import redact, redacted_config
 from medae.tracking.schema import (
@@ -76,7 +77,7 @@ def job_overrides() -> list[str] | None:
     """The command-line overrides of this Hydra job as typed (``${...}`` unresolved); None outside one."""
     if not HydraConfig.initialized():
         return None
-    return [str(o) for o in OmegaConf.to_container(HydraConfig.get().overrides.task, resolve=False)]
+    return as_typed(HydraConfig.get().overrides.task)
 
 
 def chosen_keys() -> set[str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from lightning.pytorch.loggers import MLFlowLogger
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from medae.config.run_parts import short_keys, sweep_job, swept_keys
+from medae.config.run_parts import as_typed, short_keys, sweep_job, swept_keys
 from medae.tracking.schema import FINISHED, PARENT_TAG, SWEEP_DIR_TAG, SWEEP_JOB_TAG
 from medae.tracking.store import store_lock
 from medae.tracking.tracked_run import TrackedRun
@@ -46,7 +46,7 @@ def record_sweep_job(logger: MLFlowLogger | None, tracking_uri: str) -> None:
     if "optuna" in str(hydra.sweeper.get("_target_", "")):
         from medae.tracking.optuna_trial import link_trial  # optuna comes with medae[sweep]
 
-        tags |= link_trial(hydra.sweeper, list(hydra.overrides.task), hydra.job.num, logger.run_id)
+        tags |= link_trial(hydra.sweeper, as_typed(hydra.overrides.task), hydra.job.num, logger.run_id)
     name = f"sweep: {' '.join(short_keys(sorted(swept_keys(hydra)))) or 'jobs'} ({Path(sweep_dir).name})"
     tags[MLFLOW_PARENT_RUN_ID] = sweep_parent(logger, tracking_uri, sweep_dir, name)
     TrackedRun(logger.experiment, logger.run_id, logger.experiment_id).tags(tags)
