@@ -62,12 +62,15 @@ def check_before_hydra(command: str, overrides: list[str]) -> None:
     """Check the overrides, required keys, output folder and tracking store before Hydra writes anything."""
     from omegaconf import OmegaConf
 
+    from medae.bootstrap import register_resolvers
     from medae.config.checks import CONFIG_DIR, check_overrides
-    from medae.tracking.store import check_reachable
 
+    register_resolvers()
     cfg = check_overrides(CONFIG_DIR, command, overrides)
     tracking_uri = OmegaConf.select(cfg, "logger.mlflow.tracking_uri")
     if tracking_uri:
+        from medae.tracking.store import check_reachable  # MLflow: 1-2 s to import, after the checks
+
         check_reachable(tracking_uri, write=True)
 
 
@@ -94,7 +97,7 @@ def entry_point(target: str) -> Callable[..., Any]:
     from medae.bootstrap import freeze_imported_objects
 
     module, function = target.split(":")
-    entry = getattr(importlib.import_module(module), function)
+    entry: Callable[..., Any] = getattr(importlib.import_module(module), function)
     freeze_imported_objects()
     return entry
 
@@ -118,14 +121,24 @@ def onto_stored_data(command: str, args: list[str]) -> list[str]:
 
 
 def run_hydra_command(command: str, args: list[str]) -> None:
-    """Check the overrides in one line per error, then hand the arguments to the Hydra entry point."""
+    """Check the overrides in one line per error, bootstrap, then hand the arguments to the entry point.
+
+    The check reads the shipped schema (:mod:`medae.config.schema`), so a bad value is refused before
+    torch is imported; with user extensions the bootstrap comes first and the registries are read.
+    """
+    from medae.bootstrap import bootstrap
+    from medae.config.extensions import has_user_extensions
+
     args = onto_stored_data(command, args)
     folders, checked = user_config_dirs(args)
+    if has_user_extensions():
+        exit_on_user_error(bootstrap)
     if all(arg in CHECKED_FLAGS for arg in checked if arg.startswith("-")):
         overrides = [arg for arg in checked if not arg.startswith("-")]
         from medae.config.checks import searchpath_overrides
 
         exit_on_user_error(check_before_hydra, command, searchpath_overrides(folders, overrides))
+    exit_on_user_error(bootstrap)
     from medae.compat import hand_over_to_hydra
 
     target = HYDRA_COMMANDS[command]
@@ -149,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(USAGE)
         return
     command, rest = args[0], args[1:]
-    if command in (*HYDRA_COMMANDS, "reproduce", "resume"):
+    if command in ("reproduce", "resume"):
         from medae.bootstrap import bootstrap
 
         exit_on_user_error(bootstrap)

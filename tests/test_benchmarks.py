@@ -105,6 +105,8 @@ def test_quick_benchmark_writes_json_and_markdown(tmp_path):
         "pipeline overhead",
         "medae against the bare Lightning floor",
         *(f"medae {command} start-up" for command in ("--help", "models", "data", "applications", "runs")),
+        "medae train trainer.max_epochs=ten refused",
+        "config schema's share of start-up (read schema.json, check the composed config)",
         "data wait (default settings)",
         "denoising PSNR at sigma 0.1",
         "denoising time at sigma 0.1",
@@ -122,6 +124,8 @@ def test_quick_benchmark_writes_json_and_markdown(tmp_path):
     whole = results["whole_volume"]
     assert whole["volume_shape"] == [197, 233, 189] and 200 < whole["evaluation_peak_rss_mb"] <= 4096
     assert whole["ratio"] == pytest.approx(whole["medae_volumes_per_s"] / whole["bare_volumes_per_s"])
+    schema = results["cli_startup"]["schema"]
+    assert 0 < schema["schema_s"] < results["cli_startup"]["train trainer.max_epochs=ten"]["median_s"]
     applying = results["inference"]
     assert applying["predict_ratio"] == pytest.approx(
         applying["predict_slices_per_s"] / applying["bare_slices_per_s"]

@@ -5,6 +5,7 @@ from omegaconf import OmegaConf
 
 from medae.applications.parts.registry import APPLICATIONS
 from medae.config.checks import CONFIG_DIR, check_overrides, first_job_overrides
+from medae.config.schema import check_config, shipped_schema
 from medae.config.trainer_options import lightning_defaults
 from medae.data.registry import DATA_SOURCES
 from medae.errors import ConfigError
@@ -58,6 +59,7 @@ def test_every_group_has_options():
 def test_every_option_composes(group, option, tmp_path):
     cfg = compose_config("train", [f"{group}={option}"], tmp_path)
     assert cfg.model.name
+    check_config(cfg, shipped_schema())  # every packaged preset fits the schema
     assert cfg.optim._partial_ is True
     assert cfg.model.image_size == cfg.data.image_size
     assert cfg.data.name in DATA_SOURCES

@@ -1,9 +1,7 @@
-import json
-
 import pytest
 import torch
 
-from medae.commands.catalog import format_catalog, live_catalog, shipped_catalog
+from medae.commands.catalog import format_catalog
 from medae.config.type_check import check_types
 from medae.errors import ConfigError
 from medae.losses import LOSS_TERMS, ReconstructionLoss
@@ -37,7 +35,7 @@ def test_conv_latent_has_the_configured_bottleneck():
         ({"strides": [2, 2]}, "model.strides: needs one stride per entry of model.channels"),
         ({"latent_channels": 0}, "model.latent_channels: must be > 0"),
         ({"latnt": 3}, "model.latnt: is not an option of model 'conv'; allowed:"),
-        ({"channels": "wide"}, "model.channels: expected tuple[int, ...]"),
+        ({"channels": "wide"}, "model.channels: expected list[int]"),
     ],
 )
 def test_invalid_model_options_are_refused(options, message):
@@ -61,12 +59,6 @@ def test_catalog_lists_every_variant_with_options_and_capabilities():
     assert "latent_channels=8" in catalog
     vae = catalog.split("\nvae\n")[1].split("\n")
     assert vae[2] == "    capabilities: Encodes, HasPosterior, Samples"
-
-
-def test_shipped_catalog_is_what_the_registries_hold():
-    # `medae models` reads catalog.json without importing torch; regenerate it with
-    # `python -m medae.commands.catalog` after changing an entry
-    assert shipped_catalog() == json.loads(json.dumps(live_catalog()))
 
 
 @pytest.mark.parametrize("name", sorted(LOSS_TERMS))

@@ -19,6 +19,7 @@ from hydra.errors import ConfigCompositionException, MissingConfigException, Ove
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+from medae.config.schema import check_config, prepare_schema
 from medae.errors import ConfigError
 
 # free space a run needs where it writes checkpoints, logs and its store
@@ -206,9 +207,11 @@ def check_log_dir(cfg: DictConfig) -> None:
 def check_overrides(config_dir: str, config_name: str, overrides: Sequence[str]) -> DictConfig:
     """Compose ``config_name`` with ``overrides`` (first job of a sweep); raise ConfigError if that fails.
 
-    The composed config must also have every required key, and an output folder that can be written.
+    The composed config must also have every required key, fit the schema (:mod:`medae.config.schema`)
+    and have an output folder that can be written.
     Returns the composed config, Hydra's node included.
     """
+    schema = prepare_schema()
     single = first_job_overrides(overrides)
     try:
         with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
@@ -217,6 +220,7 @@ def check_overrides(config_dir: str, config_name: str, overrides: Sequence[str])
         raise ConfigError(*_explain(error, config_dir, config_name, single)) from error
     check_top_level(cfg, config_dir, config_name, single)
     check_required(cfg)
+    check_config(cfg, schema)
     check_log_dir(cfg)
     return cfg
 

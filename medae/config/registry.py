@@ -11,11 +11,14 @@ from typing import Any, Generic, TypeVar
 
 from hydra.core.config_store import ConfigStore
 
+from medae.config.type_check import Spec, check_values, specs_of
 from medae.errors import ConfigError
 
 Entry = TypeVar("Entry")
 NAME_KEY = "name"
 SKIPPED_KINDS = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+# every registry by its config group, as each is made
+REGISTRIES: dict[str, "Registry[Any]"] = {}
 
 
 def plain(value: Any) -> Any:
@@ -34,7 +37,7 @@ def signature_defaults(entry: Callable[..., Any], skip: tuple[str, ...] = ()) ->
         {'samples': 16, 'sizes': [1, 2]}
     """
     functions = (
-        [c.__init__ for c in inspect.getmro(entry) if "__init__" in vars(c)]
+        [vars(c)["__init__"] for c in inspect.getmro(entry) if "__init__" in vars(c)]
         if isinstance(entry, type)
         else [entry]
     )
@@ -54,6 +57,7 @@ class Registry(Mapping[str, Entry], Generic[Entry]):
     Args:
         group: the config group, also the key of error messages (``model.name``).
         defaults: the config of an entry, without its name.
+        specs: the type of each of an entry's options (:mod:`medae.config.type_check`).
 
     Example:
         >>> SOURCES = Registry("doctest_data", signature_defaults)
@@ -68,9 +72,16 @@ class Registry(Mapping[str, Entry], Generic[Entry]):
         medae.errors.ConfigError: doctest_data.name: unknown doctest_data 'toi'; allowed: toy
     """
 
-    def __init__(self, group: str, defaults: Callable[[Entry], dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        group: str,
+        defaults: Callable[[Entry], dict[str, Any]],
+        specs: Callable[[Entry], dict[str, Spec]] = specs_of,
+    ) -> None:
         self.group = group
         self.defaults = defaults
+        self.specs = specs
+        REGISTRIES[group] = self
         self.entries: dict[str, Entry] = {}
         self.nodes: dict[str, dict[str, Any]] = {}
 
@@ -84,7 +95,7 @@ class Registry(Mapping[str, Entry], Generic[Entry]):
         """
 
         def add(entry: Entry) -> Entry:
-            entry.registry_name = name
+            setattr(entry, "registry_name", name)  # an attribute the Entry type does not declare
             self.entries[name] = entry
             self.nodes[name] = {NAME_KEY: name, **self.defaults(entry), **config}
             ConfigStore.instance().store(group=self.group, name=name, node=self.nodes[name])
@@ -113,16 +124,7 @@ class Registry(Mapping[str, Entry], Generic[Entry]):
                 f"is missing; choose one with {self.group}=<name>, allowed: {', '.join(self)}",
             )
         entry = self.lookup(node[NAME_KEY])
-        allowed = [key for key in self.nodes[node[NAME_KEY]] if key != NAME_KEY]
-        for key in node:
-            if key not in (NAME_KEY, *allowed):
-                raise ConfigError(
-                    f"{self.group}.{key}",
-                    f"is not an option of {self.group} '{node[NAME_KEY]}'; allowed: {', '.join(allowed)}",
-                )
-        missing = [key for key in allowed if node.get(key) == "???"]
-        if missing:
-            raise ConfigError(f"{self.group}.{missing[0]}", f"is required by {self.group} '{node[NAME_KEY]}'")
+        check_options(self.group, node, self.nodes[node[NAME_KEY]], self.specs(entry))
         return entry, {key: value for key, value in node.items() if key != NAME_KEY}
 
     def __getitem__(self, name: str) -> Entry:
@@ -133,3 +135,34 @@ class Registry(Mapping[str, Entry], Generic[Entry]):
 
     def __len__(self) -> int:
         return len(self.entries)
+
+
+def check_options(
+    group: str, node: Mapping[str, Any], defaults: Mapping[str, Any], specs: Mapping[str, Spec]
+) -> None:
+    """Raise a ConfigError for an option the entry ``node`` names does not have, lacks, or gets wrong.
+
+    Args:
+        group: the config group (``data``).
+        node: the config node, its ``name`` and options, interpolations resolved.
+        defaults: the entry's registered config node (its keys are the options).
+        specs: the type of each option.
+
+    Example:
+        >>> node, defaults = {"name": "toy", "size": "8"}, {"name": "toy", "size": 4}
+        >>> check_options("data", node, defaults, {"size": {"type": "int"}})
+        Traceback (most recent call last):
+        ...
+        medae.errors.ConfigError: data.size: expected int, got '8' (str)
+    """
+    allowed = [key for key in defaults if key != NAME_KEY]
+    for key in node:
+        if key not in (NAME_KEY, *allowed):
+            raise ConfigError(
+                f"{group}.{key}",
+                f"is not an option of {group} '{node[NAME_KEY]}'; allowed: {', '.join(allowed)}",
+            )
+    missing = [key for key in allowed if node.get(key) == "???"]
+    if missing:
+        raise ConfigError(f"{group}.{missing[0]}", f"is required by {group} '{node[NAME_KEY]}'")
+    check_values(group, {key: value for key, value in node.items() if key != NAME_KEY}, specs)

@@ -6,7 +6,6 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from medae.config.registry import Registry, signature_defaults
-from medae.config.type_check import check_types
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
 
 # the disk cache of preprocessed samples (data.cache=disk) sits beside the fetched checkpoints
@@ -33,5 +32,4 @@ def build_datamodule(data: Mapping[str, Any] | DictConfig) -> ReconstructionData
     if isinstance(data, DictConfig):
         data = OmegaConf.to_container(data, resolve=True)
     data_class, options = DATA_SOURCES.build(data)
-    check_types("data", options, data_class)
     return data_class(**options)

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from medae.config.registry import Registry
+from medae.config.type_check import specs_of
 from medae.errors import CapabilityError, ConfigError, DataError
 from medae.models.capabilities import declared
 from medae.security.safe_checkpoint import load_checkpoint
@@ -13,7 +14,9 @@ if TYPE_CHECKING:
     from medae.models.autoencoder_module import AutoencoderModule
 
 MODELS: Registry[type["AutoencoderModule"]] = Registry(
-    "model", lambda module: module.config_class.config_node()
+    "model",
+    lambda module: module.config_class.config_node(),
+    lambda module: specs_of(module.config_class),
 )
 """``model=<name>``: the variant's config dataclass is its config, so its defaults are written once and
 ``conf/model/`` needs no yaml for it. Register a variant with ``@MODELS.register("<name>")``."""
