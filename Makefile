@@ -10,14 +10,14 @@ TEST_WORKERS ?= auto
 # Hydra plugins whose releases pin dependencies older than the rest of the stack (see pyproject.toml)
 NO_DEPS_PLUGINS := hydra-optuna-sweeper==1.3.0 hydra-ray-launcher==1.2.2
 
-.PHONY: setup train test test-fast sweep variants bench experiments notebooks ui server lint types format clean
+.PHONY: setup train test test-fast sweep variants bench experiments notebooks ui server lint types docs format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first: a bare requirement would pull a multi-GB CUDA build
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[dev,sweep,server,cluster,ui,export]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,docs,sweep,server,cluster,ui,export]"
 	$(BIN)/python -m pip install --quiet --no-deps $(NO_DEPS_PLUGINS)
 	touch $(STAMP)
 
@@ -26,8 +26,8 @@ setup: $(STAMP)
 train: setup
 	$(BIN)/medae train $(ARGS)
 
-# lint and types first: a minute, where the suite takes half an hour
-test: setup lint types
+# lint, types and the docs site first: a minute, where the suite takes half an hour
+test: setup lint types docs
 	$(BIN)/python -m pytest -m "slow or not slow" -n $(TEST_WORKERS) --dist loadfile --durations=25 $(ARGS)
 
 test-fast: setup
@@ -64,9 +64,13 @@ lint: setup
 types: setup
 	$(BIN)/mypy
 
+# the documentation site in site/; --strict: a broken link or a docstring that does not fit fails
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 format: setup
 	$(BIN)/ruff format medae tests experiments
 	$(BIN)/ruff check --fix medae tests experiments
 
 clean:
-	rm -rf outputs multirun lightning_logs .pytest_cache
+	rm -rf outputs multirun lightning_logs .pytest_cache site

@@ -1,12 +1,19 @@
-"""The package's shape: layers that import one way, no cycle, a short top level, applications apart."""
+"""The package's shape: layers that import one way, no cycle, a short top level, applications apart.
+
+And the documentation's: a short README whose links lead somewhere, every docs page in the site.
+"""
 
 import ast
+import re
 from pathlib import Path
+
+import yaml
 
 from medae.applications.parts.registry import APPLICATIONS
 from medae.bootstrap import bootstrap
 
 PACKAGE = Path(__file__).resolve().parents[1] / "medae"
+ROOT = PACKAGE.parent
 
 
 def module_name(path: Path) -> str:
@@ -121,3 +128,28 @@ def test_applications_import_no_sibling_application():
         assert not graph[application] & applications, (
             f"{application} imports {graph[application] & applications}"
         )
+
+
+def test_the_readme_is_short_and_its_links_lead_somewhere():
+    readme = ROOT / "README.md"
+    lines = readme.read_text().splitlines()
+    assert len(lines) < 300, "longer material goes to docs/ (the site `make docs` builds)"
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", readme.read_text())
+    assert "docs/security.md" in links
+    assert [link for link in links if not link.startswith("http") and not (ROOT / link).exists()] == []
+
+
+def test_every_docs_page_is_in_the_site_navigation():
+    site = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+
+    def pages(node):
+        if isinstance(node, str):
+            yield node
+        elif isinstance(node, dict):
+            for value in node.values():
+                yield from pages(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from pages(value)
+
+    assert set(pages(site["nav"])) == {path.name for path in (ROOT / "docs").glob("*.md")}
