@@ -4,7 +4,7 @@ import torch
 from medae.commands.catalog import format_catalog
 from medae.config.type_check import check_types
 from medae.errors import ConfigError
-from medae.losses import LOSS_TERMS, ReconstructionLoss
+from medae.models.losses import LOSS_TERMS, ReconstructionLoss
 from medae.models.registry import MODELS, build_module, load_module
 from tests.conftest import SMALL_OPTIONS, TEST_SIZES, module_for
 

@@ -79,13 +79,13 @@ LAYERS = (
     ("medae", "medae.errors", "medae.compat", "medae.tracking.schema"),
     ("medae.security",),
     ("medae.config",),
-    ("medae.metrics", "medae.losses", "medae.data", "medae.models", "medae.baselines"),
+    ("medae.metrics", "medae.data", "medae.models", "medae.baselines"),
     ("medae.tracking", "medae.callbacks"),
     ("medae.recovery",),
     ("medae.applications",),
     ("medae.bootstrap",),
     ("medae.commands", "medae.inference"),
-    ("medae.cli", "medae.__main__", "medae.server", "medae.benchmarks"),
+    ("medae.cli", "medae.__main__", "medae.api", "medae.server", "medae.benchmarks"),
 )
 
 

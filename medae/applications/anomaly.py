@@ -12,7 +12,7 @@ component of its segmentation, :mod:`medae.applications.parts.residual_postproce
 Dice. Maps are kept to the data's foreground (the brain), and pixel metrics count foreground pixels only.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from math import prod
 
@@ -36,6 +36,7 @@ from medae.applications.parts.registry import APPLICATIONS
 from medae.applications.parts.requirements import requires
 from medae.applications.parts.residual_postprocessing import RESIDUALS, PostProcessing, settings_grid
 from medae.applications.parts.run_log import by_method, on_set
+from medae.applications.parts.scan_prediction import ScanMaps, ScanPrediction, register_prediction
 from medae.applications.parts.split_tensors import SplitTensors
 from medae.baselines.pca import PcaCodec
 from medae.errors import ConfigError
@@ -568,3 +569,53 @@ def evaluate(
         overlay_figure(test_set, reconstructions, maps, overlays, title), f"{APPLICATION}/overlays.png"
     )
     return by_method(APPLICATION, results)
+
+
+# the choices an anomaly run logs as params (``anomaly.*``), with the values of a run without them
+CHOSEN_PARAMS = {
+    "anomaly.anomaly_score": "l1",
+    "anomaly.reduction": "mean",
+    "anomaly.median": "0",
+    "anomaly.erosion": "0",
+    "anomaly.residual": "abs",
+}
+
+
+def scan_maps(
+    network: torch.nn.Module,
+    inputs: torch.Tensor,
+    foreground: torch.Tensor,
+    value_range: tuple[float, float],
+    chosen: Mapping[str, str],
+    extra_score: Callable[[torch.Tensor], torch.Tensor] | None,
+) -> ScanMaps:
+    """Anomaly maps and image scores of a new scan's model-sized inputs, post-processed as the run chose.
+
+    ``foreground`` is where maps are scored, on the inputs' grid; ``extra_score`` is the term the chosen
+    score adds to the image scores (:func:`extra_scores`). The columns are each scan's mean and largest
+    image score.
+    """
+    low, high = value_range
+    maps, reconstructions = reconstruction_maps(network, inputs, chosen["anomaly.anomaly_score"], high - low)
+    post = PostProcessing(
+        int(chosen["anomaly.median"]), int(chosen["anomaly.erosion"]), chosen["anomaly.residual"]
+    )
+    difference = (inputs - reconstructions).mean(dim=1, keepdim=True)
+    maps, inside = post.apply(maps, difference, foreground)
+    scores = reduce_maps(maps, chosen["anomaly.reduction"], inside)
+    if extra_score is not None:  # elbo and fanogan add a term of their own, as the run scored
+        scores = scores + extra_score(inputs)
+    columns = {"anomaly_score": float(scores.mean()), "anomaly_score_max": float(scores.max())}
+    return ScanMaps(reconstructions, maps, columns)
+
+
+register_prediction(
+    "anomaly",
+    ScanPrediction(
+        map_name="anomaly_map",
+        mask_column="anomaly_mask",
+        run_params=CHOSEN_PARAMS,
+        prepare=lambda module, chosen: extra_scores(module, chosen["anomaly.anomaly_score"]),
+        maps=scan_maps,
+    ),
+)

@@ -33,6 +33,7 @@ from medae.applications.parts.rate_distortion import (
 from medae.applications.parts.registry import APPLICATIONS
 from medae.applications.parts.requirements import requires
 from medae.applications.parts.run_log import by_method, on_set
+from medae.applications.parts.scan_prediction import ScanPrediction, register_prediction
 from medae.applications.parts.split_tensors import SplitTensors
 from medae.baselines.entropy_coding import FactorizedPrior
 from medae.baselines.image_codecs import code_image
@@ -264,3 +265,6 @@ def evaluate(
             params = context.baseline_params | settings.get(method, {})
             context.run.baseline(APPLICATION, method, params, metrics)
     return by_method(APPLICATION, results)
+
+
+register_prediction("compression", ScanPrediction(writes_codes=True))

@@ -18,6 +18,7 @@ from medae.applications.parts.network_calls import reconstruct
 from medae.applications.parts.per_image_table import artifact_path, per_image_csv
 from medae.applications.parts.registry import APPLICATIONS
 from medae.applications.parts.run_log import by_method, on_set
+from medae.applications.parts.scan_prediction import ScanPrediction, register_prediction
 from medae.applications.parts.split_tensors import SplitTensors
 from medae.baselines.denoisers import DENOISERS, Denoiser, denoise, get_denoiser, noise_sigmas
 from medae.data.intensity import from_unit, to_unit
@@ -298,3 +299,6 @@ def evaluate(
         result = measure_denoiser(context.run, denoiser, grid, data, mode, context.baseline_params, method)
         results[method] = result.metrics
     return by_method(APPLICATION, results)
+
+
+register_prediction("denoising", ScanPrediction(result_name="denoised"))

@@ -37,10 +37,11 @@ def compose_job(config_name: str, overrides: list[str], output_dir: Path) -> Dic
     return cfg
 
 
-def compose_train(overrides: list[str], root: Path | None = None) -> DictConfig:
+def compose_train(overrides: list[str], root: Path | None = None, config_name: str = "train") -> DictConfig:
     """``conf/train.yaml`` with ``overrides``; outputs and the MLflow store under ``root`` when given.
 
     Without ``root``, outputs go to ``<root_dir>/outputs/python/<time>`` and the store is the default one.
+    ``config_name`` composes another command's config instead (``eval``, ``predict``, ``export``).
 
     Example:
         >>> cfg = compose_train(["model=vae", "data.image_size=32"])
@@ -49,7 +50,7 @@ def compose_train(overrides: list[str], root: Path | None = None) -> DictConfig:
     """
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")
     output_dir = root / "outputs" if root is not None else Path(root_dir()) / "outputs" / "python" / stamp
-    cfg = compose_job("train", overrides, output_dir)
+    cfg = compose_job(config_name, overrides, output_dir)
     if root is not None:
         with open_dict(cfg):
             cfg.paths.root_dir = str(root)

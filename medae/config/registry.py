@@ -95,7 +95,7 @@ class Registry(Mapping[str, Entry], Generic[Entry]):
         """
 
         def add(entry: Entry) -> Entry:
-            setattr(entry, "registry_name", name)  # an attribute the Entry type does not declare
+            entry.registry_name = name  # type: ignore[attr-defined]  # not declared by the Entry type
             self.entries[name] = entry
             self.nodes[name] = {NAME_KEY: name, **self.defaults(entry), **config}
             ConfigStore.instance().store(group=self.group, name=name, node=self.nodes[name])

@@ -185,19 +185,20 @@ def check_model_folder(local: Path, source: str) -> Path:
     return package
 
 
-def load_model(model_uri: str) -> PackagedModel:
+def load_model(model_uri: str, tracking_uri: str | None = None) -> PackagedModel:
     """A logged medae model (``runs:/<id>/<name>``, ``models:/<name>/<version>``), checked before it loads.
 
-    The checked counterpart of ``mlflow.pyfunc.load_model``: see :func:`check_model_folder`.
+    The checked counterpart of ``mlflow.pyfunc.load_model``: see :func:`check_model_folder`. The model is
+    looked up in ``tracking_uri``, by default MLflow's current store.
 
     Example:
         >>> model = load_model("runs:/<RUN_ID>/conv-reconstruction")  # doctest: +SKIP
         >>> model.predict(scans)  # (N, C, H, W) float32 scans in their own units  # doctest: +SKIP
     """
-    local = Path(mlflow.artifacts.download_artifacts(model_uri))
+    local = Path(mlflow.artifacts.download_artifacts(model_uri, tracking_uri=tracking_uri))
     return PackagedModel(*read_package(check_model_folder(local, model_uri)))
 
 
-def load_network(model_uri: str) -> nn.Module:
+def load_network(model_uri: str, tracking_uri: str | None = None) -> nn.Module:
     """The torch network of a logged medae model, checked as :func:`load_model` checks it."""
-    return load_model(model_uri).network
+    return load_model(model_uri, tracking_uri).network

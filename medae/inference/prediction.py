@@ -1,12 +1,12 @@
 """One scan through a trained model: results written over the scan, and a row of the predictions table.
 
-What is written follows the run's application: the reconstruction (``denoised`` for a denoising run) in
-the scan's units; for an anomaly run also the anomaly map (in the network's intensity units) and image
-scores, scored as the run chose on validation data (``anomaly.*`` params); latent codes for a compression
-run, or when asked (``codes``), from a network that encodes. Given a reference scan (clean or full dose,
-in the same grid), PSNR and SSIM over the whole image and over the foreground (a mask file beside the
-reference or the scan, else the head mask, as training scores), slice by slice for a 2D model, with
-medae's metric definitions.
+What is written follows the run's application (its registered ``ScanPrediction``): the reconstruction
+(``denoised`` for a denoising run) in the scan's units; the application's maps (in the network's
+intensity units) and columns, e.g. an anomaly run's map and image scores as the run chose on validation
+data; latent codes for a compression run, or when asked (``codes``), from a network that encodes. Given a
+reference scan (clean or full dose, in the same grid), PSNR and SSIM over the whole image and over the
+foreground (a mask file beside the reference or the scan, else the head mask, as training scores), slice
+by slice for a 2D model, with medae's metric definitions.
 """
 
 from collections.abc import Callable
@@ -17,8 +17,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from medae.applications.anomaly import reconstruction_maps, reduce_maps
-from medae.applications.parts.residual_postprocessing import PostProcessing
 from medae.data.foreground_mask import HEAD_MASK_METHOD, find_mask_file, head_mask, read_mask_file
 from medae.data.intensity import fit_intensity
 from medae.errors import DataError
@@ -71,28 +69,6 @@ def reference_quality(
     return row | {"reference_mask": mask_name}
 
 
-def anomaly_results(
-    model: TrainedModel, inputs: torch.Tensor, foreground: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Reconstructions, post-processed anomaly maps and image scores, as the run's application chose.
-
-    ``foreground`` is where maps are scored, on the inputs' grid.
-    """
-    low, high = model.preprocessing.value_range
-    chosen = model.anomaly
-    score = chosen["anomaly.anomaly_score"]
-    maps, reconstructions = reconstruction_maps(model.network, inputs, score, high - low)
-    post = PostProcessing(
-        int(chosen["anomaly.median"]), int(chosen["anomaly.erosion"]), chosen["anomaly.residual"]
-    )
-    difference = (inputs - reconstructions).mean(dim=1, keepdim=True)
-    maps, inside = post.apply(maps, difference, foreground)
-    scores = reduce_maps(maps, chosen["anomaly.reduction"], inside)
-    if model.extra_score is not None:  # elbo and fanogan add a term of their own, as the run scored
-        scores = scores + model.extra_score(inputs)
-    return reconstructions, maps, scores
-
-
 @torch.no_grad()
 def predict_scan(
     model: TrainedModel,
@@ -135,24 +111,28 @@ def predict_scan(
     inputs, restore = prep.prepare(scan.pixels, str(path), sliding_window)
     row: dict[str, Any] = {"file": str(path), "shape": "x".join(str(s) for s in scan.pixels.shape[1:])}
     row["samples"] = len(inputs)
-    if model.application == "anomaly" and not sliding_window:
-        mask_volume, row["anomaly_mask"] = scan_foreground(scan.pixels, [scan], model)
-        outputs, maps, scores = anomaly_results(model, inputs, prep.mask_to_model(mask_volume))
-        anomaly_map, top = restore(maps, in_scan_units=False), float(maps.max()) or 1.0
-        save(lambda: scan.write(anomaly_map, scan.result_path(folder, "anomaly_map"), (0.0, top)))
-        row |= {
-            "anomaly_map": scan.result_path(folder, "anomaly_map").name,
-            "anomaly_score": float(scores.mean()),
-            "anomaly_score_max": float(scores.max()),
-        }
+    role = model.prediction
+    if role.maps is not None and role.map_name and not sliding_window:
+        mask_volume, mask_name = scan_foreground(scan.pixels, [scan], model)
+        if role.mask_column:
+            row[role.mask_column] = mask_name
+        foreground = prep.mask_to_model(mask_volume)
+        found = role.maps(model.network, inputs, foreground, prep.value_range, model.chosen, model.prepared)
+        outputs, top = found.reconstructions, float(found.maps.max()) or 1.0
+        map_volume, map_path = (
+            restore(found.maps, in_scan_units=False),
+            scan.result_path(folder, role.map_name),
+        )
+        save(lambda: scan.write(map_volume, map_path, (0.0, top)))
+        row |= {role.map_name: map_path.name, **found.columns}
     else:
         outputs = model.reconstruct(inputs)
-    kind = "denoised" if model.application == "denoising" else "reconstruction"
+    kind = role.result_name
     image = restore(outputs)
     scan_range = (float(scan.pixels.min()), float(scan.pixels.max()))
     save(lambda: scan.write(image, scan.result_path(folder, kind), scan_range))
     row[kind] = scan.result_path(folder, kind).name
-    if model.encodes and not sliding_window and (codes or model.application == "compression"):
+    if model.encodes and not sliding_window and (codes or role.writes_codes):
         latent = model.codes(inputs).numpy()
         save(lambda: np.save(folder / f"{scan.name}_codes.npy", latent))
         row["codes"] = f"{scan.name}_codes.npy"

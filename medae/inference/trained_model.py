@@ -4,7 +4,7 @@ Built from the same ``ckpt_path`` references ``medae eval`` takes (a checkpoint 
 ``runs:/<id>/model``, ``models:/<name>/<version>``).
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,21 +13,13 @@ import torch
 from mlflow.exceptions import MlflowException
 from torch import nn
 
+from medae.applications.parts.scan_prediction import ScanPrediction, prediction_for
 from medae.errors import DataError
 from medae.inference.preprocessing import ScanPreprocessing
 from medae.models.capabilities import Encodes, has
 from medae.models.registry import load_module
 from medae.models.sliding_window import window_reconstruction
 from medae.tracking.logged_model import is_reference, resolve_checkpoint, source_run
-
-# the anomaly application's choices that its run logs as params, with the defaults of a run without them
-ANOMALY_DEFAULTS = {
-    "anomaly.anomaly_score": "l1",
-    "anomaly.reduction": "mean",
-    "anomaly.median": "0",
-    "anomaly.erosion": "0",
-    "anomaly.residual": "abs",
-}
 
 
 @dataclass
@@ -40,10 +32,11 @@ class TrainedModel:
         variant: the model's registry name.
         application: the run's application (``denoising``, ``anomaly``, ...), or None.
         run_id: the run it comes from, when the reference names one.
-        anomaly: the anomaly score, reduction and post-processing the run chose (``anomaly.*`` params).
         data: the run's data config.
-        extra_score: what the chosen anomaly score adds to the image scores of its maps (the VAE's KL
-            for ``elbo``, the discriminator-feature residual for ``fanogan``), as the run scored them.
+        prediction: how its application applies it to a scan (its registered ``ScanPrediction``).
+        chosen: the run's params that the application needs (e.g. the anomaly score it chose on validation
+            data), or their values for a run without them.
+        prepared: what the application prepared from the trained module (e.g. an anomaly score's extra term).
     """
 
     network: nn.Module
@@ -51,9 +44,10 @@ class TrainedModel:
     variant: str
     application: str | None = None
     run_id: str | None = None
-    anomaly: dict[str, str] = field(default_factory=lambda: dict(ANOMALY_DEFAULTS))
     data: dict[str, Any] = field(default_factory=dict)
-    extra_score: Callable[[torch.Tensor], torch.Tensor] | None = None
+    prediction: ScanPrediction = field(default_factory=ScanPrediction)
+    chosen: dict[str, str] = field(default_factory=dict)
+    prepared: Any = None
 
     @classmethod
     def load(cls, ckpt_path: str, tracking_uri: str, cache_dir: str, trust: bool = False) -> "TrainedModel":
@@ -62,7 +56,9 @@ class TrainedModel:
         config = module.run_config or {}
         if "data" not in config:
             raise DataError(ckpt_path, "stores no data config, so its preprocessing is unknown")
-        run_id, anomaly = None, dict(ANOMALY_DEFAULTS)
+        application = (config.get("application") or {}).get("name")
+        prediction = prediction_for(application)
+        run_id, chosen = None, dict(prediction.run_params)
         if is_reference(ckpt_path):
             client = mlflow.MlflowClient(tracking_uri)
             run_id = source_run(ckpt_path, client)
@@ -70,24 +66,19 @@ class TrainedModel:
                 params = client.get_run(run_id).data.params
             except MlflowException:
                 params = {}
-            anomaly |= {key: params[key] for key in ANOMALY_DEFAULTS if key in params}
-        application = (config.get("application") or {}).get("name")
+            chosen |= {key: params[key] for key in prediction.run_params if key in params}
         module.eval()
         data = dict(config["data"])
-        extra = None
-        if application == "anomaly":  # only an anomaly run needs its application's scores
-            from medae.applications.anomaly import extra_scores
-
-            extra = extra_scores(module, anomaly["anomaly.anomaly_score"])
         return cls(
             module.network,
             ScanPreprocessing.from_data_config(data),
             module.registry_name,
             application,
             run_id,
-            anomaly,
             data,
-            extra,
+            prediction,
+            chosen,
+            prediction.prepare(module, chosen) if prediction.prepare else None,
         )
 
     @property

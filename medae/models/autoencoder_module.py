@@ -11,8 +11,8 @@ from torchmetrics import MaxMetric, MeanMetric, MetricCollection
 
 from medae.data.batch import ReconstructionBatch
 from medae.errors import ConfigError
-from medae.losses import ReconstructionLoss
 from medae.metrics import image_quality_metrics
+from medae.models.losses import ReconstructionLoss
 from medae.models.network_config import NetworkConfig
 from medae.models.output import AutoencoderOutput
 from medae.models.sliding_window import needs_windows, window_reconstruction
@@ -41,7 +41,7 @@ class AutoencoderModule(LightningModule):
 
     Args:
         model: the ``model`` config node: ``name`` plus the fields of ``config_class``.
-        loss: weight of each reconstruction loss term (see :class:`medae.losses.ReconstructionLoss`).
+        loss: weight of each reconstruction loss term (see :class:`medae.models.losses.ReconstructionLoss`).
         optim: a ``_partial_`` optimiser config, called with the parameters.
         scheduler: ``None`` or ``{"scheduler": <_partial_ config>, "monitor": str, "interval": str}``.
         value_range: the data's (min, max) intensity; sets the output activation and metric range.
