@@ -31,16 +31,16 @@ import numpy as np
 from scipy import stats
 
 from medae.applications.compression import ANCHOR, BD_SCORES
-from medae.applications.parts.hierarchical_bootstrap import METHOD, hierarchical_bootstrap
-from medae.applications.parts.image_scores import FOLDER as IMAGE_SCORES
-from medae.applications.parts.image_scores import auroc_difference, read_image_scores
-from medae.applications.parts.per_image_table import FOLDER, SCORES, read_per_image
-from medae.applications.parts.pixel_counts import FOLDER as PIXEL_COUNTS
-from medae.applications.parts.pixel_counts import pixel_ap_difference, read_counts
-from medae.applications.parts.rate_distortion import DELTAS, Curve, delta_interval, read_curves
-from medae.applications.parts.rate_distortion import artifact_path as curves_path
 from medae.applications.parts.run_log import compared_runs, on_set
 from medae.benchmarks.compression import CODE_SIZES
+from medae.evaluation.hierarchical_bootstrap import METHOD, hierarchical_bootstrap
+from medae.evaluation.image_scores import FOLDER as IMAGE_SCORES
+from medae.evaluation.image_scores import auroc_difference, read_image_scores
+from medae.evaluation.per_image_table import FOLDER, SCORES, read_per_image
+from medae.evaluation.pixel_counts import FOLDER as PIXEL_COUNTS
+from medae.evaluation.pixel_counts import pixel_ap_difference, read_counts
+from medae.evaluation.rate_distortion import DELTAS, Curve, delta_interval, read_curves
+from medae.evaluation.rate_distortion import artifact_path as curves_path
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"

@@ -4,17 +4,17 @@ import torch
 
 from medae.applications.anomaly import lesion_set
 from medae.applications.generation import nearest_training_images
-from medae.applications.parts.anomaly_metrics import (
+from medae.applications.parts.finetuning import label_subset
+from medae.applications.parts.lesions import LESION_KINDS, add_lesion, add_visible_lesion
+from medae.errors import ConfigError
+from medae.evaluation.anomaly_metrics import (
     detection_metrics,
     dice,
     healthy_threshold,
     localization_metrics,
 )
-from medae.applications.parts.finetuning import label_subset
-from medae.applications.parts.lesions import LESION_KINDS, add_lesion, add_visible_lesion
-from medae.applications.parts.sample_distribution import distribution_metrics
-from medae.applications.parts.split_tensors import SplitTensors
-from medae.errors import ConfigError
+from medae.evaluation.sample_distribution import distribution_metrics
+from medae.evaluation.split_tensors import SplitTensors
 
 
 def brain_like(shape: tuple[int, ...]) -> np.ndarray:

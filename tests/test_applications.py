@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from medae.applications.parts import run_log
-from medae.applications.parts.image_scores import auroc, read_image_scores
-from medae.applications.parts.per_image_table import read_per_image
-from medae.applications.parts.pixel_counts import binned_ap, read_counts
 from medae.commands.train import train
 from medae.errors import ConfigError, MedaeError
+from medae.evaluation.image_scores import auroc, read_image_scores
+from medae.evaluation.per_image_table import read_per_image
+from medae.evaluation.pixel_counts import binned_ap, read_counts
 from medae.models.registry import load_module
 from tests.conftest import FAST_RUN, medae, medae_env, runs_in_store, tracking_uri
 from tests.data_files import PNEUMONIAMNIST

@@ -23,16 +23,6 @@ from medae.applications.anomaly import (
     lesion_set,
     validation_set,
 )
-from medae.applications.parts.anomaly_metrics import localization_metrics
-from medae.applications.parts.image_scores import auroc_difference
-from medae.applications.parts.pixel_counts import (
-    binned_ap,
-    counts_json,
-    pixel_ap_difference,
-    pixel_counts,
-    read_counts,
-)
-from medae.applications.parts.split_tensors import SplitTensors
 from medae.commands.evaluate import evaluate
 from medae.commands.train import train
 from medae.config.checks import CONFIG_DIR
@@ -41,6 +31,16 @@ from medae.data.medmnist import MedMNISTDataModule
 from medae.data.mni152 import MNI152DataModule, mni152_image
 from medae.data.noise import coarse, gaussian
 from medae.errors import ConfigError, DataError
+from medae.evaluation.anomaly_metrics import localization_metrics
+from medae.evaluation.image_scores import auroc_difference
+from medae.evaluation.pixel_counts import (
+    binned_ap,
+    counts_json,
+    pixel_ap_difference,
+    pixel_counts,
+    read_counts,
+)
+from medae.evaluation.split_tensors import SplitTensors
 from medae.metrics import ForegroundPSNR, image_quality_metrics, quality
 from medae.models.conv.torch_model import ConvAutoencoder, ConvAutoencoderConfig
 from medae.models.output_activation import output_activation

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from medae.applications.parts.hierarchical_bootstrap import hierarchical_bootstrap
 from medae.config.selection import check_selection
 from medae.errors import ConfigError
+from medae.evaluation.hierarchical_bootstrap import hierarchical_bootstrap
 from tests.conftest import compose_config
 
 

@@ -8,7 +8,9 @@ from skimage import data as skimage_data
 from skimage.metrics import peak_signal_noise_ratio
 from skimage.transform import resize
 
-from medae.applications.parts.rate_distortion import (
+from medae.baselines.entropy_coding import FactorizedPrior
+from medae.baselines.image_codecs import START_OF_DATA, START_OF_SCAN, code_image, header_length
+from medae.evaluation.rate_distortion import (
     bd_quality,
     bd_rate,
     curve,
@@ -17,9 +19,7 @@ from medae.applications.parts.rate_distortion import (
     rate_point,
     read_curves,
 )
-from medae.applications.parts.split_tensors import SplitTensors
-from medae.baselines.entropy_coding import FactorizedPrior
-from medae.baselines.image_codecs import START_OF_DATA, START_OF_SCAN, code_image, header_length
+from medae.evaluation.split_tensors import SplitTensors
 
 
 @pytest.fixture(scope="module")

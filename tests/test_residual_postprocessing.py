@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from medae.applications.anomaly import AnomalySet, Scorer, tune_postprocessing
-from medae.applications.parts.anomaly_metrics import localization_metrics
 from medae.applications.parts.residual_postprocessing import PostProcessing, erode, settings_grid
+from medae.evaluation.anomaly_metrics import localization_metrics
 
 SIZE = 32
 

@@ -8,7 +8,6 @@ import pydicom
 import pytest
 import torch
 
-from medae.applications.parts.split_tensors import stack_batches
 from medae.commands.train import train
 from medae.data import image_reading
 from medae.data.dicom import DicomDataModule
@@ -19,6 +18,7 @@ from medae.data.intensity import CT_WINDOWS, intensity_transform, value_range
 from medae.data.medmnist import MedMNISTDataModule
 from medae.data.mednist import MedNISTDataModule
 from medae.errors import ConfigError, DataError
+from medae.evaluation.split_tensors import stack_batches
 from tests.conftest import tracking_uri
 from tests.data_files import (
     NIBABEL_DATA,

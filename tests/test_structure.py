@@ -79,7 +79,7 @@ LAYERS = (
     ("medae", "medae.errors", "medae.compat", "medae.tracking.schema"),
     ("medae.security",),
     ("medae.config",),
-    ("medae.metrics", "medae.data", "medae.models", "medae.baselines"),
+    ("medae.metrics", "medae.data", "medae.models", "medae.baselines", "medae.evaluation"),
     ("medae.tracking", "medae.callbacks"),
     ("medae.recovery",),
     ("medae.applications",),

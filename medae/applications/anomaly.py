@@ -20,26 +20,26 @@ import numpy as np
 import torch
 from torchmetrics.functional.image import structural_similarity_index_measure
 
-from medae.applications.parts.anomaly_metrics import (
-    detection_metrics,
-    dice,
-    healthy_threshold,
-    localization_metrics,
-)
 from medae.applications.parts.context import ApplicationContext
 from medae.applications.parts.figures import image_rows_figure
-from medae.applications.parts.image_scores import artifact_path, image_scores_csv
 from medae.applications.parts.lesions import LESION_KINDS, add_visible_lesion
-from medae.applications.parts.pixel_counts import artifact_path as pixel_counts_path
-from medae.applications.parts.pixel_counts import counts_json, pixel_counts
 from medae.applications.parts.registry import APPLICATIONS
 from medae.applications.parts.requirements import requires
 from medae.applications.parts.residual_postprocessing import RESIDUALS, PostProcessing, settings_grid
 from medae.applications.parts.run_log import by_method, on_set
 from medae.applications.parts.scan_prediction import ScanMaps, ScanPrediction, register_prediction
-from medae.applications.parts.split_tensors import SplitTensors
 from medae.baselines.pca import PcaCodec
 from medae.errors import ConfigError
+from medae.evaluation.anomaly_metrics import (
+    detection_metrics,
+    dice,
+    healthy_threshold,
+    localization_metrics,
+)
+from medae.evaluation.image_scores import artifact_path, image_scores_csv
+from medae.evaluation.pixel_counts import artifact_path as pixel_counts_path
+from medae.evaluation.pixel_counts import counts_json, pixel_counts
+from medae.evaluation.split_tensors import SplitTensors
 from medae.models.capabilities import HasPosterior, has
 from medae.models.vae.torch_model import gaussian_kl
 
@@ -68,7 +68,7 @@ class AnomalySet:
 
     ``kinds`` names each synthetic lesion's kind (empty for a normal image), so results split by kind;
     ``positions`` and ``subjects`` say where each image comes from (a lesioned copy shares the position of
-    its healthy slice), for the image scores a run keeps (:mod:`medae.applications.parts.image_scores`).
+    its healthy slice), for the image scores a run keeps (:mod:`medae.evaluation.image_scores`).
     """
 
     images: torch.Tensor

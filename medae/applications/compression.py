@@ -20,7 +20,16 @@ import torch
 from medae.applications.parts.context import ApplicationContext
 from medae.applications.parts.figures import PROJECTIONS, latent_projection_figure
 from medae.applications.parts.network_calls import decode, encode
-from medae.applications.parts.rate_distortion import (
+from medae.applications.parts.registry import APPLICATIONS
+from medae.applications.parts.requirements import requires
+from medae.applications.parts.run_log import by_method, on_set
+from medae.applications.parts.scan_prediction import ScanPrediction, register_prediction
+from medae.baselines.entropy_coding import FactorizedPrior
+from medae.baselines.image_codecs import code_image
+from medae.baselines.pca import PcaCodec
+from medae.data.intensity import from_unit, to_unit
+from medae.errors import ConfigError
+from medae.evaluation.rate_distortion import (
     DELTAS,
     Curve,
     artifact_path,
@@ -30,16 +39,7 @@ from medae.applications.parts.rate_distortion import (
     delta_interval,
     rate_point,
 )
-from medae.applications.parts.registry import APPLICATIONS
-from medae.applications.parts.requirements import requires
-from medae.applications.parts.run_log import by_method, on_set
-from medae.applications.parts.scan_prediction import ScanPrediction, register_prediction
-from medae.applications.parts.split_tensors import SplitTensors
-from medae.baselines.entropy_coding import FactorizedPrior
-from medae.baselines.image_codecs import code_image
-from medae.baselines.pca import PcaCodec
-from medae.data.intensity import from_unit, to_unit
-from medae.errors import ConfigError
+from medae.evaluation.split_tensors import SplitTensors
 from medae.models.capabilities import Encodes, HasDiscreteCode, has
 
 APPLICATION = "compression"

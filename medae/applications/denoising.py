@@ -15,15 +15,15 @@ import torch
 
 from medae.applications.parts.context import ApplicationContext
 from medae.applications.parts.network_calls import reconstruct
-from medae.applications.parts.per_image_table import artifact_path, per_image_csv
 from medae.applications.parts.registry import APPLICATIONS
 from medae.applications.parts.run_log import by_method, on_set
 from medae.applications.parts.scan_prediction import ScanPrediction, register_prediction
-from medae.applications.parts.split_tensors import SplitTensors
 from medae.baselines.denoisers import DENOISERS, Denoiser, denoise, get_denoiser, noise_sigmas
 from medae.data.intensity import from_unit, to_unit
 from medae.data.noise import NOISE_MODELS
 from medae.errors import ConfigError, check_choices
+from medae.evaluation.per_image_table import artifact_path, per_image_csv
+from medae.evaluation.split_tensors import SplitTensors
 from medae.metrics import quality
 from medae.tracking.tracked_run import TrackedRun
 

@@ -6,8 +6,8 @@ from medae.applications.parts.context import ApplicationContext
 from medae.applications.parts.figures import image_rows_figure
 from medae.applications.parts.registry import APPLICATIONS
 from medae.applications.parts.requirements import requires
-from medae.applications.parts.sample_distribution import distribution_metrics
 from medae.errors import ConfigError
+from medae.evaluation.sample_distribution import distribution_metrics
 from medae.models.capabilities import Samples
 
 APPLICATION = "generation"
@@ -41,7 +41,7 @@ def evaluate(
 
     A sample whose nearest training image is much closer than a real test image's nearest training
     image (``generation/test_nearest_rmse_mean``) is a near-copy of the training set. The Fréchet
-    distance, precision and recall (:mod:`medae.applications.parts.sample_distribution`) compare
+    distance, precision and recall (:mod:`medae.evaluation.sample_distribution`) compare
     ``distribution_samples`` samples with the test images in the training images' principal components,
     beside the same measures of the test images against the training images.
 

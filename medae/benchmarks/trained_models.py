@@ -4,11 +4,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from medae.applications.parts.split_tensors import SplitTensors, stack_batches
 from medae.commands.compose import compose_train
 from medae.commands.train import train
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
 from medae.data.registry import build_datamodule
+from medae.evaluation.split_tensors import SplitTensors, stack_batches
 from medae.models.autoencoder_module import AutoencoderModule
 from medae.models.registry import load_module
 

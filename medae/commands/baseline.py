@@ -7,13 +7,13 @@ from mlflow import MlflowClient
 from omegaconf import DictConfig
 
 from medae.applications.denoising import conditions, measure_denoiser
-from medae.applications.parts.split_tensors import stack_batches
 from medae.baselines.denoisers import get_denoiser
 from medae.bootstrap import bootstrap
 from medae.commands.summary import RunResult, print_summary
 from medae.config.run_parts import CONFIG_DIR
 from medae.data.registry import build_datamodule
 from medae.errors import ConfigError, exit_on_user_error
+from medae.evaluation.split_tensors import stack_batches
 from medae.recovery.signals import StopSignals
 from medae.tracking.run_record import data_params
 from medae.tracking.store import open_store

@@ -9,12 +9,12 @@ import torch
 from omegaconf import DictConfig
 
 from medae.applications.parts.network_calls import decode, encode
-from medae.applications.parts.split_tensors import stack_batches
 from medae.bootstrap import bootstrap
 from medae.config.run_parts import CONFIG_DIR, checkpoint_data_config
 from medae.data.registry import build_datamodule
 from medae.data.slab_split import SPLITS
 from medae.errors import ConfigError, DataError, exit_on_user_error
+from medae.evaluation.split_tensors import stack_batches
 from medae.models.capabilities import Encodes
 from medae.models.registry import load_module, require
 from medae.tracking.logged_model import resolve_checkpoint

@@ -7,8 +7,8 @@ from lightning.pytorch.loggers import MLFlowLogger
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 
-from medae.applications.parts.split_tensors import SplitTensors, stack_batches
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
+from medae.evaluation.split_tensors import SplitTensors, stack_batches
 from medae.models.autoencoder_module import AutoencoderModule
 from medae.tracking.run_record import data_params
 from medae.tracking.schema import APPLICATION_TAG, METHOD_TAG

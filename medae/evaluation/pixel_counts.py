@@ -2,7 +2,7 @@
 
 The pixel AP pools the foreground pixels of every image of a set, and reads precision and recall at
 ``PIXEL_THRESHOLDS`` thresholds of the maps scaled to [0, 1] over the set
-(:func:`medae.applications.parts.anomaly_metrics.localization_metrics`). Counting, for every image, its
+(:func:`medae.evaluation.anomaly_metrics.localization_metrics`). Counting, for every image, its
 anomalous and normal pixels between consecutive thresholds keeps exactly what that AP needs: summing
 the counts of any selection of images and reading the AP off the sums gives the pooled AP of that
 selection. A bootstrap over subjects and slices then costs a sum per replicate, not a pass over pixels.
@@ -14,9 +14,9 @@ import json
 import numpy as np
 import torch
 
-from medae.applications.parts.anomaly_metrics import PIXEL_THRESHOLDS, to_unit_interval
-from medae.applications.parts.hierarchical_bootstrap import Interval, recomputed_interval
-from medae.applications.parts.image_scores import unit_rows
+from medae.evaluation.anomaly_metrics import PIXEL_THRESHOLDS, to_unit_interval
+from medae.evaluation.hierarchical_bootstrap import Interval, recomputed_interval
+from medae.evaluation.image_scores import unit_rows
 
 FOLDER = "anomaly_pixels"
 

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from medae.applications.parts.hierarchical_bootstrap import draws, percentile_interval
-from medae.applications.parts.per_image_table import SCORES
-from medae.applications.parts.split_tensors import SplitTensors
+from medae.evaluation.hierarchical_bootstrap import draws, percentile_interval
+from medae.evaluation.per_image_table import SCORES
+from medae.evaluation.split_tensors import SplitTensors
 from medae.metrics import per_image_quality
 
 FOLDER = "rate_distortion"

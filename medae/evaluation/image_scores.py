@@ -5,7 +5,7 @@ its position, subject, label (1 anomalous) and lesion kind, and its image score.
 its position with the healthy slice it was made from, so a bootstrap that draws positions keeps each
 pair together. Two methods scored on the same images pair by position: the difference of their image
 AUROCs gets a hierarchical bootstrap interval (seeds, subjects, positions within subjects;
-:mod:`medae.applications.parts.hierarchical_bootstrap`), so an AUROC lead is judged against the spread of
+:mod:`medae.evaluation.hierarchical_bootstrap`), so an AUROC lead is judged against the spread of
 the images it rests on, not only of the training seeds.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.stats import rankdata
 
-from medae.applications.parts.hierarchical_bootstrap import Interval, recomputed_interval
+from medae.evaluation.hierarchical_bootstrap import Interval, recomputed_interval
 
 FOLDER = "anomaly_scores"
 COLUMNS = ("position", "subject", "label", "kind", "score")

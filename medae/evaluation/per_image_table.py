@@ -3,7 +3,7 @@
 A run that measures a set writes ``per_image/<set>.csv``: one row per image with its position, its subject
 and its PSNR and SSIM (whole and foreground, :func:`medae.metrics.per_image_quality`). Two methods scored
 on the same images pair by position; the subjects give the levels of the hierarchical bootstrap
-(:mod:`medae.applications.parts.hierarchical_bootstrap`).
+(:mod:`medae.evaluation.hierarchical_bootstrap`).
 """
 
 import csv
@@ -12,7 +12,7 @@ import io
 import numpy as np
 import torch
 
-from medae.applications.parts.split_tensors import SplitTensors
+from medae.evaluation.split_tensors import SplitTensors
 from medae.metrics import per_image_quality
 
 FOLDER = "per_image"
