@@ -61,3 +61,15 @@ def mlflow_tracking_uri(uri: str) -> Iterator[None]:
         yield
     finally:
         mlflow.set_tracking_uri(previous)
+
+
+def process_rank() -> int:
+    """The global rank of this process, as Lightning records it on ``rank_zero_only`` (0 without DDP).
+
+    Example:
+        >>> process_rank()
+        0
+    """
+    from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+    return int(getattr(rank_zero_only, "rank", 0))

@@ -2,10 +2,12 @@
 
 from collections.abc import Mapping
 from math import ceil
+from typing import cast
 
 import numpy as np
 import torch
 from lightning import Callback, LightningModule, Trainer
+from lightning.pytorch.utilities.types import STEP_OUTPUT
 from PIL import Image, ImageDraw, ImageFont
 from skimage.util import montage
 
@@ -118,7 +120,7 @@ class ReconstructionGridLogger(Callback):
         self,
         trainer: Trainer,
         pl_module: LightningModule,
-        outputs: Mapping[str, torch.Tensor],
+        outputs: STEP_OUTPUT,
         batch: ReconstructionBatch,
         batch_idx: int,
         dataloader_idx: int = 0,
@@ -134,7 +136,7 @@ class ReconstructionGridLogger(Callback):
         self,
         trainer: Trainer,
         pl_module: LightningModule,
-        outputs: Mapping[str, torch.Tensor],
+        outputs: STEP_OUTPUT,
         batch: ReconstructionBatch,
         batch_idx: int,
         dataloader_idx: int = 0,
@@ -149,19 +151,22 @@ class ReconstructionGridLogger(Callback):
         trainer: Trainer,
         pl_module: LightningModule,
         batch: ReconstructionBatch,
-        outputs: Mapping[str, torch.Tensor],
+        outputs: STEP_OUTPUT,
         key: str,
         step: int,
     ) -> None:
         logger = find_mlflow_logger(trainer.loggers)
         if logger is None:
             return
+        if not isinstance(outputs, Mapping):
+            return
         count = min(self.max_images, len(batch))
-        rows = {}
+        rows: dict[str, np.ndarray] = {}
         # a source with several contrasts (BraTS) names them: each gets its rows
-        names = getattr(trainer.datamodule, "channel_names", None) or ("",)
+        names = getattr(getattr(trainer, "datamodule", None), "channel_names", None) or ("",)
+        value_range = cast(tuple[float, float], pl_module.value_range)
         for channel, name in enumerate(names):
-            rows |= grid_rows(batch, outputs["reconstruction"], count, pl_module.value_range, channel, name)
+            rows |= grid_rows(batch, outputs["reconstruction"], count, value_range, channel, name)
         captions = [caption(position) for position in batch.position[:count]] if batch.position else None
         grid = labelled_grid(rows, captions)
 

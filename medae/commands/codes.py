@@ -2,6 +2,7 @@
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import hydra
 import numpy as np
@@ -41,7 +42,7 @@ def encode_split(cfg: DictConfig) -> Path:
     datamodule.setup()
     split = stack_batches(datamodule.clean_dataloader(cfg.split, batch_size=64))
     codes = encode(module.network, split.image)
-    labels = {} if split.label is None else {"labels": split.label.numpy()}
+    labels: dict[str, Any] = {} if split.label is None else {"labels": split.label.numpy()}
     output = Path(cfg.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(

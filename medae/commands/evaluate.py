@@ -7,7 +7,7 @@ from typing import Any
 
 import hydra
 import lightning as L
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
 from medae.bootstrap import bootstrap
 from medae.commands.session import session
@@ -17,6 +17,7 @@ from medae.config.run_parts import (
     checkpoint_data_config,
     hydra_output_dir,
     name_mlflow_run,
+    plain_dict,
 )
 from medae.data.registry import build_datamodule
 from medae.errors import exit_on_user_error
@@ -33,13 +34,14 @@ def trained_on(run_config: Mapping[str, Any] | None, data: DictConfig) -> bool:
     """Whether the run that wrote a checkpoint trained on ``data``'s source: the same source and root.
 
     Example:
+        >>> from omegaconf import OmegaConf
         >>> trained_on({"data": {"name": "mni152"}}, OmegaConf.create({"name": "mni152", "image_size": 32}))
         True
         >>> trained_on({"data": {"name": "mni152"}}, OmegaConf.create({"name": "nifti", "root": "scan.nii"}))
         False
     """
     trained = (run_config or {}).get("data") or {}
-    chosen = OmegaConf.to_container(data, resolve=True)
+    chosen = plain_dict(data)
     return all(trained.get(key) == chosen.get(key) for key in ("name", "root"))
 
 
@@ -65,7 +67,7 @@ def evaluate(cfg: DictConfig) -> RunResult:
             run_cfg = cfg.copy()
             with open_dict(run_cfg):
                 run_cfg.data = data_cfg
-                run_cfg.model = module.hparams.model
+                run_cfg["model"] = module.hparams["model"]
             record_run_setup(run.mlflow_logger, run_cfg, datamodule, module, hydra_output_dir())
         # one dict per evaluation set; the summary prints the headline figures, not Lightning's table
         per_loader = run.trainer.test(module, datamodule=datamodule, verbose=False)

@@ -6,6 +6,7 @@ PyTorch on real inputs (a given scan's samples, or the run's own test images) wi
 
 import logging
 from pathlib import Path
+from typing import cast
 
 import hydra
 import torch
@@ -31,7 +32,7 @@ def real_inputs(model: TrainedModel, scan: str | None) -> torch.Tensor:
         prep = model.preprocessing
         pixels = read_scan(Path(scan).expanduser(), prep.channels, spacing=prep.spacing).pixels
         inputs, _ = prep.prepare(pixels, scan)
-        return inputs[:EXAMPLES]
+        return cast(torch.Tensor, inputs)[:EXAMPLES]  # a tensor: no sliding windows here
     datamodule = build_datamodule(OmegaConf.create(model.data))
     datamodule.setup()
     return next(iter(datamodule.clean_dataloader("test", batch_size=EXAMPLES))).image

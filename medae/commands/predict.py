@@ -74,7 +74,7 @@ def write_table(rows: list[dict[str, Any]], path: Path) -> None:
         writer.writerows(rows)
 
 
-def log_prediction_run(cfg: DictConfig, model: TrainedModel, predictions: Predictions) -> str:
+def log_prediction_run(cfg: DictConfig, model: TrainedModel, predictions: Predictions) -> str | None:
     """A run beside the model's (its child, when the model came from a run) holding the table."""
     client = open_client(cfg.paths.tracking_uri, write=True)
     if model.run_id:

@@ -33,7 +33,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from medae.commands.compose import compose_job
 from medae.config.checks import CONFIG_DIR, check_overrides, searchpath_overrides
-from medae.config.run_parts import absolute_data_paths
+from medae.config.run_parts import absolute_data_paths, plain_dict
 from medae.errors import ConfigError, DataError
 from medae.security.stored_data import (
     code_keys,
@@ -282,13 +282,6 @@ def comparable(values: dict[str, Any]) -> dict[str, Any]:
         for key, value in values.items()
         if key.split(".")[0] not in RUN_SPECIFIC and not (isinstance(value, str) and "***" in value)
     }
-
-
-def plain_dict(cfg: DictConfig) -> dict[str, Any]:
-    """A config node resolved as a plain dict."""
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(plain, dict)
-    return {str(key): value for key, value in plain.items()}
 
 
 def differences(stored: dict[str, Any], rebuilt: dict[str, Any]) -> list[str]:

@@ -8,9 +8,9 @@ each evaluation set's figures rest on (subjects, images, mask), and the command 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from medae.compat import process_rank
 from medae.security.redaction import without_user_info
 
 HEADLINE = ("test/psnr_fg", "test/ssim_fg", "test/psnr", "test/ssim")
@@ -73,7 +73,7 @@ def summary(
           look at it      mlflow ui --backend-store-uri sqlite:///m.db (or make ui in the project folder)
     """
     lines = [
-        f"medae: run {run_id} ({run_name}) in {without_user_info(store)}"
+        f"medae: run {run_id} ({run_name}) in {without_user_info(store or '')}"
         if run_id
         else "medae: finished (no MLflow run)"
     ]
@@ -111,7 +111,7 @@ class RunResult:
 
 def print_summary(cfg: DictConfig, result: RunResult) -> None:
     """Print :func:`summary` of ``result`` once: on rank 0 (other DDP ranks have no run)."""
-    if rank_zero_only.rank != 0:
+    if process_rank() != 0:
         return
     mlflow = OmegaConf.select(cfg, "logger.mlflow")
     store, name = (mlflow.tracking_uri, mlflow.run_name) if mlflow else (None, None)

@@ -2,13 +2,13 @@
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import hydra
 import lightning as L
 import torch
-from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig
+from torch import nn
 
 from medae.applications.parts.context import ApplicationContext
 from medae.applications.parts.registry import build_application
@@ -16,6 +16,7 @@ from medae.applications.parts.requirements import application_name, needed_capab
 from medae.bootstrap import bootstrap
 from medae.commands.session import session
 from medae.commands.summary import RunResult, print_summary
+from medae.compat import process_rank
 from medae.config.compute_environment import apply_num_threads
 from medae.config.run_parts import (
     CONFIG_DIR,
@@ -138,14 +139,14 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
     if cfg.channels_last:
         module.use_channels_last()
     if cfg.compile:
-        module.network = torch.compile(module.network)
+        module.network = cast(nn.Module, torch.compile(module.network))
     name_mlflow_run(cfg, default_run_name(cfg))
     with session(cfg, build_callbacks(cfg, with_loggers=bool(cfg.get("logger")))) as run:
         trainer, mlflow_logger, stop = run.trainer, run.mlflow_logger, run.stop
         if mlflow_logger is not None:
             record_run_setup(mlflow_logger, cfg, datamodule, module, hydra_output_dir())
             record_sweep_job(mlflow_logger, cfg.logger.mlflow.tracking_uri)
-            if rank_zero_only.rank == 0:  # other DDP ranks have no run of their own
+            if process_rank() == 0:  # other DDP ranks have no run of their own
                 log.info(
                     "MLflow run %s in experiment '%s'",
                     mlflow_logger.run_id,
@@ -160,7 +161,7 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
             )
             stop.check()
         metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}
-        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        best = getattr(trainer.checkpoint_callback, "best_model_path", "")
         if cfg.test:
             if not best:
                 log.warning("No best checkpoint was saved; testing the current weights.")
@@ -179,8 +180,8 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
             metrics |= application(ApplicationContext.of_run(module, datamodule, mlflow_logger, cfg))
         if paper is not None:  # a paper preset: its reported figures beside this run's
             logger = mlflow_logger
-            run = TrackedRun(logger.experiment, logger.run_id, logger.experiment_id) if logger else None
-            metrics |= paper.log(run or TrackedRun(None, None, None), metrics)
+            tracked = TrackedRun(logger.experiment, logger.run_id, logger.experiment_id) if logger else None
+            metrics |= paper.log(tracked or TrackedRun(None, None, None), metrics)
     return TrainResult(
         metric=metrics.get(cfg.optimized_metric),
         run_id=mlflow_logger.run_id if mlflow_logger else None,

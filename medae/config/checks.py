@@ -15,6 +15,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import IntervalSweep
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
@@ -58,13 +59,14 @@ def first_job_overrides(overrides: Sequence[str]) -> list[str]:
         raise ConfigError("overrides", str(error).splitlines()[0]) from error
     single = []
     for override in parsed:
-        if override.is_interval_sweep():  # a sweeper's search space, e.g. Optuna's interval(1e-4,1e-2)
-            single.append(f"{override.get_key_element()}={override.value().start}")
+        value = override.value()
+        if isinstance(value, IntervalSweep):  # a sweeper's search space, e.g. Optuna's interval(1e-4,1e-2)
+            single.append(f"{override.get_key_element()}={value.start}")
         elif override.is_sweep_override():
             values = iter(override.sweep_string_iterator())
             single.append(f"{override.get_key_element()}={next(values)}")
         else:
-            single.append(override.input_line)
+            single.append(str(override.input_line))
     return single
 
 
@@ -81,7 +83,7 @@ def _allowed_keys(config_dir: str, config_name: str, overrides: list[str], full_
     else:
         return []
     node = OmegaConf.select(cfg, parent) if parent else cfg
-    return sorted(node.keys()) if isinstance(node, DictConfig) else []
+    return sorted(map(str, node.keys())) if isinstance(node, DictConfig) else []
 
 
 def group_options(config_dir: str, group: str) -> list[str]:
@@ -115,9 +117,10 @@ def _explain(
     error: BaseException, config_dir: str, config_name: str, overrides: list[str]
 ) -> tuple[str, str]:
     causes = []
-    while error is not None:
-        causes.append(error)
-        error = error.__cause__ or error.__context__
+    cause: BaseException | None = error
+    while cause is not None:
+        causes.append(cause)
+        cause = cause.__cause__ or cause.__context__
     for cause in causes:
         if isinstance(cause, MissingConfigException) and cause.options is not None:
             group, _, choice = (cause.missing_cfg_file or "").rpartition("/")
@@ -138,7 +141,7 @@ def missing_keys(node: DictConfig, prefix: str = "") -> list[str]:
         ['data.root']
     """
     found = []
-    for key in node:
+    for key in map(str, node):
         if OmegaConf.is_missing(node, key):
             found.append(f"{prefix}{key}")
         elif not OmegaConf.is_interpolation(node, key) and isinstance(node[key], DictConfig):
@@ -256,7 +259,9 @@ def check_top_level(cfg: DictConfig, config_dir: str, config_name: str, override
     if not scalars and not added:
         return
     kept = [
-        o.input_line for o in parsed if not (o.is_add() or o.is_force_add()) and o.key_or_group not in scalars
+        str(o.input_line)
+        for o in parsed
+        if not (o.is_add() or o.is_force_add()) and o.key_or_group not in scalars
     ]
     try:
         with initialize_config_dir(config_dir=config_dir, version_base="1.3"):

@@ -1,7 +1,7 @@
 """Building the pieces of a run from its config: data paths, loggers, callbacks, Hydra job info."""
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -13,7 +13,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 
-from medae.config.checks import CONFIG_DIR  # noqa: F401  (re-exported for the entry points)
+from medae.config.checks import CONFIG_DIR as CONFIG_DIR  # re-exported for the entry points
 from medae.errors import ConfigError
 from medae.security.stored_data import check_plain
 
@@ -27,8 +27,10 @@ def instantiate_group(node: DictConfig | None) -> list[Any]:
     Raises:
         ConfigError: a ``_target_`` names nothing that can be imported.
     """
-    built = []
-    for name, entry in (node or {}).items():
+    built: list[Any] = []
+    if node is None:
+        return built
+    for name, entry in node.items():
         if isinstance(entry, DictConfig) and "_target_" in entry:
             try:
                 built.append(instantiate(entry))
@@ -64,12 +66,12 @@ def checkpoint_data_config(cfg: DictConfig, module: Any) -> DictConfig:
     with the command's ``data.<key>`` values on top (``data.held_out=[]``).
     """
     chosen = cfg.get("data")
-    if chosen and "name" in chosen:
+    if isinstance(chosen, DictConfig) and "name" in chosen:
         return chosen
     if module.run_config and "data" in module.run_config:
         check_plain(module.run_config["data"], f"checkpoint {cfg.ckpt_path}")
         data = OmegaConf.create(module.run_config["data"])
-        return OmegaConf.merge(data, chosen) if chosen else data
+        return cast(DictConfig, OmegaConf.merge(data, chosen)) if chosen else data
     raise ConfigError("data", f"{cfg.ckpt_path} stores no data config; choose one with data=<name>")
 
 
@@ -116,10 +118,11 @@ def as_typed(overrides: Any) -> list[str]:
         >>> as_typed(OmegaConf.create({"task": ["a=${oc.env:HOME}"]}).task)
         ['a=${oc.env:HOME}']
     """
-    return [str(override) for override in OmegaConf.to_container(overrides, resolve=False)]
+    recorded = OmegaConf.to_container(overrides, resolve=False)
+    return [str(override) for override in recorded] if isinstance(recorded, list) else []
 
 
-def sweep_job() -> DictConfig | None:
+def sweep_job() -> Any:
     """Hydra's config of the running job when it is one job of a ``-m`` launch, else None."""
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return None
@@ -178,17 +181,30 @@ def hydra_overrides_name() -> str:
         # trainer.*, logger.*, ... are run settings as the groups themselves are
         keys = [o.get_key_element().lstrip("+~") for o in chosen]
         kept = [
-            o.input_line
+            str(o.input_line)
             for o, key in zip(chosen, keys, strict=True)
             if key not in settings and key.split(".")[0] not in settings
         ]
         return short_overrides(kept)
     swept = swept_keys(hydra)
-    job = OverridesParser.create().parse_overrides(as_typed(hydra.overrides.task))
-    chosen = [o.input_line for o in job if o.get_key_element() in swept]
-    return short_overrides(chosen) or f"job{hydra.job.num}"
+    parsed = OverridesParser.create().parse_overrides(as_typed(hydra.overrides.task))
+    varied = [str(o.input_line) for o in parsed if o.get_key_element() in swept]
+    return short_overrides(varied) or f"job{hydra.job.num}"
 
 
 def to_plain(node: DictConfig | None) -> Any:
     """A resolved config node as plain Python containers."""
     return OmegaConf.to_container(node, resolve=True) if node is not None else None
+
+
+def plain_dict(node: DictConfig) -> dict[str, Any]:
+    """A mapping config node resolved as a plain dict with string keys.
+
+    Example:
+        >>> plain_dict(OmegaConf.create({"a": 1, "b": "${a}"}))
+        {'a': 1, 'b': 1}
+    """
+    plain = OmegaConf.to_container(node, resolve=True)
+    if not isinstance(plain, dict):
+        raise TypeError(f"expected a mapping node, got {type(plain).__name__}")
+    return {str(key): value for key, value in plain.items()}

@@ -7,7 +7,7 @@ node registered here, so ``medae train trainer.gradient_clip_val=1`` works witho
 import inspect
 import logging
 import re
-from typing import Any
+from typing import Any, cast
 
 import lightning
 import torch
@@ -58,15 +58,15 @@ def runs_on_gpu(accelerator: str) -> bool:
 
 def build_trainer(node: DictConfig, **objects: Any) -> lightning.Trainer:
     """Instantiate the ``trainer`` node with ``objects`` (callbacks, logger); bad values: ConfigError."""
-    options = {
-        key: value for key, value in OmegaConf.to_container(node, resolve=True).items() if key != "_target_"
-    }
+    resolved = cast(dict[str, Any], OmegaConf.to_container(node, resolve=True))
+    options = {key: value for key, value in resolved.items() if key != "_target_"}
     check_types("trainer", options, lightning.Trainer)
     if options.get("sync_batchnorm") and not runs_on_gpu(options.get("accelerator", "auto")):
         log.info("trainer.sync_batchnorm is off: synchronised batch norm needs CUDA GPUs")
         objects["sync_batchnorm"] = False
     try:
-        return instantiate(node, **objects)
+        trainer: lightning.Trainer = instantiate(node, **objects)
+        return trainer
     except Exception as error:
         cause = error.__cause__ or error
         if not isinstance(cause, (MisconfigurationException, ValueError, TypeError)):

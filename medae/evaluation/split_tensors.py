@@ -41,7 +41,13 @@ class SplitTensors:
 
 def stack_batches(loader: DataLoader) -> SplitTensors:
     """Concatenate a loader's batches: images, inputs, and labels, positions, segmentations and masks."""
-    images, inputs, labels, ids, segmentations, masks, subjects = [], [], [], [], [], [], []
+    images: list[torch.Tensor] = []
+    inputs: list[torch.Tensor] = []
+    labels: list[torch.Tensor] = []
+    segmentations: list[torch.Tensor] = []
+    masks: list[torch.Tensor] = []
+    ids: list[str] = []
+    subjects: list[str] = []
     for batch in loader:
         if batch.segmentation is not None:
             segmentations.append(batch.segmentation.long())

@@ -49,7 +49,7 @@ def as_samples(volume: np.ndarray, model: TrainedModel) -> torch.Tensor:
 
 def reference_quality(
     image: np.ndarray, reference: Scan, scan: Scan, model: TrainedModel
-) -> dict[str, float]:
+) -> dict[str, float | str]:
     """PSNR and SSIM of ``image`` against ``reference``, both mapped as the reference's intensities are."""
     if reference.pixels.shape != scan.pixels.shape:
         raise DataError(
@@ -66,7 +66,7 @@ def reference_quality(
     scored = mask.flatten(1).any(dim=1)  # slices without foreground are left out, as training drops them
     metrics = quality(output[scored], clean[scored], model.preprocessing.value_range, mask[scored])
     row = {f"reference_{key.removeprefix('test/')}": value for key, value in metrics.items()}
-    return row | {"reference_mask": mask_name}
+    return {**row, "reference_mask": mask_name}
 
 
 @torch.no_grad()
@@ -112,7 +112,8 @@ def predict_scan(
     row: dict[str, Any] = {"file": str(path), "shape": "x".join(str(s) for s in scan.pixels.shape[1:])}
     row["samples"] = len(inputs)
     role = model.prediction
-    if role.maps is not None and role.map_name and not sliding_window:
+    outputs: torch.Tensor | list[torch.Tensor]
+    if role.maps is not None and role.map_name and isinstance(inputs, torch.Tensor) and not sliding_window:
         mask_volume, mask_name = scan_foreground(scan.pixels, [scan], model)
         if role.mask_column:
             row[role.mask_column] = mask_name
@@ -132,7 +133,12 @@ def predict_scan(
     scan_range = (float(scan.pixels.min()), float(scan.pixels.max()))
     save(lambda: scan.write(image, scan.result_path(folder, kind), scan_range))
     row[kind] = scan.result_path(folder, kind).name
-    if model.encodes and not sliding_window and (codes or role.writes_codes):
+    if (
+        model.encodes
+        and isinstance(inputs, torch.Tensor)
+        and not sliding_window
+        and (codes or role.writes_codes)
+    ):
         latent = model.codes(inputs).numpy()
         save(lambda: np.save(folder / f"{scan.name}_codes.npy", latent))
         row["codes"] = f"{scan.name}_codes.npy"

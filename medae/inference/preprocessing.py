@@ -172,7 +172,7 @@ class ScanPreprocessing:
         The samples go through MONAI's ``Resize`` and ``SpatialPad`` as the channels of one image: one call.
         """
         flat = samples.reshape(-1, *samples.shape[2:])
-        resized = Resize(self.image_size, size_mode="longest", anti_aliasing=True)(flat)
+        resized = Resize(self.image_size, size_mode="longest", anti_aliasing=True)(torch.from_numpy(flat))
         padded = SpatialPad([self.image_size] * self.spatial_dims, value=self.value_range[0])(resized)
         return torch.as_tensor(np.asarray(padded), dtype=torch.float32).reshape(
             *samples.shape[:2], *padded.shape[1:]

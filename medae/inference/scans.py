@@ -8,6 +8,7 @@ series' geometry (the result is a NIfTI), a PNG's or JPEG's size (the result is 
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import nibabel as nib
 import numpy as np
@@ -127,7 +128,8 @@ def read_scan(
     if path.name.lower().endswith(PICTURE_SUFFIXES):
         return Scan(path, pixels)
     affine = read_affine(path)
-    header = nib.load(path).header if path.name.lower().endswith(NIFTI_SUFFIXES) else None
+    nifti = path.name.lower().endswith(NIFTI_SUFFIXES)
+    header = cast(nib.Nifti1Header, nib.load(path).header) if nifti else None
     if pixels.ndim != 4:
         return Scan(path, pixels, affine, header)
     canonical = canonical_volume(pixels, affine, spacing)

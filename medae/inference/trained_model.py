@@ -6,7 +6,7 @@ Built from the same ``ckpt_path`` references ``medae eval`` takes (a checkpoint 
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import mlflow
 import torch
@@ -99,4 +99,5 @@ class TrainedModel:
     @torch.no_grad()
     def codes(self, inputs: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
         """Latent codes of model-sized inputs."""
-        return torch.cat([self.network.encode(chunk) for chunk in inputs.split(batch_size)])
+        network = cast(Encodes, self.network)
+        return torch.cat([network.encode(chunk) for chunk in inputs.split(batch_size)])

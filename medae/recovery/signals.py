@@ -34,7 +34,7 @@ class StopSignals:
     def __init__(self, trainer: Trainer | None = None) -> None:
         self.trainer = trainer
         self.received: int | None = None
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, signal._HANDLER] = {}
 
     def __enter__(self) -> "StopSignals":
         if threading.current_thread() is threading.main_thread():  # Python handles signals there only

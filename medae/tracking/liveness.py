@@ -102,7 +102,7 @@ def process_is_gone(pid: int, started: float) -> bool:
         return True
     except psutil.AccessDenied:
         return False
-    return abs(now_started - started) > START_TOLERANCE_S
+    return bool(abs(now_started - started) > START_TOLERANCE_S)
 
 
 def owner_is_dead(run: Run) -> bool:
@@ -182,7 +182,8 @@ class Heartbeat:
     """
 
     def __init__(self, tracking_uri: str, run_id: str, interval_s: float = HEARTBEAT_INTERVAL_S) -> None:
-        self.run = TrackedRun(MlflowClient(tracking_uri), run_id, None)
+        self.client, self.run_id = MlflowClient(tracking_uri), run_id
+        self.run = TrackedRun(self.client, run_id, None)
         self.interval_s = interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="medae-heartbeat", daemon=True)
@@ -201,7 +202,7 @@ class Heartbeat:
     def _beat(self) -> None:
         while not self._stop.wait(self.interval_s):
             try:
-                run = self.run.client.get_run(self.run.run_id)
+                run = self.client.get_run(self.run_id)
                 lease = run.data.tags.get(LEASE_TAG)
                 if lease and lease != lease_token():
                     self.lost = holder(run)

@@ -111,7 +111,7 @@ def log_network(
         ]
         if linked:
             client.log_batch(run_id, metrics=linked)
-    return info.model_uri
+    return str(info.model_uri)
 
 
 def source_run(reference: str, client: mlflow.MlflowClient) -> str:
@@ -122,13 +122,18 @@ def source_run(reference: str, client: mlflow.MlflowClient) -> str:
         if reference.startswith("runs:/"):
             return reference.removeprefix("runs:/").split("/")[0]
         parts = reference.removeprefix("models:/").split("/")
-        if len(parts) == 2:
-            return client.get_model_version(parts[0], parts[1]).run_id
-        return client.get_logged_model(parts[0]).source_run_id
+        found = (
+            client.get_model_version(parts[0], parts[1]).run_id
+            if len(parts) == 2
+            else client.get_logged_model(parts[0]).source_run_id
+        )
     except MlflowException as error:
         raise ConfigError(
             "ckpt_path", f"'{reference}' is not in the tracking store: {error.message}"
         ) from error
+    if found is None:
+        raise ConfigError("ckpt_path", f"'{reference}' was logged outside any run; give a run's model")
+    return found
 
 
 def is_reference(ckpt_path: str) -> bool:

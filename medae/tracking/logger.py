@@ -14,6 +14,7 @@ from mlflow.entities import RunStatus
 from mlflow.models import ModelSignature
 from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
+from medae.compat import process_rank
 from medae.errors import ConfigError, DataError, Interrupted
 from medae.security.redaction import redact, redact_values
 from medae.tracking.checkpoint_artifacts import store_checkpoint
@@ -93,7 +94,7 @@ class ResumableMLFlowLogger(MLFlowLogger):
         tracking_uri = tracking_uri or store_uri()
         self.log_model = log_model
         self.register_as = register_as
-        if rank_zero_only.rank == 0:
+        if process_rank() == 0:
             open_store(tracking_uri, experiment_name, artifact_location)
         super().__init__(
             experiment_name=experiment_name,
@@ -125,12 +126,19 @@ class ResumableMLFlowLogger(MLFlowLogger):
         return self._started
 
     @property
+    def open_run(self) -> tuple[str, str]:
+        """The run's id and its experiment's, once the run exists (:attr:`experiment` creates it)."""
+        if self.run_id is None or self.experiment_id is None:
+            raise RuntimeError("the MLflow run is not open yet: use the logger's experiment first")
+        return self.run_id, self.experiment_id
+
+    @property
     def experiment(self) -> Any:
         """The MLflow client; on first use the run is created or re-opened and starts its heartbeat."""
         client = super().experiment
-        if not self._started and rank_zero_only.rank == 0:  # other ranks get Lightning's dummy
+        if not self._started and process_rank() == 0:  # other ranks get Lightning's dummy
             self._started = True
-            run_id = self.outage.run_id = self.run_id
+            run_id = self.outage.run_id = self.open_run[0]
             if self.resumed:
                 client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
             TrackedRun(client, run_id, None).tags(owner_tags(self.heartbeat_interval_s))
@@ -206,7 +214,7 @@ class ResumableMLFlowLogger(MLFlowLogger):
     def _upload(self, path: str, artifact: str) -> None:
         if self._artifact_uri is None:  # fixed for the run: looked up once, not on every save
             self._artifact_uri = self.experiment.get_run(self.run_id).info.artifact_uri
-        store_checkpoint(self.experiment, self.run_id, self._artifact_uri, path, artifact)
+        store_checkpoint(self.experiment, self.open_run[0], self._artifact_uri, path, artifact)
 
     def finalize(self, status: str = "success") -> None:
         """Leave the run open: Lightning calls this after each stage, and the run ends in :meth:`end_run`."""
@@ -232,8 +240,7 @@ class ResumableMLFlowLogger(MLFlowLogger):
             logged.append(
                 log_network(
                     self.store,
-                    self.run_id,
-                    self.experiment_id,
+                    *self.open_run,
                     package,
                     loader_module,
                     signature,
@@ -282,7 +289,7 @@ class ResumableMLFlowLogger(MLFlowLogger):
     def _finish(self, status: str) -> None:
         self.outage.drain(self._send_metrics)
         self._sync_last()
-        release_lease(self.experiment, self.run_id)
+        release_lease(self.experiment, self.open_run[0])
         TrackedRun(self.experiment, self.run_id, self.experiment_id).end(status)
 
 

@@ -15,7 +15,7 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -80,7 +80,11 @@ class PaperReference:
     @classmethod
     def from_config(cls, block: DictConfig | Mapping[str, Any]) -> "PaperReference":
         """Read and check a ``paper`` block; a missing or mistyped field is a one-line ConfigError."""
-        plain = OmegaConf.to_container(block, resolve=True) if isinstance(block, DictConfig) else dict(block)
+        plain: dict[str, Any] = (
+            cast(dict[str, Any], OmegaConf.to_container(block, resolve=True))
+            if isinstance(block, DictConfig)
+            else dict(block)
+        )
         expected = {*TEXT_FIELDS, "setup", "medae", "reported"}
         unknown = sorted(set(plain) - expected)
         if unknown:

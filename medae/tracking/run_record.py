@@ -163,7 +163,8 @@ def dataset_inputs(data: DictConfig, datamodule: ReconstructionDataModule) -> li
     digest = datamodule.fingerprint()[:DIGEST_LENGTH]
     return [
         DatasetInput(
-            MetaDataset(source, name=f"{data.name}-{split}", digest=digest)._to_mlflow_entity(),
+            # MLflow's stubs mark `profile` abstract; MetaDataset itself defines it
+            MetaDataset(source, name=f"{data.name}-{split}", digest=digest)._to_mlflow_entity(),  # type: ignore[abstract]
             tags=[InputTag(MLFLOW_DATASET_CONTEXT, split), InputTag("medae.samples", str(size))],
         )
         for split, size in datamodule.split_sizes().items()

@@ -12,7 +12,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,7 @@ class StoreOutage:
 
     def send_metrics(
         self,
-        metrics: dict[str, float],
+        metrics: Mapping[str, float],
         step: int | None,
         send: Callable[[dict[str, float], int | None], None],
     ) -> None:

@@ -25,12 +25,12 @@ def sweep_parent(logger: MLFlowLogger, tracking_uri: str, sweep_dir: str, name: 
     with store_lock(tracking_uri):
         found = client.search_runs([logger.experiment_id], filter_string=query, max_results=1)
         if found:
-            return found[0].info.run_id
+            return str(found[0].info.run_id)
         run = client.create_run(
             logger.experiment_id, run_name=name, tags={SWEEP_DIR_TAG: sweep_dir, PARENT_TAG: "true"}
         )
         TrackedRun(client, run.info.run_id, logger.experiment_id).end(FINISHED)
-        return run.info.run_id
+        return str(run.info.run_id)
 
 
 def record_sweep_job(logger: MLFlowLogger | None, tracking_uri: str) -> None:
@@ -46,7 +46,7 @@ def record_sweep_job(logger: MLFlowLogger | None, tracking_uri: str) -> None:
     if "optuna" in str(hydra.sweeper.get("_target_", "")):
         from medae.tracking.optuna_trial import link_trial  # optuna comes with medae[sweep]
 
-        tags |= link_trial(hydra.sweeper, as_typed(hydra.overrides.task), hydra.job.num, logger.run_id)
+        tags |= link_trial(hydra.sweeper, as_typed(hydra.overrides.task), hydra.job.num, str(logger.run_id))
     name = f"sweep: {' '.join(short_keys(sorted(swept_keys(hydra)))) or 'jobs'} ({Path(sweep_dir).name})"
     tags[MLFLOW_PARENT_RUN_ID] = sweep_parent(logger, tracking_uri, sweep_dir, name)
     TrackedRun(logger.experiment, logger.run_id, logger.experiment_id).tags(tags)

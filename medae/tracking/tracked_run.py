@@ -71,50 +71,61 @@ class TrackedRun:
     @property
     def logging(self) -> bool:
         """Whether calls reach MLflow."""
-        return self.client is not None and self.run_id is not None
+        return self.target is not None
 
-    def metrics(self, values: Mapping[str, float], step: int = 0) -> None:
+    @property
+    def target(self) -> tuple[MlflowClient, str] | None:
+        """The client and run that calls reach; ``None`` when logging is off."""
+        return (self.client, self.run_id) if self.client is not None and self.run_id is not None else None
+
+    def metrics(self, values: Mapping[str, float], step: int | None = 0) -> None:
         """Log each metric at ``step``."""
         for key, value in values.items():
             log.debug("%s%s = %.4f", f"[{self.run_id[:8]}] " if self.run_id else "", key, value)
-            if self.logging:
-                self.client.log_metric(self.run_id, key, float(value), step=step)
+            if self.target:
+                client, run_id = self.target
+                client.log_metric(run_id, key, float(value), step=step)
 
     def params(self, values: Mapping[str, Any]) -> None:
         """Log params (values as strings)."""
-        if self.logging:
+        if self.target:
+            client, run_id = self.target
             for key, value in values.items():
-                self.client.log_param(self.run_id, key, str(value))
+                client.log_param(run_id, key, str(value))
 
     def tags(self, values: Mapping[str, Any]) -> None:
         """Set tags (values as strings)."""
-        if self.logging:
+        if self.target:
+            client, run_id = self.target
             for key, value in values.items():
-                self.client.set_tag(self.run_id, key, str(value))
+                client.set_tag(run_id, key, str(value))
 
     def figure(self, figure: Figure, artifact_file: str) -> None:
         """Store a matplotlib figure as an artifact of the run, then close it."""
         import matplotlib.pyplot as plt
 
-        if self.logging:
-            self.client.log_figure(self.run_id, figure, artifact_file)
+        if self.target:
+            client, run_id = self.target
+            client.log_figure(run_id, figure, artifact_file)
         plt.close(figure)
 
     def text(self, text: str, artifact_file: str) -> None:
         """Store text (a config, a CSV table, a report) as an artifact of the run."""
-        if self.logging:
-            self.client.log_text(self.run_id, text, artifact_file)
+        if self.target:
+            client, run_id = self.target
+            client.log_text(run_id, text, artifact_file)
 
     def end(self, status: str, reason: str | None = None) -> None:
         """End the run as ``status`` (``FINISHED``, ``FAILED`` or ``KILLED``), with ``reason`` as a tag."""
-        if self.logging:
+        if self.target:
+            client, run_id = self.target
             if reason:
-                self.client.set_tag(self.run_id, END_REASON_TAG, reason)
-            self.client.set_terminated(self.run_id, status)
-            if self.client.tracking_uri.startswith(("http://", "https://")):
-                host = without_user_info(self.client.tracking_uri).rstrip("/")
-                experiment = self.experiment_id or self.client.get_run(self.run_id).info.experiment_id
-                print(f"View run {self.run_id} at: {host}/#/experiments/{experiment}/runs/{self.run_id}")
+                client.set_tag(run_id, END_REASON_TAG, reason)
+            client.set_terminated(run_id, status)
+            if client.tracking_uri.startswith(("http://", "https://")):
+                host = without_user_info(client.tracking_uri).rstrip("/")
+                experiment = self.experiment_id or client.get_run(run_id).info.experiment_id
+                print(f"View run {run_id} at: {host}/#/experiments/{experiment}/runs/{run_id}")
 
     @contextlib.contextmanager
     def compared_run(self, run_name: str, tags: Mapping[str, str]) -> Iterator["TrackedRun"]:
@@ -123,7 +134,7 @@ class TrackedRun:
         It is tagged ``medae.compared_with`` and nested under this run (MLflow's parent tag), so the UI
         groups an autoencoder run with its baselines.
         """
-        if not self.client:
+        if not self.client or self.experiment_id is None:
             yield TrackedRun(None, None, None)
             return
         linked = {COMPARED_WITH_TAG: self.run_id, MLFLOW_PARENT_RUN_ID: self.run_id} if self.run_id else {}
