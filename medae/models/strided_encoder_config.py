@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from math import prod
+from typing import Any
 
 from medae.errors import ConfigError
 from medae.models.network_config import NetworkConfig
@@ -48,7 +49,7 @@ class StridedEncoderConfig(NetworkConfig):
         if not 0 <= self.dropout < 1:
             raise ConfigError("model.dropout", f"must be in [0, 1), got {self.dropout}")
 
-    def monai_layers(self) -> dict[str, object]:
+    def monai_layers(self) -> dict[str, Any]:
         """The arguments MONAI's strided networks (AutoEncoder, VarAutoEncoder, UNet) share, from this config.
 
         Example:
