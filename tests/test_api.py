@@ -35,12 +35,13 @@ def test_every_public_name_is_documented():
 def test_compose_refuses_what_the_command_line_refuses_in_one_line(tmp_path):
     with pytest.raises(ConfigError) as error:
         api.compose(["model.latent_channels=1.5"], root=tmp_path)
-    assert str(error.value) == "model.latent_channels: expected int, got 1.5 (float)"
+    assert str(error.value) == "model.latent_channels: expected int > 0, got 1.5 (float)"
     with pytest.raises(ConfigError, match=r"^command: unknown 'fit'; allowed: train, eval, predict, export$"):
         api.compose([], command="fit")
 
 
-def test_compose_puts_outputs_and_store_under_the_root(tmp_path):
+def test_compose_puts_outputs_and_store_under_the_root(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # which would name the store instead
     cfg = api.compose(["ckpt_path=x.ckpt", "input=a.nii.gz", "output=out"], command="predict", root=tmp_path)
     assert cfg.task_name == "predict" and cfg.paths.root_dir == str(tmp_path)
     assert cfg.paths.tracking_uri == f"sqlite:///{tmp_path}/mlflow.db"

@@ -124,7 +124,9 @@ def test_a_source_that_resizes_and_an_application_refuse_full_resolution(make_co
     cfg = make_config("data.full_resolution=true", "application=denoising")
     with pytest.raises(ConfigError, match=r"^application: denoising scores samples of data.image_size"):
         train(cfg)
-    with pytest.raises(ConfigError, match=r"^data.patch_foreground: must be in \[0, 1\], got 1.5"):
+    with pytest.raises(
+        ConfigError, match=r"^data.patch_foreground: expected float >= 0 and <= 1, got 1.5 \(float\)"
+    ):
         MNI152DataModule(full_resolution=True, patch_foreground=1.5)
 
 

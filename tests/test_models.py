@@ -33,9 +33,9 @@ def test_conv_latent_has_the_configured_bottleneck():
     ("options", "message"),
     [
         ({"strides": [2, 2]}, "model.strides: needs one stride per entry of model.channels"),
-        ({"latent_channels": 0}, "model.latent_channels: must be > 0"),
+        ({"latent_channels": 0}, "model.latent_channels: expected int > 0, got 0 (int)"),
         ({"latnt": 3}, "model.latnt: is not an option of model 'conv'; allowed:"),
-        ({"channels": "wide"}, "model.channels: expected list[int]"),
+        ({"channels": "wide"}, "model.channels: expected list[int > 0] of at least 1"),
     ],
 )
 def test_invalid_model_options_are_refused(options, message):

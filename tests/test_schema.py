@@ -14,13 +14,16 @@ from tests.conftest import compose_config
 
 REFUSED = [
     # (plug-in kind, overrides, the one line)
-    ("model", ["model.latent_channels=1.5"], "model.latent_channels: expected int, got 1.5 (float)"),
+    ("model", ["model.latent_channels=1.5"], "model.latent_channels: expected int > 0, got 1.5 (float)"),
     (
         "model",
         ["model=vae", "+model.latent_dim=3"],
         "model.latent_dim: is not an option of model 'vae'; allowed: ",
     ),
-    ("data", ["data.image_size=abc"], "data.image_size: expected int, got 'abc' (str)"),
+    ("data", ["data.image_size=abc"], "data.image_size: expected int >= 8, got 'abc' (str)"),
+    ("data", ["data.val_fraction=0.7"], "data.val_fraction: expected float > 0 and < 0.5, got 0.7 (float)"),
+    ("model", ["model.latent_channels=0"], "model.latent_channels: expected int > 0, got 0 (int)"),
+    ("model", ["model.channels=[]"], "model.channels: expected list[int > 0] of at least 1, got [] (list)"),
     ("data", ["data.held_out=colin27"], "data.held_out: expected list[str], got 'colin27' (str)"),
     (
         "application",
@@ -119,5 +122,5 @@ def test_an_ill_typed_override_is_refused_before_torch_is_imported(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", child], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 2  # a config error, as argparse's
-    assert done.stderr.strip() == "medae: error: model.latent_channels: expected int, got 1.5 (float)"
+    assert done.stderr.strip() == "medae: error: model.latent_channels: expected int > 0, got 1.5 (float)"
     assert done.stdout.split() == ["False", "False", "False"]

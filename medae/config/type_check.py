@@ -2,8 +2,11 @@
 
 A spec is JSON: ``{"type": "int"}`` (also ``float``, ``bool``, ``str``, ``none``), ``{"literal": [...]}``,
 ``{"union": [...]}``, ``{"list": spec}``, ``{"dict": true}``, or ``{"any": "<name>"}`` for a type a config
-value cannot be (a class, a callable). Specs are written once from the code (:mod:`medae.config.schema`)
-and checked without importing it, so a wrong value is refused before torch is loaded.
+value cannot be (a class, a callable). A number's range and a list's least length come from
+``typing.Annotated`` with annotated-types' ``Gt``, ``Ge``, ``Lt``, ``Le`` and ``MinLen`` (``{"type": "int",
+"gt": 0}``): :data:`PositiveInt` and its kin. Specs are written once from the code
+(:mod:`medae.config.schema`) and checked without importing it, so a wrong value is refused before torch
+is loaded.
 """
 
 import dataclasses
@@ -11,7 +14,9 @@ import enum
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
+
+import annotated_types
 
 from medae.errors import ConfigError
 
@@ -20,20 +25,34 @@ PLAIN_TYPES: dict[Any, str] = {int: "int", float: "float", bool: "bool", str: "s
 SEQUENCES = (tuple, list, set, frozenset, Sequence, Iterable, typing.Sequence, typing.Iterable)
 MAPPINGS = (dict, Mapping, typing.Mapping)
 TARGET_KEY = "_target_"
+# the bounds a spec may carry, each with its comparison, from annotated-types' constraint of that name
+BOUNDS: dict[str, tuple[str, Callable[[float, float], bool]]] = {
+    "gt": (">", lambda value, bound: value > bound),
+    "ge": (">=", lambda value, bound: value >= bound),
+    "lt": ("<", lambda value, bound: value < bound),
+    "le": ("<=", lambda value, bound: value <= bound),
+}
+PositiveInt = Annotated[int, annotated_types.Gt(0)]
+PositiveFloat = Annotated[float, annotated_types.Gt(0)]
+NonNegativeInt = Annotated[int, annotated_types.Ge(0)]
+NonNegativeFloat = Annotated[float, annotated_types.Ge(0)]
+Fraction = Annotated[float, annotated_types.Ge(0), annotated_types.Le(1)]
+# a non-empty tuple of positive ints (channels per level, strides)
+PositiveInts = Annotated[tuple[PositiveInt, ...], annotated_types.MinLen(1)]
 
 
 def init_type_hints(cls: Any) -> dict[str, Any]:
     """Type hints of the arguments of a function, or of a class's ``__init__``, its bases' and its fields."""
     if not isinstance(cls, type):
-        hints = dict(typing.get_type_hints(cls))
+        hints = dict(typing.get_type_hints(cls, include_extras=True))
     else:
         hints = {}
         for klass in reversed(cls.__mro__):
             init = klass.__dict__.get("__init__")
             if init is not None and klass is not object:
-                hints |= typing.get_type_hints(init)
+                hints |= typing.get_type_hints(init, include_extras=True)
         if dataclasses.is_dataclass(cls):
-            hints |= typing.get_type_hints(cls)
+            hints |= typing.get_type_hints(cls, include_extras=True)
     hints.pop("return", None)
     return hints
 
@@ -55,7 +74,12 @@ def spec_of(hint: Any) -> Spec:
     if origin in (typing.Union, types.UnionType):
         return {"union": [spec_of(arg) for arg in args]}
     if origin is typing.Annotated:
-        return spec_of(args[0])
+        spec = spec_of(args[0])
+        for constraint in hint.__metadata__:
+            for name in (*BOUNDS, "min_length"):
+                if getattr(constraint, name, None) is not None:
+                    spec[name.replace("min_length", "min_len")] = getattr(constraint, name)
+        return spec
     if origin in SEQUENCES or hint in SEQUENCES:
         items = [arg for arg in args if arg is not Ellipsis]
         if not items:
@@ -93,13 +117,19 @@ def matches(value: Any, spec: Spec) -> bool:
     if "literal" in spec:
         return any(value == option and type(value) is type(option) for option in spec["literal"])
     if "list" in spec:
-        return isinstance(value, (list, tuple)) and all(matches(item, spec["list"]) for item in value)
+        return (
+            isinstance(value, (list, tuple))
+            and len(value) >= spec.get("min_len", 0)
+            and all(matches(item, spec["list"]) for item in value)
+        )
     if "dict" in spec:
         return isinstance(value, Mapping)
     kind = spec["type"]
     if kind == "float":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return type(value).__name__ == kind if kind != "none" else value is None
+        fits = isinstance(value, (int, float)) and not isinstance(value, bool)
+    else:
+        fits = type(value).__name__ == kind if kind != "none" else value is None
+    return fits and all(compare(value, spec[name]) for name, (_, compare) in BOUNDS.items() if name in spec)
 
 
 def describe(spec: Spec) -> str:
@@ -108,18 +138,22 @@ def describe(spec: Spec) -> str:
     Example:
         >>> describe(spec_of(typing.Optional[typing.Literal["32-true", "bf16-mixed"]]))
         "'32-true' | 'bf16-mixed' | None"
+        >>> describe(spec_of(PositiveInts)), describe(spec_of(Fraction))
+        ('list[int > 0] of at least 1', 'float >= 0 and <= 1')
     """
     if "literal" in spec:
         return " | ".join(repr(option) for option in spec["literal"])
     if "union" in spec:
         return " | ".join(describe(alternative) for alternative in spec["union"])
     if "list" in spec:
-        return f"list[{describe(spec['list'])}]"
+        least = f" of at least {spec['min_len']}" if spec.get("min_len") else ""
+        return f"list[{describe(spec['list'])}]{least}"
     if "dict" in spec:
         return "mapping"
     if "any" in spec:
         return str(spec["any"])
-    return "None" if spec["type"] == "none" else str(spec["type"])
+    bounds = " and".join(f" {symbol} {spec[name]}" for name, (symbol, _) in BOUNDS.items() if name in spec)
+    return ("None" if spec["type"] == "none" else str(spec["type"])) + bounds
 
 
 def check_values(prefix: str, values: Mapping[str, Any], specs: Mapping[str, Spec]) -> None:

@@ -13,7 +13,7 @@ from medae.data.colin27 import FILES as COLIN27_FILES
 from medae.data.colin27 import colin27_on_template
 from medae.data.intensity import FOREGROUND_LEVEL
 from medae.data.orientation import AXIS_NAMES, axis_index
-from medae.data.reconstruction_datamodule import ReconstructionDataModule
+from medae.data.reconstruction_datamodule import ReconstructionDataModule, SplitFraction
 from medae.data.registry import DATA_SOURCES
 from medae.data.slab_split import DROPPED, SPLITS, slab_assignment
 from medae.errors import ConfigError, DataError, check_choices
@@ -152,8 +152,8 @@ class MNI152DataModule(ReconstructionDataModule):
         held_out: tuple[str, ...] = tuple(COLIN27_FILES),
         held_out_dir: str = "",
         held_out_stride: int = 3,
-        val_fraction: float = 0.2,
-        test_fraction: float = 0.2,
+        val_fraction: SplitFraction = 0.2,
+        test_fraction: SplitFraction = 0.2,
         **kwargs: Any,
     ) -> None:
         # 2 of 10 slabs each, not the sources' 0.1: one axis leaves fewer slices to split

@@ -7,10 +7,11 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
+from annotated_types import Ge, Gt, Lt
 from lightning import LightningDataModule
 from monai.data import CacheDataset, DataLoader, Dataset, PersistentDataset
 from monai.transforms import (
@@ -28,6 +29,7 @@ from monai.transforms import (
 from torch.utils.data import RandomSampler, WeightedRandomSampler
 
 import medae
+from medae.config.type_check import Fraction, NonNegativeFloat, NonNegativeInt, PositiveInt, check_types
 from medae.data.batch import ReconstructionBatch
 from medae.data.intensity import FOREGROUND_LEVEL
 from medae.data.noise import NOISE_MODELS
@@ -46,6 +48,9 @@ MAPS = ["mask", "segmentation"]
 CACHE_MODES = ("memory", "disk", "none")
 THRESHOLD_MASK = "pixels above 10% of the intensity range"
 DISK_CACHE_SETTINGS = "settings.json"
+
+# the share of subjects (or slabs) a validation or test split takes
+SplitFraction = Annotated[float, Gt(0), Lt(0.5)]
 
 
 def data_error(error: BaseException) -> DataError | None:
@@ -145,18 +150,18 @@ class ReconstructionDataModule(LightningDataModule, ABC):
 
     def __init__(
         self,
-        spatial_dims: int = 2,
-        channels: int = 1,
-        image_size: int = 64,
-        batch_size: int = 32,
-        num_workers: int = 0,
+        spatial_dims: Literal[2, 3] = 2,
+        channels: PositiveInt = 1,
+        image_size: Annotated[int, Ge(8)] = 64,
+        batch_size: PositiveInt = 32,
+        num_workers: NonNegativeInt = 0,
         pin_memory: bool = False,
         noise_model: str = "gaussian",
-        noise_std: float = 0.0,
+        noise_std: NonNegativeFloat = 0.0,
         noise_std_range: list[float] | None = None,
         noise_seed: int = 12345,
-        val_fraction: float = 0.1,
-        test_fraction: float = 0.1,
+        val_fraction: SplitFraction = 0.1,
+        test_fraction: SplitFraction = 0.1,
         split_seed: int = 0,
         balance_classes: bool = False,
         augmentation: tuple[str, ...] = (),
@@ -164,22 +169,17 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         cache_dir: str | None = None,
         evaluate_all: bool = False,
         full_resolution: bool = False,
-        patch_foreground: float = 0.9,
-        patches_per_sample: int = 1,
+        patch_foreground: Fraction = 0.9,
+        patches_per_sample: PositiveInt = 1,
     ) -> None:
+        # each argument against its annotation (type and range), as the config schema checks it
+        arguments = {key: value for key, value in locals().items() if key != "self"}
+        check_types("data", arguments, ReconstructionDataModule)
         super().__init__()
-        if spatial_dims not in (2, 3):
-            raise ConfigError("data.spatial_dims", f"must be 2 or 3, got {spatial_dims}")
-        if image_size < 8:
-            raise ConfigError("data.image_size", f"must be >= 8, got {image_size}")
-        if batch_size < 1:
-            raise ConfigError("data.batch_size", f"must be >= 1, got {batch_size}")
         if noise_model not in NOISE_MODELS:
             raise ConfigError(
                 "data.noise_model", f"unknown '{noise_model}'; allowed: {', '.join(NOISE_MODELS)}"
             )
-        if noise_std < 0:
-            raise ConfigError("data.noise_std", f"must be >= 0, got {noise_std}")
         if noise_std_range is not None and (
             len(noise_std_range) != 2 or not 0 <= noise_std_range[0] < noise_std_range[1] or not noise_std
         ):
@@ -187,9 +187,6 @@ class ReconstructionDataModule(LightningDataModule, ABC):
                 "data.noise_std_range",
                 f"must be [low, high] with 0 <= low < high and data.noise_std > 0, got {noise_std_range}",
             )
-        for key, fraction in (("data.val_fraction", val_fraction), ("data.test_fraction", test_fraction)):
-            if not 0 < fraction < 0.5:
-                raise ConfigError(key, f"must be in (0, 0.5), got {fraction}")
         self.spatial_dims = spatial_dims
         self.channels = channels
         self.image_size = image_size
@@ -219,10 +216,6 @@ class ReconstructionDataModule(LightningDataModule, ABC):
                 f"{type(self).__name__} resizes every sample to data.image_size; full resolution is "
                 "available for mni152 and the file sources (folder, nifti, dicom, bids, ixi, brats, ldct)",
             )
-        if not 0 <= patch_foreground <= 1:
-            raise ConfigError("data.patch_foreground", f"must be in [0, 1], got {patch_foreground}")
-        if patches_per_sample < 1:
-            raise ConfigError("data.patches_per_sample", f"must be >= 1, got {patches_per_sample}")
         self.full_resolution = full_resolution
         self.patch_foreground = patch_foreground
         self.patches_per_sample = patches_per_sample

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from medae.errors import ConfigError
+from medae.config.type_check import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from medae.models.network_config import NetworkConfig
 
 
@@ -20,15 +20,8 @@ class AdversarialConfig(NetworkConfig):
         discriminator_lr_scale: the discriminator's learning rate as a multiple of ``optim.lr``.
     """
 
-    adversarial_weight: float = 0.01
-    adversarial_start_epoch: int = 1
-    discriminator_channels: int = 32
-    discriminator_layers: int = 3
-    discriminator_lr_scale: float = 1.0
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.require_positive("discriminator_channels", "discriminator_layers", "discriminator_lr_scale")
-        for name in ("adversarial_weight", "adversarial_start_epoch"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"model.{name}", f"must be >= 0, got {getattr(self, name)}")
+    adversarial_weight: NonNegativeFloat = 0.01
+    adversarial_start_epoch: NonNegativeInt = 1
+    discriminator_channels: PositiveInt = 32
+    discriminator_layers: PositiveInt = 3
+    discriminator_lr_scale: PositiveFloat = 1.0

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 from medae.config.registry import NAME_KEY, plain
-from medae.config.type_check import check_types
+from medae.config.type_check import PositiveInt, check_types
 from medae.errors import ConfigError
 
 # shared fields that follow the data instead of having a default of their own in a run's config
@@ -30,23 +30,20 @@ class NetworkConfig:
     """
 
     spatial_dims: int = 2
-    in_channels: int = 1
-    image_size: int = 64
+    in_channels: PositiveInt = 1
+    image_size: PositiveInt = 64
     output_activation: str = "smooth"
 
     def __post_init__(self) -> None:
+        """Check every field against its type and range (its annotation), then the dimensions.
+
+        Subclasses call this first, then check what relates fields to each other.
+        """
+        check_types(
+            "model", {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}, type(self)
+        )
         if self.spatial_dims not in (2, 3):
             raise ConfigError("model.spatial_dims", f"must be 2 or 3, got {self.spatial_dims}")
-
-        self.require_positive("in_channels", "image_size")
-
-    def require_positive(self, *names: str) -> None:
-        """Raise a ConfigError naming the first field that is not > 0."""
-        for name in names:
-            value = getattr(self, name)
-            values = value if isinstance(value, (list, tuple)) else [value]
-            if not values or any(v <= 0 for v in values):
-                raise ConfigError(f"model.{name}", f"must be > 0, got {value}")
 
     @classmethod
     def config_node(cls) -> dict[str, Any]:
@@ -75,5 +72,4 @@ class NetworkConfig:
                 raise ConfigError(
                     f"model.{key}", f"is not an option of model '{model}'; allowed: {', '.join(allowed)}"
                 )
-        check_types("model", values, cls)
         return cls(**{key: tuple(v) if isinstance(v, list) else v for key, v in values.items()})

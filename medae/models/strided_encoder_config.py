@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from math import prod
 from typing import Any
 
+from medae.config.type_check import PositiveInt, PositiveInts
 from medae.errors import ConfigError
 from medae.models.network_config import NetworkConfig
 
@@ -22,17 +23,16 @@ class StridedEncoderConfig(NetworkConfig):
         dropout: dropout probability.
     """
 
-    channels: tuple[int, ...] = (16, 32, 64)
-    strides: tuple[int, ...] = (2, 2, 2)
+    channels: PositiveInts = (16, 32, 64)
+    strides: PositiveInts = (2, 2, 2)
     num_res_units: int = 0
-    kernel_size: int = 3
+    kernel_size: PositiveInt = 3
     act: str = "PRELU"
     norm: str = "BATCH"
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.require_positive("channels", "strides", "kernel_size")
         if len(self.channels) != len(self.strides):
             raise ConfigError(
                 "model.strides",

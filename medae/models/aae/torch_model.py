@@ -8,6 +8,7 @@ import torch
 from monai.networks.nets import AutoEncoder
 from torch import nn
 
+from medae.config.type_check import NonNegativeFloat, NonNegativeInt, PositiveInt
 from medae.models.adversarial_config import AdversarialConfig
 from medae.models.capabilities import Encodes, Samples
 from medae.models.latent_interpolation import InterpolatesLatents
@@ -27,15 +28,11 @@ class AaeConfig(StridedEncoderConfig, AdversarialConfig):
     the width of the code discriminator's hidden layers and ``discriminator_layers`` their number.
     """
 
-    latent_size: int = 32
-    adversarial_weight: float = 1.0
-    adversarial_start_epoch: int = 0
-    discriminator_channels: int = 256
-    discriminator_layers: int = 2
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.require_positive("latent_size")
+    latent_size: PositiveInt = 32
+    adversarial_weight: NonNegativeFloat = 1.0
+    adversarial_start_epoch: NonNegativeInt = 0
+    discriminator_channels: PositiveInt = 256
+    discriminator_layers: PositiveInt = 2
 
 
 class AdversarialAutoencoder(nn.Module, InterpolatesLatents):

@@ -7,6 +7,7 @@ import torch
 from monai.networks.nets import AutoencoderKL
 from torch import nn
 
+from medae.config.type_check import PositiveInt, PositiveInts
 from medae.errors import ConfigError
 from medae.models.adversarial_config import AdversarialConfig
 from medae.models.capabilities import Encodes, HasPosterior, Samples
@@ -34,16 +35,15 @@ class AutoencoderKLConfig(AdversarialConfig):
             close to a plain autoencoder's while bounding its scale.
     """
 
-    channels: tuple[int, ...] = (32, 64, 64)
-    latent_channels: int = 4
-    num_res_blocks: int = 1
-    norm_num_groups: int = 16
+    channels: PositiveInts = (32, 64, 64)
+    latent_channels: PositiveInt = 4
+    num_res_blocks: PositiveInt = 1
+    norm_num_groups: PositiveInt = 16
     attention: bool = False
     kl_weight: float = 1e-6
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.require_positive("channels", "latent_channels", "num_res_blocks", "norm_num_groups")
         uneven = [count for count in self.channels if count % self.norm_num_groups]
         if uneven:
             raise ConfigError(

@@ -7,6 +7,7 @@ import torch
 from monai.networks.nets import AutoEncoder
 from torch import nn
 
+from medae.config.type_check import PositiveInt
 from medae.models.capabilities import Encodes, HasBackbone
 from medae.models.output import AutoencoderOutput
 from medae.models.output_activation import output_activation
@@ -21,11 +22,7 @@ class ConvAutoencoderConfig(StridedEncoderConfig):
         latent_channels: channels of the bottleneck code.
     """
 
-    latent_channels: int = 8
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.require_positive("latent_channels")
+    latent_channels: PositiveInt = 8
 
 
 class ConvAutoencoder(nn.Module):

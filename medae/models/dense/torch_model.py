@@ -8,6 +8,7 @@ import torch
 from monai.networks.nets import FullyConnectedNet
 from torch import nn
 
+from medae.config.type_check import NonNegativeInt, PositiveInt
 from medae.errors import ConfigError
 from medae.models.capabilities import Encodes
 from medae.models.network_config import NetworkConfig
@@ -38,19 +39,15 @@ class DenseAutoencoderConfig(NetworkConfig):
         dropout: dropout probability after each hidden layer.
     """
 
-    num_layers_encoder: int = 2
-    num_layers_decoder: int = 2
-    hidden_units: int = 128
-    latent_size: int = 32
+    num_layers_encoder: NonNegativeInt = 2
+    num_layers_decoder: NonNegativeInt = 2
+    hidden_units: PositiveInt = 128
+    latent_size: PositiveInt = 32
     activation: str = "relu"
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.require_positive("hidden_units", "latent_size")
-        for key in ("num_layers_encoder", "num_layers_decoder"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"model.{key}", f"must be >= 0, got {getattr(self, key)}")
         if self.activation not in ACTIVATIONS:
             raise ConfigError(
                 "model.activation", f"unknown '{self.activation}'; allowed: {', '.join(ACTIVATIONS)}"

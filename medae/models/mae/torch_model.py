@@ -7,6 +7,7 @@ import torch
 from monai.networks.nets import MaskedAutoEncoderViT
 from torch import nn
 
+from medae.config.type_check import PositiveInt
 from medae.errors import ConfigError
 from medae.models.capabilities import Encodes
 from medae.models.network_config import NetworkConfig
@@ -31,20 +32,18 @@ class MaeConfig(NetworkConfig):
         decoder_mlp_dim: hidden units of the decoder blocks' MLPs.
     """
 
-    patch_size: int = 8
+    patch_size: PositiveInt = 8
     masking_ratio: float = 0.75
-    hidden_size: int = 96
-    num_layers: int = 4
-    num_heads: int = 4
-    mlp_dim: int = 192
-    decoder_hidden_size: int = 48
-    decoder_num_layers: int = 2
-    decoder_mlp_dim: int = 128
+    hidden_size: PositiveInt = 96
+    num_layers: PositiveInt = 4
+    num_heads: PositiveInt = 4
+    mlp_dim: PositiveInt = 192
+    decoder_hidden_size: PositiveInt = 48
+    decoder_num_layers: PositiveInt = 2
+    decoder_mlp_dim: PositiveInt = 128
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.require_positive("patch_size", "hidden_size", "num_layers", "num_heads", "mlp_dim")
-        self.require_positive("decoder_hidden_size", "decoder_num_layers", "decoder_mlp_dim")
         if self.image_size % self.patch_size:
             raise ConfigError(
                 "model.patch_size",

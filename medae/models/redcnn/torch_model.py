@@ -8,6 +8,7 @@ from monai.networks.layers import Conv
 from torch import nn
 from torch.nn import functional as F
 
+from medae.config.type_check import PositiveInt
 from medae.errors import ConfigError
 from medae.models.network_config import NetworkConfig
 from medae.models.output import AutoencoderOutput
@@ -25,12 +26,11 @@ class RedCnnConfig(NetworkConfig):
             ``kernel_size - 1`` and the decoder grows it back.
     """
 
-    channels: int = 96
-    kernel_size: int = 5
+    channels: PositiveInt = 96
+    kernel_size: PositiveInt = 5
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.require_positive("channels", "kernel_size")
         shrink = NUM_LAYERS * (self.kernel_size - 1)
         if self.image_size <= shrink:
             raise ConfigError(

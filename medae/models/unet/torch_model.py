@@ -7,6 +7,7 @@ import torch
 from monai.networks.nets import UNet as MonaiUNet
 from torch import nn
 
+from medae.config.type_check import PositiveInt, PositiveInts
 from medae.models.output import AutoencoderOutput
 from medae.models.output_activation import output_activation
 from medae.models.strided_encoder_config import StridedEncoderConfig
@@ -24,14 +25,10 @@ class UNetConfig(StridedEncoderConfig):
         bottom_channels: channels of the lowest-resolution level.
     """
 
-    channels: tuple[int, ...] = (32, 64, 128)
-    strides: tuple[int, ...] = (2, 2, 2)
+    channels: PositiveInts = (32, 64, 128)
+    strides: PositiveInts = (2, 2, 2)
     num_res_units: int = 2
-    bottom_channels: int = 256
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.require_positive("bottom_channels")
+    bottom_channels: PositiveInt = 256
 
 
 class UNet(nn.Module):

@@ -8,7 +8,7 @@ import torch
 from monai.networks.nets import VarAutoEncoder
 from torch import nn
 
-from medae.errors import ConfigError
+from medae.config.type_check import NonNegativeFloat, NonNegativeInt, PositiveInt
 from medae.models.capabilities import Encodes, HasPosterior, Samples
 from medae.models.latent_interpolation import InterpolatesLatents
 from medae.models.output import AutoencoderOutput
@@ -26,17 +26,9 @@ class VaeConfig(StridedEncoderConfig):
         kl_warmup_epochs: epochs over which the KL weight ramps linearly from 0 to ``beta`` (0 = none).
     """
 
-    latent_size: int = 64
-    beta: float = 1.0
-    kl_warmup_epochs: int = 10
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.require_positive("latent_size")
-        if self.beta < 0:
-            raise ConfigError("model.beta", f"must be >= 0, got {self.beta}")
-        if self.kl_warmup_epochs < 0:
-            raise ConfigError("model.kl_warmup_epochs", f"must be >= 0, got {self.kl_warmup_epochs}")
+    latent_size: PositiveInt = 64
+    beta: NonNegativeFloat = 1.0
+    kl_warmup_epochs: NonNegativeInt = 10
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

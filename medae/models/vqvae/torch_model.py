@@ -8,6 +8,7 @@ import torch
 from monai.networks.nets import VQVAE
 from torch import nn
 
+from medae.config.type_check import PositiveInt, PositiveInts
 from medae.errors import ConfigError
 from medae.models.capabilities import Encodes, HasDiscreteCode
 from medae.models.network_config import NetworkConfig
@@ -36,18 +37,17 @@ class VqVaeConfig(NetworkConfig):
             near the encoder's outputs, which keeps the codebook from collapsing onto one code).
     """
 
-    channels: tuple[int, ...] = (32, 64)
+    channels: PositiveInts = (32, 64)
     num_res_layers: int = 1
-    num_res_channels: tuple[int, ...] = (32, 64)
-    num_embeddings: int = 256
-    embedding_dim: int = 16
+    num_res_channels: PositiveInts = (32, 64)
+    num_embeddings: PositiveInt = 256
+    embedding_dim: PositiveInt = 16
     commitment_cost: float = 0.25
     decay: float = 0.9
     embedding_init: str = "kaiming_uniform"
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.require_positive("channels", "num_res_channels", "num_embeddings", "embedding_dim")
         if len(self.num_res_channels) != len(self.channels):
             raise ConfigError("model.num_res_channels", f"needs {len(self.channels)} entries, one per level")
         factor = 2 ** len(self.channels)
