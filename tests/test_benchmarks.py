@@ -124,7 +124,7 @@ def test_quick_benchmark_writes_json_and_markdown(tmp_path):
     whole = results["whole_volume"]
     assert whole["volume_shape"] == [197, 233, 189] and 200 < whole["evaluation_peak_rss_mb"] <= 4096
     assert whole["ratio"] == pytest.approx(whole["medae_volumes_per_s"] / whole["bare_volumes_per_s"])
-    schema = results["cli_startup"]["schema"]
+    schema = results["schema"]
     assert 0 < schema["schema_s"] < results["cli_startup"]["train trainer.max_epochs=ten"]["median_s"]
     applying = results["inference"]
     assert applying["predict_ratio"] == pytest.approx(

@@ -25,6 +25,7 @@ import torch
 from monai.networks.layers import Conv
 from torch import nn
 
+from medae.config.type_check import PositiveInt
 from medae.models.network_config import NetworkConfig
 from medae.models.output import AutoencoderOutput
 from medae.models.output_activation import output_activation
@@ -32,11 +33,7 @@ from medae.models.output_activation import output_activation
 
 @dataclass
 class TinyConfig(NetworkConfig):
-    hidden_channels: int = 4
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.require_positive("hidden_channels")
+    hidden_channels: PositiveInt = 4  # its range: the schema refuses model.hidden_channels=0
 
 
 class TinyAutoencoder(nn.Module):
@@ -150,6 +147,12 @@ def test_a_new_variant_is_two_files(tmp_path):
     )
     assert run.data.params["model.name"] == "tiny"
     assert run.data.params["model.hidden_channels"] == "6"
+    # the plug-in's range comes from its annotation, checked as medae's own options are
+    refused = medae(
+        ["train", "model=tiny", "model.hidden_channels=0"], tmp_path, MEDAE_EXTENSIONS="tiny.lightning_model"
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == "medae: error: model.hidden_channels: expected int > 0, got 0 (int)"
 
 
 @pytest.mark.slow

@@ -44,6 +44,7 @@ def run(output: Path, quick: bool) -> dict:
         work = Path(scratch)
         sections: dict[str, Callable[[], object]] = {
             "cli_startup": lambda: cli_startup.measure(work, quick),
+            "schema": lambda: cli_startup.schema_share(work, quick),
             "overhead": lambda: overhead.measure(
                 steps=40 if quick else 200, repeats=1 if quick else 3, workdir=work
             ),

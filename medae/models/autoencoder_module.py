@@ -75,7 +75,8 @@ class AutoencoderModule(LightningModule):
         if not isinstance(lr, (int, float)) or lr <= 0:
             raise ConfigError("optim.lr", f"must be a number > 0, got {lr!r}")
         self.config = self.config_class.from_mapping(model)
-        self.value_range = tuple(float(v) for v in value_range)
+        low, high = value_range
+        self.value_range = (float(low), float(high))
         self.network = self.build_network(self.config, self.value_range)
         self.loss = ReconstructionLoss(loss, self.value_range)
         data_range = self.value_range[1] - self.value_range[0]
