@@ -28,8 +28,9 @@ def format_catalog(group: str) -> str:
     """
     if has_user_extensions():
         bootstrap()
-    schema = live_schema() if has_user_extensions() else shipped_schema()
-    entries = schema["groups"][group]
+        entries = live_schema()["groups"][group]
+    else:
+        entries = shipped_schema()["groups"][group]
     shared = set.intersection(*(set(entry["node"]) for entry in entries.values()))
     blocks = []
     for name, entry in sorted(entries.items()):

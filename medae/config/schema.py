@@ -105,12 +105,12 @@ def live_schema() -> Schema:
         registry = REGISTRIES[group]
         groups[group] = {
             name: {
-                "description": description(registry.lookup(name)),
+                "description": description(entry),
                 "node": registry.node(name),
-                "capabilities": capabilities(registry.lookup(name)),
-                "types": registry.specs(registry.lookup(name)),
+                "capabilities": capabilities(entry),
+                "types": registry.specs(entry),
             }
-            for name in registry
+            for name, entry in registry.items()
         }
     return {
         "groups": groups,

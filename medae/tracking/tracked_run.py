@@ -69,11 +69,6 @@ class TrackedRun:
         self.experiment_id = experiment_id
 
     @property
-    def logging(self) -> bool:
-        """Whether calls reach MLflow."""
-        return self.target is not None
-
-    @property
     def target(self) -> tuple[MlflowClient, str] | None:
         """The client and run that calls reach; ``None`` when logging is off."""
         return (self.client, self.run_id) if self.client is not None and self.run_id is not None else None
