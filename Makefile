@@ -60,7 +60,7 @@ lint: setup
 	$(BIN)/ruff check medae tests experiments
 	$(BIN)/ruff format --check medae tests experiments
 
-# the modules listed under [tool.mypy] in pyproject.toml
+# all of medae, as [tool.mypy] in pyproject.toml says (strict for config, security and tracking)
 types: setup
 	$(BIN)/mypy
 

@@ -29,6 +29,8 @@ class _ForegroundMean(Metric, ABC):
 
     full_state_update = False
     higher_is_better = True
+    total: torch.Tensor
+    images: torch.Tensor
 
     def __init__(self, data_range: float) -> None:
         super().__init__()
@@ -142,6 +144,7 @@ class SSIMOfLastBatch:
             inside = without_border(ssim_map(preds, target, self.data_range))
             self.scores = (inside.flatten(1).mean(dim=1), inside)
             self.batch = (preds, target)
+        assert self.scores is not None  # set with self.batch
         return self.scores
 
 

@@ -15,6 +15,7 @@ Dice. Maps are kept to the data's foreground (the brain), and pixel metrics coun
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from math import prod
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,7 +41,9 @@ from medae.evaluation.image_scores import artifact_path, image_scores_csv
 from medae.evaluation.pixel_counts import artifact_path as pixel_counts_path
 from medae.evaluation.pixel_counts import counts_json, pixel_counts
 from medae.evaluation.split_tensors import SplitTensors
-from medae.models.capabilities import HasPosterior, has
+from medae.models.adversarial_module import AdversarialModule
+from medae.models.autoencoder_module import AutoencoderModule
+from medae.models.capabilities import HasPosterior, capable, has
 from medae.models.vae.torch_model import gaussian_kl
 
 APPLICATION = "anomaly"
@@ -82,15 +85,17 @@ class AnomalySet:
     def select(self, which: torch.Tensor) -> "AnomalySet":
         """The images a boolean ``which`` keeps."""
 
-        def kept(values: list[str] | None) -> list[str] | None:
-            return values and [value for value, keep in zip(values, which, strict=True) if keep]
+        def kept(values: list[str]) -> list[str]:
+            if not values:  # positions and subjects are empty when unknown
+                return values
+            return [value for value, keep in zip(values, which, strict=True) if keep]
 
         return AnomalySet(
             self.images[which],
             self.labels[which],
             _select(self.masks, which),
             _select(self.foreground, which),
-            kept(self.kinds),
+            None if self.kinds is None else kept(self.kinds),
             kept(self.positions),
             kept(self.subjects),
         )
@@ -199,7 +204,7 @@ def reconstruction_maps(
     return maps.mean(dim=1, keepdim=True), reconstructions
 
 
-def extra_scores(module: torch.nn.Module, score: str) -> Callable[[torch.Tensor], torch.Tensor] | None:
+def extra_scores(module: AutoencoderModule, score: str) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """What ``score`` adds to the image scores of the map's reduction, or ``None``.
 
     The VAE's KL per voxel (``elbo``), or f-AnoGAN's discriminator-feature residual (``fanogan``, at
@@ -209,16 +214,21 @@ def extra_scores(module: torch.nn.Module, score: str) -> Callable[[torch.Tensor]
     if score == "elbo":
         return lambda images: kl_per_voxel(network, images)
     if score == "fanogan":
+        if not isinstance(module, AdversarialModule):
+            raise ConfigError(
+                "application.score", f"fanogan needs a discriminator; {module.registry_name} has none"
+            )
+        adversarial = module
 
         def feature_residual(images: torch.Tensor) -> torch.Tensor:
             _, reconstructions = reconstruction_maps(network, images, "l2", 1.0)
-            return module.feature_residual(images, reconstructions)
+            return adversarial.feature_residual(images, reconstructions)
 
         return feature_residual
     return None
 
 
-def candidate_scores(module: torch.nn.Module, score: str) -> tuple[str, ...]:
+def candidate_scores(module: AutoencoderModule, score: str) -> tuple[str, ...]:
     """The scores ``score`` stands for: itself, or with ``auto`` every one the trained module allows."""
     if score != AUTO:
         if score == "fanogan" and not getattr(module, "judges_images", False):
@@ -235,7 +245,7 @@ def candidate_scores(module: torch.nn.Module, score: str) -> tuple[str, ...]:
 @torch.no_grad()
 def kl_per_voxel(network: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
     """The VAE's KL divergence per image divided by its voxels, the ELBO's second term."""
-    mu, logvar = network.posterior(images)
+    mu, logvar = capable(network, HasPosterior).posterior(images)
     return gaussian_kl(mu, logvar) / prod(images.shape[1:])
 
 
@@ -282,10 +292,9 @@ class Scorer:
         """
         maps, scores = scored or self(data)
         metrics = scored_metrics(maps, scores, data, self.post, threshold)
-        for kind in sorted(
-            {kind for kind in data.kinds or [] if kind}
-        ):  # each kind against the normal images
-            which = torch.tensor([own in ("", kind) for own in data.kinds])
+        kinds = data.kinds or []
+        for kind in sorted({kind for kind in kinds if kind}):  # each kind against the normal images
+            which = torch.tensor([own in ("", kind) for own in kinds])
             found = scored_metrics(maps[which], scores[which], data.select(which), self.post, threshold)
             metrics |= {
                 f"{kind}/{key}": value for key, value in found.items() if key != "best_dice_threshold"
@@ -513,14 +522,14 @@ def evaluate(
     }
     chosen_score, score_aurocs = choose(autoencoder_scorers, val)
     scorers = {"autoencoder": autoencoder_scorers[chosen_score]}
-    params = {"autoencoder": {"anomaly_score": chosen_score}}
+    params: dict[str, dict[str, Any]] = {"autoencoder": {"anomaly_score": chosen_score}}
     train = context.split("train").image
     if "intensity" in baselines:
         scorers["intensity"] = Scorer(intensity_maps, reduction, base)
         params["intensity"] = {}
     if "pca" in baselines:
-        grid = PCA_COMPONENTS if pca_components == AUTO else (pca_components,)
-        grid = sorted({min(components, len(train) - 1) for components in grid})
+        component_counts = PCA_COMPONENTS if pca_components == AUTO else (int(pca_components),)
+        grid = sorted({min(components, len(train) - 1) for components in component_counts})
         pca_scorers = {str(c): Scorer(pca_maps(train, c, context.seed), reduction, base) for c in grid}
         components, _ = choose(pca_scorers, val)
         scorers["pca"] = pca_scorers[components]
@@ -535,7 +544,8 @@ def evaluate(
     results = {}
     for method, scorer in scorers.items():
         threshold = scorer.threshold(val, healthy_percentile) if localised else None
-        metrics, tables = {}, {}
+        metrics: dict[str, float] = {}
+        tables: dict[str, str] = {}
         for name, data in sets.items():
             scored = scorer(data)
             metrics |= on_set(scorer.metrics(data, threshold, scored), name)

@@ -24,7 +24,7 @@ from medae.applications.parts.network_calls import encode
 from medae.applications.parts.registry import APPLICATIONS
 from medae.applications.parts.requirements import requires
 from medae.errors import ConfigError
-from medae.models.capabilities import Encodes, HasDiscreteCode, has
+from medae.models.capabilities import Encodes, HasDiscreteCode, capable, has
 
 APPLICATION = "classification"
 
@@ -32,9 +32,11 @@ APPLICATION = "classification"
 class EncoderClassifier(nn.Module):
     """A linear layer on the flattened code of an autoencoder network's ``encode``."""
 
+    autoencoder: Encodes
+
     def __init__(self, autoencoder: nn.Module, code_numbers: int, num_classes: int) -> None:
         super().__init__()
-        self.autoencoder = autoencoder
+        self.autoencoder = capable(autoencoder, Encodes)
         self.head = nn.Linear(code_numbers, num_classes)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -65,13 +67,14 @@ def evaluate(
         ``classification/<mode>/<percent>/{accuracy,auroc}``.
     """
     train, test = context.split("train"), context.split("test")
-    if train.label is None:
+    if train.label is None or test.label is None:
         raise ConfigError(
             "data", "has no labels; classification pre-training needs labelled data, e.g. data=medmnist"
         )
     if has(context.network, HasDiscreteCode):
         raise ConfigError("model", "its codes are codebook indices; classification needs a float code")
-    num_classes = int(max(train.label.max(), test.label.max())) + 1
+    train_labels, test_labels = train.label, test.label
+    num_classes = int(max(train_labels.max(), test_labels.max())) + 1
     code_numbers = encode(context.network, train.image[:1])[0].numel()
 
     def build(mode: str) -> tuple[nn.Module, nn.Module | None]:
@@ -94,9 +97,9 @@ def evaluate(
     task = SupervisedTask(
         APPLICATION,
         build,
-        (train.image, train.label.long()),
-        np.asarray(train.label),
-        (test.image, test.label.long()),
+        (train.image, train_labels.long()),
+        np.asarray(train_labels),
+        (test.image, test_labels.long()),
         metrics,
     )
     return run_modes(context, task, modes, label_fractions, steps, lr)

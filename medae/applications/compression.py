@@ -13,6 +13,7 @@ SSIM, with a hierarchical bootstrap interval over subjects and slices.
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -255,7 +256,7 @@ def evaluate(
             results.setdefault(method, {}).update(on_set(metrics, name))
     context.run.metrics(results["autoencoder"])
     context.run.tags(context.method_tags(APPLICATION, "autoencoder"))
-    settings = {
+    settings: dict[str, dict[str, Any]] = {
         "pca": {"components": codec.components_used if codec else 0, "steps": list(steps)},
         "jpeg": {"qualities": list(jpeg_qualities)},
         ANCHOR: {"target_psnr": list(jpeg2000_psnr)},

@@ -160,12 +160,14 @@ def tune_and_measure(
         )
     factor = max(denoiser.grid, key=lambda candidate: scores[candidate])
     run.params({condition.key(f"tune/{denoiser.parameter}").replace("/", "."): factor})
-    metrics = {}
+    metrics: dict[str, float] = {}
     for name, split in condition.sets.items():
         start = time.perf_counter()
         noisy = to_unit(split.input, value_range)
-        output = denoise(denoiser, noisy, noise_sigmas(noisy, level, sigma, noise_model), factor, noise_model)
-        output = from_unit(output, value_range)
+        denoised = denoise(
+            denoiser, noisy, noise_sigmas(noisy, level, sigma, noise_model), factor, noise_model
+        )
+        output = from_unit(denoised, value_range)
         measured = on_set(denoising_metrics(output, split, value_range), name)
         if name == "test":
             measured["test/ms_per_image"] = 1000 * (time.perf_counter() - start) / len(split.input)
@@ -197,7 +199,8 @@ def measure_denoiser(
         method: the run's method name (default the denoiser's; ``bm3d_oracle`` for an oracle row).
     """
     with parent.baseline_run(APPLICATION, method or denoiser.name, params | {"sigma": sigma}) as run:
-        metrics, factor = {}, 0.0
+        metrics: dict[str, float] = {}
+        factor = 0.0
         for condition in grid:
             result = tune_and_measure(denoiser, condition, data.noise_model, sigma, data.value_range, run)
             metrics |= result.metrics
@@ -278,7 +281,7 @@ def evaluate(
     sets = {name: context.split(name) for name in context.evaluation_sets}
     grid = conditions(context.split("val").head(tune_images), sets, data, noise_levels)
     value_range = context.module.value_range
-    autoencoder = {}
+    autoencoder: dict[str, float] = {}
     for condition in grid:
         for name, split in condition.sets.items():
             output, ms_per_image = reconstruct(context.network, split.input)

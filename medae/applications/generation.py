@@ -8,7 +8,8 @@ from medae.applications.parts.registry import APPLICATIONS
 from medae.applications.parts.requirements import requires
 from medae.errors import ConfigError
 from medae.evaluation.sample_distribution import distribution_metrics
-from medae.models.capabilities import Samples
+from medae.models.capabilities import Samples, capable
+from medae.models.latent_interpolation import InterpolatesLatents
 
 APPLICATION = "generation"
 
@@ -58,7 +59,7 @@ def evaluate(
         ``generation/sample_nearest_rmse_{mean,min}``, ``generation/test_nearest_rmse_mean``, and
         ``generation/{fd,precision,recall}`` with their ``_test_to_train`` references.
     """
-    network = context.network
+    network = capable(context.network, Samples)
     if samples < 1 or interpolations < 0 or steps < 2:
         raise ConfigError(
             "application",
@@ -96,7 +97,7 @@ def evaluate(
     )
     context.run.text(table, f"{APPLICATION}/sample_nearest.csv")
     pairs = min(interpolations, len(test) // 2)
-    if pairs:
+    if pairs and isinstance(network, InterpolatesLatents):  # every sampling variant interpolates
         lines = {
             f"{2 * k} to {2 * k + 1}": list(network.interpolate(test[2 * k], test[2 * k + 1], steps).cpu())
             for k in range(pairs)

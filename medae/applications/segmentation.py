@@ -5,6 +5,7 @@ The encoder is frozen (linear probe) or fine-tuned, at several label fractions; 
 
 import copy
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from torch import nn
@@ -22,7 +23,7 @@ from medae.applications.parts.finetuning import (
 from medae.applications.parts.registry import APPLICATIONS
 from medae.applications.parts.requirements import requires
 from medae.errors import ConfigError
-from medae.models.capabilities import HasBackbone
+from medae.models.capabilities import HasBackbone, capable
 
 APPLICATION = "segmentation"
 
@@ -35,7 +36,8 @@ def segmentation_network(
     ``linear_probe`` and ``finetune`` keep the pretrained encoder (frozen for the probe); ``scratch``
     re-initialises it. Returns the network and its frozen part.
     """
-    network = copy.deepcopy(autoencoder.backbone)
+    # MONAI's AutoEncoder: its encode, intermediate and decode parts are untyped attributes
+    network: Any = copy.deepcopy(capable(autoencoder, HasBackbone).backbone)
     last = network.decode[-1].conv.conv
     network.decode[-1].conv.conv = type(last)(
         last.in_channels,
@@ -77,9 +79,10 @@ def evaluate(
         ``segmentation/<mode>/<percent>/dice`` (mean Dice over the non-background classes).
     """
     train, test = context.split("train"), context.split("test")
-    if train.segmentation is None:
+    train_labels, test_labels = train.segmentation, test.segmentation
+    if train_labels is None or test_labels is None:
         raise ConfigError("data", "gives no segmentation maps; use data=mni152 data.tissue_labels=true")
-    num_classes = int(max(train.segmentation.max(), test.segmentation.max())) + 1
+    num_classes = int(max(train_labels.max(), test_labels.max())) + 1
 
     def metrics() -> MetricCollection:
         dice = DiceScore(num_classes, include_background=False, average="macro", input_format="index")
@@ -88,9 +91,9 @@ def evaluate(
     task = SupervisedTask(
         APPLICATION,
         lambda mode: segmentation_network(context.network, num_classes, mode),
-        (train.image, train.segmentation[:, 0]),
+        (train.image, train_labels[:, 0]),
         np.zeros(len(train.image), dtype=int),
-        (test.image, test.segmentation[:, 0]),
+        (test.image, test_labels[:, 0]),
         metrics,
         lambda logits: logits.argmax(dim=1),
     )

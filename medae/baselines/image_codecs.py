@@ -68,20 +68,30 @@ def header_length(stream: bytes, data_marker: int) -> int:
     raise ValueError("the codestream has no start of its payload")
 
 
+def _needs_setting(codec: str, setting: float | None) -> float:
+    """``setting``, or a ``ValueError`` naming the codec that needs one."""
+    if setting is None:
+        raise ValueError(f"codec '{codec}' needs a setting (JPEG: quality; JPEG 2000: PSNR in dB)")
+    return setting
+
+
+def _jpeg(grey: np.ndarray, quality: float | None) -> bytes:
+    return bytes(imagecodecs.jpeg8_encode(grey, level=int(_needs_setting("jpeg", quality)), optimize=True))
+
+
+def _jpeg2000(grey: np.ndarray, psnr: float | None) -> bytes:
+    level = _needs_setting("jpeg2000", psnr)  # a PSNR target in dB; imagecodecs' stub types it as int
+    return bytes(imagecodecs.jpeg2k_encode(grey, level=level, codecformat="J2K"))  # type: ignore[arg-type]
+
+
+def _jpegls(grey: np.ndarray, _: float | None) -> bytes:
+    return bytes(imagecodecs.jpegls_encode(grey))
+
+
 CODECS: dict[str, Codec] = {
-    "jpeg": Codec(
-        lambda grey, quality: imagecodecs.jpeg8_encode(grey, level=int(quality), optimize=True),
-        imagecodecs.jpeg8_decode,
-        START_OF_SCAN,
-    ),
-    "jpeg2000": Codec(
-        lambda grey, psnr: imagecodecs.jpeg2k_encode(grey, level=psnr, codecformat="J2K"),
-        imagecodecs.jpeg2k_decode,
-        START_OF_DATA,
-    ),
-    "jpegls": Codec(
-        lambda grey, _: imagecodecs.jpegls_encode(grey), imagecodecs.jpegls_decode, START_OF_SCAN
-    ),
+    "jpeg": Codec(_jpeg, imagecodecs.jpeg8_decode, START_OF_SCAN),
+    "jpeg2000": Codec(_jpeg2000, imagecodecs.jpeg2k_decode, START_OF_DATA),
+    "jpegls": Codec(_jpegls, imagecodecs.jpegls_decode, START_OF_SCAN),
 }
 
 

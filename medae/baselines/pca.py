@@ -38,13 +38,19 @@ class PcaCodec:
         self.pca = PCA(n_components=components, svd_solver=solver, random_state=self.seed).fit(flat)
         return self
 
+    def fitted(self) -> PCA:
+        """The fitted PCA; a ``RuntimeError`` before :meth:`fit`."""
+        if self.pca is None:
+            raise RuntimeError("the PCA codec is used before fit()")
+        return self.pca
+
     def encode(self, images: torch.Tensor) -> np.ndarray:
         """Scores ``(N, components_used)``."""
-        return self.pca.transform(images.reshape(len(images), -1).double().numpy())
+        return self.fitted().transform(images.reshape(len(images), -1).double().numpy())
 
     def decode(self, codes: np.ndarray) -> torch.Tensor:
         """Images from scores."""
-        flat = self.pca.inverse_transform(codes)
+        flat = self.fitted().inverse_transform(codes)
         return torch.from_numpy(flat).float().reshape(len(codes), *self.shape)
 
     def reconstruct(self, images: torch.Tensor) -> torch.Tensor:

@@ -10,10 +10,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 from hydra.utils import instantiate
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from medae.benchmarks.step_timer import StepTimes
 from medae.benchmarks.subprocess_run import peak_rss_mb
@@ -40,7 +41,7 @@ class BareSetup:
         torch.manual_seed(cfg.seed)
         data = build_datamodule(cfg.data)
         data.setup()
-        images = torch.stack([torch.as_tensor(item["image"]) for item in data.datasets["train"]])
+        images = data.clean_images("train")
         module = build_module(
             to_plain(cfg.model), to_plain(cfg.loss), to_plain(cfg.optim), None, data.value_range
         )
@@ -59,7 +60,8 @@ def run(steps: int, times_path: str, overrides: list[str]) -> None:
     torch.use_deterministic_algorithms(setup.deterministic)  # as the Lightning trainer sets it
     network = setup.network
     optimizer = setup.make_optimizer(params=network.parameters())
-    loader = DataLoader(setup.images, batch_size=setup.batch_size, shuffle=True)
+    images = cast(Dataset[torch.Tensor], setup.images)  # a tensor indexes as a dataset of images
+    loader = DataLoader(images, batch_size=setup.batch_size, shuffle=True)
     times = StepTimes()
     network.train()
     epoch = 0

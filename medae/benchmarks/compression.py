@@ -6,8 +6,6 @@ what a code of each size can hold before any quantisation.
 
 from pathlib import Path
 
-import torch
-
 from medae.applications.parts.network_calls import decode, encode
 from medae.baselines.pca import PcaCodec
 from medae.benchmarks.trained_models import train_for_benchmark
@@ -33,7 +31,7 @@ def measure(workdir: Path, quick: bool, seed: int) -> dict[str, dict[str, dict[s
         )
         value_range = trained.module.value_range
         network, test = trained.module.network, trained.test
-        train = torch.stack([torch.as_tensor(item["image"]) for item in trained.datamodule.datasets["train"]])
+        train = trained.datamodule.clean_images("train")
         pca = PcaCodec(numbers, seed).fit(train)
         codes = encode(network, test.input)
         outputs = {"autoencoder": decode(network, codes), "pca": pca.reconstruct(test.input)}

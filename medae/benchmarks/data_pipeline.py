@@ -48,7 +48,10 @@ def write_dicom_series(folder: Path, slices: int, size: int) -> None:
     """A CT-like series of ``slices`` axial DICOM files cut from the template, on CT_small's header."""
     folder.mkdir(parents=True, exist_ok=True)
     template = MNI152DataModule().volume
-    header = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    source = get_testdata_file("CT_small.dcm")
+    if not isinstance(source, str):
+        raise RuntimeError("pydicom's test file CT_small.dcm is missing")
+    header = pydicom.dcmread(source)
     for index, z in enumerate(np.linspace(20, template.shape[2] - 20, slices).astype(int)):
         plane = ndimage.zoom(template[:, :, z], size / np.array(template.shape[:2]), order=1)[:size, :size]
         hu = HU_RANGE[0] + plane * (HU_RANGE[1] - HU_RANGE[0])
@@ -84,9 +87,17 @@ def monai_reference(datamodule: FileDataModule, reader: str | None) -> float:
     return images / (time.perf_counter() - start)
 
 
+def file_datamodule(overrides: list[str]) -> FileDataModule:
+    """The data module of the train config with ``overrides``: one that reads files."""
+    datamodule = build_datamodule(compose_train(overrides).data)
+    if not isinstance(datamodule, FileDataModule):
+        raise TypeError(f"the data pipeline benchmark reads files; {type(datamodule).__name__} reads none")
+    return datamodule
+
+
 def cold_setup(overrides: list[str]) -> tuple[FileDataModule, float]:
     """A fresh data module, set up; with its images/s (read, preprocess, cache)."""
-    datamodule = build_datamodule(compose_train(overrides).data)
+    datamodule = file_datamodule(overrides)
     start = time.perf_counter()
     datamodule.setup()
     return datamodule, sum(datamodule.split_sizes().values()) / (time.perf_counter() - start)
@@ -99,7 +110,7 @@ def throughput(overrides: list[str], repeats: int, reader: str | None = None) ->
     ``monai_cold_images_per_s``: every reader reads from the page cache, so the ratio compares pipelines.
     Cold figures are medians of ``repeats`` runs, medae's and MONAI's alternating.
     """
-    warm_up = build_datamodule(compose_train(overrides).data)  # one-time imports and decoder set-up
+    warm_up = file_datamodule(overrides)  # one-time imports and decoder set-up
     first = warm_up.records()[0]
     warm_up.load(first.path)
     LoadImage(reader=reader, image_only=True)(str(first.path))

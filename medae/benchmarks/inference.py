@@ -17,6 +17,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import cast
 
 import nibabel as nib
 import numpy as np
@@ -55,7 +56,7 @@ def bare_loop(network: torch.nn.Module, paths: list[Path], size: int, folder: Pa
     """Each file read, scaled, resized, run, restored and saved with no medae code; the slices it ran."""
     slices = 0
     for path in paths:
-        image = nib.load(path)
+        image = cast(nib.Nifti1Image, nib.load(path))
         volume = np.asarray(image.get_fdata(), dtype=np.float32)
         low, high = volume.min(), volume.max()
         stack = np.moveaxis((volume - low) / (high - low), 2, 0)  # slices as the channels of one image
@@ -64,7 +65,7 @@ def bare_loop(network: torch.nn.Module, paths: list[Path], size: int, folder: Pa
         output = torch.cat([network(chunk).reconstruction for chunk in padded.split(BATCH)])[:, 0]
         top, left = (size - resized.shape[1]) // 2, (size - resized.shape[2]) // 2
         cropped = output[:, top : top + resized.shape[1], left : left + resized.shape[2]]
-        back = np.asarray(Resize(list(stack.shape[1:]))(cropped.numpy())) * (high - low) + low
+        back = np.asarray(Resize(list(stack.shape[1:]))(cropped)) * (high - low) + low
         nib.save(nib.Nifti1Image(np.moveaxis(back, 0, 2), image.affine), folder / path.name)
         slices += len(stack)
     return slices
@@ -74,6 +75,8 @@ def measure(workdir: Path, quick: bool) -> dict[str, float]:
     """Slices per second of predict and of the bare loop; images per second of onnxruntime and PyTorch."""
     trained = train_for_benchmark(["trainer.max_epochs=1", "debug=limit"], workdir / "inference_model")
     module = trained.module
+    if module.run_config is None:
+        raise RuntimeError("the benchmark's checkpoint holds no run config")
     model = TrainedModel(
         module.network.eval(),
         ScanPreprocessing.from_data_config(module.run_config["data"]),

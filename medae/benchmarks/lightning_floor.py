@@ -6,10 +6,11 @@ loop and the bare loop is Lightning's own per-step cost, and the gap to ``medae 
 """
 
 from pathlib import Path
+from typing import cast
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from medae.benchmarks.bare_loop import BareSetup, command_line
 from medae.benchmarks.step_timer import StepTimer
@@ -48,7 +49,8 @@ def run(steps: int, times_path: str, overrides: list[str]) -> None:
     trainer = step_bounded_cpu_trainer(
         steps, setup.deterministic, callbacks=[ImageBatchTimer(str(Path(times_path)))]
     )
-    loader = DataLoader(setup.images, batch_size=setup.batch_size, shuffle=True)
+    images = cast(Dataset[torch.Tensor], setup.images)  # a tensor indexes as a dataset of images
+    loader = DataLoader(images, batch_size=setup.batch_size, shuffle=True)
     trainer.fit(FloorModule(setup), train_dataloaders=loader)
 
 

@@ -51,7 +51,7 @@ def run_child(args: list[str], env: dict[str, str] | None = None, cwd: Path | No
         cwd=cwd,
         text=True,
     )
-    output = process.stdout.read()
-    if process.wait() != 0:
+    output = process.communicate()[0]
+    if process.returncode != 0:
         raise RuntimeError(f"benchmark child {' '.join(args[:3])} failed:\n{output[-3000:]}")
     return ChildRun(launched_at, output)

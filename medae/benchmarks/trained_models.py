@@ -32,6 +32,8 @@ def train_for_benchmark(overrides: list[str], root: Path) -> TrainedModel:
     start = time.perf_counter()
     result = train(cfg)
     elapsed = time.perf_counter() - start
+    if result.best_checkpoint is None:
+        raise RuntimeError(f"the benchmark's training under {root} saved no checkpoint")
     module = load_module(result.best_checkpoint)
     datamodule = build_datamodule(cfg.data)
     datamodule.setup()

@@ -115,8 +115,9 @@ class BIDSDataModule(FileDataModule):
                     str(self.root / PARTICIPANTS),
                     f"has no {self.label_column} for {subject}, whose image is {file.path}",
                 )
-            partners = {suffix: partner(file, files, suffix) for suffix in self.contrasts[1:]}
-            if None in partners.values():
+            found = {suffix: partner(file, files, suffix) for suffix in self.contrasts[1:]}
+            partners = {suffix: path for suffix, path in found.items() if path is not None}
+            if len(partners) < len(found):
                 unpaired.append(Path(file.path).name)
                 continue
             path = Path(file.path)

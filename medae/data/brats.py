@@ -73,7 +73,12 @@ def patient_file(folder: Path, part: str) -> Path:
         >>> patient_file(Path("BraTS-GLI-00000-000"), "flair").name
         'BraTS-GLI-00000-000-t2f.nii.gz'
     """
-    _, separator, suffixes = RELEASES[release_of(folder)]
+    release = release_of(folder)
+    if release is None:
+        raise DataError(
+            str(folder), f"is not named as a BraTS patient folder of release {' or '.join(RELEASES)}"
+        )
+    _, separator, suffixes = RELEASES[release]
     return folder / f"{folder.name}{separator}{suffixes.get(part, part)}.nii.gz"
 
 

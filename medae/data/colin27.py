@@ -17,6 +17,7 @@ import nibabel as nib
 import numpy as np
 from nibabel.processing import resample_from_to
 
+from medae.data.nifti_reading import load_nifti
 from medae.errors import ConfigError, DataError
 
 FILES = {"brain": "ch2bet.nii.gz", "head": "ch2.nii.gz"}
@@ -36,7 +37,7 @@ def read_nifti(path: Path) -> nib.Nifti1Image:
     if not path.is_file():
         raise DataError(str(path), "not found; the Colin27 held-out subject is ch2.nii.gz and ch2bet.nii.gz")
     try:
-        image = nib.load(path)
+        image = load_nifti(path)
         image.get_fdata(dtype=np.float32)
     except Exception as error:
         raise DataError(

@@ -8,11 +8,11 @@ is refused before any pixel is decoded.
 import math
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import pydicom
 from PIL import Image
 
+from medae.data.nifti_reading import load_nifti
 from medae.errors import DataError
 
 DEFAULT_MAX_IMAGE_BYTES = 4 * 1024**3
@@ -41,7 +41,7 @@ def declared_bytes(path: Path) -> int | None:
     """
     suffix = path.suffix.lower()
     if suffix in NIFTI_SUFFIXES:
-        header = nib.load(path).header
+        header = load_nifti(path).header
         return int(np.prod(header.get_data_shape(), dtype=np.float64)) * header.get_data_dtype().itemsize
     if suffix in (".dcm", ".dicom"):
         return dicom_bytes(pydicom.dcmread(path, stop_before_pixels=True))

@@ -123,7 +123,7 @@ class FileDataModule(ReconstructionDataModule):
         if not 0 <= min_foreground < 1:
             raise ConfigError("data.min_foreground", f"must be in [0, 1), got {min_foreground}")
         self.root = Path(root).expanduser()
-        self.reading_settings = {
+        self.reading_settings: dict[str, Any] = {
             "normalization": normalization,
             "window": window,
             "window_level_width": window_level_width and list(window_level_width),
@@ -143,7 +143,7 @@ class FileDataModule(ReconstructionDataModule):
         self.num_slabs = num_slabs
         self.slab_gap = slab_gap
         self.max_image_bytes = max_image_bytes
-        self.last_read: tuple[str, dict[str, np.ndarray] | None] = ("", None)
+        self.last_read: tuple[str, dict[str, np.ndarray]] = ("", {})
         self.mask_description = HEAD_MASK_METHOD
         # a record's contrast files by contrast, where a sample stacks several (the record's path: the first)
         self.contrast_files: dict[str, dict[str, Path]] = {}
@@ -249,7 +249,7 @@ class FileDataModule(ReconstructionDataModule):
             return HEAD_MASK_METHOD
         return f"{MASK_FILE_METHOD} for {found} of {len(records)} files; {HEAD_MASK_METHOD} for the rest"
 
-    def load_samples(self, record: ImageRecord) -> list[tuple[int | None, Sample]] | DataError:
+    def load_samples(self, record: ImageRecord) -> Sequence[tuple[int | None, Sample]] | DataError:
         """The record's ``(slice index, sample)`` pairs, or the DataError that its file raised.
 
         With ``cache: memory`` samples are arrays. Otherwise they say what to read later: 3D training
@@ -287,7 +287,7 @@ class FileDataModule(ReconstructionDataModule):
         try:
             super().setup(stage)
         finally:
-            self.last_read = ("", None)
+            self.last_read = ("", {})
 
     def reject(self, error: DataError) -> None:
         """Stop at a bad file (``on_bad_file: error``), or leave it out and count it (``skip``)."""
@@ -296,7 +296,7 @@ class FileDataModule(ReconstructionDataModule):
         self.skipped_files.append(str(error))
         log.warning("skipped %s", error)
 
-    def load_records(self) -> list[tuple[ImageRecord, list[tuple[int | None, Sample]]]]:
+    def load_records(self) -> list[tuple[ImageRecord, Sequence[tuple[int | None, Sample]]]]:
         """Every usable record with its samples; bad files stop the run or are skipped (``on_bad_file``).
 
         With ``data.num_workers`` above 1, that many threads read the files: decompression and NumPy
@@ -352,7 +352,7 @@ class FileDataModule(ReconstructionDataModule):
     def _item(self, record: ImageRecord, index: int | None, sample: Sample) -> dict[str, Any]:
         name = record.path.name
         position = name if index is None else f"{name}:{AXIS_NAMES[self.axis]}:{index}"
-        item = {"subject": record.subject, "position": position}
+        item: dict[str, Any] = {"subject": record.subject, "position": position}
         if isinstance(sample, dict):
             item |= sample
         else:
@@ -364,7 +364,9 @@ class FileDataModule(ReconstructionDataModule):
         labels = {record.subject: record.label for record in records}
         return split_subjects(labels, self.val_fraction, self.test_fraction, self.split_seed)
 
-    def _split_by_subject(self, loaded: list[tuple[ImageRecord, list]]) -> dict[str, list[dict[str, Any]]]:
+    def _split_by_subject(
+        self, loaded: list[tuple[ImageRecord, Sequence[tuple[int | None, Sample]]]]
+    ) -> dict[str, list[dict[str, Any]]]:
         assignment = self.assign_subjects([record for record, _ in loaded])
         splits: dict[str, list[dict[str, Any]]] = {name: [] for name in SPLITS}
         for record, samples in loaded:
@@ -373,7 +375,9 @@ class FileDataModule(ReconstructionDataModule):
             ]
         return splits
 
-    def _split_by_slab(self, record: ImageRecord, samples: list) -> dict[str, list[dict[str, Any]]]:
+    def _split_by_slab(
+        self, record: ImageRecord, samples: Sequence[tuple[int | None, Sample]]
+    ) -> dict[str, list[dict[str, Any]]]:
         labels = slab_assignment(
             len(samples),
             self.num_slabs,
@@ -396,7 +400,10 @@ class FileDataModule(ReconstructionDataModule):
         resolution, samples keep their own grid.
         """
         size = [self.image_size] * self.spatial_dims
-        pixels = {"keys": PIXELS, "allow_missing_keys": True}  # the input too, for a paired source
+        pixels: dict[str, Any] = {
+            "keys": PIXELS,
+            "allow_missing_keys": True,
+        }  # the input too, for a paired source
         if self.full_resolution:
             return Compose(
                 [

@@ -3,12 +3,12 @@
 import threading
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 from monai.transforms import LoadImage
 
 from medae.data.declared_size import DEFAULT_MAX_IMAGE_BYTES, check_declared_size
 from medae.data.dicom_reading import AXIAL_STACK, read_dicom_file, read_dicom_series, series_affine
+from medae.data.nifti_reading import load_nifti
 from medae.errors import DataError
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
@@ -101,7 +101,7 @@ def read_affine(path: Path) -> np.ndarray:
     """
     name = path.name.lower()
     if name.endswith(NIFTI_SUFFIXES):
-        return np.asarray(nib.load(path).affine, dtype=np.float64)
+        return np.asarray(load_nifti(path).affine, dtype=np.float64)
     if path.is_dir():
         return series_affine(path)
     if is_dicom(path):

@@ -2,6 +2,7 @@
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -80,6 +81,7 @@ def intensity_transform(
         raise ConfigError("data.zscore_clip", f"must be > 0, got {zscore_clip}")
     low, high = TARGET_RANGES.get(normalization, (0.0, 1.0))
     level_width = window_level_width or (CT_WINDOWS[window] if window else None)
+    clip: Callable[[np.ndarray], Any]
     if level_width is not None:
         level, width = level_width
         clip = ScaleIntensityRange(level - width / 2, level + width / 2, 0.0, 1.0, clip=True)

@@ -1,13 +1,20 @@
 """Dataset wrapper that pairs each clean image with its corrupted network input."""
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from monai.transforms import Compose
 from torch.utils.data import Dataset
 
 from medae.data.noise import NOISE_MODELS
+
+
+class ItemsWithLength(Protocol):
+    """A dataset NoisyPairs wraps: items by index (mappings holding an ``"image"``) and a length."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> Any: ...
 
 
 class NoisyPairs(Dataset):
@@ -34,7 +41,7 @@ class NoisyPairs(Dataset):
 
     def __init__(
         self,
-        base: Sequence[Mapping[str, Any]],
+        base: ItemsWithLength,
         noise_model: str,
         strength: float | tuple[float, float],
         seed: int | None,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from monai.data import MetaTensor
-from monai.transforms import Compose, Orientation, Spacing
+from monai.transforms import Compose, Orientation, Spacing, Transform
 
 from medae.errors import ConfigError
 
@@ -89,7 +89,7 @@ def canonical_volume(
         >>> bool((volume.to_stored(volume.pixels) == stored).all())
         True
     """
-    transforms = [Orientation(axcodes=CANONICAL, labels=None)]
+    transforms: list[Transform] = [Orientation(axcodes=CANONICAL, labels=None)]
     if spacing is not None:
         transforms.append(Spacing(pixdim=tuple(float(size) for size in spacing), mode=mode))
     transform = Compose(transforms)

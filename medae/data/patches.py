@@ -44,6 +44,8 @@ class ForegroundPatchd(RandCropByPosNegLabeld):
             allow_missing_keys=True,
         )
 
-    def __call__(self, data: Mapping[Hashable, Any], lazy: bool | None = None) -> dict[Hashable, Any]:
+    def __call__(  # type: ignore[override]  # one patch, not MONAI's list of samples
+        self, data: Mapping[Hashable, Any], lazy: bool | None = None
+    ) -> dict[Hashable, Any]:
         """The patch of ``data``."""
         return super().__call__(data, lazy)[0]

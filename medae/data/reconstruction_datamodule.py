@@ -25,8 +25,9 @@ from monai.transforms import (
     ResizeWithPadOrCrop,
     ScaleIntensityRanged,
     SpatialPadd,
+    Transform,
 )
-from torch.utils.data import RandomSampler, WeightedRandomSampler
+from torch.utils.data import RandomSampler, Sampler, WeightedRandomSampler
 
 import medae
 from medae.config.type_check import Fraction, NonNegativeFloat, NonNegativeInt, PositiveInt, check_types
@@ -55,9 +56,10 @@ SplitFraction = Annotated[float, Gt(0), Lt(0.5)]
 
 def data_error(error: BaseException) -> DataError | None:
     """The DataError an exception is, or that it wraps (MONAI re-raises a transform's error as its cause)."""
-    while error is not None and not isinstance(error, DataError):
-        error = error.__cause__
-    return error
+    current: BaseException | None = error
+    while current is not None and not isinstance(current, DataError):
+        current = current.__cause__
+    return current
 
 
 @dataclass(frozen=True)
@@ -195,7 +197,9 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         self.pin_memory = pin_memory
         self.noise_model = noise_model
         self.noise_std = noise_std
-        self.noise_std_range = noise_std_range and (float(noise_std_range[0]), float(noise_std_range[1]))
+        self.noise_std_range = (
+            None if noise_std_range is None else (float(noise_std_range[0]), float(noise_std_range[1]))
+        )
         self.noise_seed = noise_seed
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
@@ -284,6 +288,8 @@ class ReconstructionDataModule(LightningDataModule, ABC):
     def disk_cache_folder(self) -> Path:
         """``cache_dir/<hash of the preprocessing settings>``, the settings written beside the samples."""
         settings = json.dumps(self.preprocessing_settings(), sort_keys=True, default=str)
+        if self.cache_dir is None:
+            raise ConfigError("data.cache_dir", "is empty; data.cache=disk needs a folder to write to")
         folder = self.cache_dir / hashlib.sha256(settings.encode()).hexdigest()[:16]
         folder.mkdir(parents=True, exist_ok=True)
         (folder / DISK_CACHE_SETTINGS).write_text(settings + "\n")
@@ -368,9 +374,9 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         if len(kept) < len(samples):
             return self.prepared(name, kept, transform, hashlib.sha256())
         if self.cache == "memory":  # the cache holds the preprocessed images: let the raw pixels go
-            dataset.data[:] = [
-                {k: v for k, v in sample.items() if k not in PIXELS} for sample in dataset.data
-            ]
+            data = dataset.data
+            assert isinstance(data, list)  # the samples list, emptied in place so its raw pixels go too
+            data[:] = [{k: v for k, v in sample.items() if k not in PIXELS} for sample in data]
         return dataset
 
     def dataset(self, samples: list[dict[str, Any]], transform: Compose) -> Dataset:
@@ -413,7 +419,7 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         if not self.augmentation and not patches:
             return None
         low, high = self.value_range
-        choices = {
+        choices: dict[str, list[Transform]] = {
             "flip": [RandAxisFlipd(["image", "input", "mask"], prob=0.5, allow_missing_keys=True)],
             "gamma": [RandAdjustContrastd(PIXELS, prob=0.5, gamma=(0.7, 1.5), allow_missing_keys=True)],
             "scale": [
@@ -430,10 +436,12 @@ class ReconstructionDataModule(LightningDataModule, ABC):
     def _loader(self, split: str, noise_seed: int | None, shuffle: bool) -> DataLoader:
         dataset = self.datasets[split] if split in self.datasets else self.held_out[split]
         augment = self.augment() if split == "train" and shuffle else None
-        blind = split == "train" and shuffle and self.noise_std_range
-        strength = self.noise_std_range if blind else self.noise_std
+        blind = split == "train" and shuffle
+        strength = self.noise_std_range if blind and self.noise_std_range else self.noise_std
         pairs = NoisyPairs(dataset, self.noise_model, strength, noise_seed, augment)
-        sampler = self.class_balanced_sampler() if shuffle and self.balance_classes else None
+        sampler: Sampler[int] | None = (
+            self.class_balanced_sampler() if shuffle and self.balance_classes else None
+        )
         if shuffle and sampler is None and self.patches_per_sample > 1:
             sampler = RandomSampler(pairs, num_samples=len(pairs) * self.patches_per_sample)
         return DataLoader(
@@ -498,7 +506,14 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         self.setup()
         return {name: len(dataset) for name, dataset in (self.datasets | self.held_out).items()}
 
+    def clean_images(self, split: str) -> torch.Tensor:
+        """The preprocessed clean images of a set-up split, stacked ``(N, C, *spatial)``."""
+        dataset = self.datasets[split]
+        return torch.stack([torch.as_tensor(dataset[index]["image"]) for index in range(len(dataset))])
+
     def fingerprint(self) -> str:
         """SHA-256 of the noise settings and every preprocessed sample of every split, in order."""
         self.setup()
+        if self._fingerprint is None:
+            raise RuntimeError("setup() left no fingerprint")
         return self._fingerprint

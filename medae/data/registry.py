@@ -3,9 +3,10 @@
 from collections.abc import Mapping
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from medae.config.registry import Registry, signature_defaults
+from medae.config.run_parts import plain_dict
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
 
 # the disk cache of preprocessed samples (data.cache=disk) sits beside the fetched checkpoints
@@ -29,7 +30,6 @@ def build_datamodule(data: Mapping[str, Any] | DictConfig) -> ReconstructionData
         >>> build_datamodule({"name": "mni152", "image_size": 32}).image_size
         32
     """
-    if isinstance(data, DictConfig):
-        data = OmegaConf.to_container(data, resolve=True)
-    data_class, options = DATA_SOURCES.build(data)
+    node = plain_dict(data) if isinstance(data, DictConfig) else data
+    data_class, options = DATA_SOURCES.build(node)
     return data_class(**options)

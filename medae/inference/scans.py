@@ -8,7 +8,6 @@ series' geometry (the result is a NIfTI), a PNG's or JPEG's size (the result is 
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 import nibabel as nib
 import numpy as np
@@ -16,6 +15,7 @@ from PIL import Image
 
 from medae.data.declared_size import DEFAULT_MAX_IMAGE_BYTES
 from medae.data.image_reading import DICOM_SUFFIXES, NIFTI_SUFFIXES, read_affine, read_image
+from medae.data.nifti_reading import load_nifti
 from medae.data.orientation import CanonicalVolume, canonical_volume
 from medae.errors import DataError
 
@@ -129,7 +129,7 @@ def read_scan(
         return Scan(path, pixels)
     affine = read_affine(path)
     nifti = path.name.lower().endswith(NIFTI_SUFFIXES)
-    header = cast(nib.Nifti1Header, nib.load(path).header) if nifti else None
+    header = load_nifti(path).header if nifti else None
     if pixels.ndim != 4:
         return Scan(path, pixels, affine, header)
     canonical = canonical_volume(pixels, affine, spacing)

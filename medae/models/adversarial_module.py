@@ -1,10 +1,12 @@
 """The LightningModule base of adversarial variants: a discriminator with its own optimiser and scheduler."""
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
+from lightning.pytorch.core.optimizer import LightningOptimizer
+from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from monai.networks.nets import PatchDiscriminator
 from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
@@ -12,6 +14,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from medae.data.batch import ReconstructionBatch
 from medae.models.adversarial_config import AdversarialConfig
 from medae.models.autoencoder_module import AutoencoderModule
+from medae.models.network_config import NetworkConfig
 from medae.models.output import AutoencoderOutput
 
 
@@ -46,7 +49,8 @@ class AdversarialModule(AutoencoderModule):
     against the reconstructions) and may build another discriminator (:meth:`build_discriminator`).
     """
 
-    config_class: ClassVar[type[AdversarialConfig]] = AdversarialConfig
+    config_class: ClassVar[type[NetworkConfig]] = AdversarialConfig
+    config: AdversarialConfig
     ddp_strategy: ClassVar[str] = "ddp_find_unused_parameters_true"
     # whether the discriminator sees images, so that its features compare an image with its reconstruction
     judges_images: ClassVar[bool] = True
@@ -54,11 +58,11 @@ class AdversarialModule(AutoencoderModule):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.automatic_optimization = False
-        self.discriminator = self.build_discriminator(self.config)
+        self.discriminator = self.build_discriminator()
 
-    @classmethod
-    def build_discriminator(cls, config: AdversarialConfig) -> nn.Module:
+    def build_discriminator(self) -> nn.Module:
         """MONAI's ``PatchDiscriminator`` on images: a real-or-fake logit per patch."""
+        config = self.config
         return PatchDiscriminator(
             spatial_dims=config.spatial_dims,
             channels=config.discriminator_channels,
@@ -98,7 +102,7 @@ class AdversarialModule(AutoencoderModule):
 
     def training_step(self, batch: ReconstructionBatch, batch_idx: int) -> torch.Tensor:
         """The autoencoder's step, then the discriminator's."""
-        autoencoder_optimizer, discriminator_optimizer = self.optimizers()
+        autoencoder_optimizer, discriminator_optimizer = cast(list[LightningOptimizer], self.optimizers())
         adversarial = self.adversarial()
         self.toggle_optimizer(autoencoder_optimizer)
         total, output = self._shared_step(batch, "train")
@@ -132,27 +136,31 @@ class AdversarialModule(AutoencoderModule):
         self._step_schedulers("epoch")
 
     def _step_schedulers(self, interval: str) -> None:
-        scheduler_config = self.hparams.scheduler
-        if not scheduler_config or scheduler_config.get("interval", "epoch") != interval:
-            return
+        scheduler_config = self.scheduler
         schedulers = self.lr_schedulers()
+        if (
+            schedulers is None
+            or not scheduler_config
+            or scheduler_config.get("interval", "epoch") != interval
+        ):
+            return
         for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
             if isinstance(scheduler, ReduceLROnPlateau):
-                value = self.trainer.callback_metrics.get(scheduler_config.get("monitor"))
+                value = self.trainer.callback_metrics.get(scheduler_config.get("monitor", ""))
                 if value is not None:  # no validation this epoch
                     scheduler.step(value)
             else:
                 scheduler.step()
 
-    def configure_optimizers(self) -> tuple[list[torch.optim.Optimizer], list[Any]]:
+    def configure_optimizers(self) -> OptimizerLRScheduler:
         """The autoencoder's and the discriminator's optimisers, and a scheduler for each when configured."""
-        build = instantiate(self.hparams.optim)
-        lr = float(self.hparams.optim["lr"]) * self.config.discriminator_lr_scale
+        build = instantiate(self.optim)
+        lr = float(self.optim["lr"]) * self.config.discriminator_lr_scale
         optimizers = [
             build(params=self.network.parameters()),
             build(params=self.discriminator.parameters(), lr=lr),
         ]
-        if not self.hparams.scheduler:
+        if not self.scheduler:
             return optimizers, []
-        schedule = instantiate(self.hparams.scheduler["scheduler"])
+        schedule = instantiate(self.scheduler["scheduler"])
         return optimizers, [schedule(optimizer=optimizer) for optimizer in optimizers]

@@ -1,13 +1,14 @@
 """The LightningModule that trains any medae network: loss, regularizers, metrics, optimiser."""
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 from hydra.utils import instantiate
 from lightning import LightningModule
+from lightning.pytorch.utilities.types import OptimizerLRScheduler, OptimizerLRSchedulerConfig
 from torch import nn
-from torchmetrics import MaxMetric, MeanMetric, MetricCollection
+from torchmetrics import MaxMetric, MeanMetric, Metric, MetricCollection
 
 from medae.data.batch import ReconstructionBatch
 from medae.errors import ConfigError
@@ -74,6 +75,8 @@ class AutoencoderModule(LightningModule):
         lr = optim.get("lr")
         if not isinstance(lr, (int, float)) or lr <= 0:
             raise ConfigError("optim.lr", f"must be a number > 0, got {lr!r}")
+        self.optim = dict(optim)
+        self.scheduler = dict(scheduler) if scheduler else None
         self.config = self.config_class.from_mapping(model)
         low, high = value_range
         self.value_range = (float(low), float(high))
@@ -105,7 +108,7 @@ class AutoencoderModule(LightningModule):
 
     def quality_metrics(self, stage: str, of_input: bool = False) -> MetricCollection:
         """PSNR/SSIM of the reconstructions, or of the network inputs, for a stage or an evaluation set."""
-        return self.quality[f"{stage}/input_" if of_input else f"{stage}/"]
+        return cast(MetricCollection, self.quality[f"{stage}/input_" if of_input else f"{stage}/"])
 
     def on_test_start(self) -> None:
         """Name the test loaders after the data's evaluation sets; give each held-out set its metrics."""
@@ -156,7 +159,6 @@ class AutoencoderModule(LightningModule):
             return total, output
         # sync_dist: under DDP, epoch means cover every rank's batches (torchmetrics objects sync themselves)
         # held-out sets run as extra test loaders: their own names, no "/dataloader_idx_N" suffix
-        per_set = {"add_dataloader_idx": False}
         self.log_dict(
             logged,
             on_step=False,
@@ -164,18 +166,22 @@ class AutoencoderModule(LightningModule):
             prog_bar=False,
             batch_size=batch_size,
             sync_dist=True,
-            **per_set,
+            add_dataloader_idx=False,
         )
         scored = reconstruction.detach().float().clamp(*self.value_range)
         self.quality_metrics(stage).update(scored, batch.image.float(), mask=batch.mask)
         self.log_dict(
-            self.quality_metrics(stage), on_step=False, on_epoch=True, prog_bar=stage == "val", **per_set
+            self.quality_metrics(stage),
+            on_step=False,
+            on_epoch=True,
+            prog_bar=stage == "val",
+            add_dataloader_idx=False,
         )
         if batch.input is not batch.image and not torch.equal(batch.input, batch.image):
             input_quality = self.quality_metrics(stage, of_input=True)
             noisy = batch.input.float().clamp(*self.value_range)
             input_quality.update(noisy, batch.image.float(), mask=batch.mask)
-            self.log_dict(input_quality, on_step=False, on_epoch=True, **per_set)
+            self.log_dict(input_quality, on_step=False, on_epoch=True, add_dataloader_idx=False)
         return total, output
 
     def use_channels_last(self) -> None:
@@ -202,18 +208,20 @@ class AutoencoderModule(LightningModule):
         for name, value in logged.items():
             if name not in self.train_means:
                 self.train_means[name] = MeanMetric(nan_strategy="disable").to(self.device)
-            self.train_means[name].update(value.detach(), weight=batch_size)
+            cast(MeanMetric, self.train_means[name]).update(value.detach(), weight=batch_size)
 
     def on_train_epoch_end(self) -> None:
         """Log the epoch's training means, and its PSNR/SSIM when they were updated; then reset them."""
-        logged = {name: mean.compute() for name, mean in self.train_means.items() if mean.update_called}
+        means = cast(Mapping[str, MeanMetric], self.train_means)
+        logged = {name: mean.compute() for name, mean in means.items() if mean.update_called}
         quality = self.quality_metrics("train")
-        if any(metric.update_called for metric in quality.values()):
+        if any(cast(Metric, metric).update_called for metric in quality.values()):
             logged |= quality.compute()
         # compute() already synced the ranks; sync_dist averages equal values (and Lightning expects it)
         self.log_dict(logged, sync_dist=True)
-        for metrics in (*self.train_means.values(), quality):
-            metrics.reset()
+        quality.reset()
+        for mean in means.values():
+            mean.reset()
 
     def _train_quality_step(self) -> bool:
         interval = self.train_quality_interval
@@ -258,14 +266,18 @@ class AutoencoderModule(LightningModule):
             )
             self.log(f"{stage}/{metric}_gain", gain, sync_dist=True)
 
-    def configure_optimizers(self) -> dict[str, Any]:
+    def configure_optimizers(self) -> OptimizerLRScheduler:
         """Instantiate the ``_partial_`` optimiser, and the scheduler when one is configured."""
-        optimizer = instantiate(self.hparams.optim)(params=self.parameters())
-        if not self.hparams.scheduler:
+        optimizer = instantiate(self.optim)(params=self.parameters())
+        if not self.scheduler:
             return {"optimizer": optimizer}
-        scheduler = dict(self.hparams.scheduler)
+        scheduler = dict(self.scheduler)
         lr_scheduler = instantiate(scheduler.pop("scheduler"))(optimizer=optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": lr_scheduler, **scheduler}}
+        # the scheduler node's other keys (interval, monitor) are Lightning's scheduler-config keys
+        return cast(
+            OptimizerLRSchedulerConfig,
+            {"optimizer": optimizer, "lr_scheduler": {"scheduler": lr_scheduler, **scheduler}},
+        )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Store the whole resolved run config, so a checkpoint alone can be evaluated on its data."""

@@ -5,7 +5,7 @@ really there (the protocols are runtime-checkable). Applications name the capabi
 and :func:`medae.models.registry.require` turns a misfit into one line that names the variants that fit.
 """
 
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 import torch
 from monai.networks.nets import AutoEncoder
@@ -52,6 +52,8 @@ class HasBackbone(Protocol):
     backbone: AutoEncoder
 
 
+Capability = TypeVar("Capability")
+
 CAPABILITIES: tuple[type, ...] = (Encodes, HasPosterior, Samples, HasDiscreteCode, HasBackbone)
 
 
@@ -63,3 +65,19 @@ def declared(network_class: type) -> tuple[type, ...]:
 def has(network: object, capability: type) -> bool:
     """Whether ``network``'s class declares ``capability``."""
     return capability in declared(type(network))
+
+
+def capable(network: object, capability: type[Capability]) -> Capability:
+    """``network`` as its ``capability``, or a ``TypeError`` when its class does not declare it.
+
+    Example:
+        >>> class Coder(torch.nn.Module):
+        ...     capabilities = (Encodes,)
+        ...     def encode(self, images): return images
+        ...     def decode(self, code): return code
+        >>> capable(Coder(), Encodes).decode(torch.ones(1)).tolist()
+        [1.0]
+    """
+    if not has(network, capability):
+        raise TypeError(f"{type(network).__name__} does not declare {capability.__name__}")
+    return network  # type: ignore[return-value]  # declared, and the test suite checks each declaration

@@ -1,10 +1,26 @@
 """Interpolation between two images in a network's latent space, for networks that encode and decode."""
 
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+
 import torch
+from torch import nn
 
 
-class InterpolatesLatents:
+class InterpolatesLatents(ABC):
     """Adds ``interpolate(a, b, steps)`` to a network with ``encode``, ``decode`` and parameters."""
+
+    @abstractmethod
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]:
+        """The network's parameters (``nn.Module`` provides them)."""
+
+    @abstractmethod
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Codes of images."""
+
+    @abstractmethod
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Images of codes."""
 
     @torch.no_grad()
     def interpolate(self, a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:

@@ -1,6 +1,7 @@
 """Reconstruction losses and their weighted sum."""
 
 from collections.abc import Callable, Mapping
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -13,7 +14,8 @@ LossTerm = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
 
 def _ssim_loss(reconstruction: torch.Tensor, target: torch.Tensor, data_range: float) -> torch.Tensor:
     """1 - torchmetrics' SSIM, not ``monai.losses.SSIMLoss``: the loss optimises what val/ssim reports."""
-    return 1 - structural_similarity_index_measure(reconstruction, target, data_range=data_range)
+    score = structural_similarity_index_measure(reconstruction, target, data_range=data_range)
+    return 1 - cast(torch.Tensor, score)  # a tensor: neither full image nor contrast sensitivity asked
 
 
 LOSS_TERMS: dict[str, LossTerm] = {
@@ -64,5 +66,5 @@ class ReconstructionLoss(torch.nn.Module):
     def forward(self, reconstruction: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         """Return each weighted-in term and their weighted ``total``."""
         terms = {name: LOSS_TERMS[name](reconstruction, target, self.data_range) for name in self.weights}
-        terms["total"] = sum(self.weights[name] * value for name, value in terms.items())
+        terms["total"] = torch.stack([self.weights[name] * value for name, value in terms.items()]).sum()
         return terms

@@ -72,4 +72,5 @@ class NetworkConfig:
                 raise ConfigError(
                     f"model.{key}", f"is not an option of model '{model}'; allowed: {', '.join(allowed)}"
                 )
-        return cls(**{key: tuple(v) if isinstance(v, list) else v for key, v in values.items()})
+        arguments: dict[str, Any] = {key: tuple(v) if isinstance(v, list) else v for key, v in values.items()}
+        return cls(**arguments)

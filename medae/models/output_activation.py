@@ -6,7 +6,7 @@ from medae.errors import ConfigError
 
 # smooth: sigmoid/tanh, which never reach the range's ends; hard: piecewise linear, which reach them exactly
 OUTPUT_ACTIVATIONS = ("smooth", "hard")
-BOUNDED = {
+BOUNDED: dict[str, dict[tuple[float, ...], type[nn.Module]]] = {
     "smooth": {(0.0, 1.0): nn.Sigmoid, (-1.0, 1.0): nn.Tanh},
     "hard": {(0.0, 1.0): nn.Hardsigmoid, (-1.0, 1.0): nn.Hardtanh},
 }

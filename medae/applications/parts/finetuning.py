@@ -1,6 +1,6 @@
 """Supervised training on top of a pretrained encoder: label fractions, a small trainer, test metrics."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -116,8 +116,9 @@ def fit_and_test(
 def reset_parameters(module: nn.Module) -> nn.Module:
     """Re-initialise every layer that can (a network trained from scratch starts like this)."""
     for layer in module.modules():
-        if layer is not module and callable(getattr(layer, "reset_parameters", None)):
-            layer.reset_parameters()
+        reset = getattr(layer, "reset_parameters", None)
+        if layer is not module and callable(reset):
+            reset()
     return module
 
 
@@ -147,8 +148,8 @@ class SupervisedTask:
 def run_modes(
     context: "ApplicationContext",
     task: SupervisedTask,
-    modes: list[str] | None,
-    label_fractions: list[float] | None,
+    modes: Sequence[str] | None,
+    label_fractions: Sequence[float] | None,
     steps: int,
     lr: float,
 ) -> dict[str, float]:
@@ -182,7 +183,7 @@ def log_mode_runs(
     context: "ApplicationContext", application: str, results: dict[tuple[str, float], dict[str, float]]
 ) -> dict[str, float]:
     """One MLflow run per (mode, label fraction), scratch being the baseline; flat metrics for the caller."""
-    flat = {}
+    flat: dict[str, float] = {}
     for (mode, fraction), metrics in results.items():
         percent = f"{100 * fraction:g}%"
         tags = context.method_tags(application, mode) | {"medae.label_fraction": str(fraction)}

@@ -5,19 +5,23 @@ from typing import Any
 
 import torch
 
+from medae.models.capabilities import Encodes, capable
+
 
 @torch.no_grad()
 def encode(network: torch.nn.Module, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
     """The codes of ``images`` from a network that declares :class:`medae.models.capabilities.Encodes`."""
     network.eval()
-    return torch.cat([network.encode(chunk) for chunk in images.split(batch_size)])
+    coder = capable(network, Encodes)
+    return torch.cat([coder.encode(chunk) for chunk in images.split(batch_size)])
 
 
 @torch.no_grad()
 def decode(network: torch.nn.Module, codes: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
     """Images from codes made by :func:`encode`."""
     network.eval()
-    return torch.cat([network.decode(chunk) for chunk in codes.split(batch_size)])
+    coder = capable(network, Encodes)
+    return torch.cat([coder.decode(chunk) for chunk in codes.split(batch_size)])
 
 
 @torch.no_grad()

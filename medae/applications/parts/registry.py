@@ -4,9 +4,10 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from medae.config.registry import Registry, signature_defaults
+from medae.config.run_parts import plain_dict
 
 Evaluate = Callable[..., dict[str, float]]
 APPLICATIONS: Registry[Evaluate] = Registry(
@@ -25,7 +26,5 @@ def build_application(node: Mapping[str, Any] | DictConfig | None) -> functools.
     """
     if not node:
         return None
-    if isinstance(node, DictConfig):
-        node = OmegaConf.to_container(node, resolve=True)
-    evaluate, options = APPLICATIONS.build(node)
+    evaluate, options = APPLICATIONS.build(plain_dict(node) if isinstance(node, DictConfig) else node)
     return functools.partial(evaluate, **options)

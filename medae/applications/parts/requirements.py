@@ -3,7 +3,7 @@
 import functools
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from medae.models.registry import require
 
@@ -39,8 +39,9 @@ def requires(
             )
             return evaluate(context, **options)
 
-        checked.required_capabilities = (capabilities, dict(by_option or {}))
-        return checked
+        declared: Any = checked  # a function carries its requirements as an attribute
+        declared.required_capabilities = (capabilities, dict(by_option or {}))
+        return cast(Evaluate, checked)
 
     return declare
 
@@ -56,4 +57,5 @@ def needed_capabilities(evaluation: functools.partial) -> tuple[type, ...]:
 
 def application_name(evaluation: functools.partial) -> str:
     """The name the application is registered as (``application=<name>``)."""
-    return evaluation.func.registry_name
+    registered: Any = evaluation.func  # the registry names what it registers
+    return str(registered.registry_name)

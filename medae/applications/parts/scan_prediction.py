@@ -6,10 +6,13 @@ without one (or without an application) is reconstructed, nothing more.
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from medae.models.autoencoder_module import AutoencoderModule
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ class ScanPrediction:
     map_name: str | None = None
     mask_column: str | None = None
     run_params: Mapping[str, str] = field(default_factory=dict)
-    prepare: Callable[[nn.Module, Mapping[str, str]], Any] | None = None
+    prepare: Callable[["AutoencoderModule", Mapping[str, str]], Any] | None = None
     maps: MapsFunction | None = None
 
 

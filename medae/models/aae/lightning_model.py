@@ -18,12 +18,13 @@ class AaeModule(AdversarialModule):
     """
 
     config_class = AaeConfig
+    config: AaeConfig
     network_class = AdversarialAutoencoder
     judges_images = False
 
-    @classmethod
-    def build_discriminator(cls, config: AaeConfig) -> nn.Module:
+    def build_discriminator(self) -> nn.Module:
         """An MLP on codes: ``discriminator_layers`` hidden layers of ``discriminator_channels`` units."""
+        config = self.config
         widths = [config.latent_size, *[config.discriminator_channels] * config.discriminator_layers]
         layers: list[nn.Module] = []
         for width_in, width_out in zip(widths[:-1], widths[1:], strict=True):

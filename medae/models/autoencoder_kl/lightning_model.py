@@ -18,6 +18,7 @@ class AutoencoderKLModule(AdversarialModule):
     """
 
     config_class = AutoencoderKLConfig
+    config: AutoencoderKLConfig
     network_class = KLAutoencoder
 
     def regularizer_weights(self) -> dict[str, float]:

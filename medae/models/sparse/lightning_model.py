@@ -10,6 +10,7 @@ class SparseAutoencoderModule(AutoencoderModule):
     """Convolutional autoencoder with an L1 or KL sparsity penalty on the code, weight in config."""
 
     config_class = SparseAutoencoderConfig
+    config: SparseAutoencoderConfig
     network_class = SparseAutoencoder
 
     def regularizer_weights(self) -> dict[str, float]:

@@ -1,6 +1,9 @@
 """Training logic of the (beta-)VAE: reconstruction plus the KL term with warm-up."""
 
+from typing import ClassVar
+
 from medae.models.autoencoder_module import AutoencoderModule
+from medae.models.network_config import NetworkConfig
 from medae.models.registry import MODELS
 from medae.models.vae.torch_model import VaeConfig, VariationalAutoencoder
 
@@ -9,7 +12,8 @@ from medae.models.vae.torch_model import VaeConfig, VariationalAutoencoder
 class VaeModule(AutoencoderModule):
     """Beta-VAE (MONAI VarAutoEncoder) with KL warm-up; evaluates on the posterior mean."""
 
-    config_class = VaeConfig
+    config_class: ClassVar[type[NetworkConfig]] = VaeConfig
+    config: VaeConfig
     network_class = VariationalAutoencoder
 
     def kl_weight(self) -> float:

@@ -17,4 +17,5 @@ class VaeGanModule(AdversarialModule, VaeModule):
     """
 
     config_class = VaeGanConfig
+    config: VaeGanConfig
     network_class = VariationalAutoencoder
