@@ -3,9 +3,11 @@ import torch
 
 from medae.commands.catalog import format_catalog
 from medae.config.type_check import check_types
+from medae.data.batch import ReconstructionBatch
 from medae.errors import ConfigError
 from medae.models.losses import LOSS_TERMS, ReconstructionLoss
 from medae.models.registry import MODELS, build_module, load_module
+from medae.models.training_means import TrainingMeans
 from tests.conftest import SMALL_OPTIONS, TEST_SIZES, module_for
 
 ADAM = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3}
@@ -79,6 +81,30 @@ def test_weighted_sum_of_losses():
     terms = ReconstructionLoss({"mse": 2.0, "l1": 0.5, "ssim": 0.0}, (0.0, 1.0))(prediction, target)
     assert set(terms) == {"mse", "l1", "total"}
     assert terms["total"].item() == pytest.approx(2 * 0.25 + 0.5 * 0.5)
+
+
+def test_training_means_weight_by_images_and_add_up_ranks_first():
+    means = TrainingMeans()
+    means.add({"train/loss": torch.tensor(2.0)}, batch_size=4)
+    means.add({"train/loss": torch.tensor(1.0), "train/kl": torch.tensor(6.0)}, batch_size=2)
+    alone = means.compute()
+    assert alone["train/loss"].item() == pytest.approx((2 * 4 + 1 * 2) / 6)
+    assert alone["train/kl"].item() == pytest.approx(6.0)  # over the images of the step that logged it
+    # a second rank with loss 4 over 10 images and kl 1 over 10: sums of both, then the division
+    other_rank = torch.tensor([10.0, 40.0, 10.0, 10.0], dtype=torch.float64)  # sorted names: kl, loss
+    together = means.compute(lambda totals: totals + other_rank)
+    assert together["train/loss"].item() == pytest.approx((10 + 40) / 16)
+    assert together["train/kl"].item() == pytest.approx((12 + 10) / 12)
+    means.reset()
+    assert means.compute() == {}
+
+
+def test_reconstruction_batch_moves_every_tensor_and_keeps_input_as_image():
+    batch = ReconstructionBatch.collate([{"image": torch.rand(1, 4, 4), "label": 1, "subject": "a"}] * 2)
+    module = module_for("conv", 2, 32, latent_channels=4)
+    moved = module.transfer_batch_to_device(batch, torch.device("meta"), 0)
+    assert (moved.image.device.type, moved.label.device.type) == ("meta", "meta")
+    assert moved.input is moved.image and moved.subject == ["a", "a"]
 
 
 def test_bce_is_refused_outside_unit_range():

@@ -1,5 +1,6 @@
 """A shared store runs no one's code: hostile configs and checkpoints, bombs, authentication, secrets."""
 
+import dataclasses
 import gzip
 import json
 import os
@@ -16,12 +17,14 @@ import torch
 from mlflow.exceptions import MlflowException
 from mlflow.server import get_app_client
 
+from medae.commands.run_setup import run_setup
 from medae.commands.train import train
 from medae.data.declared_size import check_declared_size, declared_bytes, dicom_bytes
+from medae.data.registry import build_datamodule
 from medae.errors import ConfigError, DataError
 from medae.tracking.schema import LAST_ARTIFACT, OVERRIDES_ARTIFACT
 from medae.tracking.store import check_credentials
-from tests.conftest import last_error_line, medae, tracking_uri
+from tests.conftest import last_error_line, medae, module_for, tracking_uri
 from tests.data_files import pydicom_file
 from tests.tracking_server import ADMIN_PASSWORD, running_server
 
@@ -175,6 +178,29 @@ def test_no_secret_reaches_params_tags_artifacts_or_checkpoints(make_config, tmp
     assert "'name': 'conv'" in text  # the checkpoints' stored run config was scanned
     assert "http://alice:***@127.0.0.1:5000" in text
     assert PASSWORD not in text and "lab-token-9876" not in text
+
+
+def test_the_run_record_is_flat_plain_data_with_no_secret(make_config, tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDAE_TEST_LAB_TOKEN", "lab-token-9876")
+    for reader in ("git_state", "medae_source_commit"):  # git runs as a process (the slow tier covers it)
+        monkeypatch.setattr(f"medae.commands.run_setup.{reader}", lambda *_: {"git": "abc"})
+    cfg = make_config(
+        "+logger.mlflow.tags.token=${oc.env:MEDAE_TEST_LAB_TOKEN}",
+        f"+logger.mlflow.tags.server=http://alice:{PASSWORD}@127.0.0.1:5000",
+    )
+    datamodule = build_datamodule(cfg.data)
+    datamodule.setup()
+    setup = run_setup(cfg, datamodule, module_for("conv", 2, 32), None)
+    record = json.dumps(dataclasses.asdict(setup))  # only strings and numbers: no config object travels
+    assert PASSWORD not in record and "lab-token-9876" not in record
+    assert setup.params["logger.mlflow.tags.token"] == "***"
+    assert setup.params["model.name"] == "conv" and setup.params["data.image_size"] == "32"
+    # the job's own folders are tags, not params, so runs compare on what was chosen
+    assert "paths.output_dir" not in setup.params
+    assert setup.tags["medae.path.paths.output_dir"] == str(cfg.paths.output_dir)
+    assert setup.data.fingerprint == datamodule.fingerprint()
+    assert setup.data.split_sizes == datamodule.split_sizes()
+    assert "lab-token-9876" not in setup.texts["config/config.yaml"]
 
 
 @pytest.fixture(scope="module")

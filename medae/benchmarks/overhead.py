@@ -42,10 +42,14 @@ def measure(steps: int, repeats: int, workdir: Path) -> dict[str, float]:
     """Alternate the loops ``repeats`` times; the median of each figure.
 
     Returns images/s of each loop, medae's ratio to the bare loop, start-up seconds to the first step,
-    the data-wait fraction of each loop's steps (default data settings) and its peak resident memory.
+    the data-wait fraction of each loop's steps (default data settings) and its peak resident memory;
+    and ``of_floor_paired``: per repeat, medae's median-step images/s over the Lightning floor's of the
+    same repeat, the median over repeats (neighbouring runs share the machine's state; medians leave out
+    the stalls of a shared machine).
     """
     figures: dict[str, list[float]] = {}
     for repeat in range(repeats):
+        medians = {}
         for name in LOOPS:
             times_path = workdir / f"{name}_{repeat}.json"
             args = loop_args(name, steps, times_path)
@@ -56,6 +60,9 @@ def measure(steps: int, repeats: int, workdir: Path) -> dict[str, float]:
             figures.setdefault(f"{name}_startup_s", []).append(times.starts[0] - child.launched_at)
             figures.setdefault(f"{name}_data_wait_fraction", []).append(wait)
             figures.setdefault(f"{name}_peak_rss_mb", []).append(times.peak_rss_mb)
+            medians[name] = times.median_images_per_s(WARMUP_STEPS)
+            figures.setdefault(f"{name}_median_images_per_s", []).append(medians[name])
+        figures.setdefault("of_floor_paired", []).append(medians["medae"] / medians["lightning_floor"])
     result = {key: statistics.median(values) for key, values in figures.items()}
     result["ratio"] = result["medae_images_per_s"] / result["bare_images_per_s"]
     result["ratio_no_callbacks"] = result["medae_no_callbacks_images_per_s"] / result["bare_images_per_s"]

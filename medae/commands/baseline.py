@@ -10,7 +10,7 @@ from medae.applications.denoising import conditions, measure_denoiser
 from medae.baselines.denoisers import get_denoiser
 from medae.bootstrap import bootstrap
 from medae.commands.summary import RunResult, print_summary
-from medae.config.run_parts import CONFIG_DIR
+from medae.config.run_parts import CONFIG_DIR, plain_dict
 from medae.data.registry import build_datamodule
 from medae.errors import ConfigError, exit_on_user_error
 from medae.evaluation.split_tensors import stack_batches
@@ -54,7 +54,9 @@ def run_baseline(cfg: DictConfig) -> RunResult:
     )
     with StopSignals():  # a stop ends the method's run KILLED, with what it logged so far
         grid = conditions(val, sets, datamodule, cfg.noise_levels)
-        measured = measure_denoiser(parent, denoiser, grid, datamodule, cfg.sigma, data_params(cfg))
+        measured = measure_denoiser(
+            parent, denoiser, grid, datamodule, cfg.sigma, data_params(plain_dict(cfg.data))
+        )
     scored = {name: str(scored) for name, scored in datamodule.scored_sets().items()}
     return RunResult(measured.run_id, measured.metrics, run_name=f"baseline:{cfg.method}", scored=scored)
 

@@ -10,6 +10,7 @@ import lightning as L
 from omegaconf import DictConfig, open_dict
 
 from medae.bootstrap import bootstrap
+from medae.commands.run_setup import run_setup
 from medae.commands.session import session
 from medae.commands.summary import RunResult, print_summary
 from medae.config.run_parts import (
@@ -68,7 +69,7 @@ def evaluate(cfg: DictConfig) -> RunResult:
             with open_dict(run_cfg):
                 run_cfg.data = data_cfg
                 run_cfg["model"] = module.hparams["model"]
-            record_run_setup(run.mlflow_logger, run_cfg, datamodule, module, hydra_output_dir())
+            record_run_setup(run.mlflow_logger, run_setup(run_cfg, datamodule, module, hydra_output_dir()))
         # one dict per evaluation set; the summary prints the headline figures, not Lightning's table
         per_loader = run.trainer.test(module, datamodule=datamodule, verbose=False)
     metrics = {key: float(value) for metrics in per_loader for key, value in metrics.items()}

@@ -14,6 +14,7 @@ from medae.applications.parts.context import ApplicationContext
 from medae.applications.parts.registry import build_application
 from medae.applications.parts.requirements import application_name, needed_capabilities
 from medae.bootstrap import bootstrap
+from medae.commands.run_setup import run_setup
 from medae.commands.session import session
 from medae.commands.summary import RunResult, print_summary
 from medae.compat import process_rank
@@ -38,7 +39,7 @@ from medae.security.redaction import mask_logged_tags, redacted_config
 from medae.security.safe_checkpoint import load_checkpoint
 from medae.tracking.logged_model import ModelRecord, model_name
 from medae.tracking.paper_reference import PaperReference
-from medae.tracking.run_record import DIGEST_LENGTH, record_run_setup, run_params
+from medae.tracking.run_record import DIGEST_LENGTH, flatten_config, record_run_setup
 from medae.tracking.sweep_parent import record_sweep_job
 from medae.tracking.tracked_run import TrackedRun
 
@@ -68,7 +69,7 @@ def model_record(
     cfg: DictConfig, application: Any, datamodule: ReconstructionDataModule, metrics: dict[str, float]
 ) -> ModelRecord:
     """The logged model's name, params (the network's settings), test metrics and test split."""
-    params = {key: value for key, value in run_params(cfg, set()).items() if key.startswith("model.")}
+    params = flatten_config({"model": to_plain(cfg.model)})
     sets = datamodule.evaluation_sets
     return ModelRecord(
         name=model_name(cfg.model.name, application_name(application) if application else None),
@@ -144,7 +145,7 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
     with session(cfg, build_callbacks(cfg, with_loggers=bool(cfg.get("logger")))) as run:
         trainer, mlflow_logger, stop = run.trainer, run.mlflow_logger, run.stop
         if mlflow_logger is not None:
-            record_run_setup(mlflow_logger, cfg, datamodule, module, hydra_output_dir())
+            record_run_setup(mlflow_logger, run_setup(cfg, datamodule, module, hydra_output_dir()))
             record_sweep_job(mlflow_logger, cfg.logger.mlflow.tracking_uri)
             if process_rank() == 0:  # other DDP ranks have no run of their own
                 log.info(

@@ -122,6 +122,19 @@ def as_typed(overrides: Any) -> list[str]:
     return [str(override) for override in recorded] if isinstance(recorded, list) else []
 
 
+def job_overrides() -> list[str] | None:
+    """The command-line overrides of this Hydra job as typed (``${...}`` unresolved); None outside one."""
+    if not HydraConfig.initialized():
+        return None
+    return as_typed(HydraConfig.get().overrides.task)
+
+
+def chosen_keys() -> set[str]:
+    """The keys this job's command line set (``optim.lr=...``, ``+logger.x=...``); none outside Hydra."""
+    overrides = OverridesParser.create().parse_overrides(job_overrides() or [])
+    return {override.get_key_element().lstrip("+~") for override in overrides}
+
+
 def sweep_job() -> Any:
     """Hydra's config of the running job when it is one job of a ``-m`` launch, else None."""
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:

@@ -91,6 +91,7 @@ class ReconstructionBatch:
             image=image,
             input=image if self.input is self.image else function(self.input),
             mask=None if self.mask is None else function(self.mask),
+            label=None if self.label is None else function(self.label),
             segmentation=None if self.segmentation is None else function(self.segmentation),
         )
 

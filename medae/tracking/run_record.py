@@ -1,15 +1,16 @@
-"""What every MLflow run records besides metrics: parameters, tags, the config, the data's fingerprint."""
+"""What every MLflow run records besides metrics, as one flat typed record, and its logging.
+
+The command that composed the run builds a :class:`RunSetup` (:mod:`medae.commands.run_setup`); tracking
+receives plain strings and numbers, never the config itself.
+"""
 
 import importlib.metadata
-import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hydra.core.hydra_config import HydraConfig
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from lightning import LightningModule
 from lightning.pytorch.loggers import Logger, MLFlowLogger
 from mlflow.data.code_dataset_source import CodeDatasetSource
 from mlflow.data.dataset_source import DatasetSource
@@ -19,21 +20,8 @@ from mlflow.entities import DatasetInput, InputTag
 from mlflow.exceptions import MlflowException
 from mlflow.utils.git_utils import get_git_branch, get_git_commit
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
-from omegaconf import DictConfig, OmegaConf
 
 from medae.config.compute_environment import environment_tags
-from medae.config.run_parts import as_typed
-from medae.data.reconstruction_datamodule import ReconstructionDataModule
-from medae.security.redaction import redact, redacted_config
-from medae.tracking.schema import (
-    FINGERPRINT_TAG,
-    MODEL_TAG,
-    OUTPUT_DIR_TAG,
-    OVERRIDES_ARTIFACT,
-    RESOLVED_CONFIG_ARTIFACT,
-    TASK_TAG,
-    UNRESOLVED_CONFIG_ARTIFACT,
-)
 from medae.tracking.store import store_lock
 from medae.tracking.tracked_run import TrackedRun
 
@@ -45,48 +33,76 @@ PARAM_GROUPS = ("model", "data", "optim", "scheduler", "loss", "application")
 RUN_SETTINGS = ("trainer.max_epochs", "trainer.precision", "trainer.devices", "trainer.accelerator")
 
 
+@dataclass(frozen=True)
+class DataRecord:
+    """The data a run used: its source, its fingerprint and the size of each split.
+
+    Attributes:
+        name: the data source's registered name (``data.name``).
+        root: the folder or file it was read from; ``None`` for data that ships with a package.
+        fingerprint: SHA-256 of every preprocessed sample (``medae.fingerprint``).
+        split_sizes: samples in each split and held-out set.
+    """
+
+    name: str
+    root: str | None
+    fingerprint: str
+    split_sizes: dict[str, int]
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    """Everything a new run records besides metrics: flat, typed and already redacted.
+
+    Attributes:
+        params: MLflow params (``"model.latent_channels": "8"``).
+        tags: MLflow tags.
+        data: what the run trained and scored on; one MLflow dataset per split.
+        texts: artifact path -> text (the resolved and the unresolved config, the overrides, Hydra's files).
+        tracking_uri: the store, whose lock serialises the dataset records of parallel jobs.
+
+    Example:
+        >>> setup = RunSetup({"seed": "1"}, {}, DataRecord("mni152", None, "ab", {"train": 2}), {}, "sqlite://")
+        >>> setup.data.split_sizes
+        {'train': 2}
+    """
+
+    params: dict[str, str]
+    tags: dict[str, str]
+    data: DataRecord
+    texts: dict[str, str] = field(default_factory=dict)
+    tracking_uri: str = ""
+
+
 def find_mlflow_logger(loggers: Sequence[Logger]) -> MLFlowLogger | None:
     """The MLflow logger among ``loggers``, if any."""
     return next((logger for logger in loggers if isinstance(logger, MLFlowLogger)), None)
 
 
-def flatten_config(cfg: DictConfig) -> dict[str, str]:
-    """Resolved config as ``{"model.latent_channels": "8", ...}``, the form MLflow params take.
+def flatten_config(config: Mapping[str, Any]) -> dict[str, str]:
+    """A resolved config as plain data, flattened: ``{"model.latent_channels": "8", ...}`` (MLflow params).
 
     Hand-written, not ``MLFlowLogger.log_hyperparams``' flattening: that joins keys with ``/`` and cuts
     values at 250 characters, where MLflow keeps 6000.
 
     Example:
-        >>> flatten_config(OmegaConf.create({"a": {"b": 1, "c": [1, 2]}}))
+        >>> flatten_config({"a": {"b": 1, "c": [1, 2]}})
         {'a.b': '1', 'a.c': '[1, 2]'}
     """
     flat: dict[str, str] = {}
 
     def visit(node: Any, prefix: str) -> None:
-        if isinstance(node, dict) and node:
+        if isinstance(node, Mapping) and node:
             for key, value in node.items():
                 visit(value, f"{prefix}.{key}" if prefix else str(key))
         else:
             flat[prefix] = str(node)[:MAX_PARAM_LENGTH]
 
-    visit(OmegaConf.to_container(cfg, resolve=True), "")
+    visit(config, "")
     return flat
 
 
-def job_overrides() -> list[str] | None:
-    """The command-line overrides of this Hydra job as typed (``${...}`` unresolved); None outside one."""
-    if not HydraConfig.initialized():
-        return None
-    return as_typed(HydraConfig.get().overrides.task)
-
-
-def chosen_keys() -> set[str]:
-    """The keys this job's command line set (``optim.lr=...``, ``+logger.x=...``); none outside Hydra."""
-    overrides = OverridesParser.create().parse_overrides(job_overrides() or [])
-    return {override.get_key_element().lstrip("+~") for override in overrides}
-
-
-def run_params(cfg: DictConfig, chosen: set[str]) -> dict[str, str]:
+def run_params(config: Mapping[str, Any], chosen: set[str]) -> dict[str, str]:
     """The params a run shows: what was trained on what, and what the command line chose.
 
     Every key of :data:`PARAM_GROUPS` and every top-level value, :data:`RUN_SETTINGS`, and the ``chosen``
@@ -94,20 +110,24 @@ def run_params(cfg: DictConfig, chosen: set[str]) -> dict[str, str]:
     view and charts stay readable. The whole resolved config is the ``config/config.yaml`` artifact.
 
     Example:
-        >>> cfg = OmegaConf.create({"seed": 1, "optim": {"lr": 0.1}, "callbacks": {"a": 1, "b": 2}})
-        >>> run_params(cfg, {"callbacks.b"})
+        >>> run_params({"seed": 1, "optim": {"lr": 0.1}, "callbacks": {"a": 1, "b": 2}}, {"callbacks.b"})
         {'seed': '1', 'optim.lr': '0.1', 'callbacks.b': '2'}
     """
     return {
         key: value
-        for key, value in flatten_config(cfg).items()
+        for key, value in flatten_config(config).items()
         if "." not in key or key.split(".")[0] in PARAM_GROUPS or key in RUN_SETTINGS or key in chosen
     }
 
 
-def data_params(cfg: DictConfig) -> dict[str, str]:
-    """The ``data.*`` entries of :func:`flatten_config`: what makes runs on the same images comparable."""
-    return {key: value for key, value in flatten_config(cfg).items() if key.startswith("data.")}
+def data_params(data: Mapping[str, Any]) -> dict[str, str]:
+    """The ``data.*`` params of a resolved ``data`` node: what makes runs on the same images comparable.
+
+    Example:
+        >>> data_params({"name": "mni152", "noise_std": 0.1})
+        {'data.name': 'mni152', 'data.noise_std': '0.1'}
+    """
+    return flatten_config({"data": data})
 
 
 def git_state(directory: Path) -> dict[str, str]:
@@ -148,89 +168,46 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def dataset_inputs(data: DictConfig, datamodule: ReconstructionDataModule) -> list[DatasetInput]:
+def dataset_inputs(data: DataRecord) -> list[DatasetInput]:
     """One MLflow dataset per split: ``<source>-<split>``, the data's fingerprint as digest, its size.
 
     The source is the data's ``root`` where it has one, else the registered source's name (the
     MNI152 template ships with nilearn).
     """
-    root = data.get("root")
-    source: DatasetSource = CodeDatasetSource({"medae.data": str(data.name)})
-    if root:
+    source: DatasetSource = CodeDatasetSource({"medae.data": data.name})
+    if data.root:
         with warnings.catch_warnings():  # MLflow registers its local source class twice and says so
             warnings.simplefilter("ignore", UserWarning)
-            source = resolve_dataset_source(str(root))
-    digest = datamodule.fingerprint()[:DIGEST_LENGTH]
+            source = resolve_dataset_source(data.root)
+    digest = data.fingerprint[:DIGEST_LENGTH]
     return [
         DatasetInput(
             # MLflow's stubs mark `profile` abstract; MetaDataset itself defines it
             MetaDataset(source, name=f"{data.name}-{split}", digest=digest)._to_mlflow_entity(),  # type: ignore[abstract]
             tags=[InputTag(MLFLOW_DATASET_CONTEXT, split), InputTag("medae.samples", str(size))],
         )
-        for split, size in datamodule.split_sizes().items()
+        for split, size in data.split_sizes.items()
     ]
 
 
-def record_run_setup(
-    logger: MLFlowLogger,
-    cfg: DictConfig,
-    datamodule: ReconstructionDataModule,
-    module: LightningModule,
-    hydra_dir: Path | None,
-) -> None:
-    """Log :func:`run_params` as params (once), tags, and the whole config and overrides as artifacts.
+def record_run_setup(logger: MLFlowLogger, setup: RunSetup) -> None:
+    """Log a new run's params (once), tags, datasets and texts; a resumed run gets fresh environment tags.
 
-    Values inside the job's own output folder (``paths.output_dir``, the checkpoint ``dirpath``,
-    ``trainer.default_root_dir``) differ between every two jobs, so they are ``medae.path.<key>`` tags.
-
-    Everything logged passes through :func:`medae.security.redaction.redact`, and values that came from
-    the environment are masked (:func:`medae.security.redaction.redacted_config`). A resumed run
-    (``logger.resumed``) keeps the params and config it has and gets fresh environment tags only,
-    since its process and machine may have changed.
+    A resumed run (``logger.resumed``) keeps the params and config it has, since they describe the job it
+    continues; its process and machine may have changed.
     """
     client, run_id = logger.experiment, logger.run_id
     run = TrackedRun(client, run_id, logger.experiment_id)
     if getattr(logger, "resumed", False):
         run.tags(environment_tags())
         return
-    logged = OmegaConf.create(redacted_config(cfg))  # environment values and secrets masked
-    params = run_params(logged, chosen_keys())
-    job_paths = {
-        key: value
-        for key, value in flatten_config(logged).items()
-        if value.startswith(str(cfg.paths.output_dir))
-    }
-    # per-job folders are tags, so the UI's "diff only" shows only what was chosen differently
-    logger.log_hyperparams({key: value for key, value in params.items() if key not in job_paths})
-    tags = {
-        **git_state(Path.cwd()),  # the user's repository, when medae runs inside one
-        **medae_source_commit(),
-        **package_versions(),
-        **environment_tags(),
-        OUTPUT_DIR_TAG: str(cfg.paths.output_dir),
-        FINGERPRINT_TAG: datamodule.fingerprint(),
-        "medae.split_sizes": str(datamodule.split_sizes()),
-        MODEL_TAG: cfg.model.name,
-        TASK_TAG: str(cfg.get("task_name", "")),
-        "medae.num_parameters": str(sum(p.numel() for p in module.parameters())),
-        "medae.skipped_files": str(len(datamodule.skipped_files)),
-        **{f"medae.scored.{name}": str(scored) for name, scored in datamodule.scored_sets().items()},
-        **{f"medae.path.{key}": value for key, value in job_paths.items()},
-    }
-    run.tags({key: redact(value) for key, value in tags.items()})
-    datasets = dataset_inputs(cfg.data, datamodule)
-    with store_lock(cfg.logger.mlflow.tracking_uri):  # parallel jobs would insert the same dataset twice
+    logger.log_hyperparams(setup.params)
+    run.tags(setup.tags)
+    datasets = dataset_inputs(setup.data)
+    with store_lock(setup.tracking_uri):  # parallel jobs would insert the same dataset twice
         try:
             client.log_inputs(run_id, datasets=datasets)
         except MlflowException:  # a job on another machine inserted it in between: now it is reused
             client.log_inputs(run_id, datasets=datasets)
-    run.text(OmegaConf.to_yaml(logged), RESOLVED_CONFIG_ARTIFACT)
-    run.text(redact(OmegaConf.to_yaml(cfg)), UNRESOLVED_CONFIG_ARTIFACT)
-    overrides = job_overrides()
-    if overrides is not None:  # what medae reproduce and medae resume rebuild the job from
-        run.text(json.dumps([redact(override) for override in overrides]), OVERRIDES_ARTIFACT)
-    if datamodule.skipped_files:
-        run.text("\n".join(datamodule.skipped_files) + "\n", "data/skipped_files.txt")
-    if hydra_dir is not None and hydra_dir.is_dir():
-        for path in sorted(hydra_dir.glob("*.yaml")):
-            run.text(redact(path.read_text()), f"config/hydra/{path.name}")
+    for artifact, text in setup.texts.items():
+        run.text(text, artifact)

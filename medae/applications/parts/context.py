@@ -7,6 +7,7 @@ from lightning.pytorch.loggers import MLFlowLogger
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 
+from medae.config.run_parts import plain_dict
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
 from medae.evaluation.split_tensors import SplitTensors, stack_batches
 from medae.models.autoencoder_module import AutoencoderModule
@@ -47,7 +48,7 @@ class ApplicationContext:
             if mlflow_logger
             else TrackedRun(None, None, None)
         )
-        return cls(module, datamodule, run, cfg.seed, data_params(cfg))
+        return cls(module, datamodule, run, cfg.seed, data_params(plain_dict(cfg.data)))
 
     def split(self, name: str) -> SplitTensors:
         """All batches of split or evaluation set ``name`` (with its seeded noise) stacked into tensors."""
