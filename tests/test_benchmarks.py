@@ -50,9 +50,10 @@ def test_targets_are_judged_from_the_figures():
     judged = {t.name: t for t in targets(results)}
     floor = judged["medae against the bare Lightning floor"]
     assert not floor.met and floor.measured == "0.939"  # 920 / 980
-    results["overhead"]["of_floor_paired"] = 0.957  # medians of paired runs, beside the totals
+    results["overhead"] |= {"of_floor_paired": 0.957, "of_floor_paired_each": [0.95, 0.957, 0.99]}
     floor = {t.name: t for t in targets(results)}["medae against the bare Lightning floor"]
-    assert floor.met and floor.measured == "0.957" and floor.limit.startswith("0.939 from total images")
+    assert floor.met and floor.measured == "0.957"  # the median of paired runs, its spread, the totals
+    assert floor.limit.startswith("each repeat: 0.950, 0.957, 0.990; 0.939 from total images")
     assert judged["medae models start-up"].met and judged["medae models start-up"].measured == "0.30 s"
     assert not judged["medae runs start-up"].met and "MLflow" in judged["medae runs start-up"].limit
     assert judged["medae data start-up"].measured == "0.40 s, imports torch"

@@ -46,7 +46,7 @@ def run(output: Path, quick: bool) -> dict:
             "cli_startup": lambda: cli_startup.measure(work, quick),
             "schema": lambda: cli_startup.schema_share(work, quick),
             "overhead": lambda: overhead.measure(
-                steps=40 if quick else 200, repeats=1 if quick else 3, workdir=work
+                steps=40 if quick else 200, repeats=1 if quick else 5, workdir=work
             ),
             "data": lambda: data_pipeline.measure(work, quick, SEED),
             "denoising": lambda: denoising.measure(work, quick),

@@ -83,6 +83,7 @@ def targets(results: dict[str, Any]) -> list[Target]:
                 "medae / bare Lightning Trainer images/s >= 0.95 (median step, paired runs)",
                 f"{of_floor:.3f}",
                 of_floor >= 0.95,
+                f"each repeat: {', '.join(f'{r:.3f}' for r in overhead.get('of_floor_paired_each', []))}; "
                 f"{totals:.3f} from total images over total time, stalls included; medae's own work per "
                 "step: training PSNR/SSIM on 4 images every 10th step, the callbacks' batch hooks "
                 "(throughput, checkpoint, early stopping), the logger (section 1 has callbacks=none)",
