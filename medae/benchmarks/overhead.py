@@ -38,7 +38,7 @@ def loop_args(name: str, steps: int, times: Path) -> list[str]:
     return [*medae_args(steps, times), *no_callbacks]
 
 
-def measure(steps: int, repeats: int, workdir: Path) -> dict[str, float]:
+def measure(steps: int, repeats: int, workdir: Path) -> dict[str, float | list[float]]:
     """Alternate the loops ``repeats`` times; the median of each figure.
 
     Returns images/s of each loop, medae's ratio to the bare loop, start-up seconds to the first step,
@@ -49,7 +49,7 @@ def measure(steps: int, repeats: int, workdir: Path) -> dict[str, float]:
     """
     figures: dict[str, list[float]] = {}
     for repeat in range(repeats):
-        medians = {}
+        step_rates = {}
         for name in LOOPS:
             times_path = workdir / f"{name}_{repeat}.json"
             args = loop_args(name, steps, times_path)
@@ -60,12 +60,13 @@ def measure(steps: int, repeats: int, workdir: Path) -> dict[str, float]:
             figures.setdefault(f"{name}_startup_s", []).append(times.starts[0] - child.launched_at)
             figures.setdefault(f"{name}_data_wait_fraction", []).append(wait)
             figures.setdefault(f"{name}_peak_rss_mb", []).append(times.peak_rss_mb)
-            medians[name] = times.median_images_per_s(WARMUP_STEPS)
-            figures.setdefault(f"{name}_median_images_per_s", []).append(medians[name])
-        figures.setdefault("of_floor_paired", []).append(medians["medae"] / medians["lightning_floor"])
-    result = {key: statistics.median(values) for key, values in figures.items()}
-    result["ratio"] = result["medae_images_per_s"] / result["bare_images_per_s"]
-    result["ratio_no_callbacks"] = result["medae_no_callbacks_images_per_s"] / result["bare_images_per_s"]
+            step_rates[name] = times.median_images_per_s(WARMUP_STEPS)
+            figures.setdefault(f"{name}_median_images_per_s", []).append(step_rates[name])
+        figures.setdefault("of_floor_paired", []).append(step_rates["medae"] / step_rates["lightning_floor"])
+    medians = {key: statistics.median(values) for key, values in figures.items()}
+    result: dict[str, float | list[float]] = dict(medians)
+    result["ratio"] = medians["medae_images_per_s"] / medians["bare_images_per_s"]
+    result["ratio_no_callbacks"] = medians["medae_no_callbacks_images_per_s"] / medians["bare_images_per_s"]
     result["of_floor_paired_each"] = figures["of_floor_paired"]  # the spread behind the median
     result["steps"] = steps
     result["repeats"] = repeats

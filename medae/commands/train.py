@@ -178,7 +178,9 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
                 record = model_record(cfg, application, datamodule, metrics)
                 log.info("MLflow model %s", log_package(mlflow_logger, module, example, record))
         if application is not None:
-            metrics |= application(ApplicationContext.of_run(module, datamodule, mlflow_logger, cfg))
+            metrics |= application(
+                ApplicationContext.of_run(module, datamodule, mlflow_logger, cfg.seed, to_plain(cfg.data))
+            )
         if paper is not None:  # a paper preset: its reported figures beside this run's
             logger = mlflow_logger
             tracked = TrackedRun(logger.experiment, logger.run_id, logger.experiment_id) if logger else None

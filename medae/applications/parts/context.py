@@ -1,13 +1,13 @@
 """What an application evaluation gets from training: the best model, the data, the MLflow run."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from lightning.pytorch.loggers import MLFlowLogger
-from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 
-from medae.config.run_parts import plain_dict
 from medae.data.reconstruction_datamodule import ReconstructionDataModule
 from medae.evaluation.split_tensors import SplitTensors, stack_batches
 from medae.models.autoencoder_module import AutoencoderModule
@@ -40,15 +40,24 @@ class ApplicationContext:
         module: AutoencoderModule,
         datamodule: ReconstructionDataModule,
         mlflow_logger: MLFlowLogger | None,
-        cfg: DictConfig,
+        seed: int,
+        data: Mapping[str, Any],
     ) -> "ApplicationContext":
-        """The context of a training run, logging into its MLflow run when there is one."""
+        """The context of a training run, logging into its MLflow run when there is one.
+
+        Args:
+            module: the trained module.
+            datamodule: the run's set-up data module.
+            mlflow_logger: the run's logger, or None for a run without tracking.
+            seed: the run's seed.
+            data: the resolved ``data`` section, copied into every baseline run as params.
+        """
         run = (
             TrackedRun(mlflow_logger.experiment, mlflow_logger.run_id, mlflow_logger.experiment_id)
             if mlflow_logger
             else TrackedRun(None, None, None)
         )
-        return cls(module, datamodule, run, cfg.seed, data_params(plain_dict(cfg.data)))
+        return cls(module, datamodule, run, seed, data_params(data))
 
     def split(self, name: str) -> SplitTensors:
         """All batches of split or evaluation set ``name`` (with its seeded noise) stacked into tensors."""
