@@ -28,29 +28,40 @@ class StepTimes:
         self.epochs.append(epoch)
         self.batch_sizes.append(batch_size)
 
+    def measured_steps(self, warmup: int) -> list[int]:
+        """The steps after ``warmup`` whose interval from the step before lies inside one epoch.
+
+        Epoch boundaries (reshuffling, validation, checkpoints) are left out of every figure.
+
+        Raises:
+            ValueError: no such step.
+        """
+        steps = [
+            step
+            for step in range(max(1, warmup), len(self.starts))
+            if self.epochs[step] == self.epochs[step - 1]
+        ]
+        if not steps:
+            raise ValueError(
+                f"no two steps of one epoch after step {warmup} in {len(self.starts)} steps; "
+                "each epoch needs at least 2 steps (a smaller data.batch_size, or more steps)"
+            )
+        return steps
+
     def steady_state(self, warmup: int) -> tuple[float, float]:
         """Images per second and the fraction of time spent waiting for data, after ``warmup`` steps.
 
-        Only intervals between consecutive steps of the same epoch count, so epoch boundaries
-        (reshuffling, validation, checkpoints) are left out of both figures.
+        Only intervals between consecutive steps of the same epoch count (:meth:`measured_steps`).
 
         Example:
             >>> times = StepTimes([0.0, 1.0, 2.0], [0.9, 1.9, 2.9], [0, 0, 0], [4, 4, 4])
             >>> tuple(round(x, 3) for x in times.steady_state(warmup=0))
             (4.0, 0.1)
         """
-        images, elapsed, waiting = 0, 0.0, 0.0
-        for step in range(max(1, warmup), len(self.starts)):
-            if self.epochs[step] != self.epochs[step - 1]:
-                continue
-            images += self.batch_sizes[step - 1]
-            elapsed += self.starts[step] - self.starts[step - 1]
-            waiting += self.starts[step] - self.ends[step - 1]
-        if not elapsed:
-            raise ValueError(
-                f"steady_state: no two steps of one epoch after step {warmup} in {len(self.starts)} steps; "
-                "each epoch needs at least 2 steps (a smaller data.batch_size, or more steps)"
-            )
+        steps = self.measured_steps(warmup)
+        images = sum(self.batch_sizes[step - 1] for step in steps)
+        elapsed = sum(self.starts[step] - self.starts[step - 1] for step in steps)
+        waiting = sum(self.starts[step] - self.ends[step - 1] for step in steps)
         return images / elapsed, waiting / elapsed
 
     def median_images_per_s(self, warmup: int) -> float:
@@ -66,11 +77,8 @@ class StepTimes:
         """
         rates = [
             self.batch_sizes[step - 1] / (self.starts[step] - self.starts[step - 1])
-            for step in range(max(1, warmup), len(self.starts))
-            if self.epochs[step] == self.epochs[step - 1]
+            for step in self.measured_steps(warmup)
         ]
-        if not rates:
-            raise ValueError(f"median_images_per_s: no two steps of one epoch after step {warmup}")
         return statistics.median(rates)
 
     def save(self, path: Path) -> None:

@@ -42,6 +42,7 @@ def run_setup(
     chosen differently. Every text passes through :func:`medae.security.redaction.redact`.
     """
     logged = redacted_config(cfg)
+    fingerprint, split_sizes = datamodule.fingerprint(), datamodule.split_sizes()
     output_dir = str(cfg.paths.output_dir)
     job_paths = {key: value for key, value in flatten_config(logged).items() if value.startswith(output_dir)}
     params = {key: value for key, value in run_params(logged, chosen_keys()).items() if key not in job_paths}
@@ -51,8 +52,8 @@ def run_setup(
         **package_versions(),
         **environment_tags(),
         OUTPUT_DIR_TAG: output_dir,
-        FINGERPRINT_TAG: datamodule.fingerprint(),
-        "medae.split_sizes": str(datamodule.split_sizes()),
+        FINGERPRINT_TAG: fingerprint,
+        "medae.split_sizes": str(split_sizes),
         MODEL_TAG: str(cfg.model.name),
         TASK_TAG: str(cfg.get("task_name", "")),
         "medae.num_parameters": str(sum(p.numel() for p in module.parameters())),
@@ -61,9 +62,7 @@ def run_setup(
         **{f"medae.path.{key}": value for key, value in job_paths.items()},
     }
     root = cfg.data.get("root")
-    data = DataRecord(
-        str(cfg.data.name), str(root) if root else None, datamodule.fingerprint(), datamodule.split_sizes()
-    )
+    data = DataRecord(str(cfg.data.name), str(root) if root else None, fingerprint, split_sizes)
     texts = {
         RESOLVED_CONFIG_ARTIFACT: OmegaConf.to_yaml(OmegaConf.create(logged)),
         UNRESOLVED_CONFIG_ARTIFACT: redact(OmegaConf.to_yaml(cfg)),
