@@ -37,7 +37,7 @@ def write_dicom_patients(folder: Path, sources: list[str], patients: list[str]) 
 
 
 def write_ct_series(folder: Path, positions: list[float]) -> None:
-    """CT_small as a series: slice i gets intensity offset i*10 and z position `positions[i]`.
+    """CT_small as a series of its own: slice i gets intensity offset i*10 and z position `positions[i]`.
 
     Files are named and numbered in an order other than their positions, so only sorting by
     ImagePositionPatient stacks them right.
@@ -50,6 +50,8 @@ def write_ct_series(folder: Path, positions: list[float]) -> None:
         dataset.ImagePositionPatient = [0.0, 0.0, z]
         dataset.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
         dataset.InstanceNumber = len(positions) - index
+        dataset.SeriesInstanceUID = pydicom.uid.generate_uid(entropy_srcs=[str(folder)])
+        dataset.SOPInstanceUID = pydicom.uid.generate_uid(entropy_srcs=[str(folder), str(index)])
         dataset.save_as(folder / f"slice_{len(positions) - index:02d}.dcm")
 
 
@@ -239,3 +241,44 @@ def write_ldct(folder: Path, slices: int = 6, thickness: int = 1, seed: int = 0)
                 path = folder / patient / f"{name}_{thickness}mm" / ldct_name(patient, dose, thickness, index)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 dataset.save_as(path)
+
+
+def write_enhanced_ct(path: Path, positions: list[float]) -> None:
+    """CT_small's pixels as an enhanced multi-frame file: frame i gets offset i*10 and z ``positions[i]``.
+
+    Geometry lives only in the functional groups (PlanePositionSequence per frame, PlaneOrientation and
+    PixelMeasures shared), as an enhanced CT, MR or PET file holds it; frames are stored out of position
+    order.
+    """
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import EnhancedCTImageStorage
+
+    dataset = pydicom.dcmread(pydicom_file("CT_small.dcm"))
+    frames = [dataset.pixel_array.astype(np.int16) + np.int16(10 * index) for index in range(len(positions))]
+    dataset.PixelData = np.stack(frames).tobytes()
+    dataset.NumberOfFrames = len(positions)
+    dataset.SeriesInstanceUID = pydicom.uid.generate_uid(entropy_srcs=[str(path)])
+    dataset.SOPClassUID = dataset.file_meta.MediaStorageSOPClassUID = EnhancedCTImageStorage
+    spacing, thickness = dataset.PixelSpacing, dataset.SliceThickness
+    for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "SliceThickness"):
+        delattr(dataset, keyword)
+
+    def item(**values: object) -> Sequence:
+        entry = Dataset()
+        for keyword, value in values.items():
+            setattr(entry, keyword, value)
+        return Sequence([entry])
+
+    shared = Dataset()
+    shared.PlaneOrientationSequence = item(ImageOrientationPatient=[1, 0, 0, 0, 1, 0])
+    shared.PixelMeasuresSequence = item(PixelSpacing=spacing, SliceThickness=thickness)
+    dataset.SharedFunctionalGroupsSequence = Sequence([shared])
+    per_frame = []
+    for z in positions:
+        frame = Dataset()
+        frame.PlanePositionSequence = item(ImagePositionPatient=[0.0, 0.0, z])
+        per_frame.append(frame)
+    dataset.PerFrameFunctionalGroupsSequence = Sequence(per_frame)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dataset.save_as(path)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -24,7 +25,7 @@ from medae.inference.scans import read_scan
 from medae.inference.trained_model import TrainedModel
 from medae.metrics import quality
 from tests.conftest import FAST_RUN, compose_config, last_error_line, medae, tracking_uri
-from tests.data_files import NIBABEL_DATA, SKIMAGE_DATA, write_ct_series
+from tests.data_files import NIBABEL_DATA, SKIMAGE_DATA, pydicom_file, write_ct_series
 from tests.tracking_server import free_port, wait_until_up
 
 pytestmark = pytest.mark.slow
@@ -118,11 +119,29 @@ def test_predict_takes_pictures_and_dicom_series_and_goes_on_past_a_bad_file(tra
     write_ct_series(scans / "ct_series", [0.0, 5.0, 10.0])
     Image.open(SKIMAGE_DATA / "camera.png").resize((90, 60)).save(scans / "camera.png")
     (scans / "broken.nii.gz").write_bytes(b"not a nifti")
+    # an export beside them: a colour ultrasound image (no position), an RT dose grid (15 frames), a non-DICOM
+    (scans / "export").mkdir()
+    shutil.copy(pydicom_file("examples_rgb_color.dcm"), scans / "export" / "us.dcm")
+    shutil.copy(pydicom_file("rtdose.dcm"), scans / "export" / "dose")
+    (scans / "export" / "notes.dcm").write_bytes(b"not DICOM")
     out = tmp_path / "out"
     done = medae(["predict", f"ckpt_path={result.best_checkpoint}", f"input={scans}", f"output={out}"], root)
     assert done.returncode == 1, done.stderr[-3000:]
     assert f"medae: error: {scans / 'broken.nii.gz'}: cannot be read" in done.stderr
-    assert "medae: predicted 2 of 3 scans into" in done.stdout
+    assert "medae: predicted 4 of 5 scans into" in done.stdout
+    summary = [line.strip() for line in done.stdout.splitlines() if line.startswith("  ")]
+    assert [line.split(": ")[-1] for line in summary if "predicted (" in line] == [
+        "predicted (90x60)",
+        "predicted (128x128x3)",
+        "predicted (10x10x15)",
+        "predicted (240x320)",
+    ]
+    assert (
+        summary[-1]
+        == f"{scans / 'export' / 'notes.dcm'}: skipped: is not a readable DICOM file (no DICOM header in it)"
+    )
+    assert nib.load(out / "export_us_reconstruction.nii.gz").shape == (240, 320)
+    assert nib.load(out / "export_dose_reconstruction.nii.gz").shape == (15, 10, 10)  # the file's frames
     assert Image.open(out / "camera_reconstruction.png").size == (90, 60)
     series = nib.load(out / "ct_series_reconstruction.nii.gz")
     assert series.shape == (3, 128, 128)

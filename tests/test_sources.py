@@ -66,7 +66,7 @@ def test_rgb_jpeg_dicom_keeps_or_drops_colour():
 
 def test_dicom_series_is_stacked_by_position_not_by_name_or_instance(tmp_path):
     write_ct_series(tmp_path / "series", positions=[5.0, -5.0, 0.0, 10.0])
-    volume = read_dicom_series(tmp_path / "series")
+    volume = read_dicom_series(sorted((tmp_path / "series").iterdir()), "series")
     base = read_dicom_file(pydicom_file("CT_small.dcm"))
     offsets = [(volume[i] - base).mean() for i in range(4)]
     # slice i was written with offset 10*i at z = [5, -5, 0, 10][i]; sorted by z: slices 1, 2, 0, 3
@@ -80,7 +80,7 @@ def test_a_dicom_series_is_cut_into_axial_slices_in_ras(tmp_path):
     volume = data.load(record.path)
     # stored (slice, row, column) with columns towards the left and rows towards posterior (LPS 1/0/0/0/1/0):
     # in RAS the columns become x reversed, the rows y reversed, the slices z from inferior to superior
-    stored = data.scale(read_dicom_series(record.path)[None])
+    stored = data.scale(read_dicom_series(record.path.files, "series")[None])
     assert np.array_equal(volume["image"], np.transpose(stored, (0, 3, 2, 1))[:, ::-1, ::-1])
     samples = data.samples(volume)
     assert [index for index, _ in samples] == [0, 1, 2, 3]  # one axial slice per DICOM file, by position

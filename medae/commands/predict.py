@@ -1,16 +1,18 @@
 """Apply a trained model to new scans: ``medae predict ckpt_path=REF input=SCANS output=FOLDER``.
 
-Each scan is read as training reads files, preprocessed as the model's run was, and its results are
-written in its own grid (see :mod:`medae.inference.prediction`), with one row per scan in
-``predictions.csv``. A scan that fails gives one line naming it and the others go on; the exit status is
-the number of scans that failed (at most 100).
+``input`` is a scan, a DICOM file or DICOMDIR, or a folder searched recursively, its DICOM files split
+into series (:func:`medae.inference.scans.scan_sources`). Each scan is read as training reads files,
+preprocessed as the model's run was, and its results are written in its own grid (see
+:mod:`medae.inference.prediction`), with one row per scan in ``predictions.csv``. A scan that fails gives
+one line naming it and the others go on; the summary lists every scan and every file that gave none, with
+its outcome. The exit status is the number of scans that failed (at most 100).
 """
 
 import csv
 import logging
 import sys
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +22,10 @@ from tqdm import tqdm
 
 from medae.bootstrap import bootstrap
 from medae.config.run_parts import CONFIG_DIR
+from medae.data.image_reading import ImageSource
 from medae.errors import ConfigError, DataError, exit_on_user_error
 from medae.inference.prediction import predict_scan
-from medae.inference.scans import scan_paths
+from medae.inference.scans import scan_sources
 from medae.inference.trained_model import TrainedModel
 from medae.tracking.schema import TASK_TAG
 from medae.tracking.store import open_client, open_store
@@ -36,11 +39,15 @@ TABLE = "predictions.csv"
 
 @dataclass
 class Predictions:
-    """What ``medae predict`` did: the table's rows, the scans that failed and where the results are."""
+    """What ``medae predict`` did: the table's rows, the scans that failed and where the results are.
+
+    ``outcomes`` holds one line per scan found and per file that gave no scan, in the order found.
+    """
 
     rows: list[dict[str, Any]]
     failed: list[str]
     folder: Path
+    outcomes: list[str] = field(default_factory=list)
 
 
 def output_folder(path: Path, overwrite: bool) -> Path:
@@ -53,7 +60,7 @@ def output_folder(path: Path, overwrite: bool) -> Path:
     return path
 
 
-def reference_for(scan: Path, reference: str | None, many: bool) -> Path | None:
+def reference_for(scan: ImageSource, reference: str | None, many: bool) -> Path | None:
     """The reference of ``scan``: the file given for a single scan, or the same name in a reference folder."""
     if reference is None:
         return None
@@ -114,9 +121,10 @@ def predict(cfg: DictConfig) -> Predictions:
     model = TrainedModel.load(
         cfg.ckpt_path, cfg.paths.tracking_uri, cfg.paths.cache_dir, cfg.trust_checkpoint
     )
-    paths = scan_paths(Path(cfg.input).expanduser())
+    paths, skipped = scan_sources(Path(cfg.input).expanduser())
     predictions = Predictions([], [], folder)
-    done: list[tuple[Path, dict[str, Any], list[Future]]] = []
+    outcome: dict[str, str] = {}
+    done: list[tuple[ImageSource, dict[str, Any], list[Future]]] = []
     with ThreadPoolExecutor(max_workers=1) as writer:  # a scan's files are written while the next one runs
         for path in tqdm(paths, desc="medae predict", unit="scan", disable=len(paths) < 2):
             try:
@@ -126,13 +134,18 @@ def predict(cfg: DictConfig) -> Predictions:
             except DataError as error:
                 print(f"medae: error: {error}", file=sys.stderr)
                 predictions.failed.append(str(path))
+                outcome[str(path)] = f"failed: {error}"
     for path, row, writes in done:
         try:
             [write.result() for write in writes]
             predictions.rows.append(row)
+            outcome[str(path)] = f"predicted ({row['shape']})"
         except OSError as error:
             print(f"medae: error: {path}: its results cannot be written ({error})", file=sys.stderr)
             predictions.failed.append(str(path))
+            outcome[str(path)] = f"failed: its results cannot be written ({error})"
+    predictions.outcomes = [f"{path}: {outcome[str(path)]}" for path in paths]
+    predictions.outcomes += [f"{skip.source}: skipped: {skip.reason}" for skip in skipped]
     if predictions.rows:
         write_table(predictions.rows, folder / TABLE)
     if cfg.log_run and predictions.rows:
@@ -146,6 +159,8 @@ def main(cfg: DictConfig) -> None:
     predictions = exit_on_user_error(predict, cfg)
     done = len(predictions.rows)
     total = done + len(predictions.failed)
+    for line in predictions.outcomes:
+        print(f"  {line}")
     print(f"medae: predicted {done} of {total} scans into {predictions.folder} ({TABLE})")
     if predictions.failed:
         raise SystemExit(min(len(predictions.failed), 100))

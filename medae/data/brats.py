@@ -17,7 +17,7 @@ the anomaly application (``application.synthetic_lesions=false``).
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from monai.transforms import Compose, EnsureTyped, ResizeD, SpatialPadD
@@ -25,7 +25,7 @@ from monai.transforms import Compose, EnsureTyped, ResizeD, SpatialPadD
 from medae.data.contrast_channels import check_contrasts
 from medae.data.file_datamodule import FileDataModule, ImageRecord
 from medae.data.image_checks import check_finite, check_not_constant
-from medae.data.image_reading import read_affine, read_image
+from medae.data.image_reading import ImageSource, read_affine, read_image
 from medae.data.orientation import canonical_volume
 from medae.data.registry import DATA_SOURCES
 from medae.errors import ConfigError, DataError
@@ -148,8 +148,9 @@ class BraTSDataModule(FileDataModule):
             raise DataError(str(path), f"is {volume.ndim - 1}D; BraTS files are 3D volumes")
         return canonical_volume(volume, read_affine(path), self.spacing, mode).pixels
 
-    def load(self, path: Path) -> dict[str, np.ndarray]:
+    def load(self, path: ImageSource) -> dict[str, np.ndarray]:
         """A patient's contrasts as channels (each scaled on its own), brain mask and tumour labels."""
+        path = cast(Path, path)  # its records are patient folders, never DICOM series
         channels = [self.read_part(path, contrast) for contrast in self.contrasts]
         labels = self.read_part(path, "seg", mode="nearest")
         for contrast, channel in zip(self.contrasts, channels, strict=True):

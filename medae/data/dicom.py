@@ -1,21 +1,23 @@
-"""DICOM: single files, multi-frame files, or folders of series; subjects from PatientID."""
+"""DICOM: single files, multi-frame files, or the series an archive holds; subjects from PatientID."""
 
-from pathlib import Path
+import logging
 from typing import Any
 
 import pydicom
 
+from medae.data.dicom_series import DICOMDIR, DicomSeries, find_series
 from medae.data.file_datamodule import FileDataModule, ImageRecord
-from medae.data.image_reading import DICOM_SUFFIXES
+from medae.data.image_reading import DICOM_SUFFIXES, ImageSource
 from medae.data.registry import DATA_SOURCES
 from medae.errors import ConfigError, DataError
 
+log = logging.getLogger(__name__)
 LAYOUTS = ("files", "series")
 
 
-def patient_id(path: Path) -> str | None:
-    """The PatientID of a DICOM file (or of the first file of a series folder), read without pixels."""
-    first = path if path.is_file() else next((p for p in sorted(path.iterdir()) if p.is_file()), None)
+def patient_id(path: ImageSource) -> str | None:
+    """The PatientID of a DICOM file (or of the first file of a series), read without pixels."""
+    first = path.files[0] if isinstance(path, DicomSeries) else path
     if first is None:
         return None
     try:
@@ -29,8 +31,10 @@ class DicomDataModule(FileDataModule):
     """DICOM images in HU (CT) or modality units: every file, or every series folder, under ``root``.
 
     ``layout: files``: each ``*.dcm`` file under ``root`` is one image (2D, or a multi-frame volume).
-    ``layout: series``: each folder under ``root`` that holds files is one volume, its slices ordered by
-    position. Samples of one PatientID always land in the same split.
+    ``layout: series``: the DICOM files under ``root`` (whatever their names; DICOMDIRs followed) split into
+    series as an archive holds them (:func:`medae.data.dicom_series.find_series`): a volume per series of
+    slices and per multi-frame file, a 2D image per file without position. Files that give no image are
+    logged, one line each. Samples of one PatientID always land in the same split.
 
     Args:
         layout: ``files`` or ``series``.
@@ -50,15 +54,19 @@ class DicomDataModule(FileDataModule):
         """The files or series folders, with PatientID (or the path) as subject."""
         if not self.root.exists():
             raise DataError(str(self.root), "does not exist")
-        if self.root.is_file():
+        paths: list[ImageSource]
+        if self.root.is_file() and self.root.name != DICOMDIR:
             paths = [self.root]
         elif self.layout == "files":
-            paths = sorted(
-                p for p in self.root.rglob("*") if p.is_file() and p.suffix.lower() in DICOM_SUFFIXES
-            )
+            paths = [
+                *sorted(p for p in self.root.rglob("*") if p.is_file() and p.suffix.lower() in DICOM_SUFFIXES)
+            ]
         else:
-            paths = sorted({p.parent for p in self.root.rglob("*") if p.is_file()})
+            series, skipped = find_series(self.root)
+            for skip in skipped:
+                log.warning("%s: skipped: %s", skip.source, skip.reason)
+            paths = list(series)
         if not paths:
-            what = "no *.dcm file" if self.layout == "files" else "no folder with DICOM files"
+            what = "no *.dcm file" if self.layout == "files" else "no DICOM image"
             raise DataError(str(self.root), f"has {what}")
         return [ImageRecord(path, patient_id(path) or str(path)) for path in paths]

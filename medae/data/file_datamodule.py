@@ -5,6 +5,7 @@ from abc import abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from monai.transforms import Compose, EnsureTyped, Lambda, Lambdad, ResizeD, Spa
 
 from medae.data.contrast_channels import on_reference_grid
 from medae.data.declared_size import DEFAULT_MAX_IMAGE_BYTES
+from medae.data.dicom_series import DicomSeries
 from medae.data.foreground_mask import (
     HEAD_MASK_METHOD,
     MASK_FILE_METHOD,
@@ -21,7 +23,7 @@ from medae.data.foreground_mask import (
     read_mask_file,
 )
 from medae.data.image_checks import check_finite, check_not_constant, check_spatial_dims
-from medae.data.image_reading import read_affine, read_image
+from medae.data.image_reading import ImageSource, read_affine, read_image
 from medae.data.intensity import DEFAULT_ZSCORE_CLIP, intensity_transform, value_range
 from medae.data.orientation import AXIS_NAMES, CanonicalVolume, axis_index, canonical_volume
 from medae.data.reconstruction_datamodule import PIXELS, ReconstructionDataModule
@@ -36,17 +38,22 @@ BAD_FILE_POLICIES = ("error", "skip")
 Sample = dict[str, np.ndarray] | int | None
 
 
-def file_stamp(path: Path) -> str:
-    """Size and modification time of a file: part of a disk-cached sample's key, so edits invalidate it."""
+def file_stamp(path: ImageSource) -> str:
+    """Size and modification time of a file: part of a disk-cached sample's key, so edits invalidate it.
+
+    A DICOM series' stamp covers each of its files.
+    """
+    if isinstance(path, DicomSeries):
+        return sha256(";".join(file_stamp(file) for file in path.files).encode()).hexdigest()[:16]
     status = path.stat()
     return f"{status.st_size}:{status.st_mtime_ns}"
 
 
 @dataclass(frozen=True)
 class ImageRecord:
-    """One image file (or DICOM series folder) with the subject it belongs to and its label, if any."""
+    """One image file (or DICOM series) with the subject it belongs to and its label, if any."""
 
-    path: Path
+    path: ImageSource
     subject: str
     label: int | None = None
 
@@ -147,6 +154,8 @@ class FileDataModule(ReconstructionDataModule):
         self.mask_description = HEAD_MASK_METHOD
         # a record's contrast files by contrast, where a sample stacks several (the record's path: the first)
         self.contrast_files: dict[str, dict[str, Path]] = {}
+        # the sources that samples name by string (disk and none caches), for those that are no path
+        self.sources: dict[str, ImageSource] = {}
 
     @abstractmethod
     def records(self) -> list[ImageRecord]:
@@ -156,7 +165,7 @@ class FileDataModule(ReconstructionDataModule):
         """The base settings and how files are read and scaled."""
         return {**super().preprocessing_settings(), **self.reading_settings}
 
-    def load(self, path: Path) -> dict[str, np.ndarray]:
+    def load(self, path: ImageSource) -> dict[str, np.ndarray]:
         """Read, check, orient and scale one file: ``image`` ``(C, *spatial)`` and its boolean ``mask``.
 
         A record whose sample stacks several contrasts (:attr:`contrast_files`) reads them all.
@@ -216,7 +225,7 @@ class FileDataModule(ReconstructionDataModule):
 
     def stamp(self, record: ImageRecord) -> str:
         """:func:`file_stamp` of the record's file, or of each of its contrast files."""
-        files = self.contrast_files.get(str(record.path)) or {"": record.path}
+        files: dict[str, ImageSource] = {**self.contrast_files.get(str(record.path), {})} or {"": record.path}
         return ";".join(file_stamp(path) for path in files.values())
 
     def sample_slices(self, loaded: dict[str, np.ndarray]) -> list[int] | None:
@@ -272,7 +281,7 @@ class FileDataModule(ReconstructionDataModule):
         path, index = item.pop("image"), item.pop("slice")
         del item["stamp"]
         if self.last_read[0] != path:
-            self.last_read = (path, self.load(Path(path)))
+            self.last_read = (path, self.load(self.sources.get(path) or Path(path)))
         return {**item, **self.cut(self.last_read[1], index)}
 
     def cached_transform(self) -> Compose:
@@ -356,6 +365,7 @@ class FileDataModule(ReconstructionDataModule):
         if isinstance(sample, dict):
             item |= sample
         else:
+            self.sources[str(record.path)] = record.path
             item |= {"image": str(record.path), "slice": sample, "stamp": self.stamp(record)}
         return item if record.label is None else {**item, "label": record.label}
 

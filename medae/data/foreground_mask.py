@@ -15,7 +15,8 @@ from scipy import ndimage
 from skimage.filters import threshold_otsu
 
 from medae.data.declared_size import DEFAULT_MAX_IMAGE_BYTES
-from medae.data.image_reading import NIFTI_SUFFIXES, read_affine, read_image
+from medae.data.dicom_series import DicomSeries
+from medae.data.image_reading import NIFTI_SUFFIXES, ImageSource, read_affine, read_image
 from medae.data.orientation import canonical_volume
 from medae.errors import DataError
 
@@ -59,9 +60,10 @@ def mask_candidates(path: Path) -> list[Path]:
     return [path.with_name(name + ending) for name in stems for ending in suffixes]
 
 
-def find_mask_file(path: Path) -> Path | None:
-    """The mask file beside ``path``, or ``None``."""
-    return next((candidate for candidate in mask_candidates(path) if candidate.is_file()), None)
+def find_mask_file(path: ImageSource) -> Path | None:
+    """The mask file beside ``path`` (beside a DICOM series' folder or file), or ``None``."""
+    where = path.location if isinstance(path, DicomSeries) else path
+    return next((candidate for candidate in mask_candidates(where) if candidate.is_file()), None)
 
 
 def head_mask(image: np.ndarray) -> np.ndarray:
@@ -92,7 +94,7 @@ def head_mask(image: np.ndarray) -> np.ndarray:
 def read_mask_file(
     path: Path,
     shape: tuple[int, ...],
-    image_path: Path,
+    image_path: ImageSource,
     spacing: Sequence[float] | None = None,
     max_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
 ) -> np.ndarray:

@@ -7,7 +7,14 @@ import numpy as np
 from monai.transforms import LoadImage
 
 from medae.data.declared_size import DEFAULT_MAX_IMAGE_BYTES, check_declared_size
-from medae.data.dicom_reading import AXIAL_STACK, read_dicom_file, read_dicom_series, series_affine
+from medae.data.dicom_reading import (
+    AXIAL_STACK,
+    multiframe_affine,
+    read_dicom_file,
+    read_dicom_series,
+    series_affine,
+)
+from medae.data.dicom_series import DicomSeries, find_series
 from medae.data.nifti_reading import load_nifti
 from medae.errors import DataError
 
@@ -15,6 +22,8 @@ DICOM_SUFFIXES = (".dcm", ".dicom")
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 # ITU-R BT.601 luma weights for RGB to grey
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+# what a reader takes: an image file, a folder holding one DICOM series, or a series found in an archive
+ImageSource = Path | DicomSeries
 
 
 _THREAD_STATE = threading.local()
@@ -31,22 +40,53 @@ def image_loader() -> LoadImage:
     return _THREAD_STATE.loader
 
 
-def is_dicom(path: Path) -> bool:
-    """A folder (series) or a file with a DICOM suffix."""
-    return path.is_dir() or path.suffix.lower() in DICOM_SUFFIXES
+def is_dicom(path: ImageSource) -> bool:
+    """A DICOM series, a folder (of one series) or a file with a DICOM suffix."""
+    return isinstance(path, DicomSeries) or path.is_dir() or path.suffix.lower() in DICOM_SUFFIXES
 
 
-def read_raw(path: Path, max_bytes: int = DEFAULT_MAX_IMAGE_BYTES) -> tuple[np.ndarray, bool]:
+def folder_series(folder: Path) -> DicomSeries:
+    """The one DICOM series the files of ``folder`` hold (its sub-folders are not searched).
+
+    Raises:
+        DataError: the folder holds no DICOM image, or several series (each is named).
+    """
+    files = sorted(path for path in folder.iterdir() if path.is_file() and not path.name.startswith("."))
+    series, skipped = find_series(folder, files)
+    if len(series) == 1:
+        return series[0]
+    if not series:
+        why = f"; {skipped[0].source} {skipped[0].reason}" if skipped else ""
+        raise DataError(str(folder), f"holds no DICOM image{why}")
+    raise DataError(
+        str(folder),
+        f"holds {len(series)} series ({'; '.join(map(str, series))}); give the folder to medae predict, "
+        "which splits it, or one folder per series",
+    )
+
+
+def read_dicom(source: DicomSeries, max_bytes: int) -> np.ndarray:
+    """The pixels of a DICOM series as :func:`read_raw` gives them."""
+    if source.kind == "slices":
+        return read_dicom_series(source.files, str(source), max_bytes)
+    return read_dicom_file(source.files[0], max_bytes)
+
+
+def read_raw(path: ImageSource, max_bytes: int = DEFAULT_MAX_IMAGE_BYTES) -> tuple[np.ndarray, bool]:
     """Pixels as stored (modality units for DICOM) and whether the last axis holds RGB channels.
 
     NIfTI, PNG/JPEG, TIFF and NumPy go through MONAI's ``LoadImage``; DICOM through pydicom, so that
     series are ordered by slice position and RescaleSlope/Intercept are applied. A file whose header
     declares more than ``max_bytes`` of pixels is refused before it is decompressed.
     """
+    if isinstance(path, DicomSeries) or (path.is_dir() and path.exists()):
+        series = path if isinstance(path, DicomSeries) else folder_series(path)
+        array = read_dicom(series, max_bytes)
+        return array, array.shape[-1] == 3 and array.ndim >= 3
     if not path.exists():
         raise DataError(str(path), "does not exist")
     if is_dicom(path):
-        array = read_dicom_series(path, max_bytes) if path.is_dir() else read_dicom_file(path, max_bytes)
+        array = read_dicom_file(path, max_bytes)
         return array, array.shape[-1] == 3 and array.ndim >= 3
     check_declared_size(path, max_bytes)
     try:
@@ -62,12 +102,15 @@ def read_raw(path: Path, max_bytes: int = DEFAULT_MAX_IMAGE_BYTES) -> tuple[np.n
 
 
 def read_image(
-    path: Path, channels: int, volume_index: int | None = None, max_bytes: int = DEFAULT_MAX_IMAGE_BYTES
+    path: ImageSource,
+    channels: int,
+    volume_index: int | None = None,
+    max_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
 ) -> np.ndarray:
     """Read ``path`` as ``(channels, *spatial)`` float32.
 
     Args:
-        path: an image file, or a folder holding one DICOM series.
+        path: an image file, a folder holding one DICOM series, or a series :func:`find_series` found.
         channels: 1 (RGB is converted to grey) or 3 (RGB kept; grey refused).
         volume_index: for 4D volumes (time or channel last), the volume to keep; ``None`` keeps 4D as is.
         max_bytes: the most pixel bytes a file may declare (``data.max_image_bytes``).
@@ -92,18 +135,20 @@ def read_image(
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
-def read_affine(path: Path) -> np.ndarray:
+def read_affine(path: ImageSource) -> np.ndarray:
     """The voxel-to-world (RAS) affine of the volume :func:`read_image` reads from ``path``, from headers.
 
     A NIfTI's own affine; a DICOM series' from its slice geometry (:func:`series_affine`); a multi-frame
-    DICOM file or a NumPy volume has none stored, so frames are taken as axial slices (:data:`AXIAL_STACK`)
-    and a NumPy array as already in RAS (the identity).
+    DICOM file's from its frame positions (:func:`multiframe_affine`; frames without them are taken as
+    axial slices, :data:`AXIAL_STACK`); a NumPy array is taken as already in RAS (the identity).
     """
-    name = path.name.lower()
-    if name.endswith(NIFTI_SUFFIXES):
+    if isinstance(path, DicomSeries) or path.is_dir():
+        series = path if isinstance(path, DicomSeries) else folder_series(path)
+        if series.kind == "slices":
+            return series_affine(series.files)
+        return multiframe_affine(series.files[0]) if series.kind == "multiframe" else AXIAL_STACK.copy()
+    if path.name.lower().endswith(NIFTI_SUFFIXES):
         return np.asarray(load_nifti(path).affine, dtype=np.float64)
-    if path.is_dir():
-        return series_affine(path)
     if is_dicom(path):
-        return AXIAL_STACK.copy()
+        return multiframe_affine(path)
     return np.eye(4)

@@ -11,7 +11,7 @@ denoising application, with no synthetic noise.
 """
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pydicom
@@ -20,7 +20,7 @@ from medae.data.dicom_reading import slice_position
 from medae.data.file_datamodule import FileDataModule, ImageRecord
 from medae.data.foreground_mask import head_mask
 from medae.data.image_checks import check_finite, check_not_constant
-from medae.data.image_reading import read_affine, read_image
+from medae.data.image_reading import ImageSource, read_affine, read_image
 from medae.data.orientation import canonical_volume
 from medae.data.registry import DATA_SOURCES
 from medae.errors import ConfigError, DataError
@@ -130,12 +130,13 @@ class LowDoseCTDataModule(FileDataModule):
         oriented = canonical_volume(volume, read_affine(folder), self.spacing)
         return oriented.pixels, oriented.affine
 
-    def load(self, path: Path) -> dict[str, np.ndarray]:
+    def load(self, path: ImageSource) -> dict[str, np.ndarray]:
         """A patient's full-dose volume as ``image``, its quarter-dose one as ``input``, its body as ``mask``.
 
         Raises:
             DataError: a missing series, a slice without its partner, or doses on different grids.
         """
+        path = cast(Path, path)  # its records are patient folders, never DICOM series
         full_folder, quarter_folder = (self.series(path, dose) for dose in DOSES)
         check_pairs(full_folder, quarter_folder)
         (full, full_affine), (quarter, quarter_affine) = (

@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from medae.data.dicom_series import DicomSeries
 from medae.data.foreground_mask import HEAD_MASK_METHOD, find_mask_file, head_mask, read_mask_file
+from medae.data.image_reading import ImageSource
 from medae.data.intensity import fit_intensity
 from medae.errors import DataError
 from medae.inference.scans import Scan, read_scan
@@ -72,9 +74,9 @@ def reference_quality(
 @torch.no_grad()
 def predict_scan(
     model: TrainedModel,
-    path: Path,
+    path: ImageSource,
     folder: Path,
-    reference: Path | None = None,
+    reference: ImageSource | None = None,
     sliding_window: bool = False,
     max_image_bytes: int = 2**32,
     codes: bool = False,
@@ -84,7 +86,7 @@ def predict_scan(
 
     Args:
         model: the trained model.
-        path: the scan (a file or a DICOM series folder).
+        path: the scan (a file, a DICOM series folder, or a series found in a folder).
         folder: where its results go.
         reference: a clean or full-dose scan in the same grid, to score against.
         sliding_window: run over windows at the scan's own resolution instead of resizing; always so for a
@@ -110,6 +112,8 @@ def predict_scan(
     scan = read_scan(path, prep.channels, max_image_bytes, prep.spacing)
     inputs, restore = prep.prepare(scan.pixels, str(path), sliding_window)
     row: dict[str, Any] = {"file": str(path), "shape": "x".join(str(s) for s in scan.pixels.shape[1:])}
+    if isinstance(path, DicomSeries):
+        row |= {"series_uid": path.uid, "series_kind": path.kind}
     row["samples"] = len(inputs)
     role = model.prediction
     outputs: torch.Tensor | list[torch.Tensor]
