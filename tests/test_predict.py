@@ -1,5 +1,6 @@
 """A trained model applied to scans it never saw, exported to ONNX and TorchScript, and served by MLflow."""
 
+import csv
 import json
 import os
 import shutil
@@ -43,12 +44,16 @@ def trained(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def unseen(tmp_path_factory):
-    """nibabel's anatomical T1 (a subject the model never saw) at 32 x 32 voxels a slice, 60 slices."""
+    """nibabel's anatomical T1 (a subject the model never saw) at 32 x 32 voxels a slice, 60 slices.
+
+    Stored with 1 mm voxels, the training data's (the MNI152 template's), so predict and eval read it on
+    its own grid.
+    """
     image = nib.load(NIBABEL_DATA / "anatomical.nii")
     volume = np.asarray(image.get_fdata(), dtype=np.float32)
     factors = (32 / volume.shape[0], 32 / volume.shape[1], 60 / volume.shape[2])
     path = tmp_path_factory.mktemp("scans") / "anatomical32.nii.gz"
-    affine = image.affine @ np.diag([1 / f for f in factors] + [1])
+    affine = image.affine @ np.diag([1 / size for size in image.header.get_zooms()] + [1])
     nib.save(nib.Nifti1Image(zoom(volume, factors, order=1).astype(np.float32), affine), path)
     return path
 
@@ -97,18 +102,15 @@ def test_predict_writes_the_scans_grid_and_scores_as_eval_does(trained, unseen, 
     pixels = read_scan(unseen, 1).pixels
     fitted = fit_intensity(pixels, "unit")
     clean = torch.from_numpy(np.moveaxis(fitted.forward(pixels), 3, 0)[slices])
-    output = torch.from_numpy(
-        np.moveaxis(fitted.forward(read_scan(out / "anatomical32_reconstruction.nii.gz", 1).pixels), 3, 0)[
-            slices
-        ]
-    )
+    written_back = read_scan(out / "anatomical32_reconstruction.nii.gz", 1).pixels
+    output = torch.from_numpy(np.moveaxis(fitted.forward(written_back), 3, 0)[slices])
     mask = torch.from_numpy(np.moveaxis(head_mask(fitted.forward(pixels)), 3, 0)[slices])
     measured = quality(output, clean, (0.0, 1.0), mask)
     assert abs(measured["test/psnr_fg"] - evaluated["test/psnr_fg"]) < 0.1, (measured, evaluated)
     table = (out / "predictions.csv").read_text().splitlines()
-    assert table[0].startswith("file,shape,samples,reconstruction,codes,reference_psnr,")
+    assert table[0].startswith("file,shape,spacing,samples,reconstruction,codes,reference_psnr,")
     assert table[1].startswith(
-        f"{unseen},32x32x60,60,anatomical32_reconstruction.nii.gz,anatomical32_codes.npy,"
+        f"{unseen},32x32x60,1x1x1,60,anatomical32_reconstruction.nii.gz,anatomical32_codes.npy,"
     )
     assert np.load(out / "anatomical32_codes.npy").shape[0] == 60
 
@@ -132,8 +134,8 @@ def test_predict_takes_pictures_and_dicom_series_and_goes_on_past_a_bad_file(tra
     summary = [line.strip() for line in done.stdout.splitlines() if line.startswith("  ")]
     assert [line.split(": ")[-1] for line in summary if "predicted (" in line] == [
         "predicted (90x60)",
-        "predicted (128x128x3)",
-        "predicted (10x10x15)",
+        "predicted (3x128x128)",  # as stored: slices, rows, columns
+        "predicted (15x10x10)",
         "predicted (240x320)",
     ]
     assert (
@@ -356,3 +358,37 @@ def test_predict_scores_a_scan_with_the_extra_term_of_the_runs_anomaly_score(
             expected = term(inputs)
     difference = scores.columns["anomaly_score"] - map_only.columns["anomaly_score"]
     assert difference == pytest.approx(float(expected.mean()), abs=1e-5) and float(expected.abs().min()) > 0
+
+
+def test_an_anisotropic_scan_reaches_the_model_at_the_training_voxel_size(trained, unseen, tmp_path):
+    """The 1 mm scan stored again at 2 x 3 mm in-plane is resampled to the training data's 1 mm voxels (the
+    MNI152 template's, recorded by the model) and its result written back on its own grid; fed as stored
+    (the old default) its brain was squashed 1.5 times."""
+    root, result = trained
+    image = nib.load(unseen)
+    coarse = zoom(np.asarray(image.get_fdata(), dtype=np.float32), (1 / 2, 1 / 3, 1), order=1)
+    anisotropic = tmp_path / "scans" / "coarse.nii.gz"
+    anisotropic.parent.mkdir()
+    affine = image.affine @ np.diag([2.0, 3.0, 1.0, 1.0])
+    nib.save(nib.Nifti1Image(coarse, affine), anisotropic)
+    out = tmp_path / "out"
+    done = medae(
+        ["predict", f"ckpt_path={result.best_checkpoint}", f"input={anisotropic}", f"output={out}"], root
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    written = nib.load(out / "coarse_reconstruction.nii.gz")
+    assert written.shape == coarse.shape == (16, 11, 60) and np.allclose(written.affine, affine)
+    row = dict(zip(*csv.reader((out / "predictions.csv").read_text().splitlines()), strict=True))
+    # as stored (2 x 3 x 1 mm), and the grid the model saw: 1 mm, the 1 mm scan's proportions (its 32 x 32
+    # less the last voxel's reach: 15 steps of 2 mm, 10 of 3 mm)
+    assert (row["shape"], row["spacing"]) == ("16x11x60", "2x3x1")
+    assert (row["resampled_shape"], row["resampled_spacing"]) == ("31x31x60", "1x1x1")
+    model = TrainedModel.load(str(result.best_checkpoint), tracking_uri(root), str(tmp_path / "cache"))
+    assert model.preprocessing.training_spacing == [1.0, 1.0, 1.0]
+    # what the model saw of the coarse scan is the fine scan, up to the resolution the coarse one lost
+    fine = read_scan(unseen, 1).pixels
+    seen = read_scan(anisotropic, 1, spacing=model.preprocessing.resample_spacing).pixels
+    crop = (slice(None), slice(0, 31), slice(0, 31), slice(None))
+    peak = float(fine.max() - fine.min())
+    agreement = 10 * np.log10(peak**2 / float(np.mean((fine[crop] - seen[crop]) ** 2)))
+    assert agreement > 20, agreement

@@ -3,6 +3,7 @@ import threading
 from pathlib import Path
 
 import mlflow
+import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
@@ -491,3 +492,21 @@ def test_files_are_read_with_one_monai_loader_per_thread(tmp_path, monkeypatch):
     paths = write_grey_images(tmp_path, count=5)
     images = [image_reading.read_image(path, channels=1) for path in paths]
     assert len(built) == 1 and all(image.shape == (1, 24, 24) for image in images)
+
+
+def test_a_file_source_records_the_median_voxel_size_of_its_volumes_in_ras(tmp_path):
+    rng = np.random.default_rng(0)
+    stored = {  # stored axis order and voxel sizes: x y z at 1 mm, 2 mm; z y x (sagittal-first) at 3, 2, 1 mm
+        "a.nii.gz": np.diag([1.0, 1.0, 1.0, 1.0]),
+        "b.nii.gz": np.diag([-2.0, 2.0, 2.0, 1.0]),
+        "c.nii.gz": np.array([[0, 0, -1.0, 0], [0, 2.0, 0, 0], [3.0, 0, 0, 0], [0, 0, 0, 1]]),
+    }
+    for name, affine in stored.items():
+        nib.save(nib.Nifti1Image(rng.random((6, 7, 8), dtype=np.float32), affine), tmp_path / name)
+    nib.save(nib.Nifti1Image(rng.random((6, 7), dtype=np.float32), np.eye(4)), tmp_path / "flat.nii.gz")
+    data = FolderDataModule(root=str(tmp_path))
+    # RAS x: 1, 2, 1 (c's x is its third axis); y: 1, 2, 2; z: 1, 2, 3 (c's z is its first); 2D left out
+    assert data.training_spacing() == [1.0, 2.0, 2.0]
+    assert FolderDataModule(root=str(tmp_path), spacing=[0.5, 0.5, 3.0]).training_spacing() == [0.5, 0.5, 3.0]
+    write_grey_images(tmp_path / "pictures", 2)
+    assert FolderDataModule(root=str(tmp_path / "pictures")).training_spacing() is None

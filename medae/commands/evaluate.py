@@ -51,7 +51,8 @@ def evaluate(cfg: DictConfig) -> RunResult:
 
     The data config is the one stored in the checkpoint unless ``cfg.data`` chooses another. On a source
     the model never trained on (another source or root), every sample is scored (``data.evaluate_all``),
-    not a test split cut from it.
+    not a test split cut from it, and volumes are resampled to the voxel size the model trained at unless
+    ``data.spacing`` sets one.
     """
     L.seed_everything(cfg.seed, workers=True)
     ckpt_path = resolve_checkpoint(cfg.ckpt_path, cfg.paths.tracking_uri, cfg.paths.cache_dir)
@@ -60,6 +61,8 @@ def evaluate(cfg: DictConfig) -> RunResult:
     if not trained_on(module.run_config, data_cfg):
         with open_dict(data_cfg):
             data_cfg.evaluate_all = True
+            if "spacing" in data_cfg and data_cfg.spacing is None and module.training_spacing:
+                data_cfg.spacing = module.training_spacing  # new volumes at the training voxel size
     datamodule = build_datamodule(data_cfg)
     datamodule.setup()
     name_mlflow_run(cfg, f"eval:{module.registry_name}:{Path(ckpt_path).name}")

@@ -30,7 +30,7 @@ def real_inputs(model: TrainedModel, scan: str | None) -> torch.Tensor:
     """Up to :data:`EXAMPLES` model-sized inputs: the given scan's samples, or the run's test images."""
     if scan is not None:
         prep = model.preprocessing
-        pixels = read_scan(Path(scan).expanduser(), prep.channels, spacing=prep.spacing).pixels
+        pixels = read_scan(Path(scan).expanduser(), prep.channels, spacing=prep.resample_spacing).pixels
         inputs, _ = prep.prepare(pixels, scan)
         return cast(torch.Tensor, inputs)[:EXAMPLES]  # a tensor: no sliding windows here
     datamodule = build_datamodule(OmegaConf.create(model.data))

@@ -136,6 +136,7 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
     if cfg.trainer.get("strategy") == "ddp":  # e.g. two optimisers, each backward reaching one network
         cfg.trainer.strategy = module.ddp_strategy
     module.run_config = redacted_config(cfg)  # checkpoints are uploaded to the store
+    module.training_spacing = datamodule.training_spacing()  # new scans are resampled to it
     mask_logged_tags(cfg)
     if cfg.channels_last:
         module.use_channels_last()

@@ -23,7 +23,7 @@ from medae.data.foreground_mask import (
     read_mask_file,
 )
 from medae.data.image_checks import check_finite, check_not_constant, check_spatial_dims
-from medae.data.image_reading import ImageSource, read_affine, read_image
+from medae.data.image_reading import ImageSource, read_affine, read_image, volume_spacing
 from medae.data.intensity import DEFAULT_ZSCORE_CLIP, intensity_transform, value_range
 from medae.data.orientation import AXIS_NAMES, CanonicalVolume, axis_index, canonical_volume
 from medae.data.reconstruction_datamodule import PIXELS, ReconstructionDataModule
@@ -160,6 +160,23 @@ class FileDataModule(ReconstructionDataModule):
     @abstractmethod
     def records(self) -> list[ImageRecord]:
         """The files of the source, each with its subject and label."""
+
+    def training_spacing(self) -> list[float] | None:
+        """``data.spacing`` when set; else the median voxel size of the source's volumes, per RAS axis.
+
+        Read from headers (:func:`volume_spacing`); ``None`` when the source holds no volume.
+        """
+        if self.spacing:
+            return list(self.spacing)
+        sizes = []
+        for record in self.records():
+            try:
+                size = volume_spacing(record.path)
+            except (DataError, OSError):
+                continue  # a bad file is reported where it is read
+            if size is not None:
+                sizes.append(size)
+        return [float(v) for v in np.median(sizes, axis=0)] if sizes else None
 
     def preprocessing_settings(self) -> dict[str, Any]:
         """The base settings and how files are read and scaled."""

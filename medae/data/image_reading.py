@@ -16,6 +16,7 @@ from medae.data.dicom_reading import (
 )
 from medae.data.dicom_series import DicomSeries, find_series
 from medae.data.nifti_reading import load_nifti
+from medae.data.orientation import ras_spacing
 from medae.errors import DataError
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
@@ -152,3 +153,18 @@ def read_affine(path: ImageSource) -> np.ndarray:
     if is_dicom(path):
         return multiframe_affine(path)
     return np.eye(4)
+
+
+def volume_spacing(path: ImageSource) -> tuple[float, float, float] | None:
+    """The voxel size in millimetres along RAS x, y, z of the volume at ``path``, from its headers.
+
+    ``None`` for a 2D image (a picture, a DICOM image without position, a 2D NIfTI) and for formats that
+    store no geometry (NumPy).
+    """
+    if isinstance(path, DicomSeries) or path.is_dir():
+        series = path if isinstance(path, DicomSeries) else folder_series(path)
+        return ras_spacing(read_affine(series)) if series.kind != "image" else None
+    if path.name.lower().endswith(NIFTI_SUFFIXES):
+        image = load_nifti(path)
+        return ras_spacing(image.affine) if len(image.shape) >= 3 and image.shape[2] > 1 else None
+    return None

@@ -12,7 +12,7 @@ from monai.transforms import Compose, EnsureTyped, Lambdad, ResizeD, ResizeWithP
 from medae.data.colin27 import FILES as COLIN27_FILES
 from medae.data.colin27 import colin27_on_template
 from medae.data.intensity import FOREGROUND_LEVEL
-from medae.data.orientation import AXIS_NAMES, axis_index
+from medae.data.orientation import AXIS_NAMES, axis_index, ras_spacing
 from medae.data.reconstruction_datamodule import ReconstructionDataModule, SplitFraction
 from medae.data.registry import DATA_SOURCES
 from medae.data.slab_split import DROPPED, SPLITS, slab_assignment
@@ -184,6 +184,10 @@ class MNI152DataModule(ReconstructionDataModule):
         self.held_out_kinds = tuple(held_out)
         self.held_out_dir = Path(held_out_dir).expanduser()
         self.held_out_stride = held_out_stride
+
+    def training_spacing(self) -> list[float]:
+        """The template's voxel size (1 mm, RAS)."""
+        return [float(size) for size in ras_spacing(mni152_image().affine)]
 
     @cached_property
     def volume(self) -> np.ndarray:

@@ -11,6 +11,7 @@ result computed on the canonical grid lands on the file's own grid.
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import nibabel as nib
 import numpy as np
 import torch
 from monai.data import MetaTensor
@@ -41,6 +42,23 @@ def axis_index(axis: str | int, key: str = "data.axis") -> int:
 def voxel_spacing(affine: np.ndarray) -> tuple[float, ...]:
     """The voxel size along each array axis, in millimetres, from a voxel-to-world affine."""
     return tuple(float(size) for size in np.linalg.norm(np.asarray(affine)[:3, :3], axis=0))
+
+
+def ras_spacing(affine: np.ndarray) -> tuple[float, float, float]:
+    """The voxel size along the canonical (RAS) axes x, y, z, of a volume stored with ``affine``.
+
+    The array axes are matched to the RAS axes nearest to them, as :func:`canonical_volume` orders them.
+
+    Example:
+        >>> stored = np.array([[0, 0, -2.0, 0], [0, -3.0, 0, 0], [1.0, 0, 0, 0], [0, 0, 0, 1]])  # z, y, x
+        >>> ras_spacing(stored)
+        (2.0, 3.0, 1.0)
+    """
+    stored = voxel_spacing(affine)
+    ras = [0.0, 0.0, 0.0]
+    for axis, (target, _) in enumerate(nib.orientations.io_orientation(np.asarray(affine))):
+        ras[int(target)] = stored[axis]
+    return ras[0], ras[1], ras[2]
 
 
 @dataclass

@@ -272,6 +272,14 @@ class ReconstructionDataModule(LightningDataModule, ABC):
         self.setup()
         return [TEST_SET, *self.held_out]
 
+    def training_spacing(self) -> list[float] | None:
+        """The voxel size (mm, RAS x, y, z) of the volumes this source trains on; ``None`` for 2D images.
+
+        A trained model records it, and new scans are resampled to it (unless the run set ``data.spacing``),
+        so a scan stored at other voxel sizes reaches the network with the proportions training had.
+        """
+        return None
+
     def preprocessing_settings(self) -> dict[str, Any]:
         """What decides a preprocessed sample besides the raw sample itself (keys the disk cache)."""
         return {

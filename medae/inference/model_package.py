@@ -56,7 +56,9 @@ def write_package(folder: Path, module: Any) -> Path:
         if OmegaConf.is_config(module.hparams.model)
         else dict(module.hparams.model)
     )
-    preprocessing = ScanPreprocessing.from_data_config((module.run_config or {}).get("data", {}))
+    preprocessing = ScanPreprocessing.from_data_config(
+        (module.run_config or {}).get("data", {}), module.training_spacing
+    )
     config = {
         "format": FORMAT_VERSION,
         "model": model,

@@ -36,7 +36,7 @@ def scan_foreground(pixels: np.ndarray, scans: list[Scan], model: TrainedModel) 
     for scan in scans:
         mask_path = find_mask_file(scan.path)
         if mask_path is not None:
-            spacing = model.preprocessing.spacing
+            spacing = model.preprocessing.resample_spacing
             return read_mask_file(mask_path, pixels.shape[1:], scan.path, spacing), mask_path.name
     return head_mask(pixels), HEAD_MASK_METHOD
 
@@ -109,9 +109,15 @@ def predict_scan(
 
     prep = model.preprocessing
     sliding_window = sliding_window or prep.full_resolution
-    scan = read_scan(path, prep.channels, max_image_bytes, prep.spacing)
+    scan = read_scan(path, prep.channels, max_image_bytes, prep.resample_spacing)
     inputs, restore = prep.prepare(scan.pixels, str(path), sliding_window)
-    row: dict[str, Any] = {"file": str(path), "shape": "x".join(str(s) for s in scan.pixels.shape[1:])}
+    # shape and voxel size in the file's own axis order, as the results are written
+    row: dict[str, Any] = {"file": str(path), "shape": "x".join(str(s) for s in scan.stored_shape)}
+    if scan.stored_spacing is not None:
+        row["spacing"] = "x".join(f"{size:.4g}" for size in scan.stored_spacing)
+    if scan.canonical is not None and prep.resample_spacing:  # the grid the model saw (RAS)
+        row["resampled_shape"] = "x".join(str(size) for size in scan.pixels.shape[1:])
+        row["resampled_spacing"] = "x".join(f"{size:.4g}" for size in prep.resample_spacing)
     if isinstance(path, DicomSeries):
         row |= {"series_uid": path.uid, "series_kind": path.kind}
     row["samples"] = len(inputs)
@@ -147,6 +153,6 @@ def predict_scan(
         save(lambda: np.save(folder / f"{scan.name}_codes.npy", latent))
         row["codes"] = f"{scan.name}_codes.npy"
     if reference is not None:
-        reference_scan = read_scan(reference, prep.channels, max_image_bytes, prep.spacing)
+        reference_scan = read_scan(reference, prep.channels, max_image_bytes, prep.resample_spacing)
         row |= reference_quality(image, reference_scan, scan, model)
     return row, writes

@@ -42,9 +42,11 @@ class ScanPreprocessing:
         image_size: the side of a sample (or of a sliding window).
         axis: the array axis of the RAS volume that a 2D model's slices are cut along (2: axial).
         intensity: the intensity preset (:data:`INTENSITY_DEFAULTS` keys).
-        spacing: the voxel size in millimetres volumes are resampled to, or ``None`` (their own).
+        spacing: the voxel size in millimetres the run resampled volumes to (``data.spacing``), or ``None``.
         full_resolution: the run trained on patches of samples at their own resolution, so its scans are
             predicted by sliding windows.
+        training_spacing: the voxel size (mm, RAS x, y, z) of the volumes the run trained on, as its data
+            source measured it; ``None`` for a run on 2D images (or one recorded before medae kept it).
 
     Example:
         >>> prep = ScanPreprocessing.from_data_config({"image_size": 32, "spatial_dims": 2, "channels": 1})
@@ -61,10 +63,16 @@ class ScanPreprocessing:
     intensity: dict[str, Any] = field(default_factory=lambda: dict(INTENSITY_DEFAULTS))
     spacing: list[float] | None = None
     full_resolution: bool = False
+    training_spacing: list[float] | None = None
 
     @classmethod
-    def from_data_config(cls, data: Mapping[str, Any]) -> "ScanPreprocessing":
-        """The preprocessing of a run's ``data`` config (any source; keys it lacks take the defaults)."""
+    def from_data_config(
+        cls, data: Mapping[str, Any], training_spacing: Sequence[float] | None = None
+    ) -> "ScanPreprocessing":
+        """The preprocessing of a run's ``data`` config (any source; keys it lacks take the defaults).
+
+        ``training_spacing``: what the run's data source measured (:attr:`training_spacing`).
+        """
         axes = data.get("axes")
         axis = axis_index(data.get("axis", axes[0] if axes else "axial"))
         intensity = {key: data.get(key, default) for key, default in INTENSITY_DEFAULTS.items()}
@@ -80,6 +88,7 @@ class ScanPreprocessing:
             intensity,
             list(data["spacing"]) if data.get("spacing") else None,
             bool(data.get("full_resolution", False)),
+            [float(size) for size in training_spacing] if training_spacing else None,
         )
 
     @classmethod
@@ -90,6 +99,18 @@ class ScanPreprocessing:
     def to_dict(self) -> dict[str, Any]:
         """Plain values, for a JSON sidecar or a model package."""
         return asdict(self)
+
+    @property
+    def resample_spacing(self) -> list[float] | None:
+        """The voxel size new volumes are resampled to: the run's ``data.spacing``, else its training data's.
+
+        Example:
+            >>> ScanPreprocessing(training_spacing=[1.0, 1.0, 1.0]).resample_spacing
+            [1.0, 1.0, 1.0]
+            >>> ScanPreprocessing(spacing=[2.0, 2.0, 2.0], training_spacing=[1.0, 1.0, 1.0]).resample_spacing
+            [2.0, 2.0, 2.0]
+        """
+        return self.spacing or self.training_spacing
 
     @property
     def value_range(self) -> tuple[float, float]:

@@ -20,7 +20,7 @@ from medae.data.declared_size import DEFAULT_MAX_IMAGE_BYTES
 from medae.data.dicom_series import DicomSeries, Skipped, find_series
 from medae.data.image_reading import DICOM_SUFFIXES, NIFTI_SUFFIXES, ImageSource, read_affine, read_image
 from medae.data.nifti_reading import load_nifti
-from medae.data.orientation import CanonicalVolume, canonical_volume
+from medae.data.orientation import CanonicalVolume, canonical_volume, voxel_spacing
 from medae.errors import DataError
 
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -36,6 +36,8 @@ class Scan:
         affine: voxel-to-world (RAS) of the volume as stored; None for a picture.
         header: the NIfTI header to keep, if the scan is a NIfTI.
         canonical: how a volume's canonical grid maps back to the stored one; None for a 2D image.
+        stored_shape: the spatial shape in the file's own axis order (as the results are written).
+        stored_spacing: the voxel size in millimetres along those axes; None for a 2D image.
     """
 
     path: ImageSource
@@ -43,6 +45,8 @@ class Scan:
     affine: np.ndarray | None = None
     header: nib.Nifti1Header | None = None
     canonical: CanonicalVolume | None = None
+    stored_shape: tuple[int, ...] = ()
+    stored_spacing: tuple[float, ...] | None = None
 
     @property
     def name(self) -> str:
@@ -129,12 +133,13 @@ def read_scan(
         spacing: the voxel size in millimetres the run's volumes were resampled to, or ``None``.
     """
     pixels = read_image(path, channels, None, max_bytes)
+    stored = tuple(pixels.shape[1:])
     if path.name.lower().endswith(PICTURE_SUFFIXES) and not isinstance(path, DicomSeries):
-        return Scan(path, pixels)
+        return Scan(path, pixels, stored_shape=stored)
     affine = read_affine(path)
     nifti = isinstance(path, Path) and path.name.lower().endswith(NIFTI_SUFFIXES)
     header = load_nifti(path).header if nifti and isinstance(path, Path) else None
     if pixels.ndim != 4:
-        return Scan(path, pixels, affine, header)
+        return Scan(path, pixels, affine, header, stored_shape=stored)
     canonical = canonical_volume(pixels, affine, spacing)
-    return Scan(path, canonical.pixels, affine, header, canonical)
+    return Scan(path, canonical.pixels, affine, header, canonical, stored, voxel_spacing(affine))

@@ -71,7 +71,7 @@ class TrainedModel:
         data = dict(config["data"])
         return cls(
             module.network,
-            ScanPreprocessing.from_data_config(data),
+            ScanPreprocessing.from_data_config(data, module.training_spacing),
             module.registry_name,
             application,
             run_id,

@@ -1,5 +1,6 @@
 """The LightningModule that trains any medae network: loss, regularizers, metrics, optimiser."""
 
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar, cast
 
@@ -21,9 +22,25 @@ from medae.models.training_means import TrainingMeans
 
 STAGES = ("train", "val", "test")
 RUN_CONFIG_KEY = "medae_run_config"
+TRAINING_SPACING_KEY = "medae_training_spacing"
 TRAIN_QUALITY_IMAGES = 4
 # tiles per network call when an evaluation sample is larger than the network's input
 WINDOW_BATCH = 16
+
+
+def spacing_or_none(value: Any) -> list[float] | None:
+    """``value`` as 3 positive finite sizes in millimetres, else ``None``.
+
+    Example:
+        >>> spacing_or_none([1, 1.5, 2]), spacing_or_none("1,1,1"), spacing_or_none([1, -1, 1])
+        ([1.0, 1.5, 2.0], None, None)
+    """
+    if not isinstance(value, (list, tuple)) or len(value) != 3:
+        return None
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        return None
+    sizes = [float(v) for v in value]
+    return sizes if all(math.isfinite(v) and v > 0 for v in sizes) else None
 
 
 class AutoencoderModule(LightningModule):
@@ -93,6 +110,8 @@ class AutoencoderModule(LightningModule):
         self.val_psnr_best = MaxMetric()
         self.val_psnr_best.persistent(True)  # a resumed run goes on from the best it had
         self.run_config: dict[str, Any] | None = None
+        # the voxel size (mm, RAS) of the volumes it trained on: new scans are resampled to it
+        self.training_spacing: list[float] | None = None
 
     @classmethod
     def build_network(cls, config: NetworkConfig, value_range: tuple[float, float]) -> nn.Module:
@@ -279,10 +298,13 @@ class AutoencoderModule(LightningModule):
         )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Store the whole resolved run config, so a checkpoint alone can be evaluated on its data."""
+        """Store the resolved run config (a checkpoint alone can be evaluated) and the training voxel size."""
         if self.run_config is not None:
             checkpoint[RUN_CONFIG_KEY] = self.run_config
+        if self.training_spacing is not None:
+            checkpoint[TRAINING_SPACING_KEY] = list(self.training_spacing)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Restore the run config stored by :meth:`on_save_checkpoint`."""
+        """Restore what :meth:`on_save_checkpoint` stored; a voxel size other than 3 sizes is dropped."""
         self.run_config = checkpoint.get(RUN_CONFIG_KEY)
+        self.training_spacing = spacing_or_none(checkpoint.get(TRAINING_SPACING_KEY))
