@@ -373,3 +373,23 @@ def test_a_stopped_baseline_keeps_what_it_logged_and_says_to_run_it_again(tmp_pa
     run = client.get_run(tuned[0].info.run_id)
     assert run.info.status == "KILLED" and run.data.tags["medae.task"] == "baseline"
     assert 20 < client.get_metric_history(run.info.run_id, "tune/psnr_fg")[0].value < 60
+
+
+def test_baseline_on_a_volume_given_for_evaluation_scores_all_of_it_untuned(tmp_path):
+    from tests.data_files import NIBABEL_DATA
+
+    scan = NIBABEL_DATA / "anatomical.nii"  # 33 x 41 x 25 voxels of 2 mm, a subject nothing was tuned on
+    overrides = ["data=nifti", f"data.root={scan}", "data.image_size=32", "data.noise_std=0.1"]
+    done = medae(["baseline", "method=tv", *overrides, "data.evaluate_all=true"], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    client = mlflow.MlflowClient(tracking_uri(tmp_path))
+    (run,) = client.search_runs([client.get_experiment_by_name("medae").experiment_id])
+    assert run.data.params["tune.source"].startswith("textbook setting")
+    assert (
+        float(run.data.params["tune.weight_over_sigma"]) == 1.0
+    )  # the first of TV's grid, its textbook weight
+    assert "tune/psnr_fg" not in run.data.metrics  # nothing of the scan tuned it
+    assert run.data.metrics["test/psnr_fg"] > run.data.metrics["test/input_psnr_fg"] + 1
+    # every axial slice with enough head in it, not the 4 of a test slab
+    scored = next(line for line in done.stdout.splitlines() if line.strip().startswith("scored test"))
+    assert "1 subject(s), 2" in scored, scored

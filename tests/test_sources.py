@@ -32,6 +32,7 @@ from tests.data_files import (
     write_dicom_patients,
     write_grey_images,
     write_ixi,
+    write_template_blocks,
 )
 
 needs_pneumoniamnist = pytest.mark.skipif(
@@ -510,3 +511,25 @@ def test_a_file_source_records_the_median_voxel_size_of_its_volumes_in_ras(tmp_p
     assert FolderDataModule(root=str(tmp_path), spacing=[0.5, 0.5, 3.0]).training_spacing() == [0.5, 0.5, 3.0]
     write_grey_images(tmp_path / "pictures", 2)
     assert FolderDataModule(root=str(tmp_path / "pictures")).training_spacing() is None
+
+
+def test_two_volumes_are_each_split_by_slabs_and_the_test_says_it_is_not_subject_independent(tmp_path):
+    write_template_blocks(tmp_path / "two", 2, size=40)
+    data = FolderDataModule(root=str(tmp_path / "two"), image_size=16, num_slabs=8, slab_gap=1)
+    data.setup()
+    positions = {name: [item["position"] for item in data.datasets[name].data] for name in data.datasets}
+    for block in ("block_00.nii.gz", "block_01.nii.gz"):  # each volume gives train, val and test slabs
+        slices = {
+            name: {int(p.rsplit(":", 1)[1]) for p in found if p.startswith(block)}
+            for name, found in positions.items()
+        }
+        assert all(slices[name] for name in ("train", "val", "test")), slices
+        # no slice of a split touches a slice of another: the gaps lie between them
+        for one, other in (("train", "val"), ("train", "test"), ("val", "test")):
+            assert not any(abs(a - b) <= 1 for a in slices[one] for b in slices[other])
+    scored = str(data.scored_sets()["test"])
+    assert scored.startswith("2 subject(s), ")
+    assert scored.endswith("; NOT subject-independent: 2 subject(s) also in training (other slabs)")
+    write_template_blocks(tmp_path / "three", 3, size=24)
+    apart = FolderDataModule(root=str(tmp_path / "three"), image_size=16)
+    assert "subject-independent" not in str(apart.scored_sets()["test"])  # split by subject

@@ -282,7 +282,10 @@ def test_a_run_ends_with_one_summary_and_none_of_the_known_library_notices(tmp_p
     # what the figures rest on: the template's test slab, one subject, scored on the brain
     scored = run.data.tags["medae.scored.test"]
     assert block[7].split(None, 2)[2] == scored and scored.startswith("1 subject(s), ")
-    assert scored.endswith("images; mask: brain: the skull-stripped template's non-zero voxels")
+    assert scored.endswith(
+        "images; mask: brain: the skull-stripped template's non-zero voxels; "
+        "NOT subject-independent: 1 subject(s) also in training (other slabs)"
+    )
     printed = done.stdout + done.stderr
     assert "Test metric" not in printed  # Lightning's table, which repeats epoch-end metrics per test set
     for notice in (

@@ -70,13 +70,14 @@ class Condition:
     Attributes:
         level: the noise strength (the standard deviation on [0, 1] data).
         label: the suffix of its metric keys (``at_0.05``), empty for the data's own noise.
-        val: validation images at this level, for tuning.
+        val: validation images at this level, for tuning; ``None`` where the data is all for evaluation
+            (``data.evaluate_all``): the methods then run at their textbook setting.
         sets: the evaluation sets at this level.
     """
 
     level: float
     label: str
-    val: SplitTensors
+    val: SplitTensors | None
     sets: dict[str, SplitTensors]
 
     def key(self, metric: str) -> str:
@@ -99,7 +100,7 @@ def at_level(split: SplitTensors, noise_model: str, level: float, seed: int) -> 
 
 
 def conditions(
-    val: SplitTensors, sets: dict[str, SplitTensors], data: Any, levels: Sequence[float] | None
+    val: SplitTensors | None, sets: dict[str, SplitTensors], data: Any, levels: Sequence[float] | None
 ) -> list[Condition]:
     """The data's own noise, or every level of ``levels`` (the data's own images where a level is its own).
 
@@ -119,27 +120,22 @@ def conditions(
             name: at_level(split, data.noise_model, level, seed + SET_SEED_OFFSET * (number + 1))
             for number, (name, split) in enumerate(sets.items())
         }
-        found.append(
-            Condition(level, f"at_{level:g}", at_level(val, data.noise_model, level, seed), renoised)
-        )
+        tuning = at_level(val, data.noise_model, level, seed) if val is not None else None
+        found.append(Condition(level, f"at_{level:g}", tuning, renoised))
     return found
 
 
-def tune_and_measure(
+def tuned_factor(
     denoiser: Denoiser,
     condition: Condition,
+    val: SplitTensors,
     noise_model: str,
     sigma: str,
     value_range: tuple[float, float],
-    run: TrackedRun | None = None,
-) -> DenoiserResult:
-    """Pick the grid factor with the best validation foreground PSNR; measure every set and ms per image.
-
-    Each candidate's validation score (``tune/psnr_fg`` at its step in the grid) and each set's metrics go
-    to ``run`` as soon as they are known, and one line per candidate to the log.
-    """
-    run = run or TrackedRun(None, None, None)
-    val, level = condition.val, condition.level
+    run: TrackedRun,
+) -> float:
+    """The grid factor with the best foreground PSNR on ``val``, the condition's validation images."""
+    level = condition.level
     val_noisy = to_unit(val.input, value_range)
     val_sigmas = noise_sigmas(val_noisy, level, sigma, noise_model)
     scores = {}
@@ -158,7 +154,38 @@ def tune_and_measure(
             step + 1,
             len(denoiser.grid),
         )
-    factor = max(denoiser.grid, key=lambda candidate: scores[candidate])
+    return max(denoiser.grid, key=lambda candidate: scores[candidate])
+
+
+def tune_and_measure(
+    denoiser: Denoiser,
+    condition: Condition,
+    noise_model: str,
+    sigma: str,
+    value_range: tuple[float, float],
+    run: TrackedRun | None = None,
+) -> DenoiserResult:
+    """Pick the grid factor with the best validation foreground PSNR; measure every set and ms per image.
+
+    Each candidate's validation score (``tune/psnr_fg`` at its step in the grid) and each set's metrics go
+    to ``run`` as soon as they are known, and one line per candidate to the log. Without validation images
+    (``data.evaluate_all``: every image is a test image) nothing is tuned on the data: the method runs at
+    its textbook setting, the first of its grid, and the run's ``tune.source`` param says so.
+    """
+    run = run or TrackedRun(None, None, None)
+    level = condition.level
+    if condition.val is None:
+        factor = denoiser.grid[0]
+        log.info(
+            "%s at noise %g: no validation images (data.evaluate_all), so its textbook %s = %g",
+            denoiser.name,
+            level,
+            denoiser.parameter,
+            factor,
+        )
+        run.params({"tune.source": "textbook setting (data.evaluate_all: no validation images)"})
+    else:
+        factor = tuned_factor(denoiser, condition, condition.val, noise_model, sigma, value_range, run)
     run.params({condition.key(f"tune/{denoiser.parameter}").replace("/", "."): factor})
     metrics: dict[str, float] = {}
     for name, split in condition.sets.items():

@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 def run_baseline(cfg: DictConfig) -> RunResult:
     """Tune ``cfg.method`` on validation images, measure it on the test images, log one MLflow run.
 
+    With ``data.evaluate_all`` (a scan or folder given for evaluation) every image is scored and the method
+    runs at its textbook setting: no image of the data tunes it.
+
     Example:
         ``medae baseline method=nlm data.noise_model=rician data.noise_std=0.05``
     """
@@ -37,8 +40,10 @@ def run_baseline(cfg: DictConfig) -> RunResult:
         )
     denoiser = get_denoiser(cfg.method, datamodule.spatial_dims)
     datamodule.setup()
-    val = stack_batches(datamodule.val_dataloader())
-    val = val.head(cfg.tune_images)
+    # data.evaluate_all: every image is a test image, none tunes the method (it runs at its textbook setting)
+    val = (
+        None if datamodule.evaluate_all else stack_batches(datamodule.val_dataloader()).head(cfg.tune_images)
+    )
     sets = {
         name: stack_batches(datamodule.evaluation_dataloader(name)) for name in datamodule.evaluation_sets
     }

@@ -67,7 +67,8 @@ class FileDataModule(ReconstructionDataModule):
     they are, 3D volumes into slices along ``axis`` (near-empty ones dropped) when ``spatial_dims`` is 2,
     or whole volumes when it is 3. Each sample's ``mask`` (what foreground metrics score) comes from a
     mask file beside the image, or else is the head mask (:mod:`medae.data.foreground_mask`).
-    Splits go by subject, stratified by label; a single volume is split by slabs instead.
+    Splits go by subject, stratified by label; with fewer than 3 subjects each volume is split by slabs
+    instead (the summary then says the test is not subject-independent).
 
     With ``cache: memory`` every file is read at setup and its samples stay in memory. With ``disk`` or
     ``none`` a sample holds only its file and slice, and is read when it is preprocessed, so memory
@@ -89,7 +90,7 @@ class FileDataModule(ReconstructionDataModule):
         volume_index: which volume of a 4D file to use (``None`` refuses 4D files).
         on_bad_file: ``error`` stops at the first unreadable or invalid file; ``skip`` leaves it out and
             counts it (logged to MLflow).
-        num_slabs: slabs per axis when a single volume is split.
+        num_slabs: slabs per axis when volumes are split by slabs.
         slab_gap: slices dropped between slabs of different splits.
         max_image_bytes: a file whose header declares more pixel bytes is refused before it is
             decompressed (a guard against decompression bombs).
@@ -362,17 +363,21 @@ class FileDataModule(ReconstructionDataModule):
         ]
 
     def load_splits(self) -> dict[str, list[dict[str, Any]]]:
-        """Load every record, cut samples and split by subject (or by slab for a single volume)."""
+        """Load every record, cut samples and split by subject (by slab with fewer than 3 subjects)."""
         loaded = self.load_records()
         subjects = {record.subject for record, _ in loaded}
         if len(subjects) >= 3:
             return self._split_by_subject(loaded)
-        if len(loaded) == 1 and len(loaded[0][1]) > 1:
-            return self._split_by_slab(*loaded[0])
+        if all(len(samples) > 1 for _, samples in loaded):  # each volume cut into slabs, split alike
+            splits: dict[str, list[dict[str, Any]]] = {name: [] for name in SPLITS}
+            for record, samples in loaded:
+                for name, items in self._split_by_slab(record, samples).items():
+                    splits[name] += items
+            return splits
         raise DataError(
             str(self.root),
             f"{len(subjects)} subject(s) cannot be split into train, val and test; give at least 3 subjects, "
-            "or one volume with data.spatial_dims=2 (split by slabs)",
+            "or volumes with data.spatial_dims=2 (each split by slabs)",
         )
 
     def _item(self, record: ImageRecord, index: int | None, sample: Sample) -> dict[str, Any]:

@@ -70,15 +70,27 @@ class ScoredSet:
         subjects: distinct subjects (``None`` where the source does not record them).
         images: samples scored (slices, images or volumes).
         mask: the foreground mask the foreground metrics use.
+        in_training: how many of its subjects also gave training samples (other slabs of them): the
+            figures are then not subject-independent, and the summary says so.
+
+    Example:
+        >>> str(ScoredSet(1, 21, "brain", in_training=1)).split("; ")[2]
+        'NOT subject-independent: 1 subject(s) also in training (other slabs)'
     """
 
     subjects: int | None
     images: int
     mask: str
+    in_training: int = 0
 
     def __str__(self) -> str:
         subjects = "subjects not recorded" if self.subjects is None else f"{self.subjects} subject(s)"
-        return f"{subjects}, {self.images} images; mask: {self.mask}"
+        shared = (
+            f"; NOT subject-independent: {self.in_training} subject(s) also in training (other slabs)"
+            if self.in_training
+            else ""
+        )
+        return f"{subjects}, {self.images} images; mask: {self.mask}{shared}"
 
 
 def batch_size(batch: ReconstructionBatch) -> int:
@@ -501,12 +513,13 @@ class ReconstructionDataModule(LightningDataModule, ABC):
     def scored_sets(self) -> dict[str, ScoredSet]:
         """Subjects, images and mask of each evaluation set, as the tables and the run record report them."""
         self.setup()
+        trained = {item.get("subject") for item in self.datasets["train"].data} - {None}
         scored = {}
         for name in self.evaluation_sets:
             items = (self.datasets | self.held_out)[name].data
             subjects = {item.get("subject") for item in items}
             count = None if None in subjects else len(subjects)
-            scored[name] = ScoredSet(count, len(items), self.mask_method(name))
+            scored[name] = ScoredSet(count, len(items), self.mask_method(name), len(subjects & trained))
         return scored
 
     def split_sizes(self) -> dict[str, int]:
