@@ -26,6 +26,8 @@ commands:
              medae predict ckpt_path=REF input=FILE|SERIES|FOLDER output=FOLDER [reference=FILE]
   export     write a model as ONNX or TorchScript with a JSON sidecar:
              medae export ckpt_path=REF format=onnx|torchscript output=FILE
+  serve      serve a logged model over HTTP (MLflow's scoring server, the model checked first):
+             medae serve RUN_ID [--port 5001]; POST {"inputs": scans N x C x H x W} to /invocations
   reproduce  re-train an MLflow run's job (rebuilt from medae's configs and its recorded overrides) and
              compare: medae reproduce RUN_ID [--allow-data-change] [--allow-drift] [--config-dir DIR]
   resume     continue an interrupted run in the same MLflow run: medae resume RUN_ID [--allow-drift]
@@ -48,6 +50,7 @@ ARGPARSE_COMMANDS = {
     "reproduce": "medae.commands.reproduce:main",
     "resume": "medae.commands.resume:main",
     "runs": "medae.commands.runs:main",
+    "serve": "medae.commands.serve:main",
 }
 # `medae models` lists the config group `model`, and so on
 CATALOGS = {"models": "model", "data": "data", "applications": "application"}

@@ -261,50 +261,59 @@ def test_export_to_onnx_runs_in_onnxruntime_without_medae_and_matches_pytorch(tr
     assert not (tmp_path / "strict.onnx").exists()
 
 
-def test_mlflow_serves_the_logged_model_on_raw_scans(trained, tmp_path):
+def readme_serve_request() -> tuple[str, bytes]:
+    """The README's serve command's model argument and its curl request's JSON body."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text().splitlines()
+    serve = next(line for line in readme if line.startswith("medae serve "))
+    curl = next(line for line in readme if line.startswith("curl ") and "/invocations" in line)
+    return serve.split()[2], curl.split("-d '", 1)[1].rsplit("'", 1)[0].encode()
+
+
+def test_medae_serve_answers_the_readme_request_from_a_shell_without_the_environment(trained, tmp_path):
     root, result = trained
+    model, body = readme_serve_request()
+    assert model == "<RUN_ID>"
     port = free_port()
-    env = {
-        "MLFLOW_TRACKING_URI": tracking_uri(root),
-        "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "models",
-        "serve",
-        "-m",
-        f"runs:/{result.run_id}/conv-reconstruction",
-    ]
-    command += ["--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)]
-    scan = (np.asarray(Image.open(SKIMAGE_DATA / "camera.png").resize((50, 40)), dtype=np.float32) * 4)[
-        None, None
-    ]
+    # a fresh shell: the environment not activated (mlflow models serve alone exits 127 there: no uvicorn)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri(root), "PATH": "/usr/bin:/bin"}
+    command = [sys.executable, "-m", "medae", "serve", result.run_id, "--port", str(port)]
     with open(tmp_path / "serve.log", "w") as log:
-        server = subprocess.Popen(
-            command,
-            env={**os.environ, **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=tmp_path,
-        )
+        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
     try:
         wait_until_up(server, f"http://127.0.0.1:{port}/ping", tmp_path / "serve.log", 120)
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations",
-            data=json.dumps({"inputs": scan.tolist()}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        served = np.asarray(json.loads(urllib.request.urlopen(request, timeout=60).read())["predictions"])
+        answers = {}
+        camera = np.asarray(Image.open(SKIMAGE_DATA / "camera.png").resize((50, 40)), dtype=np.float32) * 4
+        for name, payload in (
+            ("readme", body),
+            ("camera", json.dumps({"inputs": camera[None, None].tolist()})),
+        ):
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/invocations",
+                data=payload if isinstance(payload, bytes) else payload.encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=60) as response:
+                assert response.status == 200
+                answers[name] = np.asarray(json.loads(response.read())["predictions"])
     finally:
         server.terminate()
         server.wait(timeout=30)
+    printed = (tmp_path / "serve.log").read_text()
+    assert f"medae: serving runs:/{result.run_id}/conv-reconstruction at http://127.0.0.1:{port}" in printed
+    sent = np.asarray(json.loads(body)["inputs"], dtype=np.float32)
+    assert answers["readme"].shape == sent.shape == (1, 1, 4, 4)
+    assert sent.min() <= answers["readme"].min() and answers["readme"].max() <= sent.max()  # the scan's units
     mlflow.set_tracking_uri(tracking_uri(root))
-    local = mlflow.pyfunc.load_model(f"runs:/{result.run_id}/conv-reconstruction").predict(scan)
-    assert served.shape == scan.shape == local.shape
-    assert np.abs(served - local).max() < 1e-3
-    assert scan.min() <= served.min() and served.max() <= scan.max()  # in the scan's own units
+    local = mlflow.pyfunc.load_model(f"runs:/{result.run_id}/conv-reconstruction").predict(camera[None, None])
+    assert answers["camera"].shape == local.shape == (1, 1, 40, 50)
+    assert np.abs(answers["camera"] - local).max() < 1e-3
+
+
+def test_medae_serve_refuses_a_run_without_a_model_in_one_line(trained, tmp_path):
+    root, result = trained
+    done = medae(["serve", "0123456789abcdef0123456789abcdef"], root)
+    assert done.returncode == 2
+    assert last_error_line(done).startswith("medae: error: 0123456789abcdef0123456789abcdef: is no run in ")
 
 
 def test_predict_an_anomaly_run_applies_its_post_processing_inside_the_scans_mask(unseen, tmp_path):
