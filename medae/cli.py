@@ -169,7 +169,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         from medae.bootstrap import bootstrap
 
         exit_on_user_error(bootstrap)
-    if command in HYDRA_COMMANDS:
+    if command in HYDRA_COMMANDS and any(arg in ("-h", "--help") for arg in rest):
+        from medae.config.command_help import command_help
+
+        print(command_help(command))
+    elif command in HYDRA_COMMANDS:
         run_hydra_command(command, rest)
     elif command in ARGPARSE_COMMANDS:
         entry_point(ARGPARSE_COMMANDS[command])(rest)

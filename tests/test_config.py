@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -188,3 +189,22 @@ def test_experiment_presets_hold_only_what_differs(path, tmp_path):
         if isinstance(raw.get(group), dict):
             base = registry.node(cfg[group].name)
             assert {k: v for k, v in raw[group].items() if base.get(k) == v} == {}, f"{path.name}: {group}"
+
+
+@pytest.mark.parametrize("command", ["train", "eval", "baseline", "encode", "decode", "predict", "export"])
+def test_command_help_lists_its_own_keys_with_their_meaning(command, capsys):
+    from medae.cli import main
+    from medae.config.command_help import command_help
+
+    main([command, "--help"])
+    printed = capsys.readouterr().out
+    assert printed.strip() == command_help(command)
+    keys = [line for line in printed.splitlines() if re.match(r"^  [a-z_]+=", line)]
+    groups = printed.split("config groups")[1] if "config groups" in printed else ""
+    described = [line for line in keys if line not in groups.splitlines()]
+    assert described and all(len(line.split(None, 1)) == 2 for line in described), described  # a meaning each
+    if command == "predict":
+        assert "  input=???" in printed and "searched recursively" in printed
+        assert "experiment=" not in printed  # not train's groups, as Hydra's generic help listed
+    if command == "train":
+        assert "  model=conv" in printed and "  data=mni152" in printed and "    mse=1.0" in printed
