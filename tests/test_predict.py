@@ -21,11 +21,12 @@ from medae.commands.evaluate import evaluate
 from medae.commands.train import train
 from medae.data.foreground_mask import HEAD_MASK_METHOD, head_mask
 from medae.data.intensity import fit_intensity
+from medae.data.mni152 import mni152_image
 from medae.data.registry import build_datamodule
 from medae.inference.scans import read_scan
 from medae.inference.trained_model import TrainedModel
 from medae.metrics import quality
-from tests.conftest import FAST_RUN, compose_config, last_error_line, medae, tracking_uri
+from tests.conftest import FAST_RUN, SHARED_DATA, compose_config, last_error_line, medae, tracking_uri
 from tests.data_files import NIBABEL_DATA, SKIMAGE_DATA, pydicom_file, write_ct_series
 from tests.tracking_server import free_port, wait_until_up
 
@@ -33,6 +34,9 @@ pytestmark = pytest.mark.slow
 onnxruntime = pytest.importorskip(
     "onnxruntime", reason="medae export to ONNX needs pip install medae[export]"
 )
+
+
+COLIN27 = SHARED_DATA / "colin27"
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +89,7 @@ def test_predict_writes_the_scans_grid_and_scores_as_eval_does(trained, unseen, 
     )
     assert logged.data.tags["mlflow.parentRunId"] == result.run_id and logged.info.status == "FINISHED"
     assert logged.data.metrics["predict/files"] == 1 and logged.data.metrics["predict/reference_psnr_fg"] > 5
+    assert logged.data.metrics["predict/warned"] == 1  # a head, to a model of skull-stripped brains
     assert {a.path for a in client.list_artifacts(logged.info.run_id)} == {"predictions.csv"}
     scan, written = nib.load(unseen), nib.load(out / "anatomical32_reconstruction.nii.gz")
     assert written.shape == scan.shape and np.array_equal(written.affine, scan.affine)
@@ -107,11 +112,22 @@ def test_predict_writes_the_scans_grid_and_scores_as_eval_does(trained, unseen, 
     mask = torch.from_numpy(np.moveaxis(head_mask(fitted.forward(pixels)), 3, 0)[slices])
     measured = quality(output, clean, (0.0, 1.0), mask)
     assert abs(measured["test/psnr_fg"] - evaluated["test/psnr_fg"]) < 0.1, (measured, evaluated)
-    table = (out / "predictions.csv").read_text().splitlines()
-    assert table[0].startswith("file,shape,spacing,samples,reconstruction,codes,reference_psnr,")
-    assert table[1].startswith(
-        f"{unseen},32x32x60,1x1x1,60,anatomical32_reconstruction.nii.gz,anatomical32_codes.npy,"
-    )
+    header, row = list(csv.reader((out / "predictions.csv").read_text().splitlines()))
+    assert header[:9] == [
+        "file",
+        "shape",
+        "spacing",
+        "resampled_shape",
+        "resampled_spacing",
+        "domain_warnings",
+        "samples",
+        "reconstruction",
+        "codes",
+    ]
+    assert row[:5] == [str(unseen), "32x32x60", "1x1x1", "32x32x60", "1x1x1"]
+    assert row[6:9] == ["60", "anatomical32_reconstruction.nii.gz", "anatomical32_codes.npy"]
+    assert row[5].startswith("its brightest voxels lie at the edge of the head")  # a head, with its scalp
+    assert header[9] == "reference_psnr"
     assert np.load(out / "anatomical32_codes.npy").shape[0] == 60
 
 
@@ -336,7 +352,7 @@ def test_predict_an_anomaly_run_applies_its_post_processing_inside_the_scans_mas
     # the run id, not the checkpoint file: the run holds what its application chose
     done = medae(["predict", f"ckpt_path={result.run_id}", f"input={scan}", f"output={out}"], root)
     assert done.returncode == 0, done.stderr[-3000:]
-    header, row = (line.split(",") for line in (out / "predictions.csv").read_text().splitlines()[:2])
+    header, row = list(csv.reader((out / "predictions.csv").read_text().splitlines()))[:2]
     assert dict(zip(header, row, strict=True))["anomaly_mask"] == "anatomical32_mask.nii.gz"
     anomaly_map = np.asarray(nib.load(out / "anatomical32_anomaly_map.nii.gz").get_fdata())
     # the map is zero outside the mask eroded by 2 pixels (1.5 pixels of slack for the resizing back)
@@ -401,3 +417,53 @@ def test_an_anisotropic_scan_reaches_the_model_at_the_training_voxel_size(traine
     peak = float(fine.max() - fine.min())
     agreement = 10 * np.log10(peak**2 / float(np.mean((fine[crop] - seen[crop]) ** 2)))
     assert agreement > 20, agreement
+
+
+def test_a_head_given_to_a_model_of_skull_stripped_brains_is_warned_with_the_fix(trained, unseen, tmp_path):
+    root, result = trained  # trained on the skull-stripped MNI152 template
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    head = scans / "head.nii.gz"
+    shutil.copy(unseen, head)  # nibabel's anatomical T1: skull and scalp on
+    template = mni152_image()
+    every_third = np.asarray(template.get_fdata(), dtype=np.float32)[::3, ::3, ::3]
+    coarse = template.affine @ np.diag([3, 3, 3, 1])
+    nib.save(nib.Nifti1Image(every_third, coarse), scans / "brain.nii.gz")  # a skull-stripped brain at 3 mm
+    out = tmp_path / "out"
+    done = medae(["predict", f"ckpt_path={result.best_checkpoint}", f"input={scans}", f"output={out}"], root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("medae: warning: ")]
+    assert len(warnings) == 2, done.stderr[-3000:]  # the brain's 3 mm voxels (training 1 mm); the head's edge
+    assert warnings[0] == (
+        f"medae: warning: {scans / 'brain.nii.gz'}: its voxels are far coarser than training's (x 3 mm "
+        "(training 1), y 3 mm (training 1), z 3 mm (training 1)): resampled up, it lacks the detail the "
+        "model learned from"
+    )
+    edge = "its brightest voxels lie at the edge of the head ("
+    assert warnings[1].startswith(f"medae: warning: {head}: {edge}")
+    assert warnings[1].endswith("pass mask_input=true")
+    rows = {row["file"]: row for row in csv.DictReader((out / "predictions.csv").read_text().splitlines())}
+    assert rows[str(head)]["domain_warnings"] == warnings[1].split(": ", 3)[3]
+
+
+@pytest.mark.skipif(not (COLIN27 / "ch2.nii.gz").is_file(), reason=f"Colin27 not found in {COLIN27}")
+def test_on_held_out_colin27_the_head_is_warned_and_its_masked_brain_is_not(trained, tmp_path):
+    """Colin27 (held out: nothing was trained or tuned on it) whole head, then with its brain mask."""
+    root, result = trained
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    shutil.copy(COLIN27 / "ch2.nii.gz", scans / "head.nii.gz")
+    brain = nib.load(COLIN27 / "ch2bet.nii.gz")
+    mask = (np.asarray(brain.get_fdata()) > 0).astype(np.uint8)
+    nib.save(nib.Nifti1Image(mask, brain.affine), scans / "head_mask.nii.gz")
+    shutil.copy(COLIN27 / "ch2bet.nii.gz", tmp_path / "brain.nii.gz")
+    arguments = [f"ckpt_path={result.best_checkpoint}", f"input={scans / 'head.nii.gz'}"]
+    done = medae(["predict", *arguments, f"output={tmp_path / 'head'}"], root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "its brightest voxels lie at the edge of the head" in done.stderr
+    masked = medae(["predict", *arguments, f"output={tmp_path / 'masked'}", "mask_input=true"], root)
+    assert masked.returncode == 0, masked.stderr[-3000:]
+    assert "medae: warning:" not in masked.stderr, masked.stderr[-2000:]
+    stripped = [f"ckpt_path={result.best_checkpoint}", f"input={tmp_path / 'brain.nii.gz'}"]
+    done = medae(["predict", *stripped, f"output={tmp_path / 'brain'}"], root)
+    assert done.returncode == 0 and "medae: warning:" not in done.stderr, done.stderr[-2000:]

@@ -97,6 +97,7 @@ def log_prediction_run(cfg: DictConfig, model: TrainedModel, predictions: Predic
                 "input": cfg.input,
                 "output": cfg.output,
                 "sliding_window": cfg.sliding_window,
+                "mask_input": cfg.mask_input,
             }
         )
         numbers = (
@@ -110,7 +111,14 @@ def log_prediction_run(cfg: DictConfig, model: TrainedModel, predictions: Predic
                 for key in numbers
             }
         )
-        run.metrics({"predict/files": len(predictions.rows), "predict/failed": len(predictions.failed)})
+        warned = sum(bool(row.get("domain_warnings")) for row in predictions.rows)  # unlike training
+        run.metrics(
+            {
+                "predict/files": len(predictions.rows),
+                "predict/failed": len(predictions.failed),
+                "predict/warned": warned,
+            }
+        )
         run.text((predictions.folder / TABLE).read_text(), TABLE)
         return run.run_id
 
@@ -129,10 +137,12 @@ def predict(cfg: DictConfig) -> Predictions:
         for path in tqdm(paths, desc="medae predict", unit="scan", disable=len(paths) < 2):
             try:
                 reference = reference_for(path, cfg.reference, len(paths) > 1)
-                options = (cfg.sliding_window, cfg.max_image_bytes, cfg.codes, writer)
+                options = (cfg.sliding_window, cfg.max_image_bytes, cfg.codes, writer, cfg.mask_input)
                 done.append((path, *predict_scan(model, path, folder, reference, *options)))
+                for warning in filter(None, done[-1][1].get("domain_warnings", "").split(" | ")):
+                    tqdm.write(f"medae: warning: {path}: {warning}", file=sys.stderr)  # beside the bar
             except DataError as error:
-                print(f"medae: error: {error}", file=sys.stderr)
+                tqdm.write(f"medae: error: {error}", file=sys.stderr)
                 predictions.failed.append(str(path))
                 outcome[str(path)] = f"failed: {error}"
     for path, row, writes in done:

@@ -137,6 +137,7 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
         cfg.trainer.strategy = module.ddp_strategy
     module.run_config = redacted_config(cfg)  # checkpoints are uploaded to the store
     module.training_spacing = datamodule.training_spacing()  # new scans are resampled to it
+    module.training_profile = datamodule.training_profile()  # new scans unlike it are warned about
     mask_logged_tags(cfg)
     if cfg.channels_last:
         module.use_channels_last()

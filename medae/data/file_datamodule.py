@@ -15,6 +15,7 @@ from monai.transforms import Compose, EnsureTyped, Lambda, Lambdad, ResizeD, Spa
 from medae.data.contrast_channels import on_reference_grid
 from medae.data.declared_size import DEFAULT_MAX_IMAGE_BYTES
 from medae.data.dicom_series import DicomSeries
+from medae.data.domain_profile import DomainProfile
 from medae.data.foreground_mask import (
     HEAD_MASK_METHOD,
     MASK_FILE_METHOD,
@@ -179,6 +180,21 @@ class FileDataModule(ReconstructionDataModule):
                 sizes.append(size)
         return [float(v) for v in np.median(sizes, axis=0)] if sizes else None
 
+    def training_profile(self, volumes: int = 5) -> DomainProfile | None:
+        """The median :class:`DomainProfile` of the first ``volumes`` volumes, read as training reads them."""
+        profiles: list[DomainProfile] = []
+        for record in self.records():
+            if len(profiles) == volumes:
+                break
+            try:
+                if volume_spacing(record.path) is None:
+                    continue
+                canonical = self.read_volume(record.path)
+            except (DataError, OSError):
+                continue  # a bad file is reported where it is read
+            profiles.append(DomainProfile.of_volume(canonical.pixels, canonical.spacing))
+        return DomainProfile.median(profiles) if profiles else None
+
     def preprocessing_settings(self) -> dict[str, Any]:
         """The base settings and how files are read and scaled."""
         return {**super().preprocessing_settings(), **self.reading_settings}
@@ -214,7 +230,7 @@ class FileDataModule(ReconstructionDataModule):
         )
         return {"image": scaled, "mask": mask}
 
-    def read_volume(self, path: Path) -> CanonicalVolume:
+    def read_volume(self, path: ImageSource) -> CanonicalVolume:
         """One file's 3D volume, checked, in RAS (resampled to ``spacing``)."""
         volume = read_image(path, 1, self.volume_index, self.max_image_bytes)
         check_finite(volume, str(path))

@@ -11,6 +11,7 @@ from monai.transforms import Compose, EnsureTyped, Lambdad, ResizeD, ResizeWithP
 
 from medae.data.colin27 import FILES as COLIN27_FILES
 from medae.data.colin27 import colin27_on_template
+from medae.data.domain_profile import DomainProfile
 from medae.data.intensity import FOREGROUND_LEVEL
 from medae.data.orientation import AXIS_NAMES, axis_index, ras_spacing
 from medae.data.reconstruction_datamodule import ReconstructionDataModule, SplitFraction
@@ -188,6 +189,10 @@ class MNI152DataModule(ReconstructionDataModule):
     def training_spacing(self) -> list[float]:
         """The template's voxel size (1 mm, RAS)."""
         return [float(size) for size in ras_spacing(mni152_image().affine)]
+
+    def training_profile(self) -> DomainProfile:
+        """The template's :class:`DomainProfile` (a skull-stripped brain)."""
+        return DomainProfile.of_volume(self.volume[None], self.training_spacing())
 
     @cached_property
     def volume(self) -> np.ndarray:

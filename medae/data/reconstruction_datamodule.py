@@ -32,6 +32,7 @@ from torch.utils.data import RandomSampler, Sampler, WeightedRandomSampler
 import medae
 from medae.config.type_check import Fraction, NonNegativeFloat, NonNegativeInt, PositiveInt, check_types
 from medae.data.batch import ReconstructionBatch
+from medae.data.domain_profile import DomainProfile
 from medae.data.intensity import FOREGROUND_LEVEL
 from medae.data.noise import NOISE_MODELS
 from medae.data.noisy_pairs import NoisyPairs
@@ -289,6 +290,13 @@ class ReconstructionDataModule(LightningDataModule, ABC):
 
         A trained model records it, and new scans are resampled to it (unless the run set ``data.spacing``),
         so a scan stored at other voxel sizes reaches the network with the proportions training had.
+        """
+        return None
+
+    def training_profile(self) -> DomainProfile | None:
+        """What this source's volumes look like (:class:`DomainProfile`); ``None`` for 2D images.
+
+        A trained model keeps it, and predict warns about a scan unlike it.
         """
         return None
 

@@ -18,9 +18,11 @@ import numpy as np
 import torch
 
 from medae.data.dicom_series import DicomSeries
+from medae.data.domain_profile import DomainProfile, edge_brightness
 from medae.data.foreground_mask import HEAD_MASK_METHOD, find_mask_file, head_mask, read_mask_file
 from medae.data.image_reading import ImageSource
 from medae.data.intensity import fit_intensity
+from medae.data.orientation import ras_spacing
 from medae.errors import DataError
 from medae.inference.scans import Scan, read_scan
 from medae.inference.trained_model import TrainedModel
@@ -71,6 +73,22 @@ def reference_quality(
     return {**row, "reference_mask": mask_name}
 
 
+def masked_input(scan: Scan, model: TrainedModel) -> np.ndarray:
+    """The scan's pixels with every voxel outside its mask file set to the scan's minimum.
+
+    Raises:
+        DataError: the scan has no mask file beside it.
+    """
+    mask_path = find_mask_file(scan.path)
+    if mask_path is None:
+        raise DataError(
+            str(scan.path), f"has no mask file beside it ({scan.name}_mask.nii.gz); mask_input=true needs one"
+        )
+    spacing = model.preprocessing.resample_spacing
+    mask = read_mask_file(mask_path, scan.pixels.shape[1:], scan.path, spacing)
+    return np.where(mask, scan.pixels, scan.pixels.min()).astype(np.float32)
+
+
 @torch.no_grad()
 def predict_scan(
     model: TrainedModel,
@@ -81,6 +99,7 @@ def predict_scan(
     max_image_bytes: int = 2**32,
     codes: bool = False,
     writer: Executor | None = None,
+    mask_input: bool = False,
 ) -> tuple[dict[str, Any], list[Future]]:
     """Predict one scan, write its results into ``folder``; its row of the predictions table and the writes.
 
@@ -95,6 +114,11 @@ def predict_scan(
         codes: also write latent codes.
         writer: an executor that writes the result files while the next scan is computed; without one they
             are written before this returns. The futures it returns raise what a write raised.
+        mask_input: set the voxels outside the scan's mask file to its minimum before the model (a brain
+            mask makes a head look like skull-stripped training data).
+
+    The row's ``domain_warnings`` column holds one message per way a volume is unlike the model's training
+    volumes (:meth:`DomainProfile.mismatches`), empty when it is alike.
 
     Raises:
         DataError: the scan (or its reference) cannot be read, or does not fit the model.
@@ -110,6 +134,8 @@ def predict_scan(
     prep = model.preprocessing
     sliding_window = sliding_window or prep.full_resolution
     scan = read_scan(path, prep.channels, max_image_bytes, prep.resample_spacing)
+    if mask_input:
+        scan.pixels = masked_input(scan, model)
     inputs, restore = prep.prepare(scan.pixels, str(path), sliding_window)
     # shape and voxel size in the file's own axis order, as the results are written
     row: dict[str, Any] = {"file": str(path), "shape": "x".join(str(s) for s in scan.stored_shape)}
@@ -118,6 +144,11 @@ def predict_scan(
     if scan.canonical is not None and prep.resample_spacing:  # the grid the model saw (RAS)
         row["resampled_shape"] = "x".join(str(size) for size in scan.pixels.shape[1:])
         row["resampled_spacing"] = "x".join(f"{size:.4g}" for size in prep.resample_spacing)
+    if model.domain is not None and scan.canonical is not None and scan.affine is not None:
+        profile = DomainProfile(
+            edge_brightness(scan.pixels, scan.canonical.spacing), ras_spacing(scan.affine)
+        )
+        row["domain_warnings"] = " | ".join(model.domain.mismatches(profile))
     if isinstance(path, DicomSeries):
         row |= {"series_uid": path.uid, "series_kind": path.kind}
     row["samples"] = len(inputs)

@@ -14,6 +14,7 @@ from mlflow.exceptions import MlflowException
 from torch import nn
 
 from medae.applications.parts.scan_prediction import ScanPrediction, prediction_for
+from medae.data.domain_profile import DomainProfile
 from medae.errors import DataError
 from medae.inference.preprocessing import ScanPreprocessing
 from medae.models.capabilities import Encodes, has
@@ -37,6 +38,7 @@ class TrainedModel:
         chosen: the run's params that the application needs (e.g. the anomaly score it chose on validation
             data), or their values for a run without them.
         prepared: what the application prepared from the trained module (e.g. an anomaly score's extra term).
+        domain: what its training volumes looked like (:class:`DomainProfile`), where the run recorded it.
     """
 
     network: nn.Module
@@ -48,6 +50,7 @@ class TrainedModel:
     prediction: ScanPrediction = field(default_factory=ScanPrediction)
     chosen: dict[str, str] = field(default_factory=dict)
     prepared: Any = None
+    domain: DomainProfile | None = None
 
     @classmethod
     def load(cls, ckpt_path: str, tracking_uri: str, cache_dir: str, trust: bool = False) -> "TrainedModel":
@@ -79,6 +82,7 @@ class TrainedModel:
             prediction,
             chosen,
             prediction.prepare(module, chosen) if prediction.prepare else None,
+            module.training_profile,
         )
 
     @property

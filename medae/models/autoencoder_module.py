@@ -12,6 +12,7 @@ from torch import nn
 from torchmetrics import MaxMetric, Metric, MetricCollection
 
 from medae.data.batch import ReconstructionBatch
+from medae.data.domain_profile import DomainProfile
 from medae.errors import ConfigError
 from medae.metrics import image_quality_metrics
 from medae.models.losses import ReconstructionLoss
@@ -23,6 +24,7 @@ from medae.models.training_means import TrainingMeans
 STAGES = ("train", "val", "test")
 RUN_CONFIG_KEY = "medae_run_config"
 TRAINING_SPACING_KEY = "medae_training_spacing"
+TRAINING_PROFILE_KEY = "medae_training_profile"
 TRAIN_QUALITY_IMAGES = 4
 # tiles per network call when an evaluation sample is larger than the network's input
 WINDOW_BATCH = 16
@@ -112,6 +114,8 @@ class AutoencoderModule(LightningModule):
         self.run_config: dict[str, Any] | None = None
         # the voxel size (mm, RAS) of the volumes it trained on: new scans are resampled to it
         self.training_spacing: list[float] | None = None
+        # what its training volumes looked like: predict warns about a scan unlike them
+        self.training_profile: DomainProfile | None = None
 
     @classmethod
     def build_network(cls, config: NetworkConfig, value_range: tuple[float, float]) -> nn.Module:
@@ -298,13 +302,16 @@ class AutoencoderModule(LightningModule):
         )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Store the resolved run config (a checkpoint alone can be evaluated) and the training voxel size."""
+        """Store the run config (a checkpoint alone can be evaluated), the training voxel size and profile."""
         if self.run_config is not None:
             checkpoint[RUN_CONFIG_KEY] = self.run_config
         if self.training_spacing is not None:
             checkpoint[TRAINING_SPACING_KEY] = list(self.training_spacing)
+        if self.training_profile is not None:
+            checkpoint[TRAINING_PROFILE_KEY] = self.training_profile.to_dict()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Restore what :meth:`on_save_checkpoint` stored; a voxel size other than 3 sizes is dropped."""
+        """Restore what :meth:`on_save_checkpoint` stored; a malformed voxel size or profile is dropped."""
         self.run_config = checkpoint.get(RUN_CONFIG_KEY)
         self.training_spacing = spacing_or_none(checkpoint.get(TRAINING_SPACING_KEY))
+        self.training_profile = DomainProfile.from_stored(checkpoint.get(TRAINING_PROFILE_KEY))
