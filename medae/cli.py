@@ -32,7 +32,8 @@ commands:
              compare: medae reproduce RUN_ID [--allow-data-change] [--allow-drift] [--config-dir DIR]
   resume     continue an interrupted run in the same MLflow run: medae resume RUN_ID [--allow-drift]
   runs       list the store's runs (reads only): medae runs [--experiment NAME] [--repair]
-  models     list the autoencoder variants and their options (model=<name>)
+  models     list the autoencoder variants and their options (model=<name>);
+             medae models show RUN_ID|models:/NAME/VERSION prints a logged model's card
   data       list the data sources and their options (data=<name>)
   applications
              list the applications and their options (application=<name>)
@@ -177,6 +178,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         run_hydra_command(command, rest)
     elif command in ARGPARSE_COMMANDS:
         entry_point(ARGPARSE_COMMANDS[command])(rest)
+    elif command == "models" and rest[:1] == ["show"]:
+        entry_point("medae.commands.models_show:main")(rest[1:])
     elif command in CATALOGS:
         from medae.commands.catalog import format_catalog
 

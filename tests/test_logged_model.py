@@ -10,6 +10,7 @@ import pytest
 import torch
 import yaml
 
+from medae import __version__ as medae_version_string
 from medae.commands.evaluate import evaluate
 from medae.commands.train import train
 from medae.errors import ConfigError, DataError
@@ -66,6 +67,39 @@ def test_run_logs_its_best_network_as_an_mlflow_model(registered_run):
     ]
     version = client.get_model_version("brain-ae", "1")
     assert version.run_id == result.run_id
+
+
+@pytest.mark.slow
+def test_the_model_card_is_logged_shown_in_the_ui_and_printed(registered_run):
+    root, result = registered_run
+    client = mlflow.MlflowClient(tracking_uri(root))
+    printed = medae(["models", "show", result.run_id], root)
+    assert printed.returncode == 0, printed.stderr[-2000:]
+    card = printed.stdout
+    sections = [line for line in card.splitlines() if line.startswith("#")]
+    assert sections == [
+        "# conv-reconstruction",
+        "## Intended use",
+        "## Training data",
+        "## Preprocessing",
+        "## Limits",
+        "## Metrics",
+    ]
+    psnr = client.get_run(result.run_id).data.metrics["test/psnr_fg"]
+    assert f"| test/psnr_fg | {psnr:.4g} |" in card
+    assert f"Trained by medae {medae_version_string} in MLflow run `{result.run_id}`." in card
+    assert "- source: mni152" in card and "- training_spacing: [1.0, 1.0, 1.0]" in card
+    assert "- The test figures rest on: 1 subject(s), " in card and "NOT subject-independent" in card
+    assert "- edge_brightness: 0.00" in card  # the skull-stripped template's profile
+    # the MLflow UI's description of the logged model and of the registered version; the same by reference
+    (output,) = client.get_run(result.run_id).outputs.model_outputs
+    assert client.get_logged_model(output.model_id).tags["mlflow.note.content"] == card
+    assert client.get_model_version("brain-ae", "1").description == card
+    assert medae(["models", "show", "models:/brain-ae/1"], root).stdout == card
+    unknown = medae(["models", "show", "models:/brain-ae/7"], root)
+    assert (
+        unknown.returncode == 2 and "models:/brain-ae/7: is no registered model version in" in unknown.stderr
+    )
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
+import medae
 from medae.applications.parts.context import ApplicationContext
 from medae.applications.parts.registry import build_application
 from medae.applications.parts.requirements import application_name, needed_capabilities
@@ -33,11 +34,14 @@ from medae.data.reconstruction_datamodule import ReconstructionDataModule
 from medae.data.registry import build_datamodule
 from medae.errors import ConfigError, DataError, exit_on_user_error
 from medae.inference.model_package import log_package
+from medae.inference.preprocessing import ScanPreprocessing
+from medae.models.autoencoder_module import AutoencoderModule
 from medae.models.registry import build_module, check_fits, require
 from medae.recovery.slurm_requeue import continue_requeued_run
 from medae.security.redaction import mask_logged_tags, redacted_config
 from medae.security.safe_checkpoint import load_checkpoint
 from medae.tracking.logged_model import ModelRecord, model_name
+from medae.tracking.model_card import CardFacts, model_card
 from medae.tracking.paper_reference import PaperReference
 from medae.tracking.run_record import DIGEST_LENGTH, flatten_config, record_run_setup
 from medae.tracking.sweep_parent import record_sweep_job
@@ -66,17 +70,45 @@ def default_run_name(cfg: DictConfig) -> str:
 
 
 def model_record(
-    cfg: DictConfig, application: Any, datamodule: ReconstructionDataModule, metrics: dict[str, float]
+    cfg: DictConfig,
+    application: Any,
+    datamodule: ReconstructionDataModule,
+    module: AutoencoderModule,
+    metrics: dict[str, float],
+    run_id: str,
 ) -> ModelRecord:
-    """The logged model's name, params (the network's settings), test metrics and test split."""
+    """The logged model's name, params (the network's settings), test metrics, test split and card."""
     params = flatten_config({"model": to_plain(cfg.model)})
     sets = datamodule.evaluation_sets
+    name = model_name(cfg.model.name, application_name(application) if application else None)
+    tested = {key: value for key, value in metrics.items() if key.split("/")[0] in sets}
+    fingerprint = datamodule.fingerprint()[:DIGEST_LENGTH]
+    profile = module.training_profile
+    facts = CardFacts(
+        name=name,
+        application=application_name(application) if application else None,
+        run_id=run_id,
+        medae_version=medae.__version__,
+        data={
+            "source": cfg.data.name,
+            "root": cfg.data.get("root", "(packaged)"),
+            "fingerprint": fingerprint,
+            "samples per split": datamodule.split_sizes(),
+        },
+        preprocessing=ScanPreprocessing.from_data_config(
+            to_plain(cfg.data), module.training_spacing
+        ).to_dict(),
+        scored={set_name: str(scored) for set_name, scored in datamodule.scored_sets().items()},
+        metrics=tested,
+        training_profile=profile.to_dict() if profile else None,
+    )
     return ModelRecord(
-        name=model_name(cfg.model.name, application_name(application) if application else None),
+        name=name,
         params=params | {"data.name": str(cfg.data.name), "seed": str(cfg.seed)},
-        metrics={key: value for key, value in metrics.items() if key.split("/")[0] in sets},
+        metrics=tested,
         dataset_name=f"{cfg.data.name}-test",
-        dataset_digest=datamodule.fingerprint()[:DIGEST_LENGTH],
+        dataset_digest=fingerprint,
+        card=model_card(facts),
     )
 
 
@@ -177,7 +209,8 @@ def train(cfg: DictConfig, expected_fingerprint: str | None = None) -> TrainResu
             metrics |= {key: float(value) for key, value in trainer.callback_metrics.items()}
             if mlflow_logger is not None and cfg.train:  # the module holds the best weights after testing
                 example = datamodule.example_input()
-                record = model_record(cfg, application, datamodule, metrics)
+                run_id = str(mlflow_logger.run_id)
+                record = model_record(cfg, application, datamodule, module, metrics, run_id)
                 log.info("MLflow model %s", log_package(mlflow_logger, module, example, record))
         if application is not None:
             metrics |= application(

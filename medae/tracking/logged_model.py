@@ -27,6 +27,7 @@ from mlflow.models import ModelSignature
 import medae
 from medae.compat import mlflow_tracking_uri
 from medae.errors import ConfigError, DataError
+from medae.tracking.model_card import CARD_ARTIFACT, NOTE_TAG
 from medae.tracking.schema import BEST_ARTIFACT
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -42,6 +43,7 @@ class ModelRecord:
         metrics: its test metrics, linked to the model (the run keeps its own copies).
         dataset_name: the split the metrics were measured on (``mni152-test``).
         dataset_digest: that split's fingerprint, as the run's dataset inputs give it.
+        card: the model card (:mod:`medae.tracking.model_card`), empty for none.
     """
 
     name: str
@@ -49,6 +51,7 @@ class ModelRecord:
     metrics: dict[str, float] = field(default_factory=dict)
     dataset_name: str | None = None
     dataset_digest: str | None = None
+    card: str = ""
 
 
 def model_name(variant: str, application: str | None) -> str:
@@ -111,6 +114,12 @@ def log_network(
         ]
         if linked:
             client.log_batch(run_id, metrics=linked)
+        if record.card:  # the run's artifact, and the description the UI shows for the model (and version)
+            client.log_text(run_id, record.card, CARD_ARTIFACT)
+            client.set_logged_model_tags(logged.model_id, {NOTE_TAG: record.card})
+            if register_as and info.registered_model_version is not None:
+                version = str(info.registered_model_version)
+                client.update_model_version(register_as, version, description=record.card)
     return str(info.model_uri)
 
 
