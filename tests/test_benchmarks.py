@@ -104,6 +104,13 @@ def test_quick_benchmark_writes_json_and_markdown(tmp_path):
     # each section's wall time, so a slow one is found without re-running the whole benchmark
     sections = results["section_wall_s"]
     assert {"overhead", "sweep", "larger_than_memory", "inference"} <= set(sections)
+    # a line as each section starts and ends, so a long run says where it is
+    progress = [line for line in done.stdout.splitlines() if line.startswith("bench: ")]
+    assert progress[:2] == [
+        f"bench: 1/{len(sections)} cli_startup ...",
+        f"bench: 1/{len(sections)} cli_startup took {sections['cli_startup']} s",
+    ]
+    assert len(progress) == 2 * len(sections)
     assert 0 < sum(sections.values()) <= results["wall_s"] + 1
     assert {t["name"] for t in results["targets"]} == {
         "pipeline overhead",

@@ -224,6 +224,14 @@ def test_export_to_onnx_runs_in_onnxruntime_without_medae_and_matches_pytorch(tr
     done = medae(["export", f"ckpt_path={result.run_id}", f"output={model}", f"input={unseen}"], root)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "largest difference from PyTorch on 4 real inputs: " in done.stdout
+    steps = [
+        line.split("[INFO] - ", 1)[1] for line in done.stdout.splitlines() if "medae.commands.export" in line
+    ]
+    assert steps == [
+        f"loading {result.run_id}",
+        f"reading the samples of {unseen}",
+        f"writing {model} as onnx and checking it against PyTorch on 4 inputs",
+    ]
     described = json.loads((tmp_path / "model.onnx.json").read_text())
     assert described["run_id"] == result.run_id and described["input"]["shape"] == ["batch", 1, 32, 32]
     assert described["preprocessing"]["image_size"] == 32 and described["value_range"] == [0.0, 1.0]

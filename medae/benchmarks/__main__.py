@@ -60,10 +60,14 @@ def run(output: Path, quick: bool) -> dict:
             "gpu": lambda: gpu.measure(work, steps=40 if quick else 200),
         }
         results["section_wall_s"] = {}
-        for name, measure in sections.items():
+        for number, (name, measure) in enumerate(sections.items(), start=1):
+            print(f"bench: {number}/{len(sections)} {name} ...", flush=True)  # a long run says where it is
             section_start = time.perf_counter()
             results[name] = measure()
             results["section_wall_s"][name] = round(time.perf_counter() - section_start, 1)
+            print(
+                f"bench: {number}/{len(sections)} {name} took {results['section_wall_s'][name]} s", flush=True
+            )
     results["wall_s"] = time.perf_counter() - start
     finalize(results)
     output.mkdir(parents=True, exist_ok=True)

@@ -16,8 +16,10 @@ from pydicom.data import get_testdata_file
 from scipy import ndimage
 
 from medae.commands.compose import compose_train
+from medae.data.dicom_series import DicomSeries
 from medae.data.file_datamodule import FileDataModule
 from medae.data.foreground_mask import head_mask
+from medae.data.image_reading import ImageSource
 from medae.data.mni152 import MNI152DataModule
 from medae.data.orientation import AXIS_NAMES
 from medae.data.registry import build_datamodule
@@ -79,12 +81,17 @@ def monai_reference(datamodule: FileDataModule, reader: str | None) -> float:
     axis = AXIS_NAMES[datamodule.axis]
     start, images = time.perf_counter(), 0
     for record in datamodule.records():
-        image = np.asarray(datamodule.scale(orient(load(str(record.path))).numpy()), dtype=np.float32)
+        image = np.asarray(datamodule.scale(orient(load(monai_path(record.path))).numpy()), dtype=np.float32)
         for index, sample in datamodule.samples({"image": image, "mask": head_mask(image)}):
             if f"{record.path.name}:{axis}:{index}" in kept:
                 transform(sample)
                 images += 1
     return images / (time.perf_counter() - start)
+
+
+def monai_path(source: ImageSource) -> str:
+    """What MONAI's ``LoadImage`` reads for a source: a file, or a DICOM series' folder."""
+    return str(source.location if isinstance(source, DicomSeries) else source)
 
 
 def file_datamodule(overrides: list[str]) -> FileDataModule:
@@ -113,7 +120,7 @@ def throughput(overrides: list[str], repeats: int, reader: str | None = None) ->
     warm_up = file_datamodule(overrides)  # one-time imports and decoder set-up
     first = warm_up.records()[0]
     warm_up.load(first.path)
-    LoadImage(reader=reader, image_only=True)(str(first.path))
+    LoadImage(reader=reader, image_only=True)(monai_path(first.path))
     cold, monai_cold = [], []
     for _ in range(repeats):
         datamodule, images_per_s = cold_setup(overrides)

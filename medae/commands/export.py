@@ -28,6 +28,7 @@ EXAMPLES = 4
 
 def real_inputs(model: TrainedModel, scan: str | None) -> torch.Tensor:
     """Up to :data:`EXAMPLES` model-sized inputs: the given scan's samples, or the run's test images."""
+    log.info("reading %s", f"the samples of {scan}" if scan else "the run's test images (its data set up)")
     if scan is not None:
         prep = model.preprocessing
         pixels = read_scan(Path(scan).expanduser(), prep.channels, spacing=prep.resample_spacing).pixels
@@ -39,13 +40,16 @@ def real_inputs(model: TrainedModel, scan: str | None) -> torch.Tensor:
 
 
 def export_command(cfg: DictConfig) -> dict:
-    """Load, check on real inputs and write the model; its sidecar."""
+    """Load, check on real inputs and write the model; its sidecar. Each step says when it starts."""
+    log.info("loading %s", cfg.ckpt_path)
     model = TrainedModel.load(
         cfg.ckpt_path, cfg.paths.tracking_uri, cfg.paths.cache_dir, cfg.trust_checkpoint
     )
     output = Path(cfg.output).expanduser()
     output.parent.mkdir(parents=True, exist_ok=True)
-    return export(model, cfg.format, output, real_inputs(model, cfg.input), cfg.tolerance)
+    inputs = real_inputs(model, cfg.input)
+    log.info("writing %s as %s and checking it against PyTorch on %d inputs", output, cfg.format, len(inputs))
+    return export(model, cfg.format, output, inputs, cfg.tolerance)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="export")
