@@ -141,7 +141,8 @@ def test_a_2d_run_trains_on_patches_and_scores_whole_slices(make_config, tmp_pat
     # scores of whole 197 x 233 slices: an untrained-for-long network still beats an empty image
     assert 5 < metrics["test/psnr_fg"] < 40 and 0 < metrics["test/ssim"] < 1
     assert result.scored["test"].endswith(
-        "images; mask: brain: the skull-stripped template's non-zero voxels"
+        "images; mask: brain: the skull-stripped template's non-zero voxels; "
+        "NOT subject-independent: 1 subject(s) also in training (other slabs)"
     )
     assert run.data.params["data.full_resolution"] == "True"
     # medae predict applies it by sliding windows over the scan's own grid, asked to or not
