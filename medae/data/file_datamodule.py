@@ -5,6 +5,7 @@ from abc import abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,11 @@ class FileDataModule(ReconstructionDataModule):
     def records(self) -> list[ImageRecord]:
         """The files of the source, each with its subject and label."""
 
+    @cached_property
+    def listed_records(self) -> list[ImageRecord]:
+        """:meth:`records`, listed once for set-up, the training spacing and the training profile."""
+        return self.records()
+
     def training_spacing(self) -> list[float] | None:
         """``data.spacing`` when set; else the median voxel size of the source's volumes, per RAS axis.
 
@@ -171,7 +177,7 @@ class FileDataModule(ReconstructionDataModule):
         if self.spacing:
             return list(self.spacing)
         sizes = []
-        for record in self.records():
+        for record in self.listed_records:
             try:
                 size = volume_spacing(record.path)
             except (DataError, OSError):
@@ -183,7 +189,7 @@ class FileDataModule(ReconstructionDataModule):
     def training_profile(self, volumes: int = 5) -> DomainProfile | None:
         """The median :class:`DomainProfile` of the first ``volumes`` volumes, read as training reads them."""
         profiles: list[DomainProfile] = []
-        for record in self.records():
+        for record in self.listed_records:
             if len(profiles) == volumes:
                 break
             try:
@@ -345,7 +351,7 @@ class FileDataModule(ReconstructionDataModule):
         With ``data.num_workers`` above 1, that many threads read the files: decompression and NumPy
         release the GIL, so the threads overlap.
         """
-        records = self.records()
+        records = self.listed_records
         if self.num_workers > 1:
             with ThreadPoolExecutor(max_workers=self.num_workers) as pool:
                 outcomes = list(pool.map(self.load_samples, records))
